@@ -1,0 +1,3 @@
+from classroom_mode.cli import main
+
+main()

@@ -1,0 +1,120 @@
+"""What every command shares: consoles, logging, `--json` output, progress bars and error mapping.
+
+Commands stay thin: they parse arguments, call into the layers, and print. Errors from the
+layers are `ClassroomModeError`s; the app's group turns them into one line on stderr and the
+exit code the error carries (2 for the user's mistakes, 1 for failures), never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+from pydantic import BaseModel
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeRemainingColumn
+from typer.core import TyperGroup
+
+from classroom_mode.config import Config, load_config
+from classroom_mode.errors import ClassroomModeError, NotAvailableError, UserError
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class _Output:
+    quiet = False
+
+
+output = _Output()
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", "-c", help="config file (default: ./classroom-mode.yaml if present, else built-in defaults)"
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="print machine-readable JSON on stdout")]
+
+
+def setup_logging(verbose: int, quiet: bool) -> None:
+    output.quiet = quiet
+    level = logging.ERROR if quiet else (logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
+    logging.basicConfig(
+        level=level,
+        format="%(message)s",
+        handlers=[RichHandler(console=err_console, show_path=False, rich_tracebacks=False)],
+        force=True,
+    )
+
+
+def config_from(path: Path | None) -> Config:
+    return load_config(path)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def print_json(payload: Any) -> None:
+    """Write one JSON document to stdout (no Rich markup, so a script can parse it)."""
+    click.echo(json.dumps(payload, default=_json_default, ensure_ascii=False, indent=2))
+
+
+def info(message: str) -> None:
+    """A human-facing status line on stderr (kept off stdout so `--json` output stays clean)."""
+    if not output.quiet:
+        err_console.print(message)
+
+
+@contextmanager
+def progress_bar(description: str, total: int | None) -> Iterator[tuple[Progress, Any]]:
+    """A Rich progress bar on stderr; yields (progress, task id). Silent with --quiet."""
+    columns = [
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+    ]
+    with Progress(*columns, console=err_console, disable=output.quiet, transient=False) as progress:
+        task = progress.add_task(description, total=total)
+        yield progress, task
+
+
+def not_available(verb: str, waits_for: str) -> None:
+    """Stand-in for a verb whose capability is not built yet: says so and exits 1, rather than pretending."""
+    raise NotAvailableError(f"`{verb}` is not available yet: it waits for {waits_for}")
+
+
+def print_error(exc: ClassroomModeError) -> None:
+    prefix = "error" if isinstance(exc, UserError) else "failed"
+    for line in str(exc).splitlines() or [type(exc).__name__]:
+        err_console.print(f"[bold red]{prefix}:[/] {line}", markup=True, highlight=False, soft_wrap=True)
+
+
+class ErrorMappingGroup(TyperGroup):
+    """The root group: every ClassroomModeError raised below it becomes one line and its exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ClassroomModeError as exc:
+            print_error(exc)
+            raise typer.Exit(exc.exit_code) from None

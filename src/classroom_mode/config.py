@@ -1,0 +1,303 @@
+"""The one configuration file, `classroom-mode.yaml`, validated with pydantic.
+
+Nothing else in the code reads raw YAML. Secrets are never stored here: the file names the
+environment variable that holds each one, and `secret()` reads it at the moment of use.
+A missing file means the defaults: one room with one simulated camera, which is what the
+offline demo runs.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from classroom_mode.errors import UserError
+
+DEFAULT_CONFIG_FILE = "classroom-mode.yaml"
+DEFAULT_BACKBONE = "classroom-mode/vjepa2-tiny-sim"
+"""The project's own small V-JEPA model, shipped inside the package (the offline default)."""
+OFFICIAL_BACKBONE = "facebook/vjepa2-vitl-fpc64-256"
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ClipSettings(Section):
+    """How a live camera's frames become one clip for the encoder."""
+
+    frames: int = Field(16, ge=2, le=128, description="frames per clip (resampled to the model's frames-per-clip)")
+    seconds: float = Field(3.0, gt=0.0, le=60.0, description="wall-clock span one clip covers")
+
+
+class FileSource(Section):
+    kind: Literal["file"] = "file"
+    path: Path
+    loop: bool = Field(True, description="play again from the start at the end, paced in real time")
+
+
+class WebcamSource(Section):
+    kind: Literal["webcam"] = "webcam"
+    index: int = Field(0, ge=0)
+    width: int | None = Field(None, gt=0)
+    height: int | None = Field(None, gt=0)
+
+
+class StreamSource(Section):
+    """An RTSP or HTTP stream (IP cameras)."""
+
+    kind: Literal["stream"] = "stream"
+    url: str
+    open_timeout_s: float = Field(10.0, gt=0)
+    read_timeout_s: float = Field(5.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, url: str) -> str:
+        if not url.startswith(("rtsp://", "rtsps://", "http://", "https://")):
+            raise ValueError("must start with rtsp://, rtsps://, http:// or https://")
+        return url
+
+
+class OakSource(Section):
+    kind: Literal["oak"] = "oak"
+    device_id: str | None = Field(None, description="MX id or IP of one OAK device; the first one found if unset")
+    fps: float = Field(15.0, gt=0)
+
+
+class SimSource(Section):
+    """The simulator's classroom played in real time: the demo's camera."""
+
+    kind: Literal["sim"] = "sim"
+    timeline: str = Field("group:60,presentation:60,solo:40,empty:30", description="mode:seconds,...")
+    seed: int = 0
+    fps: float = Field(8.0, gt=0, le=60)
+    width: int = Field(256, ge=32, le=1920)
+    height: int = Field(256, ge=32, le=1080)
+
+
+CameraSource = Annotated[FileSource | WebcamSource | StreamSource | OakSource | SimSource, Field(discriminator="kind")]
+
+
+class CameraConfig(Section):
+    source: CameraSource = Field(default_factory=SimSource)
+    interval_s: float = Field(10.0, gt=0, description="seconds between the starts of two clips")
+    clip: ClipSettings = Field(default_factory=ClipSettings)
+    offline_after_s: float = Field(15.0, gt=0, description="no frame for this long marks the camera offline")
+
+
+class RoomConfig(Section):
+    cameras: dict[str, CameraConfig] = Field(default_factory=lambda: {"sim-cam": CameraConfig()})
+    probe: Path | None = Field(None, description="the trained probe for this room (safetensors + JSON sidecar)")
+    consensus: Literal["average", "most_confident", "agreement"] = "average"
+
+    @field_validator("cameras")
+    @classmethod
+    def _at_least_one_camera(cls, cameras: dict[str, CameraConfig]) -> dict[str, CameraConfig]:
+        if not cameras:
+            raise ValueError("a room needs at least one camera")
+        return cameras
+
+
+class ModeConfig(Section):
+    display_name: str
+    emoji: str = "❔"
+    ambience: str
+
+
+def _default_modes() -> dict[str, ModeConfig]:
+    return {
+        "empty": ModeConfig(display_name="Empty", emoji="🪑", ambience="off"),
+        "solo": ModeConfig(display_name="Solo", emoji="🕺", ambience="party"),
+        "group": ModeConfig(display_name="Group", emoji="☕", ambience="café"),
+        "presentation": ModeConfig(display_name="Presentation", emoji="🎤", ambience="full silence"),
+    }
+
+
+class BackboneConfig(Section):
+    model: str = Field(DEFAULT_BACKBONE, description="hub id, local directory, or the shipped small model")
+    revision: str | None = None
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    compile: bool = Field(False, description="torch.compile the encoder (CUDA)")
+    quantize: Literal["none", "int8"] = Field("none", description="int8 dynamic quantisation of linear layers (CPU)")
+
+
+class EncodingConfig(Section):
+    """Where clips are encoded: in this process, or on a remote `classroom-mode serve` (e.g. a GPU box)."""
+
+    where: Literal["local", "remote"] = "local"
+    remote_url: str | None = None
+    remote_token_env: str | None = Field(None, description="environment variable holding the remote API token")
+
+    @model_validator(mode="after")
+    def _remote_needs_url(self) -> EncodingConfig:
+        if self.where == "remote" and not self.remote_url:
+            raise ValueError("remote_url is required when where is 'remote'")
+        return self
+
+
+class PathsConfig(Section):
+    data: Path = Path("data")
+    cache: Path = Path(".classroom-mode/cache")
+    database: Path = Path(".classroom-mode/history.db")
+    probes: Path = Path(".classroom-mode/probes")
+
+
+class ServerConfig(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8765, ge=1, le=65535)
+    api_token_env: str | None = Field(
+        "CLASSROOM_MODE_API_TOKEN", description="POST endpoints need this bearer token when the variable is set"
+    )
+    max_upload_mb: float = Field(50.0, gt=0)
+    max_upload_seconds: float = Field(60.0, gt=0)
+
+
+class DiscordConfig(Section):
+    token_env: str = "DISCORD_TOKEN"
+    prefix: str = "!"
+    prefix_commands: bool = Field(True, description="off for servers that do not grant the message-content intent")
+    notify_channel_id: int | None = None
+    webhook_url_env: str | None = "CLASSROOM_MODE_WEBHOOK_URL"
+    api_url: str | None = Field(None, description="read the room state from this `serve` URL instead of the database")
+    cooldown_s: float = Field(300.0, ge=0)
+    min_dwell_s: float = Field(60.0, ge=0)
+
+
+class SurpriseThresholds(Section):
+    unusual: float = Field(3.0, gt=0, description="robust z-score at which a window is unusual")
+    anomaly: float = Field(6.0, gt=0, description="robust z-score at which a window is an anomaly")
+    baseline_window: int = Field(120, ge=5, description="readings kept in each camera's rolling baseline")
+    min_baseline: int = Field(10, ge=3, description="readings needed before a level other than normal is given")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SurpriseThresholds:
+        if self.anomaly <= self.unusual:
+            raise ValueError("anomaly must be greater than unusual")
+        return self
+
+
+class Thresholds(Section):
+    uncertain_below: float = Field(0.5, ge=0, le=1, description="top probability under this is `uncertain`")
+    smoothing_alpha: float = Field(0.5, gt=0, le=1, description="EMA weight of the newest reading")
+    consecutive_windows: int = Field(2, ge=1, description="wins in a row that accept a new mode")
+    enter_probability: float = Field(0.8, gt=0, le=1, description="smoothed probability that accepts at once")
+    stale_after_s: float = Field(60.0, gt=0)
+    surprise: SurpriseThresholds = Field(default_factory=SurpriseThresholds)
+
+
+class RetentionConfig(Section):
+    history_days: float | None = Field(90.0, gt=0)
+    unlabeled_days: float | None = Field(None, gt=0)
+    unlabeled_gb: float | None = Field(None, gt=0)
+
+
+class Config(Section):
+    rooms: dict[str, RoomConfig] = Field(default_factory=lambda: {"demo-room": RoomConfig()})
+    modes: dict[str, ModeConfig] = Field(default_factory=_default_modes)
+    backbone: BackboneConfig = Field(default_factory=BackboneConfig)
+    encoding: EncodingConfig = Field(default_factory=EncodingConfig)
+    paths: PathsConfig = Field(default_factory=PathsConfig)
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    discord: DiscordConfig = Field(default_factory=DiscordConfig)
+    thresholds: Thresholds = Field(default_factory=Thresholds)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
+
+    @model_validator(mode="after")
+    def _unique_camera_ids(self) -> Config:
+        seen: dict[str, str] = {}
+        for room_name, room in self.rooms.items():
+            for camera_id in room.cameras:
+                if camera_id in seen:
+                    raise ValueError(f"camera {camera_id!r} is in both rooms {seen[camera_id]!r} and {room_name!r}")
+                seen[camera_id] = room_name
+        return self
+
+    @field_validator("modes")
+    @classmethod
+    def _at_least_two_modes(cls, modes: dict[str, ModeConfig]) -> dict[str, ModeConfig]:
+        if len(modes) < 2:
+            raise ValueError("at least two modes are needed to tell a room's use")
+        if "uncertain" in modes:
+            raise ValueError("'uncertain' is reserved for predictions the probe is unsure of")
+        return modes
+
+    def camera(self, camera_id: str) -> tuple[str, CameraConfig]:
+        """The room name and settings of one camera, or a UserError naming the known ones."""
+        for room_name, room in self.rooms.items():
+            if camera_id in room.cameras:
+                return room_name, room.cameras[camera_id]
+        known = ", ".join(c for r in self.rooms.values() for c in r.cameras) or "none"
+        raise UserError(f"unknown camera {camera_id!r} (configured: {known})")
+
+
+class ConfigErrors(UserError):
+    """Every problem in a config file, one line each with its field path."""
+
+    def __init__(self, source: str, problems: list[str]):
+        self.problems = problems
+        super().__init__("\n".join(f"{source}: {p}" for p in problems))
+
+
+def secret(env_var: str | None) -> str | None:
+    """The value of a secret named by its environment variable; None when unset or empty."""
+    if not env_var:
+        return None
+    return os.environ.get(env_var) or None
+
+
+def _field_path(location: tuple[Any, ...]) -> str:
+    # pydantic puts the discriminator tag in the location of a union member ('source.sim.fps'); users never wrote it
+    parts = [str(p) for p in location if p not in ("file", "webcam", "stream", "oak", "sim")]
+    return ".".join(parts) or "(top level)"
+
+
+def parse_config(text: str, source: str = DEFAULT_CONFIG_FILE) -> Config:
+    """Validate YAML text; raises ConfigErrors listing every problem with its field path."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigErrors(source, [f"{where}not valid YAML ({problem})"]) from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigErrors(source, ["the file must be a mapping of sections (rooms:, modes:, ...)"])
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        problems = [f"{_field_path(err['loc'])}: {_plain_message(err)}" for err in exc.errors()]
+        raise ConfigErrors(source, problems) from None
+
+
+def _plain_message(err: Any) -> str:
+    if err["type"] == "extra_forbidden":
+        return "unknown key"
+    return str(err["msg"]).removeprefix("Value error, ")
+
+
+def load_config(path: Path | str | None = None) -> Config:
+    """Load a config file; None means `classroom-mode.yaml` in the working directory if present, else defaults."""
+    if path is None:
+        default = Path(DEFAULT_CONFIG_FILE)
+        if not default.exists():
+            return Config()
+        path = default
+    path = Path(path)
+    if str(path) == "-":
+        import sys
+
+        return parse_config(sys.stdin.read(), "<stdin>")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"{path}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read config file ({exc})") from None
+    return parse_config(text, str(path))

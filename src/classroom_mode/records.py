@@ -1,0 +1,124 @@
+"""The record types every layer shares: one type per concept, one payload for many views.
+
+The store writes them, the API serves them as JSON, the dashboard draws them and the bot
+formats them, so a field added here shows up everywhere at once. `Clip` and `Embedding`
+carry arrays and stay plain dataclasses; the rest are pydantic models so FastAPI can turn
+them into an OpenAPI schema and the store can round-trip them through JSON.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+UNCERTAIN = "uncertain"
+"""The label a prediction carries when the probe does not know; never flips a room's state on its own."""
+
+SurpriseLevel = Literal["normal", "unusual", "anomaly"]
+
+
+@dataclass(frozen=True)
+class Clip:
+    """A short piece of video: `frames` is (T, H, W, 3) uint8 RGB, `timestamps` (T,) seconds from the clip start."""
+
+    frames: np.ndarray
+    timestamps: np.ndarray
+    camera_id: str = ""
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    source: str | None = None
+    """Where the frames came from (a file path or a camera URL), for error messages."""
+
+    def __post_init__(self) -> None:
+        if self.frames.ndim != 4 or self.frames.shape[-1] != 3 or self.frames.dtype != np.uint8:
+            raise ValueError(f"Clip frames must be (T, H, W, 3) uint8, got {self.frames.shape} {self.frames.dtype}")
+        if len(self.timestamps) != len(self.frames):
+            raise ValueError(f"Clip has {len(self.frames)} frames but {len(self.timestamps)} timestamps")
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.frames.shape[0])
+
+
+@dataclass(frozen=True)
+class Embedding:
+    """Frozen-backbone features of one clip, as the probes consume them.
+
+    `pooled` is (D,); `tokens` is the patch-token grid the attentive probe reads, (N, D), at the
+    resolution the cache documents (time-averaged unless exact tokens were asked for).
+    """
+
+    key: str
+    """Content hash of the clip plus model and preprocessing: the cache key."""
+    model_id: str
+    pooled: np.ndarray
+    tokens: np.ndarray | None = None
+    grid: tuple[int, int, int] | None = None
+    """(time, rows, cols) of `tokens`, so a heatmap can be drawn over the frame."""
+    meta: dict[str, str] = field(default_factory=dict)
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Prediction(Record):
+    """One probe result for one clip of one camera."""
+
+    camera_id: str
+    at: datetime
+    label: str
+    """A mode name, or `uncertain`."""
+    confidence: float = Field(ge=0.0, le=1.0)
+    probabilities: dict[str, float]
+    uncertain_reason: str | None = None
+    """Why the label is `uncertain` (low top probability, far from every class), when it is."""
+
+
+class SurpriseReading(Record):
+    """The world model's prediction error for one window, and how unusual it is for this camera."""
+
+    camera_id: str
+    at: datetime
+    energy: float
+    """Mean L1 between predicted and target tokens of the last frames; scene-dependent."""
+    score: float
+    """Energy calibrated against the camera's rolling baseline (robust z-score)."""
+    level: SurpriseLevel
+    baseline: float | None = None
+    """The baseline's centre (median energy), when the baseline has enough readings."""
+
+
+class CameraStatus(Record):
+    """Whether a camera is delivering frames, as its worker last saw it."""
+
+    camera_id: str
+    room: str
+    online: bool
+    since: datetime
+    """When the camera last changed between online and offline."""
+    last_frame_at: datetime | None = None
+    last_error: str | None = None
+
+
+class ModeState(Record):
+    """A room's current, smoothed mode: what the dashboard shows and `!classroom-mode` answers."""
+
+    room: str
+    mode: str
+    display_name: str
+    emoji: str
+    ambience: str
+    confidence: float = Field(ge=0.0, le=1.0)
+    probabilities: dict[str, float]
+    since: datetime
+    updated_at: datetime
+    cameras: list[str]
+    """The cameras whose readings contributed to this state."""
+    offline_cameras: list[str] = Field(default_factory=list)
+    stale: bool = False
+    """True when no camera has delivered a reading within the configured staleness window."""

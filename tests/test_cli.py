@@ -1,0 +1,126 @@
+"""The command line's shape: help everywhere, version, exit codes 0 / 1 / 2, config round trip."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from classroom_mode import __version__
+from classroom_mode.config import Config, parse_config
+
+VERBS = [
+    "simulate", "record", "auto-record", "label", "embed", "train", "evaluate", "classify",
+    "pretrain", "surprise", "run", "serve", "bot", "demo", "config", "models",
+]  # fmt: skip
+
+
+def test_help_lists_every_verb(cli):
+    result = cli("--help")
+    assert result.exit_code == 0
+    for verb in VERBS:
+        assert verb in result.stdout
+
+
+@pytest.mark.parametrize("verb", VERBS)
+def test_every_verb_has_help(cli, verb):
+    result = cli(verb, "--help")
+    assert result.exit_code == 0, result.output
+    assert "Usage" in result.stdout
+
+
+def test_version(cli):
+    result = cli("--version")
+    assert result.exit_code == 0
+    assert __version__ in result.stdout
+
+
+def test_unknown_command_is_usage_error(cli):
+    result = cli("no-such-verb")
+    assert result.exit_code == 2
+    assert "No such command" in result.output
+
+
+def test_unknown_option_is_usage_error(cli):
+    result = cli("config", "check", "--no-such-option")
+    assert result.exit_code == 2
+
+
+def test_config_example_round_trips_through_check(cli):
+    example = cli("config", "example")
+    assert example.exit_code == 0
+    checked = cli("config", "check", "-", "--json", input=example.stdout)
+    assert checked.exit_code == 0, checked.output
+    dumped = json.loads(checked.stdout)
+    assert Config.model_validate(dumped) == parse_config(example.stdout)
+    assert set(dumped["rooms"]["room-101"]["cameras"]) == {"front", "corner"}
+
+
+def test_config_check_reports_every_problem_with_its_path(cli, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "rooms:\n"
+        "  r1:\n"
+        "    cameras:\n"
+        "      cam: {source: {kind: sim, fps: -3}, colour: red}\n"
+        "thresholds: {uncertain_below: 1.5}\n"
+        "server: {port: many}\n"
+    )
+    result = cli("config", "check", bad)
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 4, result.stderr
+    joined = "\n".join(lines)
+    assert "rooms.r1.cameras.cam.source.fps" in joined
+    assert "rooms.r1.cameras.cam.colour: unknown key" in joined
+    assert "thresholds.uncertain_below" in joined
+    assert "server.port" in joined
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("rooms: [\n", "not valid YAML"),
+        ("- just\n- a list\n", "must be a mapping"),
+        ("surprise_level: 3\n", "surprise_level: unknown key"),
+        ("modes: {only: {display_name: Only, ambience: x}}\n", "at least two modes"),
+        ("encoding: {where: remote}\n", "remote_url is required"),
+        ("rooms: {a: {cameras: {x: {}}}, b: {cameras: {x: {}}}}\n", "camera 'x' is in both rooms"),
+        ("rooms: {a: {cameras: {x: {source: {kind: stream, url: 'ftp://cam'}}}}}\n", "must start with rtsp://"),
+        ("thresholds: {surprise: {unusual: 5, anomaly: 4}}\n", "anomaly must be greater than unusual"),
+    ],
+)
+def test_config_error_cases(cli, tmp_path, text, expected):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    result = cli("config", "check", path)
+    assert result.exit_code == 2
+    assert expected in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_missing_config_file_is_exit_2(cli, tmp_path):
+    result = cli("config", "check", tmp_path / "nope.yaml")
+    assert result.exit_code == 2
+    assert "config file not found" in result.stderr
+
+
+def test_missing_default_config_means_defaults(tmp_path, monkeypatch):
+    from classroom_mode.config import load_config
+
+    monkeypatch.chdir(tmp_path)
+    config = load_config(None)
+    assert list(config.rooms) == ["demo-room"]
+    assert config.rooms["demo-room"].cameras["sim-cam"].source.kind == "sim"
+    assert set(config.modes) == {"empty", "solo", "group", "presentation"}
+
+
+def test_secrets_come_from_the_environment(monkeypatch):
+    from classroom_mode.config import secret
+
+    monkeypatch.setenv("CM_TEST_TOKEN", "s3cret")
+    assert secret("CM_TEST_TOKEN") == "s3cret"
+    monkeypatch.setenv("CM_TEST_TOKEN", "")
+    assert secret("CM_TEST_TOKEN") is None
+    assert secret(None) is None
