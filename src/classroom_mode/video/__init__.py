@@ -1,0 +1,1 @@
+"""Video in and out: decoding files, camera sources, clip building, recording, writing clips."""
