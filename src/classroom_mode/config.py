@@ -107,14 +107,17 @@ class ModeConfig(Section):
     display_name: str
     emoji: str = "❔"
     ambience: str
+    color: str | None = Field(
+        None, pattern=r"^#[0-9a-fA-F]{6}$", description="#rrggbb for the dashboard; a palette colour when unset"
+    )
 
 
 def _default_modes() -> dict[str, ModeConfig]:
     return {
-        "empty": ModeConfig(display_name="Empty", emoji="🪑", ambience="off"),
-        "solo": ModeConfig(display_name="Solo", emoji="🕺", ambience="party"),
-        "group": ModeConfig(display_name="Group", emoji="☕", ambience="café"),
-        "presentation": ModeConfig(display_name="Presentation", emoji="🎤", ambience="full silence"),
+        "empty": ModeConfig(display_name="Empty", emoji="🪑", ambience="off", color="#64748b"),
+        "solo": ModeConfig(display_name="Solo", emoji="🕺", ambience="party", color="#d946ef"),
+        "group": ModeConfig(display_name="Group", emoji="☕", ambience="café", color="#f59e0b"),
+        "presentation": ModeConfig(display_name="Presentation", emoji="🎤", ambience="full silence", color="#0ea5e9"),
     }
 
 
