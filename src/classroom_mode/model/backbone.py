@@ -1,0 +1,429 @@
+"""The frozen V-JEPA 2 encoder: strict loading, official preprocessing, batched embedding.
+
+Built on `transformers`' `VJEPA2Model`. The loader never trusts `from_pretrained`'s warnings: it
+reads the safetensors itself, compares their names and shapes with the model's state_dict and refuses
+anything partial, because a checkpoint that loads nothing still "runs" and returns random features
+that look fine. Hub ids come from the normal Hugging Face cache only; nothing is downloaded at load
+time (`classroom-mode models pull ID` does that).
+
+Frames per clip: the official checkpoints are named fpc64 (pretrained on 64-frame clips), but RoPE
+positions are per tubelet so any multiple of the tubelet size runs correctly; our clips are ~3 s at
+16 frames, so we feed `min(config.frames_per_clip, 16)` frames (8 tubelets for ViT-L), which is also
+the official frozen-evaluation setting for 256 px.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import SafetensorError, safe_open
+from transformers import VJEPA2Config, VJEPA2Model
+
+from classroom_mode.errors import UserError
+from classroom_mode.model.cache import embedding_key, frames_hash
+from classroom_mode.model.configs import CONFIG_PREFIX, RANDOM_SEED, named_config
+from classroom_mode.model.preprocess import IMAGENET_MEAN, IMAGENET_STD, PREPROCESS_VERSION, preprocess_video
+from classroom_mode.records import Clip, Embedding
+
+log = logging.getLogger(__name__)
+
+SHIPPED_MODEL_ID = "classroom-mode/vjepa2-tiny-sim"
+SHIPPED_MODEL_DIR = Path(__file__).parent / "weights" / "vjepa2-tiny-sim"
+FRAMES_PER_CLIP = 16
+"""Frames fed per clip, capped by the model's own `frames_per_clip` (see the module docstring)."""
+WEIGHTS_FILE = "model.safetensors"
+WEIGHTS_INDEX = "model.safetensors.index.json"
+_HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """How a checkpoint's tensors matched the model's state_dict. Loading succeeds only when it is `complete`."""
+
+    expected: int
+    matched: int
+    missing: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+    wrong_shape: list[str] = field(default_factory=list)
+    """`name: checkpoint (a, b) vs model (c, d)` for each tensor whose shape differs."""
+
+    @property
+    def complete(self) -> bool:
+        return not (self.missing or self.unexpected or self.wrong_shape) and self.matched == self.expected
+
+    def summary(self) -> str:
+        def some(names: list[str]) -> str:
+            return f" (e.g. {', '.join(names[:3])})" if names else ""
+
+        return (
+            f"{self.matched} of {self.expected} tensors matched, {len(self.missing)} missing{some(self.missing)}, "
+            f"{len(self.unexpected)} unexpected{some(self.unexpected)}, "
+            f"{len(self.wrong_shape)} with the wrong shape{some(self.wrong_shape)}"
+        )
+
+
+def compare_state_dict(checkpoint: dict[str, torch.Tensor], model: torch.nn.Module) -> LoadReport:
+    """Names and shapes of a checkpoint against a model's state_dict (works on a meta-device model)."""
+    expected = {name: tuple(t.shape) for name, t in model.state_dict().items()}
+    wrong_shape = [
+        f"{name}: checkpoint {tuple(checkpoint[name].shape)} vs model {shape}"
+        for name, shape in expected.items()
+        if name in checkpoint and tuple(checkpoint[name].shape) != shape
+    ]
+    matched = sum(
+        1 for name, shape in expected.items() if name in checkpoint and tuple(checkpoint[name].shape) == shape
+    )
+    return LoadReport(
+        expected=len(expected),
+        matched=matched,
+        missing=sorted(set(expected) - set(checkpoint)),
+        unexpected=sorted(set(checkpoint) - set(expected)),
+        wrong_shape=wrong_shape,
+    )
+
+
+class Backbone:
+    """A loaded, frozen V-JEPA 2 model with everything needed to turn clips into embeddings.
+
+    Use `load_backbone`; the constructor takes an already-checked model.
+    """
+
+    def __init__(
+        self,
+        model: VJEPA2Model,
+        *,
+        model_id: str,
+        revision: str | None,
+        weights_identity: str,
+        random_weights: bool,
+        device: torch.device,
+        quantize: str = "none",
+        compiled: bool = False,
+        load_report: LoadReport | None = None,
+    ) -> None:
+        self.model = model.eval()
+        self.config: VJEPA2Config = model.config
+        self.model_id = model_id
+        self.revision = revision
+        self.weights_identity = weights_identity
+        self.random_weights = random_weights
+        self.device = device
+        self.quantize = quantize
+        self.compiled = compiled
+        self.load_report = load_report
+        tubelet = self.config.tubelet_size
+        frames = min(self.config.frames_per_clip, FRAMES_PER_CLIP)
+        self.frames_per_clip = max(tubelet, frames - frames % tubelet)
+        self.crop_size: int = self.config.crop_size
+        patch = self.config.patch_size
+        self.grid: tuple[int, int, int] = (
+            self.frames_per_clip // tubelet,
+            self.crop_size // patch,
+            self.crop_size // patch,
+        )
+        """(time, rows, cols) of the encoder's token grid for one clip."""
+        self.fingerprint = _fingerprint(model_id, revision, weights_identity, self.crop_size, self.frames_per_clip)
+
+    @property
+    def numerics(self) -> str:
+        """How the encoder computes: `fp32`, `bf16-autocast` (CUDA) or `int8-dynamic` (CPU). Cached separately."""
+        if self.quantize == "int8":
+            return "int8-dynamic"
+        return "bf16-autocast" if self.device.type == "cuda" else "fp32"
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.config.hidden_size)
+
+    def describe(self) -> str:
+        """One line for logs and CLI output; says loudly when the weights are random."""
+        weights = (
+            "RANDOM WEIGHTS (timing/tests only)" if self.random_weights else f"weights {self.weights_identity[:12]}"
+        )
+        shape = f"{self.frames_per_clip}×{self.crop_size}px"
+        return f"{self.model_id} [{weights}] on {self.device.type}, {self.numerics}, {shape}"
+
+    def preprocess(self, clips: list[Clip]) -> torch.Tensor:
+        """Clips → (B, T, C, H, W) float32 at this model's frames per clip and crop size."""
+        return torch.stack([self.preprocess_frames(c.frames) for c in clips])
+
+    def preprocess_frames(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """(T, H, W, 3) uint8 → (T', C, H', W') float32, resampled to this model's frames per clip and crop size."""
+        return preprocess_video(frames, crop_size=self.crop_size, num_frames=self.frames_per_clip)
+
+    def encode(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """(B, T, C, H, W) → encoder patch tokens (B, N, D) float32, token order time → row → column."""
+        expected = (self.frames_per_clip, 3, self.crop_size, self.crop_size)
+        if pixel_values.ndim != 5 or tuple(pixel_values.shape[1:]) != expected:
+            raise ValueError(
+                f"pixel_values must be (B, {', '.join(map(str, expected))}), got {tuple(pixel_values.shape)}"
+            )
+        with torch.inference_mode(), self._autocast():
+            features = self.model.get_vision_features(pixel_values.to(self.device, non_blocking=True))
+        return features.float()
+
+    def embed(self, clips: list[Clip], *, exact_tokens: bool = False, keys: list[str] | None = None) -> list[Embedding]:
+        """Encode clips into `Embedding`s: pooled (D,) float32 and tokens (time-averaged unless `exact_tokens`).
+
+        `keys` are the cache keys to stamp on the results; by default each is computed from the clip's frames.
+        """
+        if not clips:
+            return []
+        if keys is None:
+            keys = [embedding_key(frames_hash(c.frames), self, exact_tokens=exact_tokens) for c in clips]
+        features = self.encode(self.preprocess(clips)).cpu()
+        return [
+            self.embedding_from_features(f, key, exact_tokens=exact_tokens)
+            for f, key in zip(features, keys, strict=True)
+        ]
+
+    def embedding_from_features(self, features: torch.Tensor, key: str, *, exact_tokens: bool = False) -> Embedding:
+        """One clip's (N, D) encoder output → an `Embedding` (pooled mean over all tokens; tokens float16)."""
+        time, rows, cols = self.grid
+        pooled = features.mean(dim=0).numpy().astype(np.float32)
+        if exact_tokens:
+            tokens, grid = features, (time, rows, cols)
+        else:
+            tokens, grid = features.view(time, rows * cols, -1).mean(dim=0), (1, rows, cols)
+        return Embedding(
+            key=key,
+            model_id=self.model_id,
+            pooled=pooled,
+            tokens=tokens.to(torch.float16).numpy(),
+            grid=grid,
+            meta={
+                "fingerprint": self.fingerprint,
+                "numerics": self.numerics,
+                "random_weights": str(self.random_weights).lower(),
+                "tokens": "exact" if exact_tokens else "time-averaged",
+            },
+        )
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+
+def _fingerprint(model_id: str, revision: str | None, weights: str, crop_size: int, frames: int) -> str:
+    identity = {
+        "model_id": model_id,
+        "revision": revision,
+        "weights": weights,
+        "crop_size": crop_size,
+        "frames_per_clip": frames,
+        "preprocess": PREPROCESS_VERSION,
+        "mean": IMAGENET_MEAN,
+        "std": IMAGENET_STD,
+    }
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def resolve_device(device: str) -> torch.device:
+    """`auto` → CUDA, else MPS, else CPU; an explicit device that is not there is the user's mistake."""
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UserError("device: cuda requested but no CUDA device is available")
+    if device == "mps" and not torch.backends.mps.is_available():
+        raise UserError("device: mps requested but Apple MPS is not available")
+    if device not in ("cpu", "cuda", "mps"):
+        raise UserError(f"device: {device!r} is not one of auto, cpu, cuda, mps")
+    return torch.device(device)
+
+
+def load_backbone(
+    spec: str,
+    *,
+    revision: str | None = None,
+    device: str = "auto",
+    quantize: str = "none",
+    compile: bool = False,
+) -> Backbone:
+    """Load a backbone from a hub id (cache only), a `save_pretrained` directory, the shipped model or `config:NAME`."""
+    if quantize not in ("none", "int8"):
+        raise UserError(f"quantize: {quantize!r} is not one of none, int8")
+    target = resolve_device(device)
+    if quantize == "int8" and target.type != "cpu":
+        raise UserError(f"quantize: int8 dynamic quantisation runs on the CPU only (device is {target.type})")
+
+    if spec.startswith(CONFIG_PREFIX):
+        model = _random_model(named_config(spec.removeprefix(CONFIG_PREFIX)))
+        identity, random_weights, report = f"random-seed-{RANDOM_SEED}", True, None
+    else:
+        directory, revision = _resolve_directory(spec, revision)
+        model, report = _load_directory(directory)
+        identity, random_weights = _weights_identity(directory), False
+
+    model.to(target).eval().requires_grad_(False)
+    if quantize == "int8":
+        _quantize_int8(model)
+    if compile:
+        model.encoder.compile()
+    backbone = Backbone(
+        model,
+        model_id=spec,
+        revision=revision,
+        weights_identity=identity,
+        random_weights=random_weights,
+        device=target,
+        quantize=quantize,
+        compiled=compile,
+        load_report=report,
+    )
+    log.info("loaded %s", backbone.describe())
+    return backbone
+
+
+def _random_model(config: VJEPA2Config) -> VJEPA2Model:
+    # seeded without disturbing the caller's RNG, so every process gets the same random weights
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(RANDOM_SEED)
+        return VJEPA2Model(config)
+
+
+def _resolve_directory(spec: str, revision: str | None) -> tuple[Path, str | None]:
+    """The local directory holding `spec`'s config and weights, and the revision it is at."""
+    if spec == SHIPPED_MODEL_ID:
+        if not (SHIPPED_MODEL_DIR / "config.json").is_file():
+            raise UserError(
+                f"{spec}: the shipped model is not in this install yet (expected {SHIPPED_MODEL_DIR}); "
+                "use a hub id, a local directory, or config:tiny for tests"
+            )
+        return SHIPPED_MODEL_DIR, revision
+    path = Path(spec).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise UserError(f"{spec}: not a directory (expected a save_pretrained directory with config.json)")
+        return path, revision
+    if not _HUB_ID.match(spec):
+        raise UserError(f"{spec}: no such directory, and not a hub id of the form owner/name")
+    return _from_hub_cache(spec, revision)
+
+
+def _from_hub_cache(repo_id: str, revision: str | None) -> tuple[Path, str]:
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
+
+    try:
+        snapshot = Path(
+            snapshot_download(
+                repo_id, revision=revision, local_files_only=True, allow_patterns=["*.json", "*.safetensors"]
+            )
+        )
+    except LocalEntryNotFoundError:
+        at = f" at revision {revision}" if revision else ""
+        raise UserError(
+            f"{repo_id}: not in the local Hugging Face cache{at}; download it first with: "
+            f"classroom-mode models pull {repo_id}" + (f" --revision {revision}" if revision else "")
+        ) from None
+    except HFValidationError as exc:
+        raise UserError(f"{repo_id}: not a valid hub id ({exc})") from None
+    return snapshot, snapshot.name  # a snapshot directory is named by its commit hash
+
+
+def _weight_files(directory: Path) -> list[Path]:
+    single = directory / WEIGHTS_FILE
+    if single.is_file():
+        return [single]
+    index = directory / WEIGHTS_INDEX
+    if index.is_file():
+        try:
+            weight_map = json.loads(index.read_text())["weight_map"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise UserError(f"{index}: not a valid safetensors index ({exc})") from None
+        return [directory / name for name in sorted(set(weight_map.values()))]
+    if any(directory.glob("*.bin")) or any(directory.glob("*.pt*")):
+        raise UserError(f"{directory}: only pickle-based weights (.bin/.pt); refusing them, convert to safetensors")
+    raise UserError(f"{directory}: no {WEIGHTS_FILE} (or sharded index) found")
+
+
+def _read_config(directory: Path) -> VJEPA2Config:
+    config_file = directory / "config.json"
+    if not config_file.is_file():
+        raise UserError(f"{directory}: no config.json (expected a save_pretrained directory)")
+    try:
+        raw = json.loads(config_file.read_text())
+    except ValueError as exc:
+        raise UserError(f"{config_file}: not valid JSON ({exc})") from None
+    model_type = raw.get("model_type") if isinstance(raw, dict) else None
+    if model_type != VJEPA2Config.model_type:
+        raise UserError(f"{config_file}: architecture is {model_type!r}, expected a V-JEPA 2 model ('vjepa2')")
+    try:
+        return VJEPA2Config.from_dict(raw)
+    except (TypeError, ValueError) as exc:
+        raise UserError(f"{config_file}: invalid V-JEPA 2 config ({exc})") from None
+
+
+def _read_tensors(files: list[Path]) -> dict[str, torch.Tensor]:
+    tensors: dict[str, torch.Tensor] = {}
+    for file in files:
+        try:
+            with safe_open(file, framework="pt") as handle:
+                for name in handle.keys():  # noqa: SIM118 (safe_open is not a mapping)
+                    # checkpoints saved from a task model (e.g. the classifier) prefix the base model's names
+                    tensors[name.removeprefix(VJEPA2Model.base_model_prefix + ".")] = handle.get_tensor(name)
+        except (SafetensorError, OSError, RuntimeError) as exc:
+            raise UserError(f"{file}: corrupted or unreadable safetensors file ({exc})") from None
+    return tensors
+
+
+def _load_directory(directory: Path) -> tuple[VJEPA2Model, LoadReport]:
+    config = _read_config(directory)
+    tensors = _read_tensors(_weight_files(directory))
+    with torch.device("meta"):
+        model = VJEPA2Model(config)
+    report = compare_state_dict(tensors, model)
+    if not report.complete:
+        raise UserError(f"{directory}: refusing a partial or mismatched checkpoint: {report.summary()}")
+    model.load_state_dict({k: v.float() for k, v in tensors.items()}, strict=True, assign=True)
+    return model, report
+
+
+_identity_memo: dict[tuple[str, int, int], str] = {}
+
+
+def _weights_identity(directory: Path) -> str:
+    """What the weights are, independent of where they sit: a content hash of the safetensors files.
+
+    A Hugging Face cache snapshot links each file to a blob named by its SHA-256, so that name is used
+    as is; a local directory is hashed once per process (a second per GB).
+    """
+    digests = []
+    for file in _weight_files(directory):
+        blob = Path(os.path.realpath(file)).name
+        if re.fullmatch(r"[0-9a-f]{64}", blob):
+            digests.append(blob)
+            continue
+        stat = file.stat()
+        memo_key = (str(file.resolve()), stat.st_size, stat.st_mtime_ns)
+        if memo_key not in _identity_memo:
+            with open(file, "rb") as handle:
+                _identity_memo[memo_key] = hashlib.file_digest(handle, "sha256").hexdigest()
+        digests.append(_identity_memo[memo_key])
+    return hashlib.sha256("".join(digests).encode()).hexdigest()
+
+
+def _quantize_int8(model: VJEPA2Model) -> None:
+    """int8 dynamic quantisation of the encoder's linear layers (weights int8, activations quantised per call)."""
+    import warnings
+
+    from torch.ao.quantization import quantize_dynamic
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=DeprecationWarning)
+        warnings.simplefilter("ignore", category=UserWarning)
+        quantize_dynamic(model.encoder, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)

@@ -1,0 +1,154 @@
+"""Embed many clip files: cache first, decoding in a background thread, batches sized by free memory.
+
+The encoder is the expensive part, so everything else is arranged around it: a clip's file hash is
+its cache key (a hit skips decoding too), and decoding + preprocessing of the next clips runs in a
+thread while the encoder works on the current batch (PyAV and torch release the GIL), so the encoder
+never waits on I/O. An unreadable clip is skipped with its reason and never cached.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+import torch
+
+from classroom_mode.errors import UserError
+from classroom_mode.model.backbone import Backbone
+from classroom_mode.model.cache import EmbeddingCache, embedding_key, file_hash
+from classroom_mode.records import Embedding
+from classroom_mode.video.decode import sample_clip
+
+ACTIVATION_FACTOR = 16
+"""Peak activation memory of one clip ≈ this × tokens × width × 4 bytes (residual, q/k/v, MLP hidden, norms)."""
+MAX_BATCH = {"cpu": 8, "mps": 16, "cuda": 64}
+"""CPU throughput is flat beyond a few clips; larger batches would only delay progress updates."""
+
+
+@dataclass
+class EmbedResult:
+    embeddings: dict[Path, Embedding] = field(default_factory=dict)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+    """(file, reason) for each clip that could not be embedded; these are never cached."""
+    cached: int = 0
+    encoded: int = 0
+
+
+def auto_batch_size(backbone: Backbone, memory_fraction: float = 0.25) -> int:
+    """Clips per encoder call that fit in `memory_fraction` of the free memory of the backbone's device."""
+    time, rows, cols = backbone.grid
+    per_clip = ACTIVATION_FACTOR * time * rows * cols * backbone.hidden_size * 4
+    if backbone.device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(backbone.device)
+    else:
+        free = psutil.virtual_memory().available
+    return max(1, min(MAX_BATCH.get(backbone.device.type, 8), int(free * memory_fraction // per_clip)))
+
+
+@dataclass
+class _Decoded:
+    path: Path
+    key: str
+    pixels: torch.Tensor | None = None
+    error: str | None = None
+
+
+def _decode_worker(items: list[tuple[Path, str]], backbone: Backbone, out: queue.Queue, stop: threading.Event) -> None:
+    """Decode + preprocess each clip in order; put a `_Decoded` per clip, then None. Bugs travel as exceptions."""
+    try:
+        for path, key in items:
+            if stop.is_set():
+                return
+            try:
+                clip = sample_clip(path, backbone.frames_per_clip)
+                out.put(_Decoded(path, key, pixels=backbone.preprocess_frames(clip.frames)))
+            except (UserError, ValueError, OSError) as exc:
+                out.put(_Decoded(path, key, error=str(exc).removeprefix(f"{path}: ")))
+        out.put(None)
+    except BaseException as exc:  # a bug, not a bad clip: hand it to the caller instead of dying silently
+        out.put(exc)
+
+
+def embed_paths(
+    paths: Iterable[Path | str],
+    backbone: Backbone,
+    cache: EmbeddingCache | None = None,
+    *,
+    exact_tokens: bool = False,
+    batch_size: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> EmbedResult:
+    """Embeddings of clip files (cached ones read back, the rest encoded and cached); `progress(n)` per n done."""
+    result = EmbedResult()
+    advance = progress or (lambda _n: None)
+    todo: list[tuple[Path, str]] = []
+    for raw in paths:
+        path = Path(raw)
+        try:
+            todo.append((path, embedding_key(file_hash(path), backbone, exact_tokens=exact_tokens)))
+        except OSError as exc:
+            result.skipped.append((path, f"cannot read ({exc.strerror or exc})"))
+            advance(1)
+
+    if cache is not None and todo:
+        hits = cache.get_many([key for _, key in todo])
+        for path, key in todo:
+            if key in hits:
+                result.embeddings[path] = hits[key]
+        todo = [(path, key) for path, key in todo if key not in hits]
+        result.cached = len(result.embeddings)
+        advance(result.cached)
+    if not todo:
+        return result
+
+    size = batch_size or auto_batch_size(backbone)
+    decoded: queue.Queue = queue.Queue(maxsize=2 * size)
+    stop = threading.Event()
+    worker = threading.Thread(target=_decode_worker, args=(todo, backbone, decoded, stop), daemon=True)
+    worker.start()
+    try:
+        done = False
+        while not done:
+            batch: list[_Decoded] = []
+            while len(batch) < size:
+                item = decoded.get()
+                if item is None:
+                    done = True
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                if item.error is not None:
+                    result.skipped.append((item.path, item.error))
+                    advance(1)
+                else:
+                    batch.append(item)
+            if batch:
+                _encode_batch(batch, backbone, cache, exact_tokens, result)
+                advance(len(batch))
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a worker waiting on a full queue
+            with contextlib.suppress(queue.Empty):
+                decoded.get(timeout=0.1)
+        worker.join()
+    return result
+
+
+def _encode_batch(
+    batch: list[_Decoded], backbone: Backbone, cache: EmbeddingCache | None, exact_tokens: bool, result: EmbedResult
+) -> None:
+    features = backbone.encode(torch.stack([item.pixels for item in batch])).cpu()
+    embeddings = [
+        backbone.embedding_from_features(f, item.key, exact_tokens=exact_tokens)
+        for f, item in zip(features, batch, strict=True)
+    ]
+    if cache is not None:
+        cache.put_many(embeddings)
+    for item, embedding in zip(batch, embeddings, strict=True):
+        result.embeddings[item.path] = embedding
+    result.encoded += len(batch)
