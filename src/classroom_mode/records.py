@@ -122,3 +122,14 @@ class ModeState(Record):
     offline_cameras: list[str] = Field(default_factory=list)
     stale: bool = False
     """True when no camera has delivered a reading within the configured staleness window."""
+
+
+class ModeChange(Record):
+    """One change of a room's mode, as the history, the SSE stream and the bot's notifier see it."""
+
+    room: str
+    mode: str
+    previous: str | None = None
+    """The mode the room left (None for the first state the store saw)."""
+    at: datetime
+    confidence: float = Field(ge=0.0, le=1.0)

@@ -1,0 +1,123 @@
+"""A room's mode state: camera trackers, staleness, offline cameras, consensus, and the display mapping.
+
+Pure logic with an injected clock, so every rule (hysteresis, staleness, consensus) is unit-tested
+without sleeping. The live loop feeds it predictions and camera status; it answers `ModeState`, the
+record the store keeps and the API, dashboard and bot show.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+
+from classroom_mode.config import ModeConfig, Thresholds
+from classroom_mode.modes.consensus import Strategy, elect
+from classroom_mode.modes.tracker import CameraTracker, CameraView
+from classroom_mode.records import UNCERTAIN, ModeState, Prediction
+
+Clock = Callable[[], datetime]
+
+UNKNOWN_AMBIENCE = "unchanged"
+"""The ambience of a room whose mode is not known yet: leave whatever is playing."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(at: datetime) -> datetime:
+    """Readings stamped without a zone are taken as UTC, so they compare with the clock."""
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def describe(mode: str, modes: Mapping[str, ModeConfig]) -> ModeConfig:
+    """Display name, emoji and ambience of a mode; `uncertain` and unconfigured names get a neutral entry."""
+    if mode in modes:
+        return modes[mode]
+    display = "Uncertain" if mode == UNCERTAIN else mode
+    return ModeConfig(display_name=display, emoji="❔", ambience=UNKNOWN_AMBIENCE)
+
+
+class RoomModel:
+    """The mode of one room, from the readings of its cameras.
+
+    A camera contributes while it is online and its last reading is younger than `stale_after_s`.
+    With no contributing camera the room keeps its last mode and says it is stale.
+    """
+
+    def __init__(
+        self,
+        room: str,
+        cameras: Iterable[str],
+        modes: Mapping[str, ModeConfig],
+        thresholds: Thresholds,
+        strategy: Strategy = "average",
+        clock: Clock = utc_now,
+    ) -> None:
+        self.room = room
+        self.modes = modes
+        self.thresholds = thresholds
+        self.strategy = strategy
+        self.clock = clock
+        self.trackers = {camera_id: CameraTracker(camera_id, thresholds) for camera_id in cameras}
+        self.offline: set[str] = set()
+        self._mode = UNCERTAIN
+        self._since = as_utc(clock())
+        self._confidence = 0.0
+        self._probabilities: dict[str, float] = {}
+
+    @property
+    def mode(self) -> str:
+        return self._mode
+
+    def observe(self, prediction: Prediction) -> ModeState:
+        """Fold one camera's reading in and return the room's state after it."""
+        tracker = self.trackers.get(prediction.camera_id)
+        if tracker is None:
+            raise KeyError(f"camera {prediction.camera_id!r} is not in room {self.room!r}")
+        tracker.update(prediction)
+        self.offline.discard(prediction.camera_id)
+        return self.state()
+
+    def set_online(self, camera_id: str, online: bool) -> ModeState:
+        """Mark a camera on- or offline (its worker's view); an offline camera stops contributing at once."""
+        if camera_id not in self.trackers:
+            raise KeyError(f"camera {camera_id!r} is not in room {self.room!r}")
+        (self.offline.discard if online else self.offline.add)(camera_id)
+        return self.state()
+
+    def fresh_views(self, now: datetime) -> list[CameraView]:
+        horizon = now - timedelta(seconds=self.thresholds.stale_after_s)
+        return [
+            t.view
+            for camera_id, t in self.trackers.items()
+            if camera_id not in self.offline
+            and t.view.last_reading_at is not None
+            and as_utc(t.view.last_reading_at) >= horizon
+        ]
+
+    def state(self) -> ModeState:
+        """The room's state now: re-elects from the fresh cameras, so staleness shows without a new reading."""
+        now = as_utc(self.clock())
+        views = self.fresh_views(now)
+        if views:
+            result = elect(views, self.strategy, None if self._mode == UNCERTAIN else self._mode)
+            mode = result.mode or UNCERTAIN
+            if mode != self._mode:
+                self._mode, self._since = mode, now
+            self._confidence, self._probabilities = result.confidence, result.probabilities
+        shown = describe(self._mode, self.modes)
+        return ModeState(
+            room=self.room,
+            mode=self._mode,
+            display_name=shown.display_name,
+            emoji=shown.emoji,
+            ambience=shown.ambience,
+            confidence=min(max(self._confidence, 0.0), 1.0),
+            probabilities=dict(self._probabilities),
+            since=self._since,
+            updated_at=now,
+            cameras=sorted(v.camera_id for v in views),
+            offline_cameras=sorted(self.offline),
+            stale=not views,
+        )

@@ -1,0 +1,5 @@
+"""All persistence: the SQLite history of readings, mode changes, surprise and camera status."""
+
+from classroom_mode.store.history import SCHEMA_VERSION, EventKind, HistoryStore, StoredEvent
+
+__all__ = ["SCHEMA_VERSION", "EventKind", "HistoryStore", "StoredEvent"]
