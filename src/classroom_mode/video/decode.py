@@ -1,0 +1,304 @@
+"""Reading video files: probe them, and sample N frames uniformly by presentation timestamp.
+
+Why timestamps and not frame numbers: phones record variable frame rate, browsers write WebM
+with no frame count, old AVIs carry headers that lie about fps. The only thing every file
+agrees on is when each frame is shown. So a file is first *indexed* by demuxing its packets
+(reading, not decoding: cheap), which gives every frame's presentation time and where the
+keyframes are. Sampling then seeks to the keyframe before each wanted time and decodes only
+from there, so 16 frames out of a ten-minute file cost a few GOPs, not ten minutes of decoding.
+
+Sampling rule: the window [start, end) is cut into N equal segments and sample i is the frame
+*on screen* at the centre of segment i (the last frame whose timestamp is <= that time).
+A clip with exactly N frames therefore returns every frame once; a clip with fewer frames
+than N repeats frames, as a player would show them. A file with a single frame is refused
+(a still image carries no motion, and a probe trained on motion would read it as noise).
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import av.error
+import numpy as np
+
+from classroom_mode.errors import UserError
+from classroom_mode.records import Clip
+
+MAX_FRAME_PIXELS = 7680 * 4320
+"""Frames larger than 8K UHD are refused before decoding: one 10,000 x 10,000 RGB frame is 300 MB."""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a file really holds, measured from its packets rather than taken from its header."""
+
+    path: Path
+    container: str
+    codec: str
+    width: int
+    """Displayed width, after rotation metadata is applied."""
+    height: int
+    rotation: int
+    """Degrees counter-clockwise the stored pixels are turned for display (0, 90, 180 or 270)."""
+    duration: float
+    """Seconds from the first frame's timestamp to the end of the last frame."""
+    num_frames: int
+    fps: float
+    """Average frames per second over the file (frames / duration)."""
+    variable_frame_rate: bool
+    num_keyframes: int
+
+
+@dataclass(frozen=True)
+class _Index:
+    """Every displayable frame's presentation time, in stream time-base units, sorted."""
+
+    pts: list[int]
+    keyframe_pts: list[int]
+    """Sorted presentation times of keyframes: where decoding can start."""
+    keyframe_dts: dict[int, int]
+    """Decode timestamp of each keyframe, which is what demuxers seek on."""
+    end: int
+    """Where the last frame stops being shown (its pts plus its duration)."""
+
+
+def _fail(path: Path, reason: str) -> UserError:
+    return UserError(f"{path}: {reason}")
+
+
+def _open(path: Path) -> av.container.InputContainer:
+    if not path.exists():
+        raise _fail(path, "file not found")
+    if path.is_dir():
+        raise _fail(path, "is a directory, not a video file")
+    if path.stat().st_size == 0:
+        raise _fail(path, "empty file (0 bytes)")
+    try:
+        return av.open(str(path), mode="r")
+    except av.error.InvalidDataError:
+        raise _fail(path, "not a video file, or truncated (no readable container)") from None
+    except av.error.FFmpegError as exc:
+        raise _fail(path, f"cannot open ({exc.strerror or exc})") from None
+
+
+def _video_stream(path: Path, container: av.container.InputContainer) -> av.video.stream.VideoStream:
+    if not container.streams.video:
+        kinds = sorted({s.type for s in container.streams}) or ["no streams"]
+        raise _fail(path, f"has no video stream ({', '.join(kinds)} only)")
+    stream = container.streams.video[0]
+    context = stream.codec_context
+    if context is None or context.codec is None or not context.codec.is_decoder:
+        name = f" {context.name!r}" if context is not None else ""
+        raise _fail(path, f"its video codec{name} cannot be decoded by this FFmpeg build")
+    if stream.width * stream.height > MAX_FRAME_PIXELS:
+        raise _fail(path, f"frame size {stream.width}x{stream.height} is too large (limit {MAX_FRAME_PIXELS:,} pixels)")
+    if stream.width == 0 or stream.height == 0:
+        raise _fail(path, "video stream has no frame size (corrupt header)")
+    stream.thread_type = "AUTO"
+    return stream
+
+
+def _header_seconds(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float | None:
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return container.duration / av.time_base
+    return None
+
+
+def _index(
+    path: Path,
+    container: av.container.InputContainer,
+    stream: av.video.stream.VideoStream,
+    max_seconds: float | None,
+) -> _Index:
+    """Demux (without decoding) every packet of the video stream; stops early once past `max_seconds`."""
+    tb = stream.time_base
+    pts: list[int] = []
+    keyframes: dict[int, int] = {}
+    durations: dict[int, int] = {}
+    limit = None if max_seconds is None else math.ceil(max_seconds / tb)
+    first: int | None = None
+    try:
+        for packet in container.demux(stream):
+            if packet.size == 0 or packet.is_discard:
+                continue
+            ts = packet.pts if packet.pts is not None else packet.dts
+            if ts is None:
+                continue
+            first = ts if first is None else min(first, ts)
+            if limit is not None and ts - first > limit:
+                raise _fail(path, f"longer than the {max_seconds:g} s allowed here")
+            pts.append(ts)
+            durations[ts] = packet.duration or 0
+            if packet.is_keyframe:
+                keyframes[ts] = packet.dts if packet.dts is not None else ts
+    except av.error.FFmpegError as exc:
+        if len(pts) < 2:
+            raise _fail(path, f"unreadable video data ({exc.strerror or exc})") from None
+        # a truncated tail: keep the frames read so far, as players do
+    if not pts:
+        raise _fail(path, "has no video frames")
+    pts = sorted(set(pts))
+    if len(pts) < 2:
+        raise _fail(path, "has a single frame; a clip needs motion (at least 2 frames)")
+    if not keyframes:
+        keyframes[pts[0]] = pts[0]
+    gaps = np.diff(pts)
+    last_duration = durations.get(pts[-1]) or int(np.median(gaps))
+    return _Index(pts, sorted(keyframes), keyframes, pts[-1] + max(last_duration, 1))
+
+
+def _display(frame: av.VideoFrame) -> np.ndarray:
+    """(H, W, 3) uint8 RGB as a viewer would show it, with rotation metadata applied."""
+    image = frame.to_ndarray(format="rgb24")
+    turns = round(frame.rotation / 90) % 4
+    return np.ascontiguousarray(np.rot90(image, k=turns)) if turns else image
+
+
+class _Cursor:
+    """Decodes forward through a stream and answers 'which frame is on screen at time t', seeking when it pays."""
+
+    def __init__(self, path: Path, container: av.container.InputContainer, stream, index: _Index) -> None:
+        self.path, self.container, self.stream, self.index = path, container, stream, index
+        self._frames: Iterator[av.VideoFrame] | None = None
+        self._shown: av.VideoFrame | None = None
+        """The last decoded frame whose pts is <= the last time asked for."""
+        self._ahead: av.VideoFrame | None = None
+        """A decoded frame already past the last time asked for."""
+
+    def _seek(self, keyframe_pts: int) -> None:
+        dts = self.index.keyframe_dts[keyframe_pts]
+        try:
+            self.container.seek(dts, backward=True, stream=self.stream)
+        except av.error.FFmpegError:
+            self.container.seek(self.index.pts[0], backward=True, stream=self.stream)
+        self._frames = self._decode()
+        self._shown = self._ahead = None
+
+    def _decode(self) -> Iterator[av.VideoFrame]:
+        try:
+            for frame in self.container.decode(self.stream):
+                if frame.pts is not None:
+                    yield frame
+        except av.error.FFmpegError as exc:
+            raise _fail(self.path, f"cannot decode video ({exc.strerror or exc})") from None
+
+    def _next(self) -> av.VideoFrame | None:
+        if self._ahead is not None:
+            frame, self._ahead = self._ahead, None
+            return frame
+        assert self._frames is not None
+        return next(self._frames, None)
+
+    def _advance_to(self, t: int) -> None:
+        while (frame := self._next()) is not None:
+            if frame.pts > t:
+                self._ahead = frame
+                return
+            self._shown = frame
+
+    def frame_at(self, t: int) -> av.VideoFrame:
+        """The frame on screen at pts `t` (the last frame with pts <= t)."""
+        first_keyframe = self.index.keyframe_pts[0]
+        keyframe = self.index.keyframe_pts[max(bisect.bisect_right(self.index.keyframe_pts, t) - 1, 0)]
+        position = self._shown.pts if self._shown is not None else None
+        if self._frames is None or position is None or position > t or keyframe > position:
+            self._seek(keyframe)
+        self._advance_to(t)
+        if self._shown is None and keyframe != first_keyframe:
+            # the demuxer landed after t (an imprecise seek): decode from the first keyframe instead
+            self._seek(first_keyframe)
+            self._advance_to(t)
+        if self._shown is None:
+            if self._ahead is None:
+                raise _fail(self.path, "no frame could be decoded")
+            self._shown, self._ahead = self._ahead, None  # t is before the first decodable frame
+        return self._shown
+
+
+def probe_video(path: Path | str, *, max_seconds: float | None = None) -> VideoInfo:
+    """Index a file (demux, no decoding) and report what it really holds; UserError naming the file if unusable."""
+    path = Path(path)
+    with _open(path) as container:
+        stream = _video_stream(path, container)
+        _refuse_long(path, container, stream, max_seconds)
+        index = _index(path, container, stream, max_seconds)
+        first = _Cursor(path, container, stream, index).frame_at(index.pts[0])
+        return _info(path, container, stream, index, round(first.rotation / 90) % 4 * 90)
+
+
+def _refuse_long(path: Path, container, stream, max_seconds: float | None) -> None:
+    claimed = _header_seconds(container, stream)
+    if max_seconds is not None and claimed is not None and claimed > max_seconds * 1.5 + 1:
+        raise _fail(path, f"is {claimed:.1f} s long; at most {max_seconds:g} s is allowed here")
+
+
+def _info(path: Path, container, stream, index: _Index, rotation: int) -> VideoInfo:
+    tb = stream.time_base
+    duration = float((index.end - index.pts[0]) * tb)
+    gaps = np.diff(index.pts)
+    width, height = (stream.height, stream.width) if rotation in (90, 270) else (stream.width, stream.height)
+    return VideoInfo(
+        path=path,
+        container=container.format.name,
+        codec=stream.codec_context.name,
+        width=width,
+        height=height,
+        rotation=rotation,
+        duration=duration,
+        num_frames=len(index.pts),
+        fps=len(index.pts) / duration if duration > 0 else 0.0,
+        variable_frame_rate=bool(gaps.max() - gaps.min() > max(1, 0.05 * np.median(gaps))),
+        num_keyframes=len(index.keyframe_pts),
+    )
+
+
+def sample_clip(
+    path: Path | str,
+    num_frames: int,
+    *,
+    start: float | None = None,
+    end: float | None = None,
+    camera_id: str = "",
+    max_seconds: float | None = None,
+) -> Clip:
+    """Sample `num_frames` frames uniformly by presentation time over the file or the window [start, end).
+
+    `start` and `end` are seconds from the first frame; `end` past the end of the file is clamped.
+    The clip's timestamps are seconds from the window start. Files longer than `max_seconds` are
+    refused (checked from the header first, then from the packets, since headers lie).
+    """
+    if num_frames < 1:
+        raise ValueError(f"num_frames must be >= 1, got {num_frames}")
+    path = Path(path)
+    with _open(path) as container:
+        stream = _video_stream(path, container)
+        _refuse_long(path, container, stream, max_seconds)
+        index = _index(path, container, stream, max_seconds)
+        tb = stream.time_base
+        first = index.pts[0]
+        total = float((index.end - first) * tb)
+        lo = 0.0 if start is None else start
+        hi = total if end is None else min(end, total)
+        if lo < 0 or lo >= total:
+            raise _fail(path, f"window start {lo:g} s is outside the video (0 to {total:.3f} s)")
+        if hi <= lo:
+            raise _fail(path, f"window end {hi:g} s is not after its start {lo:g} s")
+        window_start = first + round(Fraction(lo).limit_denominator(10**6) / tb)
+        window_end = first + round(Fraction(hi).limit_denominator(10**6) / tb)
+        step = Fraction(window_end - window_start, num_frames)
+        targets = [window_start + int((i + Fraction(1, 2)) * step) for i in range(num_frames)]
+        cursor = _Cursor(path, container, stream, index)
+        chosen = [cursor.frame_at(t) for t in targets]
+        images = [_display(frame) for frame in chosen]
+        times = np.array([float((frame.pts - window_start) * tb) for frame in chosen], dtype=np.float64)
+    if len({image.shape for image in images}) > 1:
+        raise _fail(path, "frame size changes mid-stream; re-encode the file at one size")
+    return Clip(frames=np.stack(images), timestamps=times, camera_id=camera_id, source=str(path))
