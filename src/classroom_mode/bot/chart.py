@@ -1,0 +1,116 @@
+"""`!mode-history`: a room's mode changes as a timeline, drawn as a PNG and written as text.
+
+The store logs a change only when the mode differs, each with the mode it left, so the segments
+of a window follow from its changes alone: the first change's `previous` covers the stretch
+before it, the last change runs to the end of the window. Drawing uses matplotlib's object API
+on the Agg canvas (no pyplot state), so a chart can be rendered in a worker thread.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+
+from classroom_mode.bot.format import discord_time, human_duration, mode_colour
+from classroom_mode.config import ModeConfig
+from classroom_mode.modes import as_utc, describe
+from classroom_mode.records import ModeChange, ModeState
+
+MAX_TEXT_SEGMENTS = 12
+"""Lines per room in the text fallback; older segments are summarised in one line."""
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A stretch of time a room spent in one mode."""
+
+    mode: str
+    start: datetime
+    end: datetime
+
+    @property
+    def seconds(self) -> float:
+        return (self.end - self.start).total_seconds()
+
+
+def segments(changes: Sequence[ModeChange], state: ModeState | None, start: datetime, end: datetime) -> list[Segment]:
+    """The room's modes over [start, end] from its changes in that window (oldest first) and its current state.
+
+    A stretch whose mode is not known (before the first state the store ever saw) is left out
+    rather than guessed.
+    """
+    start, end = as_utc(start), as_utc(end)
+    inside = sorted((c for c in changes if start <= as_utc(c.at) <= end), key=lambda c: as_utc(c.at))
+    if not inside:
+        return [Segment(state.mode, start, end)] if state is not None else []
+    out = []
+    if inside[0].previous is not None and as_utc(inside[0].at) > start:
+        out.append(Segment(inside[0].previous, start, as_utc(inside[0].at)))
+    for change, following in zip(inside, [*inside[1:], None], strict=True):
+        stop = as_utc(following.at) if following is not None else end
+        out.append(Segment(change.mode, as_utc(change.at), stop))
+    return out
+
+
+def timeline_text(rooms: Mapping[str, Sequence[Segment]], modes: Mapping[str, ModeConfig]) -> str:
+    """The text fallback: one line per segment, times in the reader's own zone, newest segments kept."""
+    blocks = []
+    for room, parts in rooms.items():
+        lines = [f"**{room}**"]
+        if not parts:
+            lines.append("no mode recorded in this window")
+        hidden = parts[:-MAX_TEXT_SEGMENTS]
+        if hidden:
+            lines.append(f"… {len(hidden)} earlier changes over {human_duration(sum(s.seconds for s in hidden))}")
+        for part in parts[-MAX_TEXT_SEGMENTS:]:
+            mode = describe(part.mode, modes)
+            lines.append(
+                f"{discord_time(part.start)}–{discord_time(part.end)} {mode.emoji} {mode.display_name} · "
+                f"{human_duration(part.seconds)}"
+            )
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def timeline_png(
+    rooms: Mapping[str, Sequence[Segment]],
+    modes: Mapping[str, ModeConfig],
+    start: datetime,
+    end: datetime,
+    zone: tzinfo,
+) -> bytes:
+    """One horizontal lane per room, each mode in its colour, times on the x axis in `zone`."""
+    # imported here: matplotlib costs ~0.5 s to import, and only this command needs it
+    from matplotlib import dates as mdates
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
+    names = list(rooms)
+    figure = Figure(figsize=(8, 1.2 + 0.55 * len(names)), dpi=120)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    seen: dict[str, str] = {}
+    for lane, room in enumerate(names):
+        for part in rooms[room]:
+            colour = f"#{mode_colour(part.mode, modes):06x}"
+            left = mdates.date2num(part.start)
+            axes.broken_barh([(left, mdates.date2num(part.end) - left)], (lane - 0.4, 0.8), facecolors=colour)
+            seen.setdefault(part.mode, colour)
+    axes.set_yticks(range(len(names)), names)
+    axes.set_ylim(len(names) - 0.5, -0.5)
+    axes.set_xlim(mdates.date2num(as_utc(start)), mdates.date2num(as_utc(end)))
+    axes.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=zone))
+    axes.xaxis.set_major_locator(mdates.AutoDateLocator(tz=zone, maxticks=8))
+    axes.grid(axis="x", alpha=0.3)
+    zone_name = as_utc(end).astimezone(zone).strftime("%Z") or str(zone)
+    axes.set_title(f"Room modes, {human_duration((end - start).total_seconds())} to now ({zone_name})", fontsize=10)
+    handles = [Patch(facecolor=c, label=describe(m, modes).display_name) for m, c in seen.items()]
+    if handles:
+        figure.legend(handles=handles, loc="lower center", ncols=min(len(handles), 5), frameon=False, fontsize=9)
+    figure.subplots_adjust(left=0.16, right=0.95, top=0.86, bottom=0.18 + 0.25 / max(1, len(names)))
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
