@@ -1,0 +1,209 @@
+"""Labelled clips: one mode, one seed, one short video and its ground truth; and whole datasets of them.
+
+A dataset is the class-folder layout users record into (`DIR/<mode>/<name>.mp4`) plus
+`DIR/manifest.json` with every clip's truth. The manifest is written last and atomically, so a run
+killed halfway leaves either the previous manifest or none, never a torn one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from classroom_mode.errors import UserError
+from classroom_mode.sim.render import World
+from classroom_mode.sim.scene import MODES, Scene, check_modes
+from classroom_mode.video.writer import write_mp4
+
+MANIFEST = "manifest.json"
+MANIFEST_VERSION = 1
+MAX_SIDE = 2048
+
+
+def check_render_args(seconds: float, fps: float, size: tuple[int, int]) -> None:
+    """UserError for sizes, rates and lengths no camera could produce."""
+    width, height = size
+    if not (32 <= width <= MAX_SIDE and 32 <= height <= MAX_SIDE):
+        raise UserError(f"size {width}x{height}: each side must be between 32 and {MAX_SIDE} pixels")
+    if not 0 < fps <= 120:
+        raise UserError(f"fps {fps}: must be above 0 and at most 120")
+    if seconds <= 0 or seconds * fps < 1:
+        raise UserError(f"seconds {seconds}: must be positive and give at least one frame at {fps} fps")
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'256x192' → (256, 192); UserError otherwise."""
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise UserError(f"size {text!r}: expected WIDTHxHEIGHT, e.g. 256x256") from None
+    return width, height
+
+
+def clip_seed(seed: int, mode: str, index: int) -> int:
+    """The seed of clip `index` of `mode` in a dataset seeded `seed`: independent streams, stable across runs."""
+    return int(np.random.SeedSequence(seed, spawn_key=(MODES.index(mode), index)).generate_state(1)[0])
+
+
+def record_frame(scene: Scene, people: dict[int, dict[str, Any]]) -> None:
+    """Append every person's floor position (metres), facing (radians) and sit level (0 … 1) to their track."""
+    for actor in scene.visible():
+        track = people.setdefault(
+            actor.pid,
+            {"id": actor.pid, "role": actor.role.name, "group": actor.role.group,
+             "height": round(actor.look.height, 3), "x": [], "z": [], "heading": [], "sit": []},
+        )  # fmt: skip
+        track["x"].append(round(actor.x, 3))
+        track["z"].append(round(actor.z, 3))
+        track["heading"].append(round(actor.heading, 3))
+        track["sit"].append(round(actor.sit, 2))
+
+
+def render_clip(
+    mode: str, seed: int, *, seconds: float = 3.0, fps: float = 16.0, size: tuple[int, int] = (256, 256)
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Frames (T, H, W, 3) uint8 RGB of one clip of `mode`, and its ground truth (the clip's manifest entry).
+
+    Everything — room, layout, camera pose, light, people and their motion — follows from `seed`, so the
+    same arguments give identical frames.
+    """
+    check_modes([mode])
+    check_render_args(seconds, fps, size)
+    rng = np.random.default_rng(seed)
+    world = World(rng, size)
+    scene = world.scene
+    scene.direct(mode, settled=True)
+    dt = 1.0 / fps
+    for _ in range(int(rng.integers(2, 12))):  # start mid-motion, not from a frozen rest pose
+        scene.step(dt)
+    num_frames = max(1, round(seconds * fps))
+    change_at = float(rng.uniform(0, seconds)) if rng.random() < 0.25 else None  # a slide changes
+    people: dict[int, dict[str, Any]] = {}
+    frames = np.empty((num_frames, size[1], size[0], 3), dtype=np.uint8)
+    for k in range(num_frames):
+        if change_at is not None and k * dt >= change_at:
+            world.screen, change_at = world.screen_colors[int(rng.integers(len(world.screen_colors)))], None
+        record_frame(scene, people)
+        frames[k] = world.render()
+        scene.step(dt)
+    truth = {
+        "mode": mode,
+        "seed": seed,
+        "seconds": seconds,
+        "fps": fps,
+        "frames": num_frames,
+        "size": list(size),
+        **world.describe(),
+        "num_people": len(people),
+        "people": list(people.values()),
+    }
+    return frames, truth
+
+
+def _render_job(out_dir: str, mode: str, index: int, seed: int, seconds: float, fps: float, size: tuple[int, int]):
+    frames, truth = render_clip(mode, seed, seconds=seconds, fps=fps, size=size)
+    relative = f"{mode}/{mode}-{index:04d}.mp4"
+    write_mp4(Path(out_dir) / relative, frames, fps)
+    return {"path": relative, "index": index, **truth}
+
+
+def write_json_atomic(path: Path, payload: Any) -> Path:
+    """Write JSON to a temporary name beside `path`, fsync, rename: readers see the old file or the new one."""
+    tmp = path.with_name(f".{path.name}.partial")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(payload, handle, ensure_ascii=False, separators=(",", ":"))
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    return path
+
+
+def generate_dataset(
+    out_dir: Path | str,
+    clips_per_mode: int,
+    *,
+    seconds: float = 3.0,
+    fps: float = 16.0,
+    size: tuple[int, int] = (256, 256),
+    seed: int = 0,
+    modes: Sequence[str] | None = None,
+    workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Path:
+    """Render `clips_per_mode` clips of each mode into `out_dir` in parallel; returns the manifest's path.
+
+    A clip that fails is listed under `skipped` in the manifest (with the reason) and the rest go on.
+    """
+    modes = check_modes(list(modes) if modes is not None else list(MODES))
+    if clips_per_mode < 1:
+        raise UserError(f"clips-per-mode {clips_per_mode}: must be at least 1")
+    check_render_args(seconds, fps, size)
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out}: exists and is not a directory")
+    out.mkdir(parents=True, exist_ok=True)
+    jobs = [(m, i, clip_seed(seed, m, i)) for m in modes for i in range(clips_per_mode)]
+    workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
+    clips: list[dict[str, Any]] = []
+    skipped: list[dict[str, str]] = []
+    args = (str(out),)
+
+    def done(job: tuple[str, int, int], result: dict[str, Any] | None, error: BaseException | None) -> None:
+        if error is not None:
+            skipped.append(
+                {"path": f"{job[0]}/{job[0]}-{job[1]:04d}.mp4", "reason": f"{type(error).__name__}: {error}"}
+            )
+        else:
+            clips.append(result)  # type: ignore[arg-type]
+        if progress is not None:
+            progress(len(clips) + len(skipped), len(jobs))
+
+    if workers == 1:
+        for job in jobs:
+            try:
+                done(job, _render_job(*args, *job, seconds, fps, size), None)
+            except Exception as exc:  # a batch goes on past one bad clip
+                done(job, None, exc)
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            pending = {pool.submit(_render_job, *args, *job, seconds, fps, size): job for job in jobs}
+            while pending:
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    job = pending.pop(future)
+                    error = future.exception()
+                    done(job, None if error else future.result(), error)
+    clips.sort(key=lambda c: (modes.index(c["mode"]), c["index"]))
+    manifest = {
+        "version": MANIFEST_VERSION,
+        "generator": "classroom_mode.sim",
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "params": {"clips_per_mode": clips_per_mode, "seconds": seconds, "fps": fps, "size": list(size), "seed": seed},
+        "modes": modes,
+        "clips": clips,
+        "skipped": skipped,
+    }
+    return write_json_atomic(out / MANIFEST, manifest)
+
+
+def load_manifest(path: Path | str) -> dict[str, Any]:
+    """Read a dataset's manifest (a directory or the file itself); UserError if missing or not one."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / MANIFEST
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{path}: no manifest (generate one with `classroom-mode simulate`)") from None
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path}: not a readable manifest ({exc})") from None
+    if not isinstance(manifest, dict) or "clips" not in manifest:
+        raise UserError(f"{path}: not a simulator manifest (no 'clips')")
+    return manifest
