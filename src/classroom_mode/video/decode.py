@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import TypeVar
 
 import av
 import av.error
@@ -29,6 +30,8 @@ import numpy as np
 
 from classroom_mode.errors import UserError
 from classroom_mode.records import Clip
+
+Number = TypeVar("Number", float, Fraction)
 
 MAX_FRAME_PIXELS = 7680 * 4320
 """Frames larger than 8K UHD are refused before decoding: one 10,000 x 10,000 RGB frame is 300 MB."""
@@ -66,6 +69,11 @@ class _Index:
     """Decode timestamp of each keyframe, which is what demuxers seek on."""
     end: int
     """Where the last frame stops being shown (its pts plus its duration)."""
+
+
+def segment_centres(lo: Number, hi: Number, n: int) -> list[Number]:
+    """The sampling rule shared by files and live cameras: centres of n equal segments of [lo, hi)."""
+    return [lo + (2 * i + 1) * (hi - lo) / (2 * n) for i in range(n)]
 
 
 def _fail(path: Path, reason: str) -> UserError:
@@ -155,7 +163,7 @@ def _index(
     return _Index(pts, sorted(keyframes), keyframes, pts[-1] + max(last_duration, 1))
 
 
-def _display(frame: av.VideoFrame) -> np.ndarray:
+def display_rgb(frame: av.VideoFrame) -> np.ndarray:
     """(H, W, 3) uint8 RGB as a viewer would show it, with rotation metadata applied."""
     image = frame.to_ndarray(format="rgb24")
     turns = round(frame.rotation / 90) % 4
@@ -293,11 +301,10 @@ def sample_clip(
             raise _fail(path, f"window end {hi:g} s is not after its start {lo:g} s")
         window_start = first + round(Fraction(lo).limit_denominator(10**6) / tb)
         window_end = first + round(Fraction(hi).limit_denominator(10**6) / tb)
-        step = Fraction(window_end - window_start, num_frames)
-        targets = [window_start + int((i + Fraction(1, 2)) * step) for i in range(num_frames)]
+        targets = [int(t) for t in segment_centres(Fraction(window_start), Fraction(window_end), num_frames)]
         cursor = _Cursor(path, container, stream, index)
         chosen = [cursor.frame_at(t) for t in targets]
-        images = [_display(frame) for frame in chosen]
+        images = [display_rgb(frame) for frame in chosen]
         times = np.array([float((frame.pts - window_start) * tb) for frame in chosen], dtype=np.float64)
     if len({image.shape for image in images}) > 1:
         raise _fail(path, "frame size changes mid-stream; re-encode the file at one size")

@@ -1,0 +1,51 @@
+"""Build the right `FrameSource` for a configured camera.
+
+The simulator sits below the video layer, so video cannot import it; the `sim` kind (and any
+kind a caller adds) comes in through `builders`, a mapping from a source kind to a function
+that builds it. Everything else is built here, importing optional extras only when used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from classroom_mode.config import CameraConfig, FileSource, OakSource, StreamSource, WebcamSource
+from classroom_mode.errors import NotAvailableError
+from classroom_mode.video import file_source, oak, stream, webcam
+from classroom_mode.video.live import StatusCallback
+from classroom_mode.video.source import FrameSource
+
+Builder = Callable[[str, CameraConfig, StatusCallback | None], FrameSource]
+
+
+def open_source(
+    camera_id: str,
+    camera: CameraConfig,
+    *,
+    on_status: StatusCallback | None = None,
+    builders: Mapping[str, Builder] | None = None,
+) -> FrameSource:
+    """The source for `camera`; `builders` adds or overrides kinds (the live loop passes the simulator's)."""
+    settings = camera.source
+    if builders and settings.kind in builders:
+        return builders[settings.kind](camera_id, camera, on_status)
+    match settings:
+        case FileSource():
+            return file_source.FileSource(camera_id, settings.path, loop=settings.loop, on_status=on_status)
+        case StreamSource():
+            return stream.StreamSource(
+                camera_id,
+                settings.url,
+                open_timeout_s=settings.open_timeout_s,
+                read_timeout_s=settings.read_timeout_s,
+                on_status=on_status,
+            )
+        case WebcamSource():
+            return webcam.WebcamSource(
+                camera_id, settings.index, width=settings.width, height=settings.height, on_status=on_status
+            )
+        case OakSource():
+            return oak.OakSource(camera_id, device_id=settings.device_id, fps=settings.fps, on_status=on_status)
+    raise NotAvailableError(
+        f"camera {camera_id}: source kind {settings.kind!r} is built by its own layer; pass builders={{...}} for it"
+    )
