@@ -1,0 +1,288 @@
+"""The live dashboard: `/` (every room at a glance), `/cameras/{camera}` and `/probe`, mounted on the API app.
+
+The pages are static HTML + plain JavaScript from `service/static/` (no build step, nothing fetched
+from the internet). Each page loads one JSON view from `/dashboard/api/...`, listens to the API's
+server-sent events (`/api/events`) and reloads its view when one arrives, so a mode change written
+to the store reaches the card in one event plus one request. Images (the latest frame, the last
+clip as a strip, the probe's attention, its confusion matrix and learning curve) are drawn here.
+
+`mount_dashboard(app, config, store, live=...)` is the one entry point; `live` is whatever holds the
+cameras' last analysed clips (the live loop when `serve` runs it in-process). Without it the pages
+say that frames are shown only while the live loop runs in the same process.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from fastapi import FastAPI, HTTPException
+from fastapi.responses import FileResponse, HTMLResponse, Response
+from pydantic import BaseModel
+
+from classroom_mode.config import Config
+from classroom_mode.errors import UserError
+from classroom_mode.records import CameraStatus, Clip
+from classroom_mode.service import dashboard_images as images
+from classroom_mode.service.dashboard_views import (
+    CameraDetail,
+    Overview,
+    camera_detail,
+    frame_version,
+    overview,
+)
+from classroom_mode.store import HistoryStore
+
+STATIC = Path(__file__).parent / "static"
+ASSETS = ("dashboard.css", "dashboard.js")
+_NO_STORE = {"Cache-Control": "no-store"}
+
+
+class LiveFrames(Protocol):
+    """What the live loop shares with the dashboard: each camera's last analysed clip and the probe's view of it."""
+
+    def last_clip(self, camera_id: str) -> Clip | None:
+        """The camera's most recent clip, or None before its first one."""
+
+    def last_attention(self, camera_id: str) -> np.ndarray | None:
+        """The attentive probe's (rows, cols) attention over that clip's patch grid; None for other probes."""
+
+
+class ProbeSummary(BaseModel):
+    """One probe file and what its JSON sidecar says about how well it does."""
+
+    path: str
+    rooms: list[str]
+    found: bool
+    probe_type: str | None = None
+    classes: list[str] = []
+    backbone: str | None = None
+    created: str | None = None
+    metrics: dict[str, float] = {}
+    """Headline cross-validation metrics (e.g. accuracy, macro_f1), mean over folds."""
+    confusion: str | None = None
+    learning_curve: str | None = None
+    problem: str | None = None
+    """Why the sidecar could not be read, when it could not."""
+
+
+@cache
+def _page_template() -> str:
+    return (STATIC / "dashboard.html").read_text(encoding="utf-8")
+
+
+def render_page(page: str, title: str, subject: str = "", status_code: int = 200) -> HTMLResponse:
+    """The one HTML shell; `page` picks what dashboard.js draws into it, `subject` is the camera on its page."""
+    fields = {"page": page, "title": title, "subject": subject}
+    text = _page_template()
+    for key, value in fields.items():
+        text = text.replace("{{" + key + "}}", html.escape(value))
+    return HTMLResponse(text, status_code=status_code, headers=_NO_STORE)
+
+
+def probe_sidecar(probe: Path) -> Path:
+    """`PROBE.safetensors` keeps its metadata in `PROBE.json`."""
+    return probe.with_suffix(".json")
+
+
+def read_sidecar(probe: Path) -> dict[str, Any]:
+    """The probe's JSON sidecar; UserError naming the file when it is missing or not JSON."""
+    path = probe_sidecar(probe)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{path}: no probe metadata (train one with `classroom-mode train`)") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"{path}: cannot read probe metadata ({exc})") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: probe metadata must be a JSON object")
+    return data
+
+
+def _mean(value: Any) -> float | None:
+    """A metric stored either as a number or as {mean, std}."""
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, dict) and isinstance(value.get("mean"), int | float):
+        return float(value["mean"])
+    return None
+
+
+def _confusion(sidecar: dict[str, Any]) -> tuple[list[str], list[list[float]]] | None:
+    metrics = sidecar.get("metrics") or {}
+    matrix = metrics.get("confusion_matrix") or metrics.get("confusion")
+    classes = metrics.get("classes") or sidecar.get("classes")
+    if not matrix or not classes or len(matrix) != len(classes):
+        return None
+    return [str(c) for c in classes], matrix
+
+
+def _learning_curve(sidecar: dict[str, Any]) -> tuple[list[float], list[float], list[float] | None] | None:
+    """Points as a list of {clips_per_mode, accuracy: number or {mean, std}}, sorted by size."""
+    points = (sidecar.get("metrics") or {}).get("learning_curve")
+    if not isinstance(points, list) or not points:
+        return None
+    rows = []
+    for point in points:
+        if not isinstance(point, dict):
+            return None
+        size = point.get("clips_per_mode", point.get("n"))
+        score = point.get("accuracy")
+        mean = _mean(score)
+        if not isinstance(size, int | float) or mean is None:
+            return None
+        std = score.get("std") if isinstance(score, dict) else point.get("accuracy_std")
+        rows.append((float(size), mean, float(std) if isinstance(std, int | float) else None))
+    rows.sort()
+    stds = [r[2] for r in rows]
+    return [r[0] for r in rows], [r[1] for r in rows], None if None in stds else stds  # type: ignore[misc]
+
+
+def room_probes(config: Config) -> dict[Path, list[str]]:
+    """Each configured probe file and the rooms that use it."""
+    probes: dict[Path, list[str]] = {}
+    for room_name, room in config.rooms.items():
+        if room.probe is not None:
+            probes.setdefault(room.probe, []).append(room_name)
+    return probes
+
+
+def probe_summary(probe: Path, rooms: list[str], index: int) -> ProbeSummary:
+    summary = ProbeSummary(path=str(probe), rooms=rooms, found=probe_sidecar(probe).exists())
+    if not summary.found:
+        return summary
+    try:
+        sidecar = read_sidecar(probe)
+    except UserError as exc:
+        summary.problem = str(exc)
+        return summary
+    metrics = sidecar.get("metrics") or {}
+    backbone = sidecar.get("backbone")
+    summary.probe_type = str(sidecar.get("probe_type") or sidecar.get("type") or "") or None
+    summary.classes = [str(c) for c in sidecar.get("classes") or []]
+    summary.backbone = str(backbone.get("model_id") or backbone.get("id")) if isinstance(backbone, dict) else backbone
+    summary.created = sidecar.get("created") or sidecar.get("date")
+    summary.metrics = {k: v for k in ("accuracy", "macro_f1") if (v := _mean(metrics.get(k))) is not None}
+    if _confusion(sidecar):
+        summary.confusion = f"/dashboard/probes/{index}/confusion.png"
+    if _learning_curve(sidecar):
+        summary.learning_curve = f"/dashboard/probes/{index}/learning-curve.png"
+    return summary
+
+
+def mount_dashboard(app: FastAPI, config: Config, store: HistoryStore, live: LiveFrames | None = None) -> None:
+    """Add the dashboard's pages, its JSON views and its images to the API app."""
+
+    def known_camera(camera: str) -> str:
+        try:
+            config.camera(camera)
+        except UserError as exc:
+            raise HTTPException(status_code=404, detail=str(exc)) from None
+        return camera
+
+    def last_clip(camera: str) -> Clip:
+        clip = live.last_clip(known_camera(camera)) if live is not None else None
+        if clip is None:
+            raise HTTPException(status_code=404, detail=f"no clip from camera {camera!r} yet")
+        return clip
+
+    def frame_url(kind: str) -> Callable[[str, CameraStatus | None], str | None]:
+        def url(camera: str, status: CameraStatus | None) -> str | None:
+            if live is None or live.last_clip(camera) is None:
+                return None
+            return f"/dashboard/cameras/{camera}/{kind}?v={frame_version(status)}"
+
+        return url
+
+    def probe_files() -> list[tuple[Path, list[str]]]:
+        return list(room_probes(config).items())
+
+    def probe_file(index: int) -> dict[str, Any]:
+        files = probe_files()
+        if not 0 <= index < len(files):
+            raise HTTPException(status_code=404, detail=f"no probe number {index}")
+        try:
+            return read_sidecar(files[index][0])
+        except UserError as exc:
+            raise HTTPException(status_code=404, detail=str(exc)) from None
+
+    def image(payload: bytes, media_type: str) -> Response:
+        return Response(payload, media_type=media_type, headers=_NO_STORE)
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def rooms_page() -> HTMLResponse:
+        return render_page("rooms", "Rooms")
+
+    @app.get("/cameras/{camera}", response_class=HTMLResponse, include_in_schema=False)
+    def camera_page(camera: str) -> HTMLResponse:
+        try:
+            config.camera(camera)
+        except UserError:
+            return render_page("missing", f"No camera called {camera}", camera, status_code=404)
+        return render_page("camera", f"Camera {camera}", camera)
+
+    @app.get("/probe", response_class=HTMLResponse, include_in_schema=False)
+    def probe_page() -> HTMLResponse:
+        return render_page("probe", "Probe")
+
+    @app.get("/dashboard/static/{name}", include_in_schema=False)
+    def asset(name: str) -> FileResponse:
+        if name not in ASSETS:
+            raise HTTPException(status_code=404, detail=f"no dashboard asset {name!r}")
+        return FileResponse(STATIC / name, headers={"Cache-Control": "no-cache"})
+
+    @app.get("/dashboard/api/overview", response_model=Overview, tags=["dashboard"])
+    def overview_view() -> Overview:
+        """Every room's card in one snapshot: state, today's timeline, camera status, surprise, frame URLs."""
+        return overview(config, store, frame_url("thumbnail.jpg"))
+
+    @app.get("/dashboard/api/cameras/{camera}", response_model=CameraDetail, tags=["dashboard"])
+    def camera_view(camera: str) -> CameraDetail:
+        """One camera: status, latest reading, surprise history with its baseline, last clip and attention URLs."""
+        known_camera(camera)
+        status = next((s for s in store.cameras() if s.camera_id == camera), None)
+        strip = frame_url("strip.jpg")(camera, status)
+        attention = None
+        if strip is not None and live is not None and live.last_attention(camera) is not None:
+            attention = frame_url("attention.png")(camera, status)
+        return camera_detail(config, store, camera, strip, attention)
+
+    @app.get("/dashboard/api/probes", response_model=list[ProbeSummary], tags=["dashboard"])
+    def probes_view() -> list[ProbeSummary]:
+        """Each configured probe and its cross-validation metrics, from its JSON sidecar."""
+        return [probe_summary(path, rooms, i) for i, (path, rooms) in enumerate(probe_files())]
+
+    @app.get("/dashboard/cameras/{camera}/thumbnail.jpg", include_in_schema=False)
+    def thumbnail(camera: str) -> Response:
+        return image(images.thumbnail_jpeg(last_clip(camera).frames[-1]), "image/jpeg")
+
+    @app.get("/dashboard/cameras/{camera}/strip.jpg", include_in_schema=False)
+    def strip(camera: str) -> Response:
+        return image(images.frame_strip_jpeg(last_clip(camera).frames), "image/jpeg")
+
+    @app.get("/dashboard/cameras/{camera}/attention.png", include_in_schema=False)
+    def attention(camera: str) -> Response:
+        clip = last_clip(camera)
+        weights = live.last_attention(camera) if live is not None else None
+        if weights is None:
+            raise HTTPException(status_code=404, detail=f"the probe of camera {camera!r} gives no attention map")
+        return image(images.attention_png(clip.frames[clip.num_frames // 2], weights), "image/png")
+
+    @app.get("/dashboard/probes/{index}/confusion.png", include_in_schema=False)
+    def confusion(index: int) -> Response:
+        found = _confusion(probe_file(index))
+        if found is None:
+            raise HTTPException(status_code=404, detail="the probe's metadata has no confusion matrix")
+        return image(images.confusion_png(*found), "image/png")
+
+    @app.get("/dashboard/probes/{index}/learning-curve.png", include_in_schema=False)
+    def learning_curve(index: int) -> Response:
+        found = _learning_curve(probe_file(index))
+        if found is None:
+            raise HTTPException(status_code=404, detail="the probe's metadata has no learning curve")
+        return image(images.learning_curve_png(*found), "image/png")

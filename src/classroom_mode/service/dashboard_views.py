@@ -1,0 +1,191 @@
+"""What the dashboard pages draw, assembled from the history store in one snapshot per request.
+
+A page asks for one view (`Overview` for `/`, `CameraDetail` for `/cameras/{camera}`) rather than
+making a request per room and camera, so a refresh triggered by a server-sent event is one round
+trip and every card on the screen describes the same instant. The views reuse the shared records
+(`ModeState`, `CameraStatus`, `SurpriseReading`, `Prediction`) as they are; only the shapes that
+exist for drawing (timeline bands, mode colours) are defined here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from pydantic import BaseModel
+
+from classroom_mode.config import Config
+from classroom_mode.modes import as_utc, describe, utc_now
+from classroom_mode.records import CameraStatus, ModeChange, ModeState, Prediction, SurpriseReading
+from classroom_mode.store import HistoryStore
+
+PALETTE = ("#0ea5e9", "#f59e0b", "#d946ef", "#10b981", "#ef4444", "#8b5cf6", "#14b8a6", "#f97316", "#84cc16")
+"""Colours for modes whose config gives none, in config order (distinct at a glance, readable with white text)."""
+UNKNOWN_COLOR = "#94a3b8"
+"""`uncertain` and any mode name the config does not list."""
+
+SPARKLINE_READINGS = 60
+HISTORY_READINGS = 500
+
+FrameUrl = Callable[[str, CameraStatus | None], str | None]
+"""The URL of a camera's latest frame image, or None when the server has no frames for it."""
+
+
+class ModeView(BaseModel):
+    name: str
+    display_name: str
+    emoji: str
+    ambience: str
+    color: str
+
+
+class Band(BaseModel):
+    """One stretch of the day's timeline during which the room was in one mode."""
+
+    mode: str
+    start: datetime
+    end: datetime
+
+
+class CameraCard(BaseModel):
+    camera_id: str
+    status: CameraStatus | None
+    surprise: list[SurpriseReading]
+    """The latest readings, oldest first (the sparkline's order)."""
+    thumbnail: str | None
+
+
+class RoomCard(BaseModel):
+    room: str
+    state: ModeState | None
+    timeline: list[Band]
+    cameras: list[CameraCard]
+
+
+class Overview(BaseModel):
+    now: datetime
+    day_start: datetime
+    modes: list[ModeView]
+    surprise_unusual: float
+    surprise_anomaly: float
+    rooms: list[RoomCard]
+
+
+class CameraDetail(BaseModel):
+    camera_id: str
+    room: str
+    status: CameraStatus | None
+    latest: Prediction | None
+    surprise: list[SurpriseReading]
+    """Oldest first; each reading carries the baseline it was scored against."""
+    surprise_unusual: float
+    surprise_anomaly: float
+    modes: list[ModeView]
+    strip: str | None
+    """URL of the last clip's frames as one image, when the server holds the clip."""
+    attention: str | None
+    """URL of the probe's attention over the last clip, when the probe is attentive and the clip is held."""
+
+
+def mode_views(config: Config) -> list[ModeView]:
+    """Every configured mode with its colour (from config, else the palette), plus `uncertain` in grey."""
+    views = [
+        ModeView(
+            name=name,
+            display_name=mode.display_name,
+            emoji=mode.emoji,
+            ambience=mode.ambience,
+            color=mode.color or PALETTE[i % len(PALETTE)],
+        )
+        for i, (name, mode) in enumerate(config.modes.items())
+    ]
+    uncertain = describe("uncertain", config.modes)
+    views.append(
+        ModeView(
+            name="uncertain",
+            display_name=uncertain.display_name,
+            emoji=uncertain.emoji,
+            ambience=uncertain.ambience,
+            color=UNKNOWN_COLOR,
+        )
+    )
+    return views
+
+
+def start_of_day(now: datetime) -> datetime:
+    """Local midnight of `now`'s day on the server, as an aware datetime ("today" is the room's day)."""
+    local = as_utc(now).astimezone()
+    return local.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def timeline(changes: list[ModeChange], state: ModeState | None, day_start: datetime, now: datetime) -> list[Band]:
+    """The day's bands from its mode changes (oldest first), starting with the mode the room entered the day in."""
+    bands: list[Band] = []
+    if changes and changes[0].previous is not None and as_utc(changes[0].at) > day_start:
+        bands.append(Band(mode=changes[0].previous, start=day_start, end=changes[0].at))
+    for i, change in enumerate(changes):
+        bands.append(Band(mode=change.mode, start=change.at, end=changes[i + 1].at if i + 1 < len(changes) else now))
+    if not changes and state is not None:
+        bands.append(Band(mode=state.mode, start=max(as_utc(state.since), day_start), end=now))
+    return [b for b in bands if b.end > b.start]
+
+
+def overview(config: Config, store: HistoryStore, frame_url: FrameUrl, now: datetime | None = None) -> Overview:
+    """Every configured room's card: state, today's timeline, and each camera's status, surprise and frame."""
+    now = now or utc_now()
+    day_start = start_of_day(now)
+    statuses = {s.camera_id: s for s in store.cameras()}
+    rooms = []
+    for room_name, room in config.rooms.items():
+        state = store.state(room_name)
+        changes = store.mode_changes(room_name, since=day_start)
+        cameras = [
+            CameraCard(
+                camera_id=camera_id,
+                status=statuses.get(camera_id),
+                surprise=store.surprise(camera_id, limit=SPARKLINE_READINGS)[::-1],
+                thumbnail=frame_url(camera_id, statuses.get(camera_id)),
+            )
+            for camera_id in room.cameras
+        ]
+        rooms.append(
+            RoomCard(room=room_name, state=state, timeline=timeline(changes, state, day_start, now), cameras=cameras)
+        )
+    surprise = config.thresholds.surprise
+    return Overview(
+        now=now,
+        day_start=day_start,
+        modes=mode_views(config),
+        surprise_unusual=surprise.unusual,
+        surprise_anomaly=surprise.anomaly,
+        rooms=rooms,
+    )
+
+
+def camera_detail(
+    config: Config, store: HistoryStore, camera_id: str, strip: str | None, attention: str | None
+) -> CameraDetail:
+    """One camera's page: status, latest reading, and its surprise history against its baseline."""
+    room, _ = config.camera(camera_id)
+    status = next((s for s in store.cameras() if s.camera_id == camera_id), None)
+    latest = store.predictions(camera_id, limit=1)
+    surprise = config.thresholds.surprise
+    return CameraDetail(
+        camera_id=camera_id,
+        room=room,
+        status=status,
+        latest=latest[0] if latest else None,
+        surprise=store.surprise(camera_id, limit=HISTORY_READINGS)[::-1],
+        surprise_unusual=surprise.unusual,
+        surprise_anomaly=surprise.anomaly,
+        modes=mode_views(config),
+        strip=strip,
+        attention=attention,
+    )
+
+
+def frame_version(status: CameraStatus | None) -> str:
+    """A cache-busting token for a camera's frame images: changes whenever the camera delivers a new frame."""
+    if status is None or status.last_frame_at is None:
+        return "0"
+    return str(int(as_utc(status.last_frame_at).timestamp() * 1000))

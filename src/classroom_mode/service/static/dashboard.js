@@ -1,0 +1,394 @@
+// classroom-mode dashboard: plain JavaScript, no build step, nothing fetched from outside this server.
+//
+// Each page loads one JSON view from /dashboard/api/..., draws it, and reloads it when the API's
+// server-sent event stream (/api/events) reports a mode change, a camera going on- or offline or a
+// surprise alert. The stream reconnects by itself (with back-off) and every (re)connection reloads the
+// view, so nothing missed while disconnected stays missing. A slow timer also reloads the view, for
+// what changes without an event (probabilities, the surprise sparkline, "since … · 12 min").
+"use strict";
+
+(() => {
+  const EVENTS_URL = "/api/events";
+  const EVENT_NAMES = ["mode_change", "camera_status", "surprise_alert"];
+  const REFRESH_MS = 10000;
+  const RETRY_MIN_MS = 250;
+  const RETRY_MAX_MS = 10000;
+  const LEVEL_COLORS = { normal: "#22c55e", unusual: "#f59e0b", anomaly: "#ef4444" };
+
+  const page = document.body.dataset.page;
+  const subject = document.body.dataset.subject;
+  const main = document.getElementById("main");
+  const liveBadge = document.getElementById("live");
+
+  // ---- small helpers ----------------------------------------------------------------------------
+
+  function h(tag, attrs, ...children) {
+    const el = document.createElement(tag);
+    for (const [key, value] of Object.entries(attrs || {})) {
+      if (value === null || value === undefined || value === false) continue;
+      if (key === "style" && typeof value === "object") Object.assign(el.style, value);
+      else if (key.startsWith("--")) el.style.setProperty(key, value);
+      else el.setAttribute(key, value === true ? "" : value);
+    }
+    for (const child of children.flat()) {
+      if (child === null || child === undefined || child === false) continue;
+      el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return el;
+  }
+
+  const SVG_NS = "http://www.w3.org/2000/svg";
+  function s(tag, attrs, ...children) {
+    const el = document.createElementNS(SVG_NS, tag);
+    for (const [key, value] of Object.entries(attrs || {})) el.setAttribute(key, value);
+    for (const child of children.flat()) if (child) el.append(child);
+    return el;
+  }
+
+  const clock = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+  const fmtTime = (iso) => clock.format(new Date(iso));
+  const pct = (x) => `${Math.round(x * 100)} %`;
+
+  function fmtDuration(ms) {
+    const minutes = Math.floor(Math.max(0, ms) / 60000);
+    if (minutes < 1) return "just now";
+    if (minutes < 60) return `${minutes} min`;
+    const hours = Math.floor(minutes / 60);
+    if (hours < 48) return `${hours} h ${String(minutes % 60).padStart(2, "0")} min`;
+    return `${Math.floor(hours / 24)} days`;
+  }
+
+  function setLive(state, text) {
+    liveBadge.dataset.state = state;
+    liveBadge.textContent = text;
+  }
+
+  function modeIndex(modes) {
+    const byName = new Map(modes.map((m) => [m.name, m]));
+    return (name) =>
+      byName.get(name) || { name, display_name: name, emoji: "❔", ambience: "unchanged", color: "#94a3b8" };
+  }
+
+  // Keep <img> elements across redraws so a reload does not re-request an unchanged frame.
+  const images = new Map();
+  function img(src, alt, cls) {
+    if (!images.has(src)) images.set(src, h("img", { src, alt, class: cls, decoding: "async" }));
+    return images.get(src);
+  }
+  function forgetImagesExcept(root) {
+    const kept = new Set([...root.querySelectorAll("img")].map((el) => el.getAttribute("src")));
+    for (const src of images.keys()) if (!kept.has(src)) images.delete(src);
+  }
+
+  function emptyState(title, ...lines) {
+    return h("div", { class: "empty-state" }, h("h2", {}, title), lines.map((line) => h("p", {}, line)));
+  }
+
+  // ---- charts -----------------------------------------------------------------------------------
+
+  function lineChart({ series, width, height, yMin, yMax, guides = [], dots = [], className }) {
+    const lo = Math.min(yMin, ...series.flatMap((l) => l.values.filter((v) => v !== null)));
+    const hi = Math.max(yMax, ...series.flatMap((l) => l.values.filter((v) => v !== null)));
+    const span = hi - lo || 1;
+    const count = Math.max(...series.map((l) => l.values.length), 2);
+    const x = (i) => (i / (count - 1)) * width;
+    const y = (v) => height - 2 - ((v - lo) / span) * (height - 4);
+    const svg = s("svg", { viewBox: `0 0 ${width} ${height}`, preserveAspectRatio: "none", class: className });
+    for (const g of guides) {
+      svg.append(s("line", { x1: 0, x2: width, y1: y(g.value), y2: y(g.value), class: `guide ${g.cls}` }));
+    }
+    for (const line of series) {
+      const points = line.values.map((v, i) => (v === null ? null : `${x(i).toFixed(1)},${y(v).toFixed(1)}`));
+      const path = points.filter(Boolean).join(" ");
+      if (path) svg.append(s("polyline", { points: path, class: `series ${line.cls}`, "vector-effect": "non-scaling-stroke" }));
+    }
+    for (const d of dots) {
+      // a zero-length line with round caps stays a circle when the chart is stretched to its box
+      const [cx, cy] = [x(d.index).toFixed(1), y(d.value).toFixed(1)];
+      svg.append(s("line", { x1: cx, y1: cy, x2: cx, y2: cy, stroke: d.color, class: "dot" }));
+    }
+    return svg;
+  }
+
+  function levelBadge(level) {
+    return h("span", { class: `level level-${level}`, "--level": LEVEL_COLORS[level] || "#94a3b8" }, level);
+  }
+
+  function probabilityBars(probabilities, modes, describe) {
+    const names = [...modes.filter((m) => m.name in probabilities).map((m) => m.name),
+      ...Object.keys(probabilities).filter((n) => !modes.some((m) => m.name === n))];
+    return h("ul", { class: "probs", "aria-label": "class probabilities" },
+      names.map((name) => {
+        const mode = describe(name);
+        const p = probabilities[name];
+        return h("li", { "--mode": mode.color },
+          h("span", { class: "prob-name" }, `${mode.emoji} ${mode.display_name}`),
+          h("span", { class: "prob-track" }, h("span", { class: "prob-fill", style: { width: `${(p * 100).toFixed(1)}%` } })),
+          h("span", { class: "prob-value" }, pct(p)));
+      }));
+  }
+
+  // ---- rooms page -------------------------------------------------------------------------------
+
+  function modeCard(room, state, describe, now) {
+    if (!state) {
+      return h("div", { class: "card card-waiting", "data-mode": "" },
+        h("div", { class: "room-name" }, room.room),
+        h("div", { class: "mode-line" }, h("span", { class: "emoji", "aria-hidden": "true" }, "⏳"),
+          h("span", { class: "mode-name" }, "No readings yet")),
+        h("p", { class: "ambience" }, "The room's mode appears here after its cameras deliver the first clips."));
+    }
+    const mode = describe(state.mode);
+    const since = new Date(state.since);
+    return h("div", { class: `card${state.stale ? " card-stale" : ""}`, "data-mode": state.mode, "--mode": mode.color },
+      h("div", { class: "room-name" }, room.room),
+      h("div", { class: "mode-line" },
+        h("span", { class: "emoji", "aria-hidden": "true" }, state.emoji || mode.emoji),
+        h("span", { class: "mode-name" }, state.display_name || mode.display_name)),
+      h("div", { class: "ambience" }, h("span", { "aria-hidden": "true" }, "♪ "), state.ambience),
+      h("div", { class: "meta" },
+        h("span", { class: "confidence", title: "confidence" }, pct(state.confidence)),
+        h("span", { class: "since" }, `since ${fmtTime(state.since)} · ${fmtDuration(now - since)}`)),
+      (state.stale || state.offline_cameras.length > 0) && h("div", { class: "warnings" },
+        state.stale && h("span", { class: "badge" }, "⚠ no recent reading"),
+        state.offline_cameras.length > 0 && h("span", { class: "badge" }, `📷 offline: ${state.offline_cameras.join(", ")}`)));
+  }
+
+  function timelineView(bands, describe, now) {
+    if (bands.length === 0) return h("p", { class: "muted" }, "No mode recorded today yet.");
+    const start = new Date(bands[0].start).getTime();
+    const span = Math.max(now - start, 1);
+    const seen = new Map();
+    const strip = h("div", { class: "timeline", role: "img",
+      "aria-label": bands.map((b) => `${describe(b.mode).display_name} from ${fmtTime(b.start)}`).join(", ") },
+      bands.map((band) => {
+        const mode = describe(band.mode);
+        seen.set(band.mode, mode);
+        const left = ((new Date(band.start).getTime() - start) / span) * 100;
+        const width = ((new Date(band.end).getTime() - new Date(band.start).getTime()) / span) * 100;
+        return h("span", { class: "band", "--mode": mode.color,
+          style: { left: `${left}%`, width: `${Math.max(width, 0.4)}%` },
+          title: `${mode.emoji} ${mode.display_name} ${fmtTime(band.start)}–${fmtTime(band.end)}` });
+      }));
+    return h("div", { class: "timeline-wrap" }, strip,
+      h("div", { class: "axis" }, h("span", {}, fmtTime(bands[0].start)), h("span", {}, "now")),
+      h("div", { class: "legend" }, [...seen.values()].map((m) =>
+        h("span", { "--mode": m.color }, h("i", { class: "swatch" }), `${m.emoji} ${m.display_name}`))));
+  }
+
+  function statusLine(status) {
+    if (!status) return h("span", { class: "status status-unknown" }, h("i", { class: "dot" }), "no status yet");
+    if (status.online) return h("span", { class: "status status-online" }, h("i", { class: "dot" }), "online");
+    return h("span", { class: "status status-offline", title: status.last_error || "" },
+      h("i", { class: "dot" }), `offline since ${fmtTime(status.since)}`);
+  }
+
+  function cameraRow(camera, data) {
+    const readings = camera.surprise;
+    const latest = readings[readings.length - 1];
+    const thumb = camera.thumbnail
+      ? img(camera.thumbnail, `latest frame from ${camera.camera_id}`, "thumb")
+      : h("div", { class: "thumb thumb-empty", title: "frames are shown while the live loop runs in this server" }, "📷");
+    return h("li", { class: "camera" },
+      h("a", { href: `/cameras/${encodeURIComponent(camera.camera_id)}`, class: "thumb-link" }, thumb),
+      h("div", { class: "camera-body" },
+        h("div", { class: "camera-head" },
+          h("a", { href: `/cameras/${encodeURIComponent(camera.camera_id)}`, class: "camera-name" }, camera.camera_id),
+          statusLine(camera.status)),
+        readings.length === 0
+          ? h("div", { class: "muted small" }, "no surprise readings yet")
+          : h("div", { class: "spark" },
+            lineChart({
+              series: [{ values: readings.map((r) => r.score), cls: "score" }],
+              width: 200, height: 36, yMin: 0, yMax: data.surprise_unusual,
+              guides: [{ value: data.surprise_unusual, cls: "unusual" }],
+              dots: readings.map((r, i) => ({ index: i, value: r.score, color: LEVEL_COLORS[r.level] }))
+                .filter((_, i) => readings[i].level !== "normal"),
+              className: "sparkline",
+            }),
+            h("span", { class: "spark-label" }, "surprise ", levelBadge(latest.level)))));
+  }
+
+  function roomSection(room, data, describe, now) {
+    return h("section", { class: "room", "data-room": room.room, "aria-label": `room ${room.room}` },
+      modeCard(room, room.state, describe, now),
+      h("div", { class: "panel" },
+        room.state && h("div", { class: "block" }, h("h3", {}, "Probabilities"),
+          probabilityBars(room.state.probabilities, data.modes, describe)),
+        h("div", { class: "block" }, h("h3", {}, "Today"), timelineView(room.timeline, describe, now)),
+        h("div", { class: "block" }, h("h3", {}, "Cameras"),
+          h("ul", { class: "cameras" }, room.cameras.map((c) => cameraRow(c, data))))));
+  }
+
+  function drawRooms(data) {
+    const now = new Date(data.now).getTime();
+    const describe = modeIndex(data.modes);
+    if (data.rooms.length === 0) {
+      return emptyState("No rooms configured",
+        "Add a room with at least one camera under rooms: in classroom-mode.yaml, then restart the server.",
+        "`classroom-mode config check classroom-mode.yaml` tells you whether the file is valid.");
+    }
+    return h("div", { class: "rooms" }, data.rooms.map((room) => roomSection(room, data, describe, now)));
+  }
+
+  // ---- camera page ------------------------------------------------------------------------------
+
+  function drawCamera(data) {
+    const describe = modeIndex(data.modes);
+    const readings = data.surprise;
+    const latest = data.latest;
+    const baseline = readings.map((r) => (r.baseline === null ? null : r.baseline));
+    return h("div", { class: "camera-page" },
+      h("h1", {}, `📷 ${data.camera_id}`, h("small", {}, ` in room ${data.room}`), " ", statusLine(data.status)),
+      h("div", { class: "grid2" },
+        h("div", { class: "block" }, h("h3", {}, "Latest reading"),
+          latest
+            ? h("div", {},
+              h("p", { class: "reading" }, `${describe(latest.label).emoji} ${describe(latest.label).display_name}`,
+                h("span", { class: "muted" }, ` ${pct(latest.confidence)} at ${fmtTime(latest.at)}`)),
+              latest.uncertain_reason && h("p", { class: "muted" }, `uncertain: ${latest.uncertain_reason}`),
+              probabilityBars(latest.probabilities, data.modes, describe))
+            : h("p", { class: "muted" }, "No reading from this camera yet.")),
+        h("div", { class: "block" }, h("h3", {}, "What the probe looked at"),
+          data.attention
+            ? img(data.attention, "the probe's attention over the middle frame of the last clip", "attention")
+            : h("p", { class: "muted" }, data.strip
+              ? "This probe has no attention map (only the attentive probe has one)."
+              : "Shown while the live loop runs in this server and the camera has delivered a clip."))),
+      h("div", { class: "block" }, h("h3", {}, "Last clip"),
+        data.strip
+          ? img(data.strip, "frames of the last clip, left to right", "strip")
+          : h("p", { class: "muted" }, "No clip held by this server yet (frames are kept only by a live loop running in `serve`).")),
+      h("div", { class: "block" }, h("h3", {}, "Surprise against the camera's baseline"),
+        readings.length === 0
+          ? h("p", { class: "muted" }, "No surprise readings yet.")
+          : h("div", {},
+            lineChart({
+              series: [{ values: readings.map((r) => r.energy), cls: "energy" }, { values: baseline, cls: "baseline" }],
+              width: 800, height: 220, yMin: Infinity, yMax: -Infinity,
+              dots: readings.map((r, i) => ({ index: i, value: r.energy, color: LEVEL_COLORS[r.level] }))
+                .filter((_, i) => readings[i].level !== "normal"),
+              className: "history",
+            }),
+            h("div", { class: "axis" },
+              h("span", {}, fmtTime(readings[0].at)),
+              h("span", {}, `energy ${Math.min(...readings.map((r) => r.energy)).toFixed(3)} – ${Math.max(...readings.map((r) => r.energy)).toFixed(3)}`),
+              h("span", {}, fmtTime(readings[readings.length - 1].at))),
+            h("div", { class: "legend" },
+              h("span", { class: "key-energy" }, h("i", { class: "swatch" }), "energy (prediction error)"),
+              h("span", { class: "key-baseline" }, h("i", { class: "swatch" }), "baseline (rolling median)"),
+              h("span", {}, "latest: ", levelBadge(readings[readings.length - 1].level),
+                ` score ${readings[readings.length - 1].score.toFixed(1)}`)))));
+  }
+
+  // ---- probe page -------------------------------------------------------------------------------
+
+  function drawProbes(probes) {
+    if (probes.length === 0) {
+      return emptyState("No probe configured",
+        "Train one with `classroom-mode train DATA_DIR --out .classroom-mode/probes/ROOM.safetensors`,",
+        "then set probe: under the room in classroom-mode.yaml.");
+    }
+    return h("div", { class: "probes" }, probes.map((p) => h("section", { class: "block probe" },
+      h("h2", {}, p.rooms.join(", "), h("small", {}, ` ${p.path}`)),
+      !p.found
+        ? h("p", { class: "muted" }, "This probe has not been trained yet (no metadata next to it).")
+        : p.problem
+          ? h("p", { class: "muted" }, p.problem)
+          : h("div", {},
+            h("dl", { class: "facts" },
+              [["type", p.probe_type], ["classes", p.classes.join(", ")], ["backbone", p.backbone], ["trained", p.created],
+                ...Object.entries(p.metrics).map(([k, v]) => [k.replace("_", "-"), pct(v)])]
+                .filter(([, v]) => v).map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])),
+            h("div", { class: "plots" },
+              p.confusion ? img(p.confusion, "confusion matrix", "plot") : h("p", { class: "muted" }, "No confusion matrix in the metadata."),
+              p.learning_curve ? img(p.learning_curve, "learning curve", "plot") : h("p", { class: "muted" }, "No learning curve in the metadata."))))));
+  }
+
+  // ---- loading and live updates -----------------------------------------------------------------
+
+  const VIEWS = {
+    rooms: { url: () => "/dashboard/api/overview", draw: drawRooms, live: true },
+    camera: { url: () => `/dashboard/api/cameras/${encodeURIComponent(subject)}`, draw: drawCamera, live: true },
+    probe: { url: () => "/dashboard/api/probes", draw: drawProbes, live: false },
+  };
+
+  let loading = false;
+  let again = false;
+  async function reload(view) {
+    if (loading) {
+      again = true;
+      return;
+    }
+    loading = true;
+    try {
+      const response = await fetch(view.url(), { cache: "no-store", headers: { Accept: "application/json" } });
+      if (!response.ok) throw new Error(`${response.status} ${response.statusText}`);
+      const next = view.draw(await response.json());
+      main.replaceChildren(next);
+      main.setAttribute("aria-busy", "false");
+      forgetImagesExcept(main);
+      document.body.dataset.updated = String(Date.now());
+    } catch (error) {
+      if (main.getAttribute("aria-busy") === "true") {
+        main.replaceChildren(emptyState("Cannot reach the server", `It will retry by itself (${error.message}).`));
+      }
+      setLive("offline", "server unreachable");
+    } finally {
+      loading = false;
+      if (again) {
+        again = false;
+        reload(view);
+      }
+    }
+  }
+
+  function listen(view) {
+    let source = null;
+    let retry = RETRY_MIN_MS;
+    const open = () => {
+      source = new EventSource(EVENTS_URL);
+      source.onopen = () => {
+        retry = RETRY_MIN_MS;
+        setLive("live", "live");
+        reload(view);
+      };
+      const changed = () => reload(view);
+      source.onmessage = changed;
+      for (const name of EVENT_NAMES) source.addEventListener(name, changed);
+      source.onerror = () => {
+        // The server ended the stream or cannot be reached: reconnect on our own schedule, not the browser's.
+        source.close();
+        setLive("reconnecting", "reconnecting…");
+        setTimeout(open, retry);
+        retry = Math.min(retry * 2, RETRY_MAX_MS);
+      };
+    };
+    open();
+  }
+
+  function start() {
+    for (const link of document.querySelectorAll("[data-nav]")) {
+      if (link.dataset.nav === page) link.setAttribute("aria-current", "page");
+    }
+    if (page === "missing") {
+      main.replaceChildren(emptyState(`No camera called “${subject}”`, "Pick a camera from the rooms page."));
+      main.setAttribute("aria-busy", "false");
+      setLive("idle", "");
+      return;
+    }
+    const view = VIEWS[page];
+    reload(view);
+    if (!view.live) {
+      setLive("idle", "");
+      return;
+    }
+    listen(view);
+    setInterval(() => reload(view), REFRESH_MS);
+    document.addEventListener("visibilitychange", () => {
+      if (!document.hidden) reload(view);
+    });
+  }
+
+  start();
+})();
