@@ -1,0 +1,110 @@
+"""A probe on disk: `NAME.safetensors` (every array) + `NAME.json` (everything a person or a check reads).
+
+No pickle: the tensors file holds only named arrays, the sidecar only JSON, and a probe is rebuilt
+from them by the head class its sidecar names. The sidecar records the backbone fingerprint the
+features came from; `load_probe` refuses a probe whose fingerprint differs from the backbone that
+will feed it, because features of another model or another preprocessing are silently meaningless
+to a probe.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from safetensors import SafetensorError
+from safetensors.numpy import load as load_tensors
+from safetensors.numpy import save as save_tensors
+
+from classroom_mode.errors import UserError
+from classroom_mode.model.probes.gate import DistanceGate
+from classroom_mode.model.probes.probe import HEADS, TrainedProbe
+
+FORMAT = "classroom-mode-probe/1"
+
+
+def probe_paths(path: Path | str) -> tuple[Path, Path]:
+    """(tensors, sidecar) for a probe named with or without its `.safetensors` / `.json` suffix."""
+    path = Path(path)
+    stem = path.with_suffix("") if path.suffix in (".safetensors", ".json") else path
+    return stem.with_name(stem.name + ".safetensors"), stem.with_name(stem.name + ".json")
+
+
+def save_probe(probe: TrainedProbe, path: Path | str) -> tuple[Path, Path]:
+    """Write the probe atomically (tensors first, sidecar last, so a sidecar always has its tensors)."""
+    tensors_path, sidecar_path = probe_paths(path)
+    tensors = {f"head.{k}": v for k, v in probe.head.tensors().items()}
+    tensors |= {f"gate.{k}": v for k, v in probe.gate.tensors().items()}
+    sidecar = {
+        "format": FORMAT,
+        "kind": probe.kind,
+        "classes": probe.classes,
+        "uncertain_below": probe.uncertain_below,
+        "head": probe.head.hparams(),
+        "gate": probe.gate.hparams(),
+        **probe.meta,
+    }
+    _write_atomic(tensors_path, save_tensors({k: np.ascontiguousarray(v) for k, v in tensors.items()}))
+    _write_atomic(sidecar_path, json.dumps(sidecar, indent=2, ensure_ascii=False, default=_plain).encode())
+    return tensors_path, sidecar_path
+
+
+def load_probe(path: Path | str, *, expect_fingerprint: str | None = None) -> TrainedProbe:
+    """Read a probe; with `expect_fingerprint`, refuse one trained on another backbone or preprocessing."""
+    tensors_path, sidecar_path = probe_paths(path)
+    try:
+        sidecar = json.loads(sidecar_path.read_text(encoding="utf-8"))
+        tensors = load_tensors(tensors_path.read_bytes())
+    except FileNotFoundError as exc:
+        raise UserError(f"{exc.filename}: probe file not found") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, SafetensorError) as exc:
+        raise UserError(f"{tensors_path.with_suffix('')}: not a readable probe ({exc})") from None
+    if sidecar.get("format") != FORMAT or sidecar.get("kind") not in HEADS:
+        raise UserError(f"{sidecar_path}: not a classroom-mode probe (format {sidecar.get('format')!r})")
+    made_for = (sidecar.get("backbone") or {}).get("fingerprint")
+    if expect_fingerprint is not None and made_for != expect_fingerprint:
+        model = (sidecar.get("backbone") or {}).get("model_id", "an unknown backbone")
+        raise UserError(
+            f"{sidecar_path}: this probe was trained on features of {model} (fingerprint {made_for}), not the "
+            f"backbone in use (fingerprint {expect_fingerprint}); retrain it with `classroom-mode train`"
+        )
+    meta = {
+        k: v for k, v in sidecar.items() if k not in ("format", "kind", "classes", "uncertain_below", "head", "gate")
+    }
+    try:
+        head = HEADS[sidecar["kind"]].restore(_section(tensors, "head."), sidecar["head"])
+        gate = DistanceGate.restore(_section(tensors, "gate."), sidecar["gate"])
+    except (KeyError, RuntimeError, TypeError, ValueError) as exc:
+        raise UserError(f"{tensors_path}: probe tensors do not match its sidecar ({exc})") from None
+    return TrainedProbe(list(sidecar["classes"]), head, gate, float(sidecar["uncertain_below"]), meta)
+
+
+def _section(tensors: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
+    return {k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+def _plain(value: Any) -> Any:
+    """JSON for the numpy scalars and tuples hyper-parameters may hold."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"cannot write {type(value).__name__} to a probe sidecar")
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,301 @@
+"""Attentive probe in the official V-JEPA style, trained as a small lr × weight-decay grid in one pass.
+
+A learned query token cross-attends over the frozen patch tokens (after an optional stack of
+self-attention blocks; the official probe uses 3 + 1 blocks and 16 heads). The blocks are
+`transformers`' own `VJEPA2PoolerSelfAttentionLayer` / `VJEPA2PoolerCrossAttentionLayer`, built
+from a small `VJEPA2Config` whose width is the token width. The pooler carries no positions (the
+encoder's tokens were produced with RoPE), so fixed 2-D sin-cos positions of the (rows, cols) grid
+can be added to the tokens; whether that helps is measured in benchmarks/bench_probes.py.
+
+Training follows the official frozen evaluation: every (lr, weight decay) pair is its own head,
+all heads see the same batches in one loop, each keeps its best epoch on an inner validation split
+(early stopping), and the head with the best validation score is kept. Nothing the test clips of
+an outer fold could influence is used for any choice.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from sklearn.model_selection import train_test_split
+from torch import nn
+from transformers import VJEPA2Config
+from transformers.models.vjepa2.modeling_vjepa2 import VJEPA2PoolerCrossAttentionLayer, VJEPA2PoolerSelfAttentionLayer
+
+from classroom_mode.errors import UserError
+from classroom_mode.model.probes.features import FeatureSet
+
+SMALL_PROBE_FLOPS = 10_000_000
+"""Tokens × width² under which one clip's key/value projection is too small to be worth several threads."""
+MIN_CLIPS_PER_CLASS = 3
+"""An inner validation split needs at least one clip per class on each side, plus one to spare."""
+
+
+@dataclass(frozen=True)
+class AttentiveSettings:
+    """Architecture and training schedule of the attentive probe (the grid is trained in parallel)."""
+
+    self_attention_layers: int = 0
+    num_heads: int = 16
+    """Upper bound: the largest divisor of the token width not above this is used."""
+    mlp_ratio: float = 4.0
+    positions: str = "sincos"
+    """'sincos' adds fixed 2-D positions of the patch grid to the tokens; 'none' leaves them as they are."""
+    learning_rates: tuple[float, ...] = (1e-2, 3e-3, 1e-3)
+    weight_decays: tuple[float, ...] = (0.01, 0.1)
+    max_epochs: int = 100
+    patience: int = 20
+    warmup_fraction: float = 0.1
+    batch_size: int = 32
+    val_fraction: float = 0.2
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class AttentiveClassifier(nn.Module):
+    """Query token → (self-attention blocks over the tokens) → cross-attention → linear classifier."""
+
+    def __init__(self, dim: int, grid: tuple[int, int], n_classes: int, settings: AttentiveSettings):
+        super().__init__()
+        config = VJEPA2Config(
+            hidden_size=dim,
+            num_attention_heads=_heads_for(dim, settings.num_heads),
+            mlp_ratio=settings.mlp_ratio,
+            num_pooler_layers=settings.self_attention_layers,
+        )
+        config._attn_implementation = "eager"  # the eager kernel is the one that returns attention weights
+        self.query = nn.Parameter(torch.empty(1, 1, dim))
+        nn.init.trunc_normal_(self.query, std=0.02)
+        self.blocks = nn.ModuleList(
+            [VJEPA2PoolerSelfAttentionLayer(config) for _ in range(settings.self_attention_layers)]
+        )
+        self.cross = VJEPA2PoolerCrossAttentionLayer(config)
+        self.classifier = nn.Linear(dim, n_classes)
+        positions = sincos_2d(grid, dim) if settings.positions == "sincos" else torch.zeros(grid[0] * grid[1], dim)
+        self.register_buffer("positions", positions, persistent=False)
+
+    def forward(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits (B, C) and the query's attention over the tokens (B, N), averaged over heads."""
+        hidden = tokens + self.positions
+        for block in self.blocks:
+            hidden = block(hidden, attention_mask=None)[0]
+        pooled, attention = self.cross(self.query.expand(hidden.shape[0], -1, -1), hidden)
+        return self.classifier(pooled.squeeze(1)), attention.mean(dim=1).squeeze(1)
+
+
+@dataclass
+class AttentiveHead:
+    kind: ClassVar[str] = "attentive"
+    model: AttentiveClassifier
+    settings: AttentiveSettings
+    dim: int
+    grid: tuple[int, int]
+    n_classes: int
+    chosen: dict[str, Any] = field(default_factory=dict)
+    """The grid point kept and its validation scores, plus every head's scores, for the sidecar."""
+
+    @classmethod
+    def fit(
+        cls,
+        features: FeatureSet,
+        y: np.ndarray,
+        n_classes: int,
+        *,
+        seed: int = 0,
+        settings: AttentiveSettings | None = None,
+    ) -> AttentiveHead:
+        settings = settings or AttentiveSettings()
+        if features.tokens is None or features.grid is None:
+            raise UserError("the attentive probe needs patch tokens, and these embeddings carry none")
+        smallest = int(np.bincount(y, minlength=n_classes).min())
+        if smallest < MIN_CLIPS_PER_CLASS:
+            raise UserError(
+                f"the attentive probe needs at least {MIN_CLIPS_PER_CLASS} clips per mode (the smallest has "
+                f"{smallest}); use --probe prototype"
+            )
+        with torch.random.fork_rng(devices=[]), _threads_for(features.tokens.shape[1], features.dim):
+            torch.manual_seed(seed)
+            model, chosen = _train_grid(features, y, n_classes, seed, settings)
+        return cls(model, settings, features.dim, features.grid, n_classes, chosen)
+
+    @torch.no_grad()
+    def _forward(self, features: FeatureSet) -> tuple[np.ndarray, np.ndarray]:
+        if features.tokens is None or features.grid != self.grid:
+            raise UserError(f"the attentive probe expects a {self.grid} token grid, got {features.grid}")
+        self.model.eval()
+        logits, attention = self.model(torch.from_numpy(features.tokens))
+        return torch.softmax(logits, dim=-1).numpy().astype(np.float64), attention.numpy()
+
+    def predict_proba(self, features: FeatureSet) -> np.ndarray:
+        return self._forward(features)[0]
+
+    def attention(self, features: FeatureSet) -> np.ndarray:
+        """(n, rows * cols) attention of the query over the patch grid."""
+        return self._forward(features)[1]
+
+    def tensors(self) -> dict[str, np.ndarray]:
+        return {name: value.detach().numpy() for name, value in self.model.state_dict().items()}
+
+    def hparams(self) -> dict[str, Any]:
+        return {
+            "settings": self.settings.to_json(),
+            "dim": self.dim,
+            "grid": list(self.grid),
+            "n_classes": self.n_classes,
+            **self.chosen,
+        }
+
+    @classmethod
+    def restore(cls, tensors: dict[str, np.ndarray], hparams: dict[str, Any]) -> AttentiveHead:
+        raw = dict(hparams["settings"])
+        raw["learning_rates"], raw["weight_decays"] = tuple(raw["learning_rates"]), tuple(raw["weight_decays"])
+        settings = AttentiveSettings(**raw)
+        grid = (int(hparams["grid"][0]), int(hparams["grid"][1]))
+        model = AttentiveClassifier(int(hparams["dim"]), grid, int(hparams["n_classes"]), settings)
+        model.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in tensors.items()}, strict=True)
+        chosen = {k: v for k, v in hparams.items() if k not in ("settings", "dim", "grid", "n_classes")}
+        return cls(model, settings, int(hparams["dim"]), grid, int(hparams["n_classes"]), chosen)
+
+
+def _train_grid(
+    features: FeatureSet, y: np.ndarray, n_classes: int, seed: int, settings: AttentiveSettings
+) -> tuple[AttentiveClassifier, dict[str, Any]]:
+    """Train one head per (lr, wd) on shared batches; return the head with the best validation score."""
+    assert features.tokens is not None and features.grid is not None
+    train, val = train_test_split(
+        np.arange(len(y)),
+        test_size=max(settings.val_fraction, n_classes / len(y)),
+        stratify=y,
+        random_state=seed,
+    )
+    tokens, labels = torch.from_numpy(features.tokens), torch.from_numpy(y).long()
+    counts = torch.bincount(labels[train], minlength=n_classes).float()
+    loss_fn = nn.CrossEntropyLoss(weight=counts.sum() / (n_classes * counts))  # class-balanced
+
+    template = AttentiveClassifier(features.dim, features.grid, n_classes, settings)
+    grid = [(lr, wd) for lr in settings.learning_rates for wd in settings.weight_decays]
+    heads = [copy.deepcopy(template) for _ in grid]  # same start for every grid point: only lr and wd differ
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": head.parameters(), "lr": lr, "weight_decay": wd}
+            for head, (lr, wd) in zip(heads, grid, strict=True)
+        ]
+    )
+    steps_per_epoch = math.ceil(len(train) / settings.batch_size)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, _warmup_cosine(settings.max_epochs * steps_per_epoch, settings.warmup_fraction)
+    )
+    generator = torch.Generator().manual_seed(seed)
+    best = [_Best() for _ in grid]
+    for epoch in range(settings.max_epochs):
+        for head in heads:
+            head.train()
+        order = torch.from_numpy(train)[torch.randperm(len(train), generator=generator)]
+        for batch in order.split(settings.batch_size):
+            optimizer.zero_grad(set_to_none=True)
+            # parameters are disjoint, so the gradient of the sum is each head's own gradient
+            loss = sum(loss_fn(head(tokens[batch])[0], labels[batch]) for head in heads)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+        for head, record in zip(heads, best, strict=True):
+            record.update(epoch, head, *_validate(head, tokens[val], labels[val], loss_fn, n_classes))
+        if all(epoch - record.epoch >= settings.patience for record in best):
+            break
+    scores = [(record.balanced_accuracy, -record.loss) for record in best]
+    winner = max(range(len(grid)), key=lambda i: scores[i])
+    heads[winner].load_state_dict(best[winner].state)
+    chosen = {
+        "lr": grid[winner][0],
+        "weight_decay": grid[winner][1],
+        "best_epoch": best[winner].epoch,
+        "val_balanced_accuracy": best[winner].balanced_accuracy,
+        "val_loss": best[winner].loss,
+        "grid_scores": [
+            {"lr": lr, "weight_decay": wd, "val_balanced_accuracy": r.balanced_accuracy, "val_loss": r.loss}
+            for (lr, wd), r in zip(grid, best, strict=True)
+        ],
+    }
+    return heads[winner].eval(), chosen
+
+
+@dataclass
+class _Best:
+    """One head's best epoch so far on validation loss, with a copy of its weights then."""
+
+    epoch: int = -1
+    loss: float = math.inf
+    balanced_accuracy: float = 0.0
+    state: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    def update(self, epoch: int, head: nn.Module, loss: float, balanced_accuracy: float) -> None:
+        if loss < self.loss - 1e-4:
+            self.epoch, self.loss, self.balanced_accuracy = epoch, loss, balanced_accuracy
+            self.state = {k: v.detach().clone() for k, v in head.state_dict().items()}
+
+
+@torch.no_grad()
+def _validate(
+    head: AttentiveClassifier, tokens: torch.Tensor, labels: torch.Tensor, loss_fn: nn.Module, n_classes: int
+) -> tuple[float, float]:
+    head.eval()
+    logits = head(tokens)[0]
+    predicted = logits.argmax(dim=-1)
+    recalls = [(predicted[labels == c] == c).float().mean().item() for c in range(n_classes) if (labels == c).any()]
+    return float(loss_fn(logits, labels)), float(np.mean(recalls))
+
+
+def _warmup_cosine(total_steps: int, warmup_fraction: float):
+    warmup = max(1, int(total_steps * warmup_fraction))
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, total_steps - warmup)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    return factor
+
+
+@contextmanager
+def _threads_for(n_tokens: int, dim: int) -> Iterator[None]:
+    """One intra-op thread for small probes: their matrices are too small to split, and on a busy machine
+    the extra threads spin-wait (measured: 78 ms vs 1.2 ms per step for a 16-token, 32-wide probe on 2 cores)."""
+    before = torch.get_num_threads()
+    if n_tokens * dim * dim < SMALL_PROBE_FLOPS:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _heads_for(dim: int, wanted: int) -> int:
+    """The largest number of attention heads not above `wanted` that divides the token width."""
+    return max(h for h in range(1, wanted + 1) if dim % h == 0)
+
+
+def sincos_2d(grid: tuple[int, int], dim: int) -> torch.Tensor:
+    """(rows * cols, dim) fixed sine-cosine positions, half the channels for the row and half for the column.
+
+    Row-major order, matching the encoder's token order (time, then row, then column). Widths that
+    are not a multiple of 4 leave the last channels at zero.
+    """
+    rows, cols = grid
+    quarter = dim // 4
+    frequencies = 1.0 / (10000 ** (torch.arange(quarter, dtype=torch.float32) / max(quarter, 1)))
+    r, c = torch.meshgrid(
+        torch.arange(rows, dtype=torch.float32), torch.arange(cols, dtype=torch.float32), indexing="ij"
+    )
+    angles_r, angles_c = r.reshape(-1, 1) * frequencies, c.reshape(-1, 1) * frequencies
+    table = torch.zeros(rows * cols, dim)
+    table[:, : 4 * quarter] = torch.cat([angles_r.sin(), angles_r.cos(), angles_c.sin(), angles_c.cos()], dim=1)
+    return table

@@ -1,0 +1,181 @@
+"""Honest cross-validation of a probe: every fitted thing is fitted inside each fold.
+
+Standardisation, the C / lr × weight-decay grid choice, the prototype temperature, the early
+stopping split and the distance gate are all part of `fit_probe`, which sees only the fold's
+training clips. The test clips of a fold influence nothing but their own scores. With recording
+session or camera ids, folds are grouped so near-duplicate clips never sit on both sides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+from sklearn.model_selection import LeaveOneGroupOut, LeaveOneOut, StratifiedGroupKFold, StratifiedKFold
+
+from classroom_mode.errors import UserError
+from classroom_mode.model.probes.attentive import AttentiveSettings
+from classroom_mode.model.probes.features import FeatureSet
+from classroom_mode.model.probes.probe import ProbeKind, encode_labels, fit_probe
+
+SMALL_CLASS = 10
+"""Fewer clips than this in a mode and its scores swing by whole clips: say so."""
+IMBALANCE_RATIO = 1.5
+
+
+@dataclass
+class CVReport:
+    """Cross-validated scores; (mean, std) over folds, std None when folds are single clips (leave-one-out)."""
+
+    classes: list[str]
+    scheme: str
+    kinds: list[str]
+    """The probe type each fold trained (what `auto` chose inside that fold)."""
+    accuracy: tuple[float, float | None]
+    macro_f1: tuple[float, float | None]
+    per_class: dict[str, dict[str, Any]]
+    confusion: np.ndarray
+    """(C, C) counts over all folds: rows are true modes, columns predicted ones."""
+    uncertain_rate: float
+    """Share of held-out clips the probe would have answered `uncertain` (low confidence or far)."""
+    warnings: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "scheme": self.scheme,
+            "kinds": self.kinds,
+            "accuracy": list(self.accuracy),
+            "macro_f1": list(self.macro_f1),
+            "per_class": self.per_class,
+            "confusion": {"classes": self.classes, "matrix": self.confusion.tolist()},
+            "uncertain_rate": self.uncertain_rate,
+            "warnings": self.warnings,
+        }
+
+    def confusion_text(self) -> str:
+        """The confusion matrix as aligned text (rows true, columns predicted)."""
+        width = max(8, *(len(c) for c in self.classes)) + 1
+        lines = ["true \\ predicted".ljust(width) + "".join(c.rjust(width) for c in self.classes)]
+        for name, row in zip(self.classes, self.confusion, strict=True):
+            lines.append(name.ljust(width) + "".join(str(int(v)).rjust(width) for v in row))
+        return "\n".join(lines)
+
+
+def cross_validate(
+    features: FeatureSet,
+    labels: Sequence[str],
+    *,
+    classes: Sequence[str] | None = None,
+    kind: ProbeKind = "auto",
+    folds: int = 5,
+    groups: Sequence[str] | None = None,
+    seed: int = 0,
+    uncertain_below: float = 0.5,
+    attentive: AttentiveSettings | None = None,
+    on_fold: Callable[[], None] | None = None,
+) -> CVReport:
+    """Stratified k-fold (grouped when `groups` is given; leave-one-out when a mode has fewer clips than folds)."""
+    classes = sorted(set(labels)) if classes is None else list(classes)
+    y = encode_labels(labels, classes)
+    splits, scheme = make_splits(y, groups, folds, seed)
+    predicted = np.full(len(y), -1)
+    unsure = np.zeros(len(y), dtype=bool)
+    fold_scores, kinds = [], []
+    for train, test in splits:
+        missing = sorted(set(range(len(classes))) - set(y[train].tolist()))
+        if missing:
+            raise UserError(
+                f"{scheme}: a fold's training side has no clips of {', '.join(classes[i] for i in missing)}; "
+                "add clips or groups for that mode"
+            )
+        probe = fit_probe(
+            features.subset(train),
+            [classes[i] for i in y[train]],
+            classes=classes,
+            kind=kind,
+            seed=seed,
+            uncertain_below=uncertain_below,
+            attentive=attentive,
+        )
+        probabilities, _, decided = probe.predict(features.subset(test))
+        predicted[test], unsure[test] = probabilities.argmax(axis=1), decided < 0
+        fold_scores.append(_scores(y[test], predicted[test], len(classes)))
+        kinds.append(probe.kind)
+        if on_fold is not None:
+            on_fold()
+    pooled = scheme == "leave-one-out" or scheme.startswith("leave-one-group-out")
+    summary = [_scores(y, predicted, len(classes))] if pooled else fold_scores
+    return CVReport(
+        classes=classes,
+        scheme=scheme,
+        kinds=kinds,
+        accuracy=_mean_std([s["accuracy"] for s in summary]),
+        macro_f1=_mean_std([s["macro_f1"] for s in summary]),
+        per_class={
+            name: {
+                "precision": list(_mean_std([s["precision"][c] for s in summary])),
+                "recall": list(_mean_std([s["recall"][c] for s in summary])),
+                "clips": int((y == c).sum()),
+            }
+            for c, name in enumerate(classes)
+        },
+        confusion=confusion_matrix(y, predicted, labels=list(range(len(classes)))),
+        uncertain_rate=float(unsure.mean()),
+        warnings=data_warnings(y, classes),
+    )
+
+
+def make_splits(
+    y: np.ndarray, groups: Sequence[str] | None, folds: int, seed: int
+) -> tuple[list[tuple[np.ndarray, np.ndarray]], str]:
+    """The (train, test) index pairs and a name for the scheme."""
+    if folds < 2:
+        raise UserError(f"--folds: need at least 2, got {folds}")
+    smallest = int(np.bincount(y).min())
+    if smallest < 2:
+        raise UserError("every mode needs at least 2 clips to be evaluated (one to train on, one to test)")
+    index = np.zeros((len(y), 1))
+    if groups is not None:
+        n_groups = len(set(groups))
+        if n_groups < 2:
+            raise UserError("grouped evaluation needs clips from at least 2 groups")
+        if n_groups < folds:
+            return list(LeaveOneGroupOut().split(index, y, groups)), f"leave-one-group-out ({n_groups} groups)"
+        split = StratifiedGroupKFold(folds, shuffle=True, random_state=seed)
+        return list(split.split(index, y, groups)), f"stratified grouped {folds}-fold ({n_groups} groups)"
+    if smallest < folds:
+        return list(LeaveOneOut().split(index)), "leave-one-out"
+    return list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(index, y)), f"stratified {folds}-fold"
+
+
+def data_warnings(y: np.ndarray, classes: Sequence[str]) -> list[str]:
+    counts = np.bincount(y, minlength=len(classes))
+    warnings = [
+        f"mode {name!r} has only {count} clips: its scores are noisy; aim for 20 or more"
+        for name, count in zip(classes, counts, strict=True)
+        if count < SMALL_CLASS
+    ]
+    if counts.max() > IMBALANCE_RATIO * counts.min():
+        spread = ", ".join(f"{name} {count}" for name, count in zip(classes, counts, strict=True))
+        warnings.append(f"modes are imbalanced ({spread}): accuracy flatters the big ones, read macro-F1")
+    return warnings
+
+
+def _scores(y: np.ndarray, predicted: np.ndarray, n_classes: int) -> dict[str, Any]:
+    labels = list(range(n_classes))
+    precision, recall, f1, _ = precision_recall_fscore_support(y, predicted, labels=labels, zero_division=0)
+    present = np.bincount(y, minlength=n_classes) > 0  # a fold without a mode has no F1 for it
+    return {
+        "accuracy": float((y == predicted).mean()),
+        "macro_f1": float(f1[present].mean()),
+        "precision": precision.tolist(),
+        "recall": recall.tolist(),
+    }
+
+
+def _mean_std(values: Sequence[float]) -> tuple[float, float | None]:
+    values = np.asarray(values, dtype=np.float64)
+    return float(values.mean()), (float(values.std()) if len(values) > 1 else None)

@@ -1,0 +1,146 @@
+"""`TrainedProbe`: a fitted head, its distance gate and its metadata; the runtime API of the live loop.
+
+`fit_probe` turns labelled features into one; `classify` turns one clip's embedding into a
+`Prediction`, which is `uncertain` (with the reason) when the top probability is under the
+threshold or the clip is far from every class the probe was trained on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+import numpy as np
+
+from classroom_mode.errors import UserError
+from classroom_mode.model.probes.attentive import AttentiveHead, AttentiveSettings
+from classroom_mode.model.probes.features import FeatureSet
+from classroom_mode.model.probes.gate import DistanceGate
+from classroom_mode.model.probes.linear import LinearHead
+from classroom_mode.model.probes.prototype import PrototypeHead
+from classroom_mode.records import UNCERTAIN, Embedding, Prediction
+
+ProbeKind = Literal["attentive", "linear", "prototype", "auto"]
+Head = AttentiveHead | LinearHead | PrototypeHead
+HEADS: dict[str, type[Head]] = {h.kind: h for h in (AttentiveHead, LinearHead, PrototypeHead)}
+
+PROTOTYPE_UP_TO = 5
+"""`auto` uses the prototype probe when the smallest mode has at most this many clips (see docs/results/probes.md)."""
+AUTO_ABOVE = "attentive"
+"""`auto`'s choice with more clips, when the embeddings carry patch tokens (see docs/results/probes.md)."""
+
+
+@dataclass
+class TrainedProbe:
+    classes: list[str]
+    head: Head
+    gate: DistanceGate
+    uncertain_below: float = 0.5
+    """Top probabilities under this make a prediction `uncertain` (config `thresholds.uncertain_below`)."""
+    meta: dict[str, Any] = field(default_factory=dict)
+    """Everything else the sidecar records: backbone, display names, metrics, data summary, date."""
+
+    @property
+    def kind(self) -> str:
+        return self.head.kind
+
+    def predict_proba(self, features: FeatureSet) -> np.ndarray:
+        """(n, C) class probabilities, columns in the order of `classes`."""
+        if features.dim != self.gate.means.mean.shape[0]:
+            raise UserError(
+                f"these embeddings are {features.dim} wide but the probe was trained on "
+                f"{self.gate.means.mean.shape[0]}-wide ones: another backbone"
+            )
+        return self.head.predict_proba(features)
+
+    def predict(self, features: FeatureSet) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Probabilities (n, C), gate distances (n,), and the class index or -1 for `uncertain` (n,)."""
+        probabilities = self.predict_proba(features)
+        distances = self.gate.distances(features)
+        index = probabilities.argmax(axis=1)
+        unsure = (probabilities.max(axis=1) < self.uncertain_below) | (distances > self.gate.threshold)
+        return probabilities, distances, np.where(unsure, -1, index)
+
+    def classify(
+        self, embedding: Embedding, *, camera_id: str, at: datetime, uncertain_below: float | None = None
+    ) -> Prediction:
+        """One clip → a `Prediction`: the top class, or `uncertain` with the reason."""
+        features = FeatureSet.from_embeddings([embedding])
+        probabilities = self.predict_proba(features)[0]
+        distance = float(self.gate.distances(features)[0])
+        top = int(probabilities.argmax())
+        confidence = float(probabilities[top])
+        threshold = self.uncertain_below if uncertain_below is None else uncertain_below
+        reason = None
+        if distance > self.gate.threshold:
+            reason = f"far from every trained mode (distance {distance:.3f} > calibrated {self.gate.threshold:.3f})"
+        elif confidence < threshold:
+            reason = f"low confidence ({confidence:.2f} < {threshold:.2f})"
+        return Prediction(
+            camera_id=camera_id,
+            at=at,
+            label=UNCERTAIN if reason else self.classes[top],
+            confidence=min(1.0, max(0.0, confidence)),
+            probabilities={name: float(p) for name, p in zip(self.classes, probabilities, strict=True)},
+            uncertain_reason=reason,
+        )
+
+    def attention_map(self, embedding: Embedding) -> np.ndarray | None:
+        """(rows, cols) attention of the attentive probe over the patch grid; None for the other probes."""
+        if not isinstance(self.head, AttentiveHead):
+            return None
+        features = FeatureSet.from_embeddings([embedding])
+        return self.head.attention(features)[0].reshape(self.head.grid)
+
+
+def fit_probe(
+    features: FeatureSet,
+    labels: Sequence[str],
+    *,
+    classes: Sequence[str] | None = None,
+    kind: ProbeKind = "auto",
+    seed: int = 0,
+    uncertain_below: float = 0.5,
+    attentive: AttentiveSettings | None = None,
+) -> TrainedProbe:
+    """Fit a probe and its distance gate on labelled features.
+
+    `classes` is the full list of modes the data folder names; a mode with no clips is an error, never
+    silently dropped. Without it, the classes are the labels present.
+    """
+    classes = sorted(set(labels)) if classes is None else list(classes)
+    y = encode_labels(labels, classes)
+    chosen = choose_kind(kind, features, y, len(classes))
+    if chosen == "attentive":
+        head: Head = AttentiveHead.fit(features, y, len(classes), seed=seed, settings=attentive)
+    else:
+        head = HEADS[chosen].fit(features, y, len(classes), seed=seed)
+    gate = DistanceGate.fit(features, y, len(classes))
+    return TrainedProbe(classes, head, gate, uncertain_below)
+
+
+def encode_labels(labels: Sequence[str], classes: Sequence[str]) -> np.ndarray:
+    """Class indices of `labels`; refuses unknown labels, empty classes, and fewer than two classes."""
+    if len(classes) < 2:
+        raise UserError(f"need at least two modes to tell apart, got {len(classes)}: {', '.join(classes) or 'none'}")
+    index = {name: i for i, name in enumerate(classes)}
+    unknown = sorted(set(labels) - set(index))
+    if unknown:
+        raise UserError(f"labels {', '.join(unknown)} are not among the modes {', '.join(classes)}")
+    y = np.array([index[label] for label in labels], dtype=np.int64)
+    counts = np.bincount(y, minlength=len(classes))
+    empty = [classes[i] for i in np.flatnonzero(counts == 0)]
+    if empty:
+        raise UserError(f"mode {', '.join(empty)} has no usable clips: add clips or remove the folder")
+    return y
+
+
+def choose_kind(kind: ProbeKind, features: FeatureSet, y: np.ndarray, n_classes: int) -> str:
+    """The probe `auto` means for this data: prototype for tiny sets, else attentive when tokens exist."""
+    if kind != "auto":
+        return kind
+    if int(np.bincount(y, minlength=n_classes).min()) <= PROTOTYPE_UP_TO:
+        return "prototype"
+    return AUTO_ABOVE if features.tokens is not None else "linear"

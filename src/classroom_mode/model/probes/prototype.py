@@ -1,0 +1,55 @@
+"""Nearest-prototype probe: cosine to each class's mean direction, for a handful of clips per mode.
+
+With five clips a mode there is too little data to fit weights; a class mean is the one
+estimate that is still stable. The softmax temperature is the only fitted number, chosen on
+leave-one-out cosines so it is not tuned on clips scoring against means they are part of.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from classroom_mode.model.probes.features import FeatureSet
+from classroom_mode.model.probes.geometry import ClassMeans, softmax
+
+TEMPERATURES = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
+DEFAULT_TEMPERATURE = 0.1
+"""Used when no class has two clips, so no held-out cosine exists to choose by."""
+
+
+@dataclass(frozen=True)
+class PrototypeHead:
+    kind: ClassVar[str] = "prototype"
+    means: ClassMeans
+    temperature: float
+
+    @classmethod
+    def fit(cls, features: FeatureSet, y: np.ndarray, n_classes: int, *, seed: int = 0) -> PrototypeHead:
+        means, cos, usable = ClassMeans.fit(features.pooled, y, n_classes)
+        temperature = _fit_temperature(cos[usable], y[usable]) if usable.any() else DEFAULT_TEMPERATURE
+        return cls(means, temperature)
+
+    def predict_proba(self, features: FeatureSet) -> np.ndarray:
+        return softmax(self.means.cosines(features.pooled) / self.temperature)
+
+    def attention(self, features: FeatureSet) -> None:
+        return None
+
+    def tensors(self) -> dict[str, np.ndarray]:
+        return {"mean": self.means.mean, "centroids": self.means.centroids}
+
+    def hparams(self) -> dict[str, Any]:
+        return {"temperature": self.temperature, "temperature_grid": list(TEMPERATURES)}
+
+    @classmethod
+    def restore(cls, tensors: dict[str, np.ndarray], hparams: dict[str, Any]) -> PrototypeHead:
+        return cls(ClassMeans(tensors["mean"], tensors["centroids"]), float(hparams["temperature"]))
+
+
+def _fit_temperature(cos: np.ndarray, y: np.ndarray) -> float:
+    """The temperature with the lowest held-out negative log-likelihood."""
+    nll = [-np.log(softmax(cos / t)[np.arange(len(y)), y] + 1e-12).mean() for t in TEMPERATURES]
+    return float(TEMPERATURES[int(np.argmin(nll))])
