@@ -1,14 +1,36 @@
-"""Placeholder verbs: each says which capability it waits for and exits 1."""
+"""`classroom-mode bot`: run the Discord bot and its notifier until Ctrl-C."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
-from classroom_mode.cli.common import not_available
+from classroom_mode.cli.common import ConfigOption, config_from, info
+from classroom_mode.errors import NotAvailableError
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("bot", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-    def bot() -> None:
-        """Run the Discord bot."""
-        not_available("bot", "the Discord bot (issue #11)")
+    @app.command("bot")
+    def bot(
+        config: ConfigOption = None,
+        sync: Annotated[
+            bool, typer.Option("--sync/--no-sync", help="register the slash commands with Discord at start-up")
+        ] = True,
+    ) -> None:
+        """Run the Discord bot: `!classroom-mode` and friends (also as /slash commands), and notifications.
+
+        The token is read from the environment variable named by `discord.token_env` (DISCORD_TOKEN by
+        default). The room state comes from `discord.api_url` when set, else from the history database.
+        """
+        settings = config_from(config)
+        try:
+            from classroom_mode.bot.app import run_bot
+        except ModuleNotFoundError as exc:  # discord.py (and its aiohttp) are the optional `discord` extra
+            if exc.name not in ("discord", "aiohttp"):
+                raise
+            raise NotAvailableError("the bot needs discord.py: pip install 'classroom-mode[discord]'") from None
+        try:
+            run_bot(settings, sync_commands=sync)
+        except KeyboardInterrupt:
+            info("bot stopped")
