@@ -1,10 +1,20 @@
-"""Shared helpers for the live-mode tests: a settable clock and readings built from a few numbers."""
+"""Shared helpers for the live-mode tests: a settable clock, readings, scripted cameras, small real analyzers,
+and a real uvicorn server on a free loopback port."""
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from classroom_mode.records import UNCERTAIN, Prediction
+import numpy as np
+import uvicorn
+
+from classroom_mode.records import UNCERTAIN, Clip, Embedding, Prediction, SurpriseReading
+from classroom_mode.service.analysis import Analysis
+from classroom_mode.service.feeds import CameraOffline
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
@@ -40,3 +50,124 @@ def reading(camera_id: str, at: datetime, probabilities: dict[str, float], uncer
 def one_hot(mode: str, modes: list[str], p: float = 0.9) -> dict[str, float]:
     rest = (1.0 - p) / (len(modes) - 1)
     return {m: (p if m == mode else rest) for m in modes}
+
+
+# -- the live loop and the API --------------------------------------------------------------------------
+
+BRIGHT, DARK = 220, 30
+
+
+def flat_clip(camera_id: str, value: int, at: datetime, frames: int = 16, size: int = 64, seed: int = 0) -> Clip:
+    """A clip of one grey level (plus a little noise): the test scenes' stand-in for a room."""
+    rng = np.random.default_rng(seed)
+    images = np.clip(value + rng.normal(0, 4, (frames, size, size, 3)), 0, 255).astype(np.uint8)
+    return Clip(images, np.arange(frames) / 8.0, camera_id, started_at=at, ended_at=at)
+
+
+class ScriptedFeed:
+    """A camera that plays a list of grey levels, one per clip, then goes offline (`None` = offline now)."""
+
+    def __init__(self, camera_id: str, levels: list[int | None], clock=None) -> None:
+        self.camera_id = camera_id
+        self.levels = list(levels)
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.closed = False
+
+    def next_clip(self) -> Clip:
+        level = self.levels.pop(0) if self.levels else None
+        if level is None:
+            raise CameraOffline(f"camera {self.camera_id}: no frame")
+        return flat_clip(self.camera_id, level, self.clock(), seed=len(self.levels))
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class BrightnessAnalyzer:
+    """A real (if simple) analyzer: bright clips are one mode, dark ones another, grey ones `uncertain`."""
+
+    def __init__(self, bright: str = "lab", dark: str = "exam", energy: bool = True) -> None:
+        self.bright, self.dark, self.energy = bright, dark, energy
+        self.calls = 0
+
+    def analyse(self, clip: Clip, room: str) -> Analysis:
+        self.calls += 1
+        p_bright = float(np.clip(clip.frames.mean() / 255.0, 0.0, 1.0))
+        probabilities = {self.bright: p_bright, self.dark: 1.0 - p_bright}
+        return Analysis(
+            reading(clip.camera_id, clip.ended_at or datetime.now(UTC), probabilities),
+            float(np.abs(np.diff(clip.frames.astype(np.float32), axis=0)).mean()) if self.energy else None,
+        )
+
+
+class ZScoreCalibrator:
+    """Test stand-in for the surprise calibrator: z-score against the camera's readings so far."""
+
+    def __init__(self) -> None:
+        self.history: dict[str, list[float]] = {}
+
+    def update(self, camera_id: str, energy: float, at: datetime) -> SurpriseReading:
+        past = self.history.setdefault(camera_id, [])
+        score = (energy - float(np.mean(past))) / (float(np.std(past)) + 1e-6) if len(past) >= 3 else 0.0
+        past.append(energy)
+        level = "anomaly" if score > 6 else "unusual" if score > 3 else "normal"
+        return SurpriseReading(camera_id=camera_id, at=at, energy=energy, score=score, level=level)
+
+
+class CentroidProbe:
+    """A real nearest-centroid probe over pooled backbone embeddings (what the tests' server classifies with)."""
+
+    def __init__(self, centroids: dict[str, np.ndarray], temperature: float = 0.05) -> None:
+        self.names = list(centroids)
+        self.centroids = np.stack([centroids[n] for n in self.names])
+        self.temperature = temperature
+
+    def classify(self, embedding: Embedding, *, camera_id: str, at: datetime) -> Prediction:
+        a = embedding.pooled / np.linalg.norm(embedding.pooled)
+        b = self.centroids / np.linalg.norm(self.centroids, axis=1, keepdims=True)
+        logits = (b @ a) / self.temperature
+        p = np.exp(logits - logits.max())
+        p /= p.sum()
+        return reading(camera_id, at, {n: float(x) for n, x in zip(self.names, p, strict=True)})
+
+
+class FrameDiffEnergy:
+    """Test stand-in for the surprise model: mean absolute frame difference (a baseline, not surprise)."""
+
+    def energy(self, clips: list[Clip]) -> list[float]:
+        return [float(np.abs(np.diff(c.frames.astype(np.float32), axis=0)).mean()) for c in clips]
+
+
+class ServerThread:
+    """A real uvicorn server for `app` on a free 127.0.0.1 port, in a thread."""
+
+    def __init__(self, app) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+
+    def __enter__(self) -> ServerThread:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+        self.sock.close()
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 10.0, every: float = 0.02) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(every)
+    return False

@@ -1,19 +1,83 @@
-"""Placeholder verbs: each says which capability it waits for and exits 1."""
+"""`run` (the live loop) and `serve` (the HTTP API, optionally running the loop in-process)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Annotated
+
 import typer
 
-from classroom_mode.cli.common import not_available
+from classroom_mode.cli.common import ConfigOption, config_from, info
+from classroom_mode.config import Config
+from classroom_mode.records import ModeChange, ModeState
+
+if TYPE_CHECKING:  # the heavy layers load inside the commands, so `--help` stays fast
+    from classroom_mode.service.analysis import LocalEncoder
+    from classroom_mode.service.loop import LiveLoop
+    from classroom_mode.store import HistoryStore
+
+
+def _announce(change: ModeChange, state: ModeState) -> None:
+    shown = f"{state.emoji} {state.display_name}"
+    info(f"{state.room}: {shown} (confidence {state.confidence:.2f}, ambience {state.ambience})")
+
+
+def _live_loop(config: Config, store: HistoryStore, encoder: LocalEncoder | None = None) -> LiveLoop:
+    from classroom_mode.service.analysis import build_analyzer
+    from classroom_mode.service.loop import LiveLoop
+
+    analyzer = encoder if encoder is not None and config.encoding.where == "local" else build_analyzer(config)
+    return LiveLoop(config, store, analyzer, on_change=_announce)
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-    def run() -> None:
-        """Run the live loop: cameras → room mode → history."""
-        not_available("run", "the live loop (issue #9)")
+    @app.command("run")
+    def run(
+        config: ConfigOption = None,
+        windows: Annotated[
+            int | None, typer.Option("--windows", min=1, help="stop after this many windows per camera")
+        ] = None,
+    ) -> None:
+        """Run the live loop: every camera → its room's mode → the history database."""
+        from classroom_mode.store import HistoryStore
 
-    @app.command("serve", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-    def serve() -> None:
-        """Serve the HTTP API and dashboard."""
-        not_available("serve", "the HTTP API (issue #9)")
+        cfg = config_from(config)
+        with HistoryStore(cfg.paths.database) as store:
+            loop = _live_loop(cfg, store)
+            cameras = sum(len(r.cameras) for r in cfg.rooms.values())
+            info(f"watching {cameras} camera(s) in {len(cfg.rooms)} room(s); history in {cfg.paths.database}")
+            try:
+                loop.run(windows)
+            except KeyboardInterrupt:
+                info("stopping")
+                loop.stop()
+
+    @app.command("serve")
+    def serve(
+        config: ConfigOption = None,
+        host: Annotated[str | None, typer.Option("--host", help="address to bind (default: server.host)")] = None,
+        port: Annotated[int | None, typer.Option("--port", min=1, max=65535, help="default: server.port")] = None,
+        live: Annotated[bool, typer.Option("--live", help="run the live loop in this process too")] = False,
+        encode: Annotated[
+            bool, typer.Option("--encode/--no-encode", help="load the backbone and probes for the POST endpoints")
+        ] = True,
+    ) -> None:
+        """Serve the HTTP API (and the dashboard) over the history database."""
+        import uvicorn
+
+        from classroom_mode.service.analysis import load_local_encoder
+        from classroom_mode.service.api import create_app
+        from classroom_mode.service.dashboard import mount_dashboard
+        from classroom_mode.store import HistoryStore
+
+        cfg = config_from(config)
+        encoder = None
+        if encode:
+            with_probe = [room for room, rc in cfg.rooms.items() if rc.probe is not None]
+            encoder = load_local_encoder(cfg, list(cfg.rooms) if live else with_probe)
+        with HistoryStore(cfg.paths.database) as store:
+            loop = _live_loop(cfg, store, encoder) if live else None
+            api = create_app(cfg, store, encoder=encoder, loop=loop)
+            mount_dashboard(api, cfg, store, live=loop)
+            bind_host, bind_port = host or cfg.server.host, port or cfg.server.port
+            info(f"serving on http://{bind_host}:{bind_port} (API docs at /docs)")
+            uvicorn.run(api, host=bind_host, port=bind_port, log_level="warning")

@@ -1,0 +1,214 @@
+"""What the live loop and the API ask of the model: one clip in, a prediction and a surprise energy out.
+
+Two implementations behind one interface, chosen by `encoding.where`:
+
+- `LocalEncoder` runs the backbone, the room's probe and the surprise model in this process.
+- `RemoteEncoder` posts the clip (as a small H.264 MP4) to another `classroom-mode serve`, typically
+  a GPU box that edge devices share, whose `POST /api/classify` runs a `LocalEncoder`.
+
+So the loop has a single code path, and the remote server's answer is computed by the very code a
+local run uses. One `LocalEncoder` is shared by every camera and calls the model under a lock: the
+cameras take turns on one accelerator rather than contending for it.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import threading
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any, NamedTuple, Protocol
+
+import httpx
+import numpy as np
+
+from classroom_mode.config import Config, secret
+from classroom_mode.errors import ClassroomModeError, NotAvailableError, UserError
+from classroom_mode.modes import utc_now
+from classroom_mode.records import Clip, Embedding, Prediction
+
+log = logging.getLogger(__name__)
+
+
+class Analysis(NamedTuple):
+    prediction: Prediction
+    energy: float | None
+    """Raw surprise energy (mean L1 prediction error); None when no surprise model is loaded."""
+
+
+class Analyzer(Protocol):
+    def analyse(self, clip: Clip, room: str) -> Analysis:
+        """Classify `clip` with `room`'s probe and compute its surprise energy."""
+        ...
+
+
+class Probe(Protocol):
+    """The part of `classroom_mode.model.probes.TrainedProbe` the service uses."""
+
+    def classify(self, embedding: Embedding, *, camera_id: str, at: datetime) -> Prediction: ...
+
+
+class EnergyModel(Protocol):
+    """The part of `classroom_mode.model.surprise.SurpriseModel` the service uses."""
+
+    def energy(self, clips: list[Clip]) -> list[float]: ...
+
+
+class EncoderBackbone(Protocol):
+    fingerprint: str
+    model_id: str
+    frames_per_clip: int
+
+    def embed(self, clips: list[Clip]) -> list[Embedding]: ...
+
+
+def clip_time(clip: Clip) -> datetime:
+    """When a clip was taken: its end, else its start, else now."""
+    return clip.ended_at or clip.started_at or utc_now()
+
+
+class LocalEncoder:
+    """The backbone, each room's probe and the surprise model, in this process."""
+
+    def __init__(
+        self, backbone: EncoderBackbone, probes: Mapping[str, Probe], surprise: EnergyModel | None = None
+    ) -> None:
+        self.backbone = backbone
+        self.probes = dict(probes)
+        self.surprise = surprise
+        self._lock = threading.Lock()
+
+    @property
+    def fingerprint(self) -> str:
+        return self.backbone.fingerprint
+
+    @property
+    def frames_per_clip(self) -> int:
+        """Frames the backbone reads per clip: what an uploaded video is sampled to."""
+        return self.backbone.frames_per_clip
+
+    def probe(self, room: str) -> Probe:
+        try:
+            return self.probes[room]
+        except KeyError:
+            known = ", ".join(sorted(self.probes)) or "none"
+            raise UserError(f"room {room!r}: no probe loaded here (rooms with a probe: {known})") from None
+
+    def embed(self, clip: Clip) -> Embedding:
+        with self._lock:
+            return self.backbone.embed([clip])[0]
+
+    def energy(self, clip: Clip) -> float | None:
+        if self.surprise is None:
+            return None
+        with self._lock:
+            return float(self.surprise.energy([clip])[0])
+
+    def classify(self, clip: Clip, room: str) -> Prediction:
+        probe = self.probe(room)
+        return probe.classify(self.embed(clip), camera_id=clip.camera_id, at=clip_time(clip))
+
+    def analyse(self, clip: Clip, room: str) -> Analysis:
+        return Analysis(self.classify(clip, room), self.energy(clip))
+
+
+class RemoteEncoder:
+    """Posts clips to another `classroom-mode serve` and reads back its prediction and energy."""
+
+    def __init__(self, url: str, token: str | None = None, timeout_s: float = 60.0) -> None:
+        self.url = url.rstrip("/")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._client = httpx.Client(base_url=self.url, headers=headers, timeout=timeout_s)
+
+    def check(self, rooms: list[str]) -> dict[str, Any]:
+        """Refuse to start unless the remote server answers and holds a probe for each of `rooms`."""
+        try:
+            health = self._client.get("/health").raise_for_status().json()
+        except httpx.HTTPError as exc:
+            raise UserError(f"encoding.remote_url: {self.url} does not answer ({exc})") from None
+        missing = [r for r in rooms if r not in health.get("probes", [])]
+        if missing:
+            raise UserError(f"encoding.remote_url: {self.url} has no probe for room(s) {', '.join(missing)}")
+        return health
+
+    def analyse(self, clip: Clip, room: str) -> Analysis:
+        with tempfile.TemporaryDirectory(prefix="classroom-mode-") as tmp:
+            path = _write_clip(clip, Path(tmp) / "clip.mp4")
+            with path.open("rb") as handle:
+                files = {"file": ("clip.mp4", handle, "video/mp4")}
+                params = {"room": room, "camera": clip.camera_id, "at": clip_time(clip).isoformat()}
+                try:
+                    response = self._client.post("/api/classify", params=params, files=files)
+                except httpx.HTTPError as exc:
+                    raise ClassroomModeError(f"{self.url}: classify failed ({exc})") from None
+        if response.status_code != 200:
+            raise ClassroomModeError(f"{self.url}: classify answered {response.status_code}: {_reason(response)}")
+        body = response.json()
+        return Analysis(Prediction.model_validate(body["prediction"]), body.get("energy"))
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _reason(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("detail", response.text))
+    except ValueError:
+        return response.text[:200]
+
+
+def _write_clip(clip: Clip, path: Path) -> Path:
+    from classroom_mode.video.writer import write_mp4
+
+    span = float(clip.timestamps[-1] - clip.timestamps[0]) if clip.num_frames > 1 else 0.0
+    fps = (clip.num_frames - 1) / span if span > 0 else 8.0
+    # near-lossless: the remote prediction should match what a local run would compute
+    return write_mp4(path, np.ascontiguousarray(clip.frames), fps=fps, crf=12)
+
+
+def room_probe_path(config: Config, room: str) -> Path:
+    """A room's probe file, checked to exist (cheap, so it is checked before any model loads)."""
+    path = config.rooms[room].probe
+    if path is None:
+        raise UserError(f"rooms.{room}.probe: no probe configured (train one with `classroom-mode train`)")
+    if not Path(path).is_file():
+        raise UserError(f"{path}: probe file not found (rooms.{room}.probe)")
+    return Path(path)
+
+
+def load_local_encoder(config: Config, rooms: list[str] | None = None) -> LocalEncoder:
+    """The backbone from `config.backbone`, the probes of `rooms` (default: every room) and the surprise model.
+
+    A probe trained on another backbone is refused by `load_probe`'s fingerprint check.
+    """
+    paths = {room: room_probe_path(config, room) for room in (list(config.rooms) if rooms is None else rooms)}
+    try:
+        from classroom_mode.model.backbone import load_backbone
+        from classroom_mode.model.probes import load_probe
+    except ImportError as exc:
+        raise NotAvailableError(f"the model layer cannot be loaded yet ({exc})") from None
+    spec = config.backbone
+    backbone = load_backbone(
+        spec.model, revision=spec.revision, device=spec.device, quantize=spec.quantize, compile=spec.compile
+    )
+    probes = {room: load_probe(path, expect_fingerprint=backbone.fingerprint) for room, path in paths.items()}
+    try:
+        from classroom_mode.model.surprise import SurpriseModel
+    except ImportError:
+        log.warning("surprise model not available: readings will carry no surprise energy")
+        return LocalEncoder(backbone, probes)
+    return LocalEncoder(backbone, probes, SurpriseModel(backbone))
+
+
+def build_analyzer(config: Config, rooms: list[str] | None = None) -> Analyzer:
+    """The analyzer `encoding.where` asks for, checked so a misconfigured room refuses to start."""
+    rooms = list(config.rooms) if rooms is None else rooms
+    encoding = config.encoding
+    if encoding.where == "remote":
+        assert encoding.remote_url is not None  # the config validator guarantees it
+        remote = RemoteEncoder(encoding.remote_url, token=secret(encoding.remote_token_env))
+        remote.check(rooms)
+        return remote
+    return load_local_encoder(config, rooms)

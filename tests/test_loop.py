@@ -1,0 +1,139 @@
+"""The live loop: cameras → room mode → history, with a failing camera beside a healthy one."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from classroom_mode.config import CameraConfig, Config, ModeConfig, RoomConfig, Thresholds
+from classroom_mode.records import UNCERTAIN
+from classroom_mode.service.loop import LiveLoop
+from classroom_mode.store import HistoryStore
+from live_helpers import BRIGHT, DARK, BrightnessAnalyzer, ScriptedFeed, ZScoreCalibrator, wait_for
+
+MODES = {
+    "lab": ModeConfig(display_name="Lab", emoji="🧪", ambience="lo-fi"),
+    "exam": ModeConfig(display_name="Exam", emoji="📝", ambience="silence"),
+}
+
+
+def make_config(cameras: list[str], consensus: str = "average", **thresholds) -> Config:
+    fast = CameraConfig(interval_s=0.01, offline_after_s=0.5)
+    return Config(
+        rooms={"r1": RoomConfig(cameras={c: fast for c in cameras}, consensus=consensus)},
+        modes=MODES,
+        thresholds=Thresholds(**{"smoothing_alpha": 1.0, "consecutive_windows": 2, **thresholds}),
+    )
+
+
+def scripted(levels: dict[str, list[int | None]]):
+    feeds: dict[str, ScriptedFeed] = {}
+
+    def open_feed(camera_id: str, _: CameraConfig) -> ScriptedFeed:
+        # a camera reopened after going offline continues its script
+        feeds.setdefault(camera_id, ScriptedFeed(camera_id, levels[camera_id]))
+        feeds[camera_id].closed = False
+        return feeds[camera_id]
+
+    return open_feed, feeds
+
+
+@pytest.fixture
+def store(tmp_path):
+    with HistoryStore(tmp_path / "h.db") as s:
+        yield s
+
+
+def test_failing_camera_beside_a_healthy_one(store):
+    config = make_config(["good", "dead"])
+    feeds, opened = scripted({"good": [BRIGHT] * 4, "dead": []})
+    loop = LiveLoop(config, store, BrightnessAnalyzer(), feeds=feeds, calibrator=ZScoreCalibrator())
+    loop.run(windows=4)
+
+    state = store.state("r1")
+    assert state.mode == "lab" and state.ambience == "lo-fi"
+    assert state.cameras == ["good"] and state.offline_cameras == ["dead"] and not state.stale
+    cameras = {c.camera_id: c for c in store.cameras()}
+    assert cameras["good"].online and cameras["good"].last_error is None
+    assert not cameras["dead"].online and "no frame" in cameras["dead"].last_error
+    assert {p.camera_id for p in store.predictions()} == {"good"}
+    assert len(store.predictions()) == 4
+    assert len(store.surprise(camera_id="good")) == 4
+    assert opened["dead"].closed  # a dead camera's feed is closed, to be reopened on its next window
+
+
+def test_scene_change_flips_the_room_after_k_windows(store):
+    config = make_config(["cam"], consecutive_windows=2, enter_probability=0.99)
+    feeds, _ = scripted({"cam": [DARK] * 3 + [BRIGHT] * 3})
+    seen = []
+    loop = LiveLoop(
+        config, store, BrightnessAnalyzer(energy=False), feeds=feeds, on_change=lambda c, s: seen.append(c.mode)
+    )
+    loop.run(windows=6)
+
+    # window 1: nothing accepted yet; 2: exam; 3: exam; 4: first bright win; 5: lab accepted
+    assert seen == [UNCERTAIN, "exam", "lab"]
+    assert [c.mode for c in store.mode_changes("r1", since=datetime(2000, 1, 1, tzinfo=UTC))] == seen
+    assert [loop.changes.get_nowait().mode for _ in seen] == seen
+    predictions = store.predictions(limit=10)[::-1]
+    assert predictions[4].at <= store.state("r1").since <= predictions[5].at  # set when the 5th reading came in
+
+
+def test_analysis_failure_costs_one_window(store):
+    class Flaky(BrightnessAnalyzer):
+        def analyse(self, clip, room):
+            if self.calls == 1:
+                self.calls += 1
+                raise RuntimeError("encoder out of memory")
+            return super().analyse(clip, room)
+
+    config = make_config(["cam"])
+    feeds, _ = scripted({"cam": [BRIGHT] * 4})
+    LiveLoop(config, store, Flaky(energy=False), feeds=feeds).run(windows=4)
+    assert len(store.predictions()) == 3
+    status = store.cameras()[0]
+    assert status.online and status.last_error is None  # later windows cleared the error
+    assert store.state("r1").mode == "lab"
+
+
+def test_camera_dying_makes_the_room_stale(store):
+    config = make_config(["cam"], stale_after_s=0.2)
+    feeds, _ = scripted({"cam": [BRIGHT, BRIGHT] + [None] * 1000})
+    loop = LiveLoop(config, store, BrightnessAnalyzer(energy=False), feeds=feeds, tick_s=0.05)
+    loop.start()
+    try:
+        assert wait_for(lambda: (s := store.state("r1")) is not None and s.stale and s.offline_cameras, timeout=5)
+    finally:
+        loop.stop()
+    state = store.state("r1")
+    assert state.mode == "lab" and state.offline_cameras == ["cam"] and state.cameras == []
+    assert [t.online for t in store.camera_transitions("cam")] == [True, False]
+
+
+def test_loop_keeps_last_clip_for_the_dashboard(store):
+    config = make_config(["cam"])
+    feeds, _ = scripted({"cam": [BRIGHT]})
+    loop = LiveLoop(config, store, BrightnessAnalyzer(energy=False), feeds=feeds)
+    loop.run(windows=1)
+    assert loop.last_clip("cam").frames.mean() > 200
+    assert loop.last_clip("nope") is None and loop.last_attention("cam") is None
+
+
+def test_run_refuses_a_missing_probe(cli, tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        f"rooms: {{r1: {{probe: {tmp_path / 'missing.safetensors'}, cameras: {{cam: {{}}}}}}}}\n"
+        f"paths: {{database: {tmp_path / 'h.db'}}}\n"
+    )
+    result = cli("run", "--config", config, "--windows", "1")
+    assert result.exit_code == 2
+    assert "missing.safetensors: probe file not found (rooms.r1.probe)" in result.stderr
+
+
+def test_run_refuses_a_room_without_probe(cli, tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text(f"paths: {{database: {tmp_path / 'h.db'}}}\n")
+    result = cli("run", "--config", config)
+    assert result.exit_code == 2
+    assert "rooms.demo-room.probe: no probe configured" in result.stderr
