@@ -4,7 +4,6 @@ client against a closed port."""
 
 from __future__ import annotations
 
-import socket
 from datetime import UTC
 from types import SimpleNamespace
 
@@ -12,7 +11,7 @@ import discord.ext.test as dpytest
 import pytest
 from discord.ext import commands
 
-from bot_helpers import NOW, config, embed_text, fill_store
+from bot_helpers import NOW, closed_port_url, config, embed_text, fill_store
 from classroom_mode.bot.answers import Answers
 from classroom_mode.bot.app import ClassroomBot, SlashCommands, intents_for
 from classroom_mode.bot.client import HttpRoomStateClient, RoomStateClient, StoreRoomStateClient
@@ -48,12 +47,6 @@ async def bot(store, tmp_path, monkeypatch):
 async def ask(text: str):
     await dpytest.message(text)
     return dpytest.get_message()
-
-
-def closed_port_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
 async def test_classroom_mode_of_one_room(bot):

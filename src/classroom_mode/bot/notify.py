@@ -92,9 +92,8 @@ class NotificationPolicy:
 
     def on_surprise(self, room_name: str, reading: SurpriseReading, now: datetime) -> AnomalySeen | None:
         """A surprise reading: a message for a new `anomaly`, at most one per room per cooldown."""
-        seen = self._surprise_seen.get(reading.camera_id)
         at = as_utc(reading.at)
-        self._surprise_seen[reading.camera_id] = max(at, seen) if seen else at
+        seen = self._mark_seen(reading.camera_id, at)
         if seen is None or at <= seen or reading.level != "anomaly":
             return None
         if not self._cooled(self._anomaly_sent.get(room_name), now):
@@ -104,7 +103,13 @@ class NotificationPolicy:
 
     def baseline_surprise(self, camera_id: str, at: datetime) -> None:
         """Mark a camera's readings up to `at` as already known (the notifier's first look)."""
-        self._surprise_seen.setdefault(camera_id, as_utc(at))
+        self._mark_seen(camera_id, as_utc(at))
+
+    def _mark_seen(self, camera_id: str, at: datetime) -> datetime | None:
+        """Remember the newest reading time of a camera; returns the one remembered before."""
+        seen = self._surprise_seen.get(camera_id)
+        self._surprise_seen[camera_id] = max(seen, at) if seen else at
+        return seen
 
 
 def notification_embed(notification: Notification, modes: Mapping[str, ModeConfig], now: datetime) -> discord.Embed:
