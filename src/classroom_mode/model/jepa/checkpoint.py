@@ -1,0 +1,174 @@
+"""Resumable training checkpoints (safetensors + JSON, never pickle) and the final `save_pretrained` export.
+
+Layout of a run's output directory:
+
+    OUT/checkpoints/step-000200/state.safetensors   encoder.*, target_encoder.*, predictor.*, optimizer.<i>.<name>,
+                                                     rng.generator (the run's torch.Generator state, uint8)
+    OUT/checkpoints/step-000200/state.json          step, recipe, optimizer param groups, training history
+    OUT/checkpoints/latest.json                     {"step": 200, "directory": "step-000200"}
+    OUT/model/                                      config.json + model.safetensors (target encoder + predictor)
+
+A checkpoint directory is written under a temporary name, fsynced and renamed, and only then does
+`latest.json` (itself replaced atomically) point at it: a crash or a diverging loss can never leave
+`latest.json` naming a half-written or bad checkpoint. The two newest checkpoints are kept.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from classroom_mode.errors import ClassroomModeError, UserError
+from classroom_mode.model.jepa.recipe import PretrainRecipe
+from classroom_mode.model.jepa.trainer import JEPATrainer
+
+FORMAT = "classroom-mode-jepa-checkpoint/1"
+KEEP = 2
+_MODULES = ("encoder", "target_encoder", "predictor")
+
+
+def checkpoints_dir(out: Path) -> Path:
+    return out / "checkpoints"
+
+
+def write_json(path: Path, payload: Any) -> None:
+    """Write JSON atomically (temporary file, fsync, rename)."""
+    tmp = path.with_name(f".{path.name}.partial")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(payload, handle, indent=2)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _state_tensors(trainer: JEPATrainer) -> dict[str, torch.Tensor]:
+    tensors: dict[str, torch.Tensor] = {}
+    for name in _MODULES:
+        for key, value in getattr(trainer, name).state_dict().items():
+            tensors[f"{name}.{key}"] = value.detach().cpu().contiguous()
+    for index, state in trainer.optimizer.state_dict()["state"].items():
+        for key, value in state.items():
+            tensors[f"optimizer.{index}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
+    tensors["rng.generator"] = trainer.generator.get_state()
+    return tensors
+
+
+def save_checkpoint(out: Path, trainer: JEPATrainer, history: list[dict[str, Any]]) -> Path:
+    """Write the trainer's full state as a new checkpoint and point `latest.json` at it; returns its directory."""
+    root = checkpoints_dir(out)
+    root.mkdir(parents=True, exist_ok=True)
+    name = f"step-{trainer.step:06d}"
+    final = root / name
+    tmp = root / f".{name}.partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    save_file(_state_tensors(trainer), str(tmp / "state.safetensors"), metadata={"format": FORMAT})
+    param_groups = [{k: v for k, v in group.items()} for group in trainer.optimizer.state_dict()["param_groups"]]
+    meta = {
+        "format": FORMAT,
+        "step": trainer.step,
+        "recipe": trainer.recipe.model_dump(mode="json"),
+        "optimizer_param_groups": param_groups,
+        "history": history,
+    }
+    write_json(tmp / "state.json", meta)
+    for file in tmp.iterdir():
+        with open(file, "rb") as handle:
+            os.fsync(handle.fileno())
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+    _fsync_dir(root)
+    write_json(root / "latest.json", {"step": trainer.step, "directory": name})
+    for old in sorted(p for p in root.glob("step-*") if p.is_dir())[:-KEEP]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def latest_checkpoint(out: Path) -> Path | None:
+    """The directory `latest.json` points at, or None when the run has no checkpoint yet."""
+    pointer = checkpoints_dir(out) / "latest.json"
+    if not pointer.is_file():
+        return None
+    try:
+        directory = checkpoints_dir(out) / json.loads(pointer.read_text())["directory"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UserError(f"{pointer}: unreadable checkpoint pointer ({exc})") from None
+    if not (directory / "state.json").is_file():
+        raise UserError(f"{pointer}: points at {directory.name}, which is missing")
+    return directory
+
+
+def read_checkpoint_meta(directory: Path) -> dict[str, Any]:
+    try:
+        meta = json.loads((directory / "state.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{directory / 'state.json'}: unreadable ({exc})") from None
+    if meta.get("format") != FORMAT:
+        raise UserError(f"{directory / 'state.json'}: not a {FORMAT} checkpoint")
+    return meta
+
+
+def checkpoint_recipe(directory: Path) -> PretrainRecipe:
+    return PretrainRecipe.model_validate(read_checkpoint_meta(directory)["recipe"])
+
+
+def load_checkpoint(directory: Path, trainer: JEPATrainer) -> list[dict[str, Any]]:
+    """Restore a trainer (built with the checkpoint's recipe) to the saved state; returns the saved history."""
+    meta = read_checkpoint_meta(directory)
+    try:
+        tensors = load_file(str(directory / "state.safetensors"))
+    except (OSError, SafetensorError) as exc:
+        raise UserError(f"{directory / 'state.safetensors'}: unreadable ({exc})") from None
+    for name in _MODULES:
+        prefix = f"{name}."
+        state = {k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)}
+        getattr(trainer, name).load_state_dict(state, strict=True)
+    optimizer_state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in tensors.items():
+        if key.startswith("optimizer."):
+            _, index, name = key.split(".", 2)
+            optimizer_state.setdefault(int(index), {})[name] = value
+    try:
+        trainer.optimizer.load_state_dict({"state": optimizer_state, "param_groups": meta["optimizer_param_groups"]})
+    except (ValueError, KeyError) as exc:
+        raise ClassroomModeError(f"{directory}: optimizer state does not fit this model ({exc})") from None
+    trainer.generator.set_state(tensors["rng.generator"])
+    trainer.step = int(meta["step"])
+    return list(meta.get("history", []))
+
+
+def export_pretrained(trainer: JEPATrainer, directory: Path, dtype: torch.dtype = torch.float32) -> Path:
+    """Write the target encoder + predictor as a `VJEPA2Model` in `save_pretrained` layout, atomically."""
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = directory.with_name(f".{directory.name}.partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    model = trainer.export_model(dtype)
+    model.config.save_pretrained(tmp)
+    save_file(
+        {k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp / "model.safetensors"), {"format": "pt"}
+    )
+    for file in tmp.iterdir():
+        with open(file, "rb") as handle:
+            os.fsync(handle.fileno())
+    old = directory.with_name(f".{directory.name}.old")
+    if directory.exists():
+        os.replace(directory, old)
+    os.replace(tmp, directory)
+    shutil.rmtree(old, ignore_errors=True)
+    return directory

@@ -1,0 +1,135 @@
+"""V-JEPA multi-block masking: which tokens the context encoder sees and which the predictor must fill in.
+
+A generator samples `num_blocks` rectangular space-time blocks per clip (spatial area `spatial_scale` of the
+frame, aspect ratio drawn from `aspect_ratio`, spanning `temporal_scale` of the tubelets) and masks their
+union; the context is everything else. The official recipe uses two generators per clip: many small blocks
+(short-range prediction) and two large ones (long-range prediction).
+
+Token indices follow `transformers`' VJEPA2 order (time, then row, then column), so an index tensor can be
+passed as the `position_mask` of `VJEPA2Layer` and as the `context_mask` / `target_mask` of `VJEPA2Predictor`.
+In a batch every clip keeps the same number of context and target tokens (trimmed to the batch minimum, as
+the official collator does), so the masks are dense (B, n) tensors.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class BlockMaskSpec:
+    """One mask generator: how many blocks, how large, what shape, how long."""
+
+    num_blocks: int
+    spatial_scale: float
+    """Fraction of the frame's token grid one block covers."""
+    aspect_ratio: tuple[float, float] = (0.75, 1.5)
+    """Range of block height / width, sampled uniformly."""
+    temporal_scale: float = 1.0
+    """Fraction of the tubelets a block spans (1.0: the whole clip, as in the official recipe)."""
+
+    def __post_init__(self) -> None:
+        if self.num_blocks < 1 or not 0 < self.spatial_scale <= 1 or not 0 < self.temporal_scale <= 1:
+            raise ValueError(f"invalid mask spec {self}")
+        if not 0 < self.aspect_ratio[0] <= self.aspect_ratio[1]:
+            raise ValueError(f"invalid aspect ratio range {self.aspect_ratio}")
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+SHORT_RANGE = BlockMaskSpec(num_blocks=8, spatial_scale=0.15)
+LONG_RANGE = BlockMaskSpec(num_blocks=2, spatial_scale=0.7)
+OFFICIAL_MASKS = (SHORT_RANGE, LONG_RANGE)
+"""The official V-JEPA 2 recipe: the two generators applied to every clip."""
+
+
+@dataclass(frozen=True)
+class TokenGrid:
+    """The (tubelets, rows, columns) token grid of a clip for a given model geometry."""
+
+    depth: int
+    height: int
+    width: int
+
+    @classmethod
+    def for_config(cls, config: object) -> TokenGrid:
+        """The grid a `VJEPA2Config` gives to a clip of `frames_per_clip` frames at `crop_size`."""
+        side = config.crop_size // config.patch_size  # type: ignore[attr-defined]
+        return cls(config.frames_per_clip // config.tubelet_size, side, side)  # type: ignore[attr-defined]
+
+    @property
+    def num_tokens(self) -> int:
+        return self.depth * self.height * self.width
+
+
+@dataclass(frozen=True)
+class MaskPair:
+    """Context and target token indices for a batch: each (B, n), sorted ascending per row."""
+
+    context: torch.Tensor
+    target: torch.Tensor
+
+    @property
+    def masked_fraction(self) -> float:
+        """Fraction of tokens the predictor has to predict (after trimming to the batch minimum)."""
+        total = self.context.shape[1] + self.target.shape[1]
+        return self.target.shape[1] / total if total else 0.0
+
+
+def sample_block_mask(grid: TokenGrid, spec: BlockMaskSpec, generator: torch.Generator) -> torch.Tensor:
+    """A (depth, height, width) bool tensor, True where one of `spec.num_blocks` random blocks covers a token."""
+    # as the official generator: the area is truncated to whole tokens and a block never spans a full row/column
+    area = int(grid.height * grid.width * spec.spatial_scale)
+    ratio = uniform(spec.aspect_ratio, generator)
+    block_h = min(max(1, grid.height - 1), max(1, round(math.sqrt(area * ratio))))
+    block_w = min(max(1, grid.width - 1), max(1, round(math.sqrt(area / ratio))))
+    block_t = min(grid.depth, max(1, round(grid.depth * spec.temporal_scale)))
+    masked = torch.zeros(grid.depth, grid.height, grid.width, dtype=torch.bool)
+    for _ in range(spec.num_blocks):
+        t0 = randint(grid.depth - block_t + 1, generator)
+        y0 = randint(grid.height - block_h + 1, generator)
+        x0 = randint(grid.width - block_w + 1, generator)
+        masked[t0 : t0 + block_t, y0 : y0 + block_h, x0 : x0 + block_w] = True
+    return masked
+
+
+def sample_masks(grid: TokenGrid, spec: BlockMaskSpec, batch_size: int, generator: torch.Generator) -> MaskPair:
+    """Context/target indices for a batch from one generator; block size is shared across the batch.
+
+    A mask that would leave no context (or nothing to predict) is resampled, so both index sets are non-empty.
+    """
+    contexts, targets = [], []
+    while len(contexts) < batch_size:
+        flat = sample_block_mask(grid, spec, generator).flatten()
+        if flat.all() or not flat.any():
+            continue
+        contexts.append(torch.nonzero(~flat).squeeze(1))
+        targets.append(torch.nonzero(flat).squeeze(1))
+    keep_context = min(len(c) for c in contexts)
+    keep_target = min(len(t) for t in targets)
+    return MaskPair(
+        context=torch.stack([c[:keep_context] for c in contexts]),
+        target=torch.stack([t[:keep_target] for t in targets]),
+    )
+
+
+def measure_masked_fraction(grid: TokenGrid, spec: BlockMaskSpec, samples: int = 1000, seed: int = 0) -> float:
+    """Mean fraction of tokens a generator masks per clip (before batch trimming): the number to report."""
+    generator = torch.Generator().manual_seed(seed)
+    total = sum(float(sample_block_mask(grid, spec, generator).float().mean()) for _ in range(samples))
+    return total / samples
+
+
+def uniform(bounds: tuple[float, float], generator: torch.Generator) -> float:
+    """A float drawn uniformly from [low, high) with `generator` (every draw of a run goes through one generator)."""
+    low, high = bounds
+    return low + (high - low) * float(torch.rand((), generator=generator))
+
+
+def randint(high: int, generator: torch.Generator) -> int:
+    """An int drawn uniformly from [0, high) with `generator`."""
+    return int(torch.randint(high, (), generator=generator))

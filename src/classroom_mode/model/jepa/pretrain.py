@@ -1,0 +1,230 @@
+"""A whole pretraining run: find and decode the clips, build or resume the trainer, step, checkpoint, export.
+
+The CLI's `pretrain` verb is a thin call into `prepare_run` and `train`. Decisions that protect a user's work
+live here: an output folder that already holds a run is only continued with `resume`, and only with the same
+recipe unless `force`; a diverging loss stops the run with its last good checkpoint untouched.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import VJEPA2Config, VJEPA2Model
+
+from classroom_mode.errors import ClassroomModeError, UserError
+from classroom_mode.model.jepa.checkpoint import (
+    checkpoint_recipe,
+    export_pretrained,
+    latest_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+    write_json,
+)
+from classroom_mode.model.jepa.data import ClipBank, files_fingerprint
+from classroom_mode.model.jepa.masks import TokenGrid, measure_masked_fraction
+from classroom_mode.model.jepa.recipe import PRESETS, PretrainRecipe
+from classroom_mode.model.jepa.trainer import DivergedError, JEPATrainer, StepResult
+from classroom_mode.video.dataset import is_video
+
+log = logging.getLogger(__name__)
+
+ARCHITECTURE_FIELDS = tuple(VJEPA2Config.__annotations__)
+"""The VJEPA2Config fields that define the encoder and predictor (not transformers' bookkeeping)."""
+BANK_FILE = "clips.safetensors"
+MODEL_DIR = "model"
+TRAINING_FILE = "training.json"
+
+
+def architecture(config: VJEPA2Config) -> dict[str, Any]:
+    return {name: getattr(config, name) for name in ARCHITECTURE_FIELDS}
+
+
+def find_clips(data: Path) -> list[Path]:
+    """Every video file under `data`, labelled or `unlabeled/`, skipping hidden folders such as `.trash/`."""
+    if not data.is_dir():
+        raise UserError(f"{data}: data folder not found")
+    return sorted(
+        p
+        for p in data.rglob("*")
+        if is_video(p) and not any(part.startswith(".") for part in p.relative_to(data).parts)
+    )
+
+
+def initial_model(recipe: PretrainRecipe) -> VJEPA2Model:
+    """The starting weights: the `init` backbone's encoder and predictor, or a seeded random model."""
+    if recipe.init is not None:
+        from classroom_mode.model.backbone import load_backbone
+
+        return load_backbone(recipe.init, device="cpu").model
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(recipe.seed)
+        return VJEPA2Model(recipe.model_config_object())
+
+
+def model_settings(init: str | None, preset: str | None) -> dict[str, Any]:
+    """The architecture a run trains: a named preset, or the one of the `init` backbone."""
+    if (init is None) == (preset is None):
+        raise UserError("--init / --config: give exactly one (a backbone to adapt, or `--config small` from scratch)")
+    if preset is not None:
+        if preset not in PRESETS:
+            raise UserError(f"--config {preset}: unknown (known: {', '.join(PRESETS)})")
+        return dict(PRESETS[preset])
+    from classroom_mode.model.backbone import load_backbone
+
+    return architecture(load_backbone(init, device="cpu").config)  # type: ignore[arg-type]
+
+
+def _differences(saved: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
+    return [
+        f"{key}: {saved.get(key)!r} → {wanted.get(key)!r}" for key in sorted(wanted) if saved.get(key) != wanted[key]
+    ]
+
+
+@dataclass
+class Run:
+    """A trainer ready to step, its data and where it writes."""
+
+    out: Path
+    trainer: JEPATrainer
+    bank: ClipBank
+    history: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    resumed_from: int | None = None
+
+
+def prepare_run(
+    recipe: PretrainRecipe,
+    data: Path,
+    out: Path,
+    *,
+    resume: bool,
+    force: bool,
+    device: torch.device,
+    read: Callable[[Path, int], Any],
+    on_decode: Callable[[int], Callable[[], None]] = lambda total: lambda: None,
+) -> Run:
+    """Check the output folder against `resume`/`force`, decode the clips (or reuse the saved bank), build the trainer.
+
+    `read(path, num_frames)` returns (T, H, W, 3) uint8 frames; `on_decode(total)` returns a per-clip tick.
+    """
+    checkpoint = latest_checkpoint(out) if out.exists() else None
+    if checkpoint is not None and not resume and not force:
+        raise UserError(f"{out}: already holds a run (checkpoint {checkpoint.name}); pass --resume to continue it")
+    if checkpoint is not None and resume:
+        saved = checkpoint_recipe(checkpoint)
+        changes = _differences(saved.identity(), recipe.identity())
+        if changes and not force:
+            raise UserError(
+                f"{out}: the saved run used a different configuration ({'; '.join(changes)}); "
+                "rerun with the same options, or pass --force to continue with the new ones"
+            )
+        if saved.model != recipe.model:
+            raise UserError(f"{out}: the saved run has a different architecture; --force cannot change it")
+    elif resume:
+        log.warning("%s: no checkpoint to resume, starting a new run", out)
+        checkpoint = None
+    else:
+        checkpoint = None
+    out.mkdir(parents=True, exist_ok=True)
+
+    config = recipe.model_config_object()
+    paths = find_clips(data)
+    if not paths:
+        raise UserError(f"{data}: no video files found (looked recursively for .mp4, .mkv, .webm, ...)")
+    fingerprint = files_fingerprint(paths, config.frames_per_clip, config.crop_size)
+    skipped: list[tuple[str, str]] = []
+    bank = ClipBank.load(out / BANK_FILE, fingerprint)
+    if bank is None:
+        bank = ClipBank.decode(
+            paths,
+            num_frames=config.frames_per_clip,
+            crop_size=config.crop_size,
+            read=read,
+            on_skip=lambda path, reason: skipped.append((str(path), reason)),
+            on_progress=on_decode(len(paths)),
+        )
+        if len(bank) == 0:
+            raise UserError(f"{data}: no readable clips ({len(skipped)} video files, all unreadable)")
+        bank.save(out / BANK_FILE, fingerprint)
+
+    trainer = JEPATrainer(recipe, initial_model(recipe), device)
+    history: list[dict[str, Any]] = []
+    if checkpoint is not None:
+        history = load_checkpoint(checkpoint, trainer)
+    return Run(out, trainer, bank, history, skipped, trainer.step if checkpoint is not None else None)
+
+
+def _history_entry(results: list[StepResult]) -> dict[str, Any]:
+    last = results[-1]
+    seconds = sum(r.seconds for r in results)
+    entry: dict[str, Any] = {
+        "step": last.step,
+        "loss": sum(r.loss for r in results) / len(results),
+        "lr": last.lr,
+        "momentum": last.momentum,
+        "clips_per_s": sum(r.clips for r in results) / seconds if seconds else None,
+    }
+    if last.stats is not None:
+        entry |= {"target_std": last.stats.std_mean, "effective_rank": last.stats.effective_rank}
+    return entry
+
+
+def train(
+    run: Run,
+    *,
+    dtype: torch.dtype = torch.float32,
+    on_step: Callable[[StepResult], None] = lambda result: None,
+    on_warning: Callable[[str], None] = lambda message: None,
+) -> dict[str, Any]:
+    """Train to `recipe.steps`, checkpointing every `checkpoint_every` steps; export and return the summary.
+
+    A NaN/inf loss raises ClassroomModeError naming the last good checkpoint, which stays as it was.
+    """
+    trainer, recipe = run.trainer, run.trainer.recipe
+    window: list[StepResult] = []
+    while trainer.step < recipe.steps:
+        try:
+            result = trainer.train_step(run.bank)
+        except DivergedError as exc:
+            kept = latest_checkpoint(run.out)
+            where = f"the last good checkpoint is {kept}" if kept else "no checkpoint was written yet"
+            raise ClassroomModeError(f"training diverged: {exc}; stopped, {where}") from None
+        window.append(result)
+        on_step(result)
+        if result.stats is not None:
+            run.history.append(_history_entry(window))
+            window = []
+            message = result.stats.warning()
+            if message:
+                log.warning("%s (step %d)", message, result.step)
+                on_warning(f"{message} (step {result.step})")
+        if trainer.step % recipe.checkpoint_every == 0 or trainer.step == recipe.steps:
+            save_checkpoint(run.out, trainer, run.history)
+    return finish(run, dtype)
+
+
+def finish(run: Run, dtype: torch.dtype) -> dict[str, Any]:
+    """Export the model (weights in `dtype`); write `training.json`: recipe, mask fractions, history, final numbers."""
+    trainer = run.trainer
+    export_pretrained(trainer, run.out / MODEL_DIR, dtype)
+    grid = TokenGrid.for_config(trainer.config)
+    throughput = [h["clips_per_s"] for h in run.history if h.get("clips_per_s")]
+    summary = {
+        "recipe": trainer.recipe.model_dump(mode="json"),
+        "clips": len(run.bank),
+        "masked_fraction": {
+            f"{spec.num_blocks}x{spec.spatial_scale}": round(measure_masked_fraction(grid, spec), 4)
+            for spec in trainer.mask_specs
+        },
+        "final": run.history[-1] if run.history else None,
+        "clips_per_s": sum(throughput) / len(throughput) if throughput else None,
+        "device": trainer.device.type,
+        "history": run.history,
+    }
+    write_json(run.out / TRAINING_FILE, summary)
+    return summary
