@@ -102,10 +102,9 @@ class Room:
         return self.door_x + inside, self.door_z
 
     def clearance(self, x: float, z: float) -> float:
-        """Distance from a floor point to the nearest desk's footprint edge (negative inside one) or wall."""
+        """Distance from a floor point to the nearest wall or furniture footprint edge (negative inside one)."""
         walls = min(x, self.width - x, z, self.depth - z)
-        desks = [np.hypot(x - fx, z - fz) - r for it in self.items if it.kind == "desk" for fx, fz, r in [it.footprint]]
-        return min([walls, *desks])
+        return min([walls, *(np.hypot(x - fx, z - fz) - r for fx, fz, r in (it.footprint for it in self.items))])
 
     def describe(self) -> dict[str, object]:
         return {

@@ -10,6 +10,7 @@ started with everyone already in place.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -227,12 +228,15 @@ class Director:
     def _every(self, mean_s: float, dt: float) -> bool:
         return bool(self.rng.random() < dt / mean_s)
 
-    def _free_spot(self, margin: float, *, z_min: float = 0.8) -> tuple[float, float]:
+    def _free_spot(
+        self, margin: float, *, z_min: float = 0.8, avoid: Sequence[tuple[float, float, float]] = ()
+    ) -> tuple[float, float]:
+        """A floor point `margin` clear of furniture, walls and the circles in `avoid` (else the clearest tried)."""
         best, best_clear = (self.room.width / 2, self.room.depth / 2), -1e9
-        for _ in range(40):
+        for _ in range(60):
             x = float(self.rng.uniform(0.7, self.room.width - 0.7))
             z = float(self.rng.uniform(z_min, self.room.depth - 0.7))
-            clear = self.room.clearance(x, z)
+            clear = min([self.room.clearance(x, z), *(math.hypot(x - ax, z - az) - ar for ax, az, ar in avoid)])
             if clear > margin:
                 return x, z
             if clear > best_clear:
@@ -314,7 +318,7 @@ class GroupDirector(Director):
                 self.centres.append((cx, cz, 1.0))
                 continue
             radius = 0.45 + 0.1 * size + (0.25 if seated else 0.0)
-            cx, cz = self._free_spot(radius + 0.3, z_min=0.9)
+            cx, cz = self._free_spot(radius + 0.3, z_min=0.9, avoid=[(x, z, r + 0.8) for x, z, r in self.centres])
             self.centres.append((cx, cz, radius))
             start = float(self.rng.uniform(0, 2 * math.pi))
             for m in range(size):
