@@ -41,6 +41,7 @@ from classroom_mode.store import HistoryStore
 MULTIPART_SLACK = 64 * 1024
 """Bytes allowed over `max_upload_mb` for the multipart envelope around the file."""
 HISTORY_DEFAULT = timedelta(days=1)
+Upload = Annotated[UploadFile, File(description="a video clip (MP4, WebM, ...)")]
 
 
 class Health(BaseModel):
@@ -96,7 +97,8 @@ def create_app(
         lifespan=lifespan,
     )
     limits = config.server
-    app.add_middleware(BodyLimit, max_bytes=int(limits.max_upload_mb * 1e6) + MULTIPART_SLACK, what="clip")
+    too_large = f"clip too large: the limit is {limits.max_upload_mb:g} MB (server.max_upload_mb)"
+    app.add_middleware(BodyLimit, max_bytes=int(limits.max_upload_mb * 1e6) + MULTIPART_SLACK, detail=too_large)
 
     def authorised(authorization: Annotated[str | None, Header()] = None) -> None:
         token = secret(limits.api_token_env)
@@ -183,10 +185,8 @@ def create_app(
             with path.open("wb") as out:
                 shutil.copyfileobj(file.file, out)
             if path.stat().st_size > limits.max_upload_mb * 1e6:
-                raise HTTPException(413, f"clip too large: the limit is {limits.max_upload_mb:g} MB")
+                raise HTTPException(413, too_large)
             return await run_in_threadpool(_decode_upload, path, need_encoder(), camera, limits.max_upload_seconds)
-
-    Upload = Annotated[UploadFile, File(description="a video clip (MP4, WebM, ...)")]
 
     @app.post("/api/classify", tags=["analysis"], dependencies=[Depends(authorised)])
     async def classify(

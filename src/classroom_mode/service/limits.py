@@ -18,10 +18,11 @@ class _TooLarge(Exception):
 
 
 class BodyLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int, what: str = "upload") -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, detail: str) -> None:
         self.app = app
         self.max_bytes = max_bytes
-        self.what = what
+        self.detail = detail
+        """The reason the 413 gives."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in ("POST", "PUT"):
@@ -59,8 +60,7 @@ class BodyLimit:
                 await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
-        mb = self.max_bytes / 1e6
-        body = json.dumps({"detail": f"{self.what} too large: the limit is {mb:g} MB (server.max_upload_mb)"}).encode()
+        body = json.dumps({"detail": self.detail}).encode()
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": 413, "headers": headers})
         await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,1 @@
+"""The service layer: the live loop (`run`), the HTTP API and server-sent events (`serve`), the dashboard."""

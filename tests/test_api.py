@@ -1,0 +1,255 @@
+"""The HTTP API on a real uvicorn server on 127.0.0.1: every endpoint, upload limits, bearer token, SSE,
+and a live loop encoding its clips on that server (the remote-encoding path)."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import httpx
+import numpy as np
+import pytest
+
+from classroom_mode.config import CameraConfig, Config, ModeConfig, RoomConfig, ServerConfig, Thresholds
+from classroom_mode.model.backbone import load_backbone
+from classroom_mode.records import CameraStatus, ModeState, SurpriseReading
+from classroom_mode.service.analysis import LocalEncoder, RemoteEncoder
+from classroom_mode.service.api import create_app
+from classroom_mode.service.loop import LiveLoop
+from classroom_mode.store import HistoryStore
+from classroom_mode.video.writer import write_mp4
+from live_helpers import (
+    BRIGHT,
+    DARK,
+    T0,
+    CentroidProbe,
+    FrameDiffEnergy,
+    ScriptedFeed,
+    ServerThread,
+    ZScoreCalibrator,
+    flat_clip,
+    one_hot,
+    reading,
+    wait_for,
+)
+
+TOKEN_ENV = "CLASSROOM_MODE_TEST_API_TOKEN"
+MODES = {
+    "lab": ModeConfig(display_name="Lab", emoji="🧪", ambience="lo-fi"),
+    "exam": ModeConfig(display_name="Exam", emoji="📝", ambience="silence"),
+}
+
+
+def make_config(**server) -> Config:
+    return Config(
+        rooms={"r1": RoomConfig(cameras={"cam": CameraConfig(interval_s=0.01)})},
+        modes=MODES,
+        server=ServerConfig(**{"api_token_env": TOKEN_ENV, "max_upload_mb": 0.1, "max_upload_seconds": 3.0, **server}),
+        thresholds=Thresholds(smoothing_alpha=1.0, consecutive_windows=1),
+    )
+
+
+@pytest.fixture(scope="module")
+def encoder() -> LocalEncoder:
+    backbone = load_backbone("config:tiny", device="cpu")
+    bright, dark = (backbone.embed([flat_clip("c", v, T0)])[0].pooled for v in (BRIGHT, DARK))
+    return LocalEncoder(backbone, {"r1": CentroidProbe({"lab": bright, "exam": dark})}, FrameDiffEnergy())
+
+
+@pytest.fixture(scope="module")
+def server(encoder, tmp_path_factory):
+    store = HistoryStore(tmp_path_factory.mktemp("api") / "h.db")
+    with ServerThread(create_app(make_config(), store, encoder=encoder)) as running:
+        running.store = store
+        yield running
+    store.close()
+
+
+@pytest.fixture
+def client(server):
+    with httpx.Client(base_url=server.url, timeout=30) as c:
+        yield c
+
+
+def mp4(tmp_path, value: int, frames: int = 16, name: str = "clip.mp4") -> bytes:
+    clip = flat_clip("cam", value, T0, frames=frames)
+    return write_mp4(tmp_path / name, clip.frames, fps=8.0).read_bytes()
+
+
+def state(mode: str, at, room: str = "r1") -> ModeState:
+    shown = MODES[mode]
+    return ModeState(
+        room=room, mode=mode, display_name=shown.display_name, emoji=shown.emoji, ambience=shown.ambience,
+        confidence=0.9, probabilities={mode: 0.9}, since=at, updated_at=at, cameras=["cam"],
+    )  # fmt: skip
+
+
+def test_health_and_openapi(client, encoder):
+    health = client.get("/health").json()
+    assert health["status"] == "ok" and health["probes"] == ["r1"] and health["rooms"] == ["r1"]
+    assert health["fingerprint"] == encoder.fingerprint and health["live"] is False
+    paths = client.get("/openapi.json").json()["paths"]
+    for path in ("/api/rooms", "/api/rooms/{room}", "/api/rooms/{room}/history", "/api/cameras", "/api/surprise",
+                 "/api/predictions", "/api/classify", "/api/embed", "/api/events"):  # fmt: skip
+        assert path in paths
+    assert "ModeState" in client.get("/openapi.json").json()["components"]["schemas"]
+
+
+def test_read_endpoints(server, client):
+    store = server.store
+    assert client.get("/api/rooms/r1").status_code == 404  # configured, but nothing written yet
+    store.set_state(state("exam", T0))
+    store.set_state(state("lab", T0 + timedelta(minutes=5)))
+    store.set_camera_status(CameraStatus(camera_id="cam", room="r1", online=True, since=T0))
+    for i in range(3):
+        at = T0 + timedelta(seconds=i)
+        store.add_prediction(reading("cam", at, one_hot("lab", ["lab", "exam"])))
+        store.add_surprise(SurpriseReading(camera_id="cam", at=at, energy=1.0 + i, score=0.0, level="normal"))
+
+    assert [s["mode"] for s in client.get("/api/rooms").json()] == ["lab"]
+    room = client.get("/api/rooms/r1").json()
+    assert room["mode"] == "lab" and room["emoji"] == "🧪" and room["cameras"] == ["cam"]
+    history = client.get("/api/rooms/r1/history", params={"since": T0.isoformat()}).json()
+    assert [(c["mode"], c["previous"]) for c in history] == [("exam", None), ("lab", "exam")]
+    later = client.get("/api/rooms/r1/history", params={"since": (T0 + timedelta(minutes=1)).isoformat()})
+    assert [c["mode"] for c in later.json()] == ["lab"]
+    assert client.get("/api/cameras").json()[0]["online"] is True
+    predictions = client.get("/api/predictions", params={"camera": "cam", "limit": 2}).json()
+    assert [p["at"] for p in predictions] == [(T0 + timedelta(seconds=s)).isoformat().replace("+00:00", "Z")
+                                               for s in (2, 1)]  # fmt: skip
+    assert [s["energy"] for s in client.get("/api/surprise", params={"camera": "cam"}).json()] == [3.0, 2.0, 1.0]
+    assert client.get("/api/surprise", params={"camera": "other"}).json() == []
+
+
+def test_read_errors(client):
+    missing = client.get("/api/rooms/nowhere")
+    assert missing.status_code == 404 and "unknown room 'nowhere'" in missing.json()["detail"]
+    assert client.get("/api/rooms/nowhere/history").status_code == 404
+    assert client.get("/api/predictions", params={"limit": 0}).status_code == 422
+    assert client.get("/api/rooms/r1/history", params={"since": "yesterday-ish"}).status_code == 422
+
+
+def test_classify_embed_surprise(client, tmp_path):
+    bright = client.post("/api/classify", files={"file": ("a.mp4", mp4(tmp_path, BRIGHT), "video/mp4")},
+                         params={"camera": "door", "at": T0.isoformat()})  # fmt: skip
+    assert bright.status_code == 200, bright.text
+    body = bright.json()
+    assert body["prediction"]["label"] == "lab" and body["prediction"]["camera_id"] == "door"
+    assert body["prediction"]["at"].startswith("2026-01-05T09:00:00") and body["energy"] >= 0
+    dark = client.post("/api/classify", files={"file": ("b.mp4", mp4(tmp_path, DARK), "video/mp4")})
+    assert dark.json()["prediction"]["label"] == "exam"
+    assert client.post("/api/classify", params={"room": "nope"}, files={"file": mp4(tmp_path, DARK)}).status_code == 404
+
+    embedding = client.post("/api/embed", files={"file": mp4(tmp_path, BRIGHT)}).json()
+    assert embedding["dim"] == 64 == len(embedding["pooled"]) and embedding["model_id"] == "config:tiny"
+    energy = client.post("/api/surprise", files={"file": mp4(tmp_path, BRIGHT)}).json()
+    assert energy["energy"] >= 0 and energy["fingerprint"] == embedding["fingerprint"]
+
+
+@pytest.mark.parametrize("endpoint", ["/api/classify", "/api/embed", "/api/surprise"])
+def test_upload_limits(client, tmp_path, endpoint):
+    too_large = client.post(endpoint, files={"file": ("big.mp4", np.random.bytes(200_000), "video/mp4")})
+    assert too_large.status_code == 413 and "0.1 MB" in too_large.json()["detail"]
+    not_video = client.post(endpoint, files={"file": ("x.mp4", b"definitely not a video" * 50, "video/mp4")})
+    assert not_video.status_code == 415 and "not a readable video" in not_video.json()["detail"]
+    too_long = client.post(endpoint, files={"file": mp4(tmp_path, BRIGHT, frames=40)})  # 5 s at 8 fps
+    assert too_long.status_code == 422 and "at most 3 s" in too_long.json()["detail"]
+    assert client.post(endpoint).status_code == 422  # no file at all
+
+
+def test_chunked_upload_over_the_limit_is_refused(client):
+    """No Content-Length: the body is counted as it streams in and refused once past the limit."""
+    head = b'--x\r\nContent-Disposition: form-data; name="file"; filename="a.mp4"\r\nContent-Type: video/mp4\r\n\r\n'
+
+    def chunks():
+        yield head
+        for _ in range(30):
+            yield b"\1" * 10_000
+        yield b"\r\n--x--\r\n"
+
+    response = client.post("/api/embed", content=chunks(), headers={"Content-Type": "multipart/form-data; boundary=x"})
+    assert response.status_code == 413 and "0.1 MB" in response.json()["detail"]
+
+
+def test_bearer_token(client, tmp_path, monkeypatch):
+    monkeypatch.setenv(TOKEN_ENV, "s3cret")
+    upload = {"file": mp4(tmp_path, BRIGHT)}
+    assert client.post("/api/classify", files=upload).status_code == 401
+    wrong = client.post("/api/classify", files=upload, headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401 and wrong.headers["www-authenticate"] == "Bearer"
+    right = client.post("/api/classify", files=upload, headers={"Authorization": "Bearer s3cret"})
+    assert right.status_code == 200
+    assert client.get("/api/rooms").status_code == 200  # reading needs no token
+
+
+def test_server_sent_events(server):
+    store = server.store
+    with httpx.Client(base_url=server.url, timeout=10) as c, c.stream("GET", "/api/events") as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        lines = stream.iter_lines()
+        assert next(lines).startswith("retry:")
+        store.set_state(state("exam", T0 + timedelta(hours=1)))
+        store.set_camera_status(CameraStatus(camera_id="cam2", room="r1", online=False, since=T0))
+        store.add_surprise(SurpriseReading(camera_id="cam", at=T0, energy=9.0, score=8.0, level="anomaly"))
+        events = []
+        for line in lines:
+            if line.startswith("event:"):
+                events.append([line.removeprefix("event: ")])
+            elif line.startswith("data:"):
+                events[-1].append(json.loads(line.removeprefix("data: ")))
+                if len(events) == 3:
+                    break
+    assert [name for name, _ in events] == ["mode_change", "camera_status", "surprise_alert"]
+    assert events[0][1]["mode"] == "exam" and events[1][1]["camera_id"] == "cam2" and events[2][1]["level"] == "anomaly"
+
+
+def test_events_resume_after_an_id(server, client):
+    store = server.store
+    first = store.last_event_id()
+    store.set_camera_status(CameraStatus(camera_id="cam3", room="r1", online=True, since=T0))
+    with client.stream("GET", "/api/events", headers={"Last-Event-ID": str(first)}) as stream:
+        for line in stream.iter_lines():
+            if line.startswith("id:"):
+                assert int(line.removeprefix("id: ")) == first + 1
+                break
+
+
+def test_remote_encoding_path(server, encoder, tmp_path, monkeypatch):
+    """A loop on an 'edge device' posts its clips to the server and gets the same answer a local run would."""
+    monkeypatch.setenv(TOKEN_ENV, "edge-token")
+    remote = RemoteEncoder(server.url, token="edge-token")
+    assert remote.check(["r1"])["fingerprint"] == encoder.fingerprint
+    with pytest.raises(Exception, match="no probe for room"):
+        remote.check(["r1", "r2"])
+
+    config = make_config()
+    feed = ScriptedFeed("cam", [DARK, DARK, BRIGHT, BRIGHT])
+    with HistoryStore(tmp_path / "edge.db") as edge:
+        LiveLoop(config, edge, remote, feeds=lambda *_: feed, calibrator=ZScoreCalibrator()).run(windows=4)
+        remote_labels = [p.label for p in edge.predictions()[::-1]]
+        assert remote_labels == ["exam", "exam", "lab", "lab"]
+        assert edge.state("r1").mode == "lab" and len(edge.surprise()) == 4
+    local = [encoder.analyse(flat_clip("cam", v, T0), "r1").prediction.label for v in (DARK, DARK, BRIGHT, BRIGHT)]
+    assert local == remote_labels
+    remote.close()
+
+
+def test_remote_refuses_when_the_server_is_down():
+    remote = RemoteEncoder("http://127.0.0.1:9", timeout_s=2)
+    with pytest.raises(Exception, match="does not answer"):
+        remote.check(["r1"])
+
+
+def test_serve_live_runs_the_loop_for_the_apps_lifetime(encoder, tmp_path):
+    config = make_config()
+    with HistoryStore(tmp_path / "h.db") as store:
+        loop = LiveLoop(config, store, encoder, feeds=lambda *_: ScriptedFeed("cam", [BRIGHT] * 1000),
+                        calibrator=ZScoreCalibrator())  # fmt: skip
+        with (
+            ServerThread(create_app(config, store, encoder=encoder, loop=loop)) as running,
+            httpx.Client(base_url=running.url) as c,
+        ):
+            assert c.get("/health").json()["live"] is True
+            assert wait_for(lambda: c.get("/api/rooms/r1").status_code == 200)
+            assert c.get("/api/rooms/r1").json()["mode"] == "lab"
+        assert not loop._threads  # stopped with the server
