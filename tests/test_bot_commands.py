@@ -4,7 +4,8 @@ client against a closed port."""
 
 from __future__ import annotations
 
-from datetime import UTC
+import contextlib
+from datetime import UTC, timedelta
 from types import SimpleNamespace
 
 import discord.ext.test as dpytest
@@ -15,6 +16,8 @@ from bot_helpers import NOW, closed_port_url, config, embed_text, fill_store
 from classroom_mode.bot.answers import Answers
 from classroom_mode.bot.app import ClassroomBot, SlashCommands, intents_for
 from classroom_mode.bot.client import HttpRoomStateClient, RoomStateClient, StoreRoomStateClient
+from classroom_mode.service.api import create_app
+from live_helpers import ServerThread
 
 
 def _bot(client: RoomStateClient, **discord: object) -> ClassroomBot:
@@ -37,11 +40,33 @@ def store(tmp_path):
         yield history
 
 
-@pytest.fixture
-async def bot(store, tmp_path, monkeypatch):
+@pytest.fixture(params=["store", "api"])
+async def bot(request, store, tmp_path, monkeypatch):
+    """The bot over the SQLite history directly, and over a real `serve` API on loopback reading the same file."""
     monkeypatch.chdir(tmp_path)  # dpytest writes sent attachments into the working directory
-    yield await _configured(_bot(StoreRoomStateClient(store)))
-    await dpytest.empty_queue()
+    with contextlib.ExitStack() as stack:
+        if request.param == "store":
+            client = StoreRoomStateClient(store)
+        else:
+            server = stack.enter_context(ServerThread(create_app(config(), store)))
+            client = HttpRoomStateClient(server.url)
+        yield await _configured(_bot(client))
+        await dpytest.empty_queue()
+        await client.aclose()
+
+
+async def test_api_and_store_clients_return_the_same_records(store):
+    with ServerThread(create_app(config(), store)) as server:
+        api, direct = HttpRoomStateClient(server.url), StoreRoomStateClient(store)
+        assert await api.rooms() == await direct.rooms() != []
+        assert await api.room("room-101") == await direct.room("room-101") is not None
+        assert await api.room("atrium") is None
+        since = NOW - timedelta(hours=6)
+        assert await api.mode_changes("room-101", since) == await direct.mode_changes("room-101", since) != []
+        assert await api.cameras() == await direct.cameras() != []
+        assert await api.predictions("front", 1) == await direct.predictions("front", 1) != []
+        assert await api.surprise(None, 7) == await direct.surprise(None, 7) != []
+        await api.aclose()
 
 
 async def ask(text: str):
