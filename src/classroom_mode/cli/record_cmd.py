@@ -1,24 +1,124 @@
-"""Placeholder verbs: each says which capability it waits for and exits 1."""
+"""`record`, `auto-record` and `label`: collecting and labelling a dataset of clips from a camera."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
-from classroom_mode.cli.common import not_available
+from classroom_mode.cli.common import ConfigOption, JsonOption, config_from, info, print_json
+from classroom_mode.config import CameraConfig, Config, SimSource
+from classroom_mode.errors import UserError
+from classroom_mode.video.factory import open_source
+from classroom_mode.video.live import StatusCallback
+from classroom_mode.video.recorder import Retention, auto_record, check_label, known_labels, record_labelled
+from classroom_mode.video.source import FrameSource
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h)?\s*$")
+_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_duration(text: str, option: str) -> float:
+    """'30s', '5m', '1.5h' or a bare number of seconds."""
+    match = _DURATION.match(text)
+    if not match or float(match.group(1)) <= 0:
+        raise UserError(f"{option} {text!r}: expected a positive duration such as 30s, 5m or 1h")
+    return float(match.group(1)) * _UNIT_S[match.group(2)]
+
+
+def _sim_builder(camera_id: str, camera: CameraConfig, on_status: StatusCallback | None) -> FrameSource:
+    from classroom_mode.sim.camera import SimCamera
+
+    assert isinstance(camera.source, SimSource)
+    return SimCamera.from_config(camera_id, camera.source)
+
+
+def _open(config: Config, camera_id: str) -> tuple[FrameSource, CameraConfig]:
+    _, camera = config.camera(camera_id)
+    on_status: StatusCallback = lambda cid, status, reason: info(  # noqa: E731
+        f"camera {cid}: {status}" + (f" ({reason})" if reason else "")
+    )
+    return open_source(camera_id, camera, on_status=on_status, builders={"sim": _sim_builder}), camera
+
+
+DataOption = Annotated[Path | None, typer.Option("--data", "-d", help="dataset folder (default: paths.data)")]
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("record", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-    def record() -> None:
+    @app.command("record")
+    def record(
+        camera: Annotated[str, typer.Option("--camera", help="camera name from the config")],
+        label: Annotated[str, typer.Option("--label", help="the mode being shown: clips go to DATA/<mode>/")],
+        count: Annotated[int, typer.Option("--count", "-n", min=1, help="clips to record back to back")] = 1,
+        countdown: Annotated[float, typer.Option("--countdown", min=0, help="seconds to get in place")] = 3.0,
+        data: DataOption = None,
+        config_path: ConfigOption = None,
+        json_out: JsonOption = False,
+    ) -> None:
         """Record labelled clips from a camera into DATA/<mode>/."""
-        not_available("record", "video sources and recording (issue #5)")
+        config = config_from(config_path)
+        data_dir = data or config.paths.data
+        labels = known_labels(data_dir, list(config.modes))
+        if check_label(label) not in labels:
+            raise UserError(
+                f"--label {label!r}: not a configured mode ({', '.join(labels)}); add it under modes: "
+                f"in the config or create {data_dir / label}/ first"
+            )
+        source, settings = _open(config, camera)
+        written = record_labelled(
+            source, settings.clip, data_dir, label, count=count, countdown_s=countdown, notify=info
+        )
+        if json_out:
+            print_json({"camera": camera, "label": label, "clips": written})
 
-    @app.command("auto-record", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-    def auto_record() -> None:
-        """Record unlabeled clips every interval, with retention."""
-        not_available("auto-record", "video sources and recording (issue #5)")
+    @app.command("auto-record")
+    def auto_record_cmd(
+        camera: Annotated[str, typer.Option("--camera", help="camera name from the config")],
+        every: Annotated[str, typer.Option("--every", help="time between clip starts, e.g. 30s, 5m")] = "30s",
+        count: Annotated[int, typer.Option("--count", "-n", min=0, help="stop after this many clips (0: never)")] = 0,
+        keep_days: Annotated[
+            float | None, typer.Option("--keep-days", min=0, help="delete unlabeled clips older than this")
+        ] = None,
+        keep_gb: Annotated[
+            float | None, typer.Option("--keep-gb", min=0, help="keep DATA/unlabeled/ under this size")
+        ] = None,
+        data: DataOption = None,
+        config_path: ConfigOption = None,
+        json_out: JsonOption = False,
+    ) -> None:
+        """Record unlabeled clips every interval into DATA/unlabeled/, with retention (only ever that folder)."""
+        config = config_from(config_path)
+        every_s = parse_duration(every, "--every")
+        rule = Retention(
+            days=keep_days if keep_days is not None else config.retention.unlabeled_days,
+            gb=keep_gb if keep_gb is not None else config.retention.unlabeled_gb,
+        )
+        source, settings = _open(config, camera)
+        written = auto_record(
+            source,
+            settings.clip,
+            data or config.paths.data,
+            every_s=every_s,
+            count=count or None,
+            retention=rule,
+            notify=info,
+        )
+        if json_out:
+            print_json({"camera": camera, "clips": written})
 
-    @app.command("label", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-    def label() -> None:
-        """Label unlabeled clips in a local web page."""
-        not_available("label", "the labelling page (issue #5)")
+    @app.command("label")
+    def label(
+        data: Annotated[Path, typer.Argument(help="dataset folder holding unlabeled/ and one folder per mode")],
+        host: Annotated[str, typer.Option("--host", help="address to serve on (keep it local)")] = "127.0.0.1",
+        port: Annotated[int, typer.Option("--port", min=0, max=65535, help="port (0: any free one)")] = 8766,
+        config_path: ConfigOption = None,
+    ) -> None:
+        """Label unlabeled clips in a local web page: one key per mode, skip, undo, delete to trash."""
+        from classroom_mode.service.label_app import serve_labelling
+
+        config = config_from(config_path)
+        if not data.is_dir():
+            raise UserError(f"{data}: data folder not found")
+        serve_labelling(data, known_labels(data, list(config.modes)), host=host, port=port, announce=info)

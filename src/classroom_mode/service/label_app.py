@@ -1,0 +1,239 @@
+"""The labelling page: play each unlabeled clip in a loop, press one key for its mode, move on.
+
+Labelling is a file move: `DATA/unlabeled/x.mp4` → `DATA/<mode>/x.mp4`, so the dataset stays
+the folder layout everything else reads, and undo is the reverse move. "Delete" moves to
+`DATA/.trash/`, never a real delete: a mislabelled clip is a nuisance, a lost one is gone.
+Moves are renames inside one folder tree (atomic on POSIX), with the folder fsynced after.
+
+`mount_labelling` adds the page to any FastAPI app under `/label/` (so `serve` can offer it);
+`serve_labelling` runs it alone on 127.0.0.1 for the `label` command. POSTs from another
+origin are refused, so a web page open in the same browser cannot relabel the dataset.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi.responses import FileResponse, RedirectResponse
+from pydantic import BaseModel
+
+from classroom_mode.video.dataset import TRASH_DIR, UNLABELED_DIR, is_label_dir, list_unlabeled_clips
+
+STATIC = Path(__file__).parent / "static"
+KEYS = "123456789"
+
+
+def move_atomic(src: Path, folder: Path, name: str | None = None) -> Path:
+    """Rename `src` into `folder` (created if needed) without overwriting anything; fsyncs both folders."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / (name or src.name)
+    n = 1
+    while target.exists():
+        target = folder / f"{Path(name or src.name).stem}-{n}{src.suffix}"
+        n += 1
+    os.rename(src, target)
+    for changed in {src.parent, folder}:
+        fd = os.open(changed, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    return target
+
+
+@dataclass(frozen=True)
+class Move:
+    clip: str
+    """The clip's name in `unlabeled/`, where undo puts it back."""
+    moved_to: Path
+    action: str
+
+
+class LabelSession:
+    """The queue of unlabeled clips of one DATA folder, the moves made, and undo. Thread-safe."""
+
+    def __init__(self, data_dir: Path, modes: list[str]) -> None:
+        self.data_dir = data_dir
+        self.modes = modes
+        self._lock = threading.Lock()
+        self._queue = [p.name for p in list_unlabeled_clips(data_dir)]
+        self._history: list[Move] = []
+        self.message = ""
+
+    @property
+    def unlabeled(self) -> Path:
+        return self.data_dir / UNLABELED_DIR
+
+    def _take(self, clip: str) -> Path:
+        if not self._queue or self._queue[0] != clip:
+            raise HTTPException(409, f"{clip!r} is not the current clip (reload the page)")
+        path = self.unlabeled / clip
+        if not path.is_file():
+            self._queue.pop(0)
+            raise HTTPException(410, f"{clip!r} is no longer in {UNLABELED_DIR}/")
+        return path
+
+    def label(self, clip: str, mode: str) -> None:
+        if mode not in self.modes:
+            raise HTTPException(422, f"unknown mode {mode!r}")
+        with self._lock:
+            moved = move_atomic(self._take(clip), self.data_dir / mode)
+            self._history.append(Move(self._queue.pop(0), moved, mode))
+            self.message = f"{clip} → {mode}"
+
+    def trash(self, clip: str) -> None:
+        with self._lock:
+            moved = move_atomic(self._take(clip), self.data_dir / TRASH_DIR)
+            self._history.append(Move(self._queue.pop(0), moved, "trash"))
+            self.message = f"{clip} → trash"
+
+    def skip(self, clip: str) -> None:
+        with self._lock:
+            self._take(clip)
+            self._queue.append(self._queue.pop(0))
+            self._history.append(Move(clip, self.unlabeled / clip, "skip"))
+            self.message = f"{clip} skipped"
+
+    def undo(self) -> None:
+        with self._lock:
+            if not self._history:
+                raise HTTPException(409, "nothing to undo")
+            last = self._history.pop()
+            if last.action == "skip":
+                self._queue.insert(0, self._queue.pop())
+            else:
+                back = move_atomic(last.moved_to, self.unlabeled, last.clip)
+                self._queue.insert(0, back.name)
+            self.message = f"undid {last.action} of {last.clip}"
+
+    def counts(self) -> dict[str, int]:
+        """Clips per mode folder (configured modes first, then any other label folder found)."""
+        found = [p.name for p in sorted(self.data_dir.iterdir()) if is_label_dir(p)]
+        return {
+            mode: sum(1 for p in (self.data_dir / mode).glob("*") if p.is_file() and not p.name.startswith("."))
+            if (self.data_dir / mode).is_dir()
+            else 0
+            for mode in dict.fromkeys([*self.modes, *found])
+        }
+
+    def state(self) -> LabelState:
+        with self._lock:
+            return LabelState(
+                clip=self._queue[0] if self._queue else None,
+                remaining=len(self._queue),
+                modes=[ModeKey(name=m, key=KEYS[i] if i < len(KEYS) else None) for i, m in enumerate(self.modes)],
+                counts=self.counts(),
+                can_undo=bool(self._history),
+                message=self.message,
+            )
+
+    def clip_path(self, clip: str) -> Path:
+        with self._lock:
+            if clip not in self._queue:
+                raise HTTPException(404, f"{clip!r} is not an unlabeled clip")
+        return self.unlabeled / clip
+
+
+class ModeKey(BaseModel):
+    name: str
+    key: str | None
+
+
+class LabelState(BaseModel):
+    clip: str | None
+    """The clip to label now; None when every clip is done."""
+    remaining: int
+    modes: list[ModeKey]
+    counts: dict[str, int]
+    can_undo: bool
+    message: str
+
+
+class ClipAction(BaseModel):
+    clip: str
+    mode: str | None = None
+
+
+def _same_origin(request: Request) -> None:
+    origin = request.headers.get("origin")
+    if origin is not None and origin.split("://", 1)[-1] != request.headers.get("host"):
+        raise HTTPException(403, "cross-origin request refused")
+
+
+def mount_labelling(app: FastAPI, session: LabelSession, prefix: str = "/label") -> None:
+    """Add the labelling page and its JSON API under `prefix`."""
+    router = APIRouter(prefix=prefix)
+
+    @router.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        return FileResponse(STATIC / "label.html", headers={"Cache-Control": "no-cache"})
+
+    @router.get("/static/{name}", include_in_schema=False)
+    def asset(name: str) -> FileResponse:
+        if name not in {"label.js", "label.css"}:
+            raise HTTPException(404)
+        return FileResponse(STATIC / name, headers={"Cache-Control": "no-cache"})
+
+    @router.get("/clip/{clip}", include_in_schema=False)
+    def clip_file(clip: str) -> FileResponse:
+        return FileResponse(session.clip_path(clip))
+
+    @router.get("/api/state")
+    def state() -> LabelState:
+        return session.state()
+
+    actions: dict[str, Callable[[ClipAction], None]] = {
+        "label": lambda body: session.label(body.clip, body.mode or ""),
+        "skip": lambda body: session.skip(body.clip),
+        "trash": lambda body: session.trash(body.clip),
+    }
+
+    @router.post("/api/undo")
+    def undo(request: Request) -> LabelState:
+        _same_origin(request)
+        session.undo()
+        return session.state()
+
+    @router.post("/api/{action}")
+    def act(action: str, body: ClipAction, request: Request) -> LabelState:
+        _same_origin(request)
+        if action not in actions:
+            raise HTTPException(404, f"unknown action {action!r}")
+        actions[action](body)
+        return session.state()
+
+    app.include_router(router)
+
+
+def create_label_app(data_dir: Path, modes: list[str]) -> FastAPI:
+    app = FastAPI(title="classroom-mode labelling", docs_url=None, redoc_url=None)
+    mount_labelling(app, LabelSession(data_dir, modes))
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/label/")
+
+    return app
+
+
+def free_port(host: str) -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def serve_labelling(
+    data_dir: Path, modes: list[str], *, host: str = "127.0.0.1", port: int = 8766, announce=print
+) -> None:
+    """Serve the labelling page until Ctrl+C."""
+    import uvicorn
+
+    port = port or free_port(host)
+    announce(f"labelling {data_dir}: open http://{host}:{port}/label/  (Ctrl+C to stop)")
+    uvicorn.run(create_label_app(data_dir, modes), host=host, port=port, log_level="warning")
