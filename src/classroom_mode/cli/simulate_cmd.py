@@ -65,6 +65,8 @@ def register(app: typer.Typer) -> None:
             raise UserError(f"--clips-per-mode {clips_per_mode}: must be at least 1")
         if sheet_clips < 1:
             raise UserError(f"--sheet-clips {sheet_clips}: must be at least 1")
+        if out is not None and out.exists() and not out.is_dir():
+            raise UserError(f"{out}: exists and is not a directory")
         result: dict[str, str] = {}
         if out is not None:
             with progress_bar("rendering clips", None) as (bar, task):
@@ -88,20 +90,17 @@ def register(app: typer.Typer) -> None:
 
 def _stream(out: Path | None, timeline: str, events: list[str], fps: float, size: tuple[int, int], seed: int,
             json_out: bool) -> None:  # fmt: skip
-    from classroom_mode import sim
+    from classroom_mode.sim.stream import Stream, check_stream_path, sidecar_path, write_stream
 
     if out is None:
         raise UserError("--out: required with --stream (the .mp4 to write)")
-    sim.parse_timeline(timeline)
-    with progress_bar("rendering stream", None) as (bar, task):
-        video = sim.render_stream(
-            timeline, out, fps=fps, size=size, seed=seed, events=events,
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
-        )  # fmt: skip
-    sidecar = sim.sidecar_path(video)
-    info(f"stream: {video} (ground truth: {sidecar})")
+    check_stream_path(out)
+    stream = Stream(timeline, fps=fps, size=size, seed=seed, events=events)  # validates before the bar appears
+    with progress_bar("rendering stream", stream.num_frames) as (bar, task):
+        video = write_stream(stream, out, lambda done, total: bar.update(task, completed=done))
+    info(f"stream: {video} (ground truth: {sidecar_path(video)})")
     if json_out:
-        print_json({"video": str(video), "sidecar": str(sidecar)})
+        print_json({"video": str(video), "sidecar": str(sidecar_path(video))})
 
 
 def _report_skipped(skipped: list[dict[str, str]]) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -256,19 +256,34 @@ def render_stream(
     size: tuple[int, int] = (256, 256),
     seed: int = 0,
     events: Sequence[EventRequest] = (),
-    progress: Any = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Path:
     """Render a timeline to `out` (MP4) and its ground truth to the JSON sidecar beside it; returns the video path.
 
-    `progress(done_frames, total_frames)` is called as frames are written. The video is renamed into
-    place before the sidecar is written, so a sidecar always describes a complete video.
+    `progress(done_frames, total_frames)` is called as frames are written.
     """
+    check_stream_path(out)
+    return write_stream(Stream(timeline, fps=fps, size=size, seed=seed, events=events), out, progress)
+
+
+def check_stream_path(out: Path | str) -> Path:
     out = Path(out)
     if out.suffix.lower() != ".mp4":
         raise UserError(f"{out}: a stream is written as .mp4")
-    stream = Stream(timeline, fps=fps, size=size, seed=seed, events=events)
+    if out.is_dir():
+        raise UserError(f"{out}: is a directory")
+    return out
+
+
+def write_stream(stream: Stream, out: Path | str, progress: Callable[[int, int], None] | None = None) -> Path:
+    """Render every frame of a fresh `stream` into `out` and write its sidecar.
+
+    The video is renamed into place before the sidecar is written, so a sidecar always describes a
+    complete video.
+    """
+    out = check_stream_path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    sink = _Mp4Sink(out, fps, size)
+    sink = _Mp4Sink(out, stream.fps, stream.size)
     try:
         for k in range(stream.num_frames):
             sink.write(stream.next_frame())
