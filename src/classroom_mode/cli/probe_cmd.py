@@ -1,24 +1,310 @@
-"""Placeholder verbs: each says which capability it waits for and exits 1."""
+"""`train`, `evaluate` and `classify`: the mode probe on frozen V-JEPA features, from the command line."""
 
 from __future__ import annotations
 
-import typer
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
-from classroom_mode.cli.common import not_available
+import typer
+from rich.table import Table
+
+from classroom_mode.cli.common import (
+    ConfigOption,
+    JsonOption,
+    config_from,
+    console,
+    err_console,
+    info,
+    print_json,
+    progress_bar,
+)
+from classroom_mode.config import Config
+from classroom_mode.errors import UserError
+
+if TYPE_CHECKING:
+    from classroom_mode.model.backbone import Backbone
+    from classroom_mode.model.probes.dataset import LabelledFeatures
+    from classroom_mode.model.probes.evaluate import CVReport
+
+ProbeOption = Annotated[str, typer.Option("--probe", "-p", help="attentive, linear, prototype, or auto (by data size)")]
+ModelOption = Annotated[
+    str | None, typer.Option("--model", "-m", help="backbone: hub id, save_pretrained folder or config:NAME")
+]
+FoldsOption = Annotated[
+    int, typer.Option("--folds", "-k", help="cross-validation folds (leave-one-out if fewer clips)")
+]
+SeedOption = Annotated[int, typer.Option("--seed", help="seed for splits, initialisation and shuffling")]
+KINDS = ("attentive", "linear", "prototype", "auto")
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("train", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-    def train() -> None:
-        """Train a mode probe on labelled clips."""
-        not_available("train", "the mode classifier (issue #7)")
+    app.command("train")(train)
+    app.command("evaluate")(evaluate)
+    app.command("classify")(classify)
 
-    @app.command("evaluate", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-    def evaluate() -> None:
-        """Cross-validate a probe on labelled clips."""
-        not_available("evaluate", "the mode classifier (issue #7)")
 
-    @app.command("classify", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-    def classify() -> None:
-        """Classify clips with a trained probe."""
-        not_available("classify", "the mode classifier (issue #7)")
+def train(
+    data_dir: Annotated[Path, typer.Argument(help="data folder: DATA/<mode>/<clip>")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="probe to write: OUT.safetensors + OUT.json")],
+    probe: ProbeOption = "auto",
+    model: ModelOption = None,
+    folds: Annotated[int, typer.Option("--folds", "-k", help="cross-validate first with K folds; 0 to skip")] = 5,
+    seed: SeedOption = 0,
+    json_output: JsonOption = False,
+    config: ConfigOption = None,
+) -> None:
+    """Train a mode probe on labelled clips (cross-validated first, then fitted on every clip)."""
+    from classroom_mode.model.probes import cross_validate, fit_probe, save_probe
+    from classroom_mode.model.probes.dataset import backbone_record
+
+    kind = _kind(probe)
+    cfg = config_from(config)
+    backbone, data = _labelled(data_dir, model, cfg)
+    report = None
+    if folds:
+        report = _cross_validate(cross_validate, data, kind, folds, None, seed, cfg)
+    trained = fit_probe(
+        data.features,
+        data.labels,
+        classes=data.classes,
+        kind=kind,
+        seed=seed,
+        uncertain_below=cfg.thresholds.uncertain_below,
+    )
+    trained.meta = {
+        "display_names": {name: cfg.modes[name].display_name for name in data.classes if name in cfg.modes},
+        "backbone": backbone_record(backbone),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "seed": seed,
+        "data": {"folder": str(data_dir), **data.summary()},
+        "cv": report.to_json() if report else None,
+    }
+    tensors_path, sidecar_path = save_probe(trained, out)
+    if json_output:
+        print_json({"probe": str(sidecar_path), "tensors": str(tensors_path), "kind": trained.kind, **trained.meta})
+        return
+    if report:
+        _print_report(report)
+    info(f"{trained.kind} probe for {', '.join(trained.classes)} written to {tensors_path} + {sidecar_path.name}")
+    _print_skipped(data.skipped)
+
+
+def evaluate(
+    data_dir: Annotated[Path, typer.Argument(help="data folder: DATA/<mode>/<clip>")],
+    probe: ProbeOption = "auto",
+    model: ModelOption = None,
+    folds: FoldsOption = 5,
+    group_by: Annotated[
+        str | None,
+        typer.Option("--group-by", help="session or camera, from CAMERA__SESSION__NAME file names"),
+    ] = None,
+    confusion: Annotated[Path | None, typer.Option("--confusion", help="write the confusion matrix as PNG")] = None,
+    seed: SeedOption = 0,
+    json_output: JsonOption = False,
+    config: ConfigOption = None,
+) -> None:
+    """Cross-validate a probe on labelled clips: accuracy, macro-F1, per-mode precision/recall, confusion."""
+    from classroom_mode.model.probes import cross_validate
+    from classroom_mode.model.probes.dataset import group_of
+    from classroom_mode.model.probes.plots import save_confusion_png
+
+    kind = _kind(probe)
+    if group_by not in (None, "session", "camera"):
+        raise UserError(f"--group-by: {group_by!r} is not one of session, camera")
+    cfg = config_from(config)
+    _, data = _labelled(data_dir, model, cfg)
+    groups = [group_of(path, group_by) for path in data.paths] if group_by else None  # type: ignore[arg-type]
+    report = _cross_validate(cross_validate, data, kind, folds, groups, seed, cfg)
+    if confusion is not None:
+        save_confusion_png(report.confusion, report.classes, confusion, title=f"{kind} probe, {report.scheme}")
+    if json_output:
+        print_json({"probe": kind, **report.to_json(), "skipped": data.summary()["skipped"]})
+        return
+    _print_report(report)
+    if confusion is not None:
+        info(f"confusion matrix written to {confusion}")
+    _print_skipped(data.skipped)
+
+
+def classify(
+    clips: Annotated[list[Path], typer.Argument(help="clip files to classify")],
+    probe: Annotated[Path, typer.Option("--probe", "-p", help="a trained probe (NAME.safetensors + NAME.json)")],
+    model: ModelOption = None,
+    explain: Annotated[
+        Path | None,
+        typer.Option("--explain", help="PNG of the middle frame with the attentive probe's attention (-CLIP per clip)"),
+    ] = None,
+    json_output: JsonOption = False,
+    config: ConfigOption = None,
+) -> None:
+    """Classify clips with a trained probe: label (or uncertain), confidence and every mode's probability."""
+    from classroom_mode.model.backbone import load_backbone
+    from classroom_mode.model.cache import EmbeddingCache
+    from classroom_mode.model.embed import embed_paths
+    from classroom_mode.model.probes import load_probe, probe_paths
+
+    cfg = config_from(config)
+    made_for = _sidecar_backbone(probe_paths(probe)[1])
+    backbone = load_backbone(
+        model or made_for.get("model_id") or cfg.backbone.model,
+        revision=None if model else made_for.get("revision"),
+        device=cfg.backbone.device,
+    )
+    trained = load_probe(probe, expect_fingerprint=backbone.fingerprint)
+    if explain is not None and trained.kind != "attentive":
+        raise UserError(f"--explain: the {trained.kind} probe has no attention to draw; train with --probe attentive")
+    with EmbeddingCache(cfg.paths.cache) as cache, progress_bar("embedding", total=len(clips)) as (bar, task):
+        result = embed_paths(clips, backbone, cache, progress=lambda n: bar.advance(task, n))
+    now = datetime.now(UTC)
+    predictions = {
+        path: trained.classify(embedding, camera_id="cli", at=now, uncertain_below=cfg.thresholds.uncertain_below)
+        for path, embedding in result.embeddings.items()
+    }
+    explained = {}
+    if explain is not None:
+        for path, prediction in predictions.items():
+            target = explain if len(clips) == 1 else explain.with_name(f"{explain.stem}-{path.stem}{explain.suffix}")
+            explained[path] = _explain(path, result.embeddings[path], trained, backbone, prediction.label, target)
+    if json_output:
+        print_json(
+            {
+                "probe": str(probe),
+                "classified": [
+                    {
+                        "clip": str(p),
+                        **pred.model_dump(mode="json", exclude={"camera_id", "at"}),
+                        "explain": explained.get(p),
+                    }
+                    for p, pred in predictions.items()
+                ],
+                "skipped": [{"path": str(p), "reason": r} for p, r in result.skipped],
+            }
+        )
+    else:
+        _print_predictions(predictions, trained.classes)
+        for path, target in explained.items():
+            info(f"{path.name}: attention written to {target}")
+    _print_skipped(result.skipped)
+    if not predictions:
+        raise UserError("no clip could be classified")
+
+
+def _kind(probe: str) -> Any:
+    if probe not in KINDS:
+        raise UserError(f"--probe: {probe!r} is not one of {', '.join(KINDS)}")
+    return probe
+
+
+def _labelled(data_dir: Path, model: str | None, cfg: Config) -> tuple[Backbone, LabelledFeatures]:
+    from classroom_mode.model.backbone import load_backbone
+    from classroom_mode.model.cache import EmbeddingCache
+    from classroom_mode.model.probes.dataset import load_labelled_features
+
+    backbone = load_backbone(
+        model or cfg.backbone.model,
+        revision=None if model else cfg.backbone.revision,
+        device=cfg.backbone.device,
+        quantize=cfg.backbone.quantize,
+    )
+    info(f"backbone: {backbone.describe()}")
+    if backbone.random_weights:
+        info("[yellow]warning:[/] RANDOM weights: these features are for tests only, not a trained model")
+    from classroom_mode.video.dataset import list_labelled_clips
+
+    total = len(list_labelled_clips(data_dir))
+    with EmbeddingCache(cfg.paths.cache) as cache, progress_bar("embedding", total=total) as (bar, task):
+        data = load_labelled_features(data_dir, backbone, cache, progress=lambda n: bar.advance(task, n))
+    return backbone, data
+
+
+def _cross_validate(
+    cross_validate: Any, data: LabelledFeatures, kind: Any, folds: int, groups: list[str] | None, seed: int, cfg: Config
+) -> CVReport:
+    from classroom_mode.model.probes.evaluate import make_splits
+    from classroom_mode.model.probes.probe import encode_labels
+
+    splits, _ = make_splits(encode_labels(data.labels, data.classes), groups, folds, seed)
+    with progress_bar("cross-validating", total=len(splits)) as (bar, task):
+        return cross_validate(
+            data.features,
+            data.labels,
+            classes=data.classes,
+            kind=kind,
+            folds=folds,
+            groups=groups,
+            seed=seed,
+            uncertain_below=cfg.thresholds.uncertain_below,
+            on_fold=lambda: bar.advance(task),
+        )
+
+
+def _sidecar_backbone(sidecar: Path) -> dict[str, Any]:
+    """The backbone a probe was trained on, read before loading it so the same one can be loaded."""
+    import json
+
+    try:
+        return json.loads(sidecar.read_text(encoding="utf-8")).get("backbone") or {}
+    except FileNotFoundError:
+        raise UserError(f"{sidecar}: probe file not found") from None
+    except (OSError, ValueError, AttributeError) as exc:
+        raise UserError(f"{sidecar}: not a readable probe sidecar ({exc})") from None
+
+
+def _explain(path: Path, embedding: Any, trained: Any, backbone: Backbone, label: str, target: Path) -> str:
+    from classroom_mode.model.probes.plots import save_attention_png
+    from classroom_mode.video.decode import sample_clip
+
+    clip = sample_clip(path, backbone.frames_per_clip)
+    attention = trained.attention_map(embedding)
+    save_attention_png(clip.frames[len(clip.frames) // 2], attention, target, caption=f"{path.name}: {label}")
+    return str(target)
+
+
+def _fmt(value: tuple[float, float | None]) -> str:
+    mean, std = value
+    return f"{mean:.3f}" if std is None else f"{mean:.3f} ± {std:.3f}"
+
+
+def _print_report(report: CVReport) -> None:
+    kinds = ", ".join(sorted(set(report.kinds)))
+    console.print(f"[bold]{report.scheme}[/] ({kinds} probe)")
+    console.print(
+        f"accuracy {_fmt(report.accuracy)}   macro-F1 {_fmt(report.macro_f1)}   "
+        f"would be uncertain: {report.uncertain_rate:.1%}"
+    )
+    table = Table()
+    for column in ("mode", "clips", "precision", "recall"):
+        table.add_column(column)
+    for name, scores in report.per_class.items():
+        table.add_row(name, str(scores["clips"]), _fmt(tuple(scores["precision"])), _fmt(tuple(scores["recall"])))
+    console.print(table)
+    console.print(report.confusion_text(), highlight=False)
+    for warning in report.warnings:
+        info(f"[yellow]warning:[/] {warning}")
+
+
+def _print_predictions(predictions: dict[Path, Any], classes: list[str]) -> None:
+    table = Table()
+    table.add_column("clip")
+    table.add_column("label")
+    table.add_column("confidence")
+    for name in classes:
+        table.add_column(name)
+    for path, prediction in predictions.items():
+        label = prediction.label if not prediction.uncertain_reason else f"uncertain ({prediction.uncertain_reason})"
+        table.add_row(
+            path.name, label, f"{prediction.confidence:.2f}", *(f"{prediction.probabilities[n]:.2f}" for n in classes)
+        )
+    console.print(table)
+
+
+def _print_skipped(skipped: list[tuple[Path, str]]) -> None:
+    if not skipped:
+        return
+    table = Table(title="skipped clips", title_justify="left")
+    table.add_column("file")
+    table.add_column("reason")
+    for path, reason in skipped:
+        table.add_row(str(path), reason)
+    err_console.print(table)

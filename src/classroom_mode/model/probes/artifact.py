@@ -48,8 +48,8 @@ def save_probe(probe: TrainedProbe, path: Path | str) -> tuple[Path, Path]:
         "gate": probe.gate.hparams(),
         **probe.meta,
     }
-    _write_atomic(tensors_path, save_tensors({k: np.ascontiguousarray(v) for k, v in tensors.items()}))
-    _write_atomic(sidecar_path, json.dumps(sidecar, indent=2, ensure_ascii=False, default=_plain).encode())
+    write_atomic(tensors_path, save_tensors({k: np.ascontiguousarray(v) for k, v in tensors.items()}))
+    write_atomic(sidecar_path, json.dumps(sidecar, indent=2, ensure_ascii=False, default=_plain).encode())
     return tensors_path, sidecar_path
 
 
@@ -96,7 +96,8 @@ def _plain(value: Any) -> Any:
     raise TypeError(f"cannot write {type(value).__name__} to a probe sidecar")
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write, fsync, rename: a reader sees the old file or the whole new one, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

@@ -1,0 +1,95 @@
+"""A labelled data folder → features, labels and groups, through the cached backbone.
+
+The modes are the folders (`DATA/<mode>/`), including empty ones, so training can refuse a mode
+with no usable clips instead of quietly learning one class fewer. Clips that cannot be embedded
+are skipped and returned with the reason.
+
+Grouping (for `evaluate --group-by`): a clip's file name may carry its camera and recording
+session as `CAMERA__SESSION__anything.ext` (fields separated by a double underscore). Clips of
+the same camera (`--group-by camera`) or the same camera and session (`--group-by session`) are
+kept on one side of every split, so near-duplicates from the same minute never straddle a fold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from classroom_mode.errors import UserError
+from classroom_mode.model.backbone import Backbone
+from classroom_mode.model.cache import EmbeddingCache
+from classroom_mode.model.embed import embed_paths
+from classroom_mode.model.preprocess import PREPROCESS_VERSION
+from classroom_mode.model.probes.features import FeatureSet
+from classroom_mode.video.dataset import is_label_dir, list_labelled_clips
+
+GroupBy = Literal["session", "camera"]
+SEPARATOR = "__"
+
+
+@dataclass
+class LabelledFeatures:
+    features: FeatureSet
+    labels: list[str]
+    classes: list[str]
+    """Every mode folder, also those whose clips all failed (training refuses those by name)."""
+    paths: list[Path]
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        """Clip counts per mode and what was skipped, for the probe's sidecar."""
+        return {
+            "clips": len(self.labels),
+            "per_mode": {name: self.labels.count(name) for name in self.classes},
+            "skipped": [{"path": str(path), "reason": reason} for path, reason in self.skipped],
+        }
+
+
+def load_labelled_features(
+    data_dir: Path | str,
+    backbone: Backbone,
+    cache: EmbeddingCache | None,
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> LabelledFeatures:
+    """Embed (or read from the cache) every labelled clip of a data folder."""
+    data_dir = Path(data_dir)
+    clips = list_labelled_clips(data_dir)
+    classes = sorted(p.name for p in data_dir.iterdir() if is_label_dir(p))
+    if not clips:
+        raise UserError(f"{data_dir}: no labelled clips (expected DATA/<mode>/<clip> folders)")
+    result = embed_paths([c.path for c in clips], backbone, cache, progress=progress)
+    kept = [c for c in clips if c.path in result.embeddings]
+    if not kept:
+        raise UserError(f"{data_dir}: none of the {len(clips)} clips could be embedded")
+    features = FeatureSet.from_embeddings([result.embeddings[c.path] for c in kept])
+    return LabelledFeatures(features, [c.label for c in kept], classes, [c.path for c in kept], result.skipped)
+
+
+def group_of(path: Path, by: GroupBy) -> str:
+    """The clip's camera, or camera + session, from its `CAMERA__SESSION__rest` file name."""
+    fields = path.stem.split(SEPARATOR)
+    if len(fields) < 3 or not all(fields[:2]):
+        raise UserError(
+            f"{path}: --group-by {by} needs file names like CAMERA{SEPARATOR}SESSION{SEPARATOR}NAME{path.suffix}"
+        )
+    return fields[0] if by == "camera" else f"{fields[0]}{SEPARATOR}{fields[1]}"
+
+
+def backbone_record(backbone: Backbone) -> dict[str, Any]:
+    """What a probe's sidecar says about the features it was trained on (checked again when it is loaded)."""
+    return {
+        "model_id": backbone.model_id,
+        "revision": backbone.revision,
+        "fingerprint": backbone.fingerprint,
+        "random_weights": backbone.random_weights,
+        "preprocessing": {
+            "version": PREPROCESS_VERSION,
+            "crop_size": backbone.crop_size,
+            "frames_per_clip": backbone.frames_per_clip,
+            "token_grid": list(backbone.grid),
+            "tokens": "time-averaged",
+        },
+    }
