@@ -20,8 +20,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run the Discord bot: `!classroom-mode` and friends (also as /slash commands), and notifications.
 
-        The token is read from the environment variable named by `discord.token_env` (DISCORD_TOKEN by
-        default). The room state comes from `discord.api_url` when set, else from the history database.
+        Token: from the environment variable that `discord.token_env` names (DISCORD_TOKEN by default).
+        Room state: from `discord.api_url` when set, else from the history database (`paths.database`).
         """
         settings = config_from(config)
         try:
