@@ -1,0 +1,133 @@
+"""The labelling page on a real uvicorn server: its JSON API, and keyboard-only use in headless Chromium."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from classroom_mode.service.label_app import create_label_app, free_port
+from video_helpers import cfr_times, write_indexed
+
+CHROMIUM = Path("/usr/bin/chromium")
+MODES = ["empty", "solo", "group", "presentation"]
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    data = tmp_path / "data"
+    (data / "unlabeled").mkdir(parents=True)
+    for name in ("a.mp4", "b.mp4", "c.mp4"):
+        write_indexed(data / "unlabeled" / name, cfr_times(10, 10))
+    (data / "solo").mkdir()
+    write_indexed(data / "solo" / "a.mp4", cfr_times(10, 10))  # same name as an unlabeled clip: never overwritten
+    return data
+
+
+@pytest.fixture
+def server(data: Path) -> Iterator[str]:
+    port = free_port("127.0.0.1")
+    config = uvicorn.Config(create_label_app(data, MODES), host="127.0.0.1", port=port, log_level="warning")
+    uv = uvicorn.Server(config)
+    thread = threading.Thread(target=uv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not uv.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert uv.started
+    yield f"http://127.0.0.1:{port}"
+    uv.should_exit = True
+    thread.join(timeout=10)
+
+
+def _names(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+
+
+def test_api_labels_skips_trashes_and_undoes_with_file_moves(server: str, data: Path) -> None:
+    with httpx.Client(base_url=f"{server}/label") as client:
+        state = client.get("/api/state").json()
+        assert state["clip"] == "a.mp4" and state["remaining"] == 3 and state["counts"]["solo"] == 1
+        assert [m["key"] for m in state["modes"]] == ["1", "2", "3", "4"]
+        assert client.get("/clip/a.mp4").content == (data / "unlabeled" / "a.mp4").read_bytes()
+
+        state = client.post("/api/label", json={"clip": "a.mp4", "mode": "solo"}).json()
+        assert _names(data / "solo") == ["a-1.mp4", "a.mp4"] and state["counts"]["solo"] == 2
+        assert state["clip"] == "b.mp4"
+        # acting on a clip that is not the current one (a double press, a stale tab) is refused
+        assert client.post("/api/label", json={"clip": "a.mp4", "mode": "group"}).status_code == 409
+        state = client.post("/api/skip", json={"clip": "b.mp4"}).json()
+        assert state["clip"] == "c.mp4"
+        state = client.post("/api/trash", json={"clip": "c.mp4"}).json()
+        assert _names(data / ".trash") == ["c.mp4"] and state["clip"] == "b.mp4"
+
+        for _ in range(3):  # undo trash, skip, label: back to the start, files included
+            state = client.post("/api/undo").json()
+        assert state["clip"] == "a.mp4" and state["remaining"] == 3 and not state["can_undo"]
+        assert _names(data / "unlabeled") == ["a.mp4", "b.mp4", "c.mp4"] and _names(data / "solo") == ["a.mp4"]
+        assert _names(data / ".trash") == []
+
+        assert client.post("/api/label", json={"clip": "a.mp4", "mode": "dancing"}).status_code == 422
+        assert client.get("/clip/..%2Fsolo%2Fa.mp4").status_code == 404
+        cross = client.post("/api/trash", json={"clip": "a.mp4"}, headers={"Origin": "http://evil.example"})
+        assert cross.status_code == 403 and (data / "unlabeled" / "a.mp4").exists()
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt install chromium)")
+def test_keyboard_only_labelling_in_headless_chromium(server: str, data: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--disable-quic",
+            ],
+        )
+        try:
+            page = browser.new_page()
+            page.goto(f"{server}/label/")
+            expect(page.locator("#progress")).to_have_text("3 clip(s) left")
+            expect(page.locator("#name")).to_have_text("a.mp4")
+            # the clip actually plays (H.264 MP4 decodes in Chromium), looping
+            page.wait_for_function("() => document.getElementById('video').readyState >= 2", timeout=10_000)
+            assert page.evaluate("() => [video.videoWidth, video.videoHeight, video.loop]") == [128, 64, True]
+
+            page.keyboard.press("3")  # third mode: group
+            expect(page.locator("#name")).to_have_text("b.mp4")
+            expect(page.locator("#counts tr[data-mode=group] td").nth(1)).to_have_text("1")
+            page.keyboard.press("s")
+            expect(page.locator("#name")).to_have_text("c.mp4")
+            page.keyboard.press("Delete")
+            expect(page.locator("#name")).to_have_text("b.mp4")
+            page.keyboard.press("u")
+            expect(page.locator("#name")).to_have_text("c.mp4")
+            page.keyboard.press("2")
+            expect(page.locator("#name")).to_have_text("b.mp4")
+            page.keyboard.press("1")
+            expect(page.locator("#done")).to_be_visible()
+            expect(page.locator("#progress")).to_have_text("nothing left to label")
+
+            # the buttons are reachable with Tab alone: tab to Undo (the only enabled button now), press Enter
+            for _ in range(10):
+                page.keyboard.press("Tab")
+                if page.evaluate("() => document.activeElement.id") == "undo":
+                    break
+            page.keyboard.press("Enter")
+            expect(page.locator("#name")).to_have_text("b.mp4")
+        finally:
+            browser.close()
+    assert _names(data / "group") == ["a.mp4"] and _names(data / "solo") == ["a.mp4", "c.mp4"]
+    assert _names(data / "unlabeled") == ["b.mp4"] and _names(data / ".trash") == []
