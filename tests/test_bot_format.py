@@ -56,6 +56,11 @@ def test_sparkline_scales_between_min_and_max():
     assert sparkline([]) == ""
 
 
+def test_sparkline_reference_values_keep_a_calm_series_low():
+    assert sparkline([0.1, 0.5, 0.3], include=(0.0, 6.0)) == BLOCKS[0] * 3
+    assert sparkline([0.5, 7.5], include=(0.0, 6.0)) == BLOCKS[0] + BLOCKS[-1]
+
+
 def test_sparkline_squeeze_keeps_a_single_spike():
     values = [0.0] * 200
     values[137] = 9.0

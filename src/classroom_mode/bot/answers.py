@@ -136,7 +136,7 @@ class Answers:
     async def classify(self, camera: str | None = None) -> Reply:
         ids = await self._camera_ids(camera)
         latest = await asyncio.gather(*(self.client.predictions(c, 1) for c in ids))
-        embeds = [prediction_embed(p[0], modes=self.config.modes, now=self.clock()) for p in latest if p]
+        embeds = [prediction_embed(p[0], modes=self.config.modes) for p in latest if p]
         return await self._per_camera(embeds, ids, [bool(p) for p in latest], "probe result")
 
     async def worldmodel(self, camera: str | None = None) -> Reply:
@@ -166,7 +166,7 @@ class Answers:
         by_camera = {c: r for c, r in zip(ids, readings, strict=True) if r}
         if not by_camera:
             return Reply("No surprise readings yet: is `classroom-mode run` running with a world model?")
-        return Reply(embeds=(surprise_history_embed(by_camera),))
+        return Reply(embeds=(surprise_history_embed(by_camera, thresholds=self.config.thresholds.surprise),))
 
     def _window_start(self, now: datetime, hours: float | None) -> datetime:
         if hours:

@@ -25,6 +25,8 @@ LEVEL_EMOJI = {"normal": "🟢", "unusual": "🟡", "anomaly": "🔴"}
 PALETTE = (0x4E79A7, 0xF28E2B, 0x59A14F, 0xE15759, 0x76B7B2, 0xEDC948, 0xB07AA1, 0xFF9DA7, 0x9C755F, 0xBAB0AC)
 """Tableau 10: the colour of a mode, in embeds and in the timeline chart alike."""
 STALE_COLOUR = 0x95A5A6
+LEVEL_COLOUR = {"normal": 0x59A14F, "unusual": 0xEDC948, "anomaly": 0xE15759}
+INFO_COLOUR = 0x4E79A7
 WARNING = "⚠️"
 MAX_EMBEDS = 10
 """Discord allows at most ten embeds in one message."""
@@ -56,9 +58,11 @@ def bar(fraction: float, width: int = 10) -> str:
     return FULL * filled + EMPTY * (width - filled)
 
 
-def sparkline(values: Sequence[float], width: int = 40) -> str:
+def sparkline(values: Sequence[float], width: int = 40, *, include: Sequence[float] = ()) -> str:
     """One block character per value, scaled between the series' minimum and maximum.
 
+    `include` widens the scale to cover fixed reference values (0 and the anomaly threshold for
+    surprise scores), so a calm series stays low instead of being stretched to full height.
     Longer series are cut into `width` consecutive buckets and each bucket shows its maximum,
     so a single spike (the reading one wants to see) survives the squeeze.
     """
@@ -67,7 +71,7 @@ def sparkline(values: Sequence[float], width: int = 40) -> str:
     if len(values) > width:
         edges = [round(i * len(values) / width) for i in range(width + 1)]
         values = [max(values[a:b]) for a, b in pairwise(edges)]
-    low, high = min(values), max(values)
+    low, high = min(*values, *include), max(*values, *include)
     span = high - low
     if span <= 0:
         return BLOCKS[0] * len(values)
@@ -75,8 +79,11 @@ def sparkline(values: Sequence[float], width: int = 40) -> str:
 
 
 def mode_colour(mode: str, modes: Mapping[str, ModeConfig]) -> int:
-    """The mode's colour as 0xRRGGBB: the config's `color` (shared with the dashboard) when set, else a
-    palette colour by the mode's place in the config, or by a stable hash for a mode the config lacks."""
+    """The mode's colour as 0xRRGGBB, the same in every embed and chart.
+
+    The config's `color` when set (the dashboard uses it too); else a palette colour by the mode's
+    place in the config, or by a stable hash of its name for a mode the config does not know.
+    """
     if mode in modes and modes[mode].color:
         return int(modes[mode].color.lstrip("#"), 16)
     index = list(modes).index(mode) if mode in modes else zlib.crc32(mode.encode())
@@ -128,7 +135,7 @@ def room_embed(
     return embed
 
 
-def prediction_embed(prediction: Prediction, *, modes: Mapping[str, ModeConfig], now: datetime) -> discord.Embed:
+def prediction_embed(prediction: Prediction, *, modes: Mapping[str, ModeConfig]) -> discord.Embed:
     """The answer to `!classify`: one camera's latest raw probe result, before any smoothing."""
     mode = describe(prediction.label, modes)
     title = f"{mode.emoji} {mode.display_name}"
@@ -162,12 +169,11 @@ def surprise_embed(reading: SurpriseReading, *, thresholds: SurpriseThresholds) 
         energy = f"{reading.energy:.4g} vs baseline {reading.baseline:.4g} ({ratio:+.0%})"
     else:
         energy = f"{reading.energy:.4g} (baseline still warming up)"
+    gauge = "\n".join(lines)
     embed = discord.Embed(
         title=f"{LEVEL_EMOJI[reading.level]} {reading.level.capitalize()}",
-        description=f"Camera **{reading.camera_id}** · {discord_time(reading.at, 'R')}\n```\n"
-        + "\n".join(lines)
-        + "\n```",
-        colour={"normal": 0x59A14F, "unusual": 0xEDC948, "anomaly": 0xE15759}[reading.level],
+        description=f"Camera **{reading.camera_id}** · {discord_time(reading.at, 'R')}\n```\n{gauge}\n```",
+        colour=LEVEL_COLOUR[reading.level],
         timestamp=as_utc(reading.at),
     )
     embed.add_field(name="Prediction error", value=energy, inline=False)
@@ -175,15 +181,21 @@ def surprise_embed(reading: SurpriseReading, *, thresholds: SurpriseThresholds) 
     return embed
 
 
-def surprise_history_embed(by_camera: Mapping[str, Sequence[SurpriseReading]]) -> discord.Embed:
-    """The answer to `!surprise-history`: per camera, a sparkline of scores (oldest left) with average and peak."""
-    embed = discord.Embed(title="📈 Surprise history", colour=0x4E79A7)
+def surprise_history_embed(
+    by_camera: Mapping[str, Sequence[SurpriseReading]], *, thresholds: SurpriseThresholds
+) -> discord.Embed:
+    """The answer to `!surprise-history`: per camera, a sparkline of scores (oldest left) with average and peak.
+
+    Every sparkline's scale runs at least from 0 to the anomaly threshold, so the lines of two
+    cameras compare and a quiet camera looks quiet.
+    """
+    embed = discord.Embed(title="📈 Surprise history", colour=INFO_COLOUR)
     for camera, readings in by_camera.items():
         ordered = sorted(readings, key=lambda r: as_utc(r.at))
         scores = [r.score for r in ordered]
         peak = max(ordered, key=lambda r: r.score)
         value = (
-            f"```\n{sparkline(scores)}\n```"
+            f"```\n{sparkline(scores, include=(0.0, thresholds.anomaly))}\n```"
             f"avg {sum(scores) / len(scores):+.1f} · peak {peak.score:+.1f} {LEVEL_EMOJI[peak.level]} "
             f"{discord_time(peak.at)} · {len(scores)} readings since {discord_time(ordered[0].at)}"
         )
@@ -210,7 +222,7 @@ def cameras_embed(rows: Sequence[tuple[CameraStatus, bool]]) -> discord.Embed:
     return discord.Embed(
         title=f"📷 Cameras · {online_count}/{len(rows)} online",
         description="\n".join(lines)[:4096] or "No camera has reported yet.",
-        colour=0x59A14F if online_count == len(rows) else 0xE15759,
+        colour=LEVEL_COLOUR["normal" if online_count == len(rows) else "anomaly"],
     )
 
 
@@ -218,14 +230,13 @@ def mode_change_embed(
     state: ModeState, previous: str, *, modes: Mapping[str, ModeConfig], now: datetime
 ) -> discord.Embed:
     """A notification: the room settled into a new mode."""
-    embed = discord.Embed(
+    return discord.Embed(
         title=mode_title(state),
         description=f"Room **{state.room}** changed from {describe(previous, modes).display_name} "
         f"{discord_time(state.since, 'R')} · {state.confidence:.0%} confident",
         colour=mode_colour(state.mode, modes),
         timestamp=as_utc(now),
     )
-    return embed
 
 
 def anomaly_embed(reading: SurpriseReading, room: str) -> discord.Embed:
@@ -234,7 +245,7 @@ def anomaly_embed(reading: SurpriseReading, room: str) -> discord.Embed:
         title=f"{LEVEL_EMOJI['anomaly']} Anomaly in {room}",
         description=f"Camera **{reading.camera_id}** · surprise score {reading.score:+.1f} "
         f"{discord_time(reading.at, 'R')}",
-        colour=0xE15759,
+        colour=LEVEL_COLOUR["anomaly"],
         timestamp=as_utc(reading.at),
     )
 
@@ -251,7 +262,7 @@ def help_embed(prefix: str | None) -> discord.Embed:
         ("help", "this list"),
     ]
     how = f"Type `{prefix}command` or `/command`." if prefix else "Type `/command` (prefix commands are off here)."
-    embed = discord.Embed(title="classroom-mode", description=how, colour=0x4E79A7)
+    embed = discord.Embed(title="classroom-mode", description=how, colour=INFO_COLOUR)
     for usage, what in commands:
         embed.add_field(name=f"{prefix or '/'}{usage}", value=what, inline=False)
     return embed
