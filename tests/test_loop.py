@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime
 
+import numpy as np
 import pytest
 
-from classroom_mode.config import CameraConfig, Config, ModeConfig, RoomConfig, Thresholds
+from classroom_mode.config import CameraConfig, ClipSettings, Config, ModeConfig, RoomConfig, Thresholds
 from classroom_mode.records import UNCERTAIN
+from classroom_mode.service.feeds import CameraOffline, LiveFeed
 from classroom_mode.service.loop import LiveLoop
+from classroom_mode.sim.camera import SimCamera
 from classroom_mode.store import HistoryStore
+from classroom_mode.video.source import Frame, FrameSource
 from live_helpers import BRIGHT, DARK, BrightnessAnalyzer, ScriptedFeed, ZScoreCalibrator, wait_for
 
 MODES = {
@@ -137,3 +143,47 @@ def test_run_refuses_a_room_without_probe(cli, tmp_path):
     result = cli("run", "--config", config)
     assert result.exit_code == 2
     assert "rooms.demo-room.probe: no probe configured" in result.stderr
+
+
+class StallingSource(FrameSource):
+    """Delivers a burst of frames, then hangs without ending: a camera whose network cable was pulled."""
+
+    def __init__(self, camera_id: str, frames: int) -> None:
+        super().__init__(camera_id)
+        self.count = frames
+        self._closed = threading.Event()
+
+    def frames(self):
+        for i in range(self.count):
+            yield Frame(np.full((32, 32, 3), 100, np.uint8), i / 10, datetime.now(UTC))
+        self._closed.wait()
+
+    @property
+    def status(self):
+        return "online"
+
+    def close(self) -> None:
+        self._closed.set()
+
+
+def test_live_feed_cuts_clips_from_the_simulator():
+    camera = CameraConfig(clip=ClipSettings(frames=8, seconds=1.0), offline_after_s=5)
+    feed = LiveFeed(SimCamera("sim", "group:30", fps=8, size=(64, 64), speed=4.0), camera)
+    try:
+        clip = feed.next_clip()
+    finally:
+        feed.close()
+    assert clip.frames.shape == (8, 64, 64, 3) and clip.camera_id == "sim"
+    assert clip.timestamps[-1] <= 1.0
+
+
+def test_live_feed_says_offline_when_frames_stop():
+    camera = CameraConfig(clip=ClipSettings(frames=4, seconds=0.5), offline_after_s=0.3)
+    feed = LiveFeed(StallingSource("cam", frames=10), camera)
+    try:
+        assert feed.next_clip().num_frames == 4
+        time.sleep(0.4)
+        with pytest.raises(CameraOffline, match="no new frame"):
+            feed.next_clip()
+    finally:
+        feed.close()

@@ -13,7 +13,6 @@ cameras take turns on one accelerator rather than contending for it.
 
 from __future__ import annotations
 
-import logging
 import tempfile
 import threading
 from collections.abc import Mapping
@@ -25,11 +24,9 @@ import httpx
 import numpy as np
 
 from classroom_mode.config import Config, secret
-from classroom_mode.errors import ClassroomModeError, NotAvailableError, UserError
+from classroom_mode.errors import ClassroomModeError, UserError
 from classroom_mode.modes import utc_now
 from classroom_mode.records import Clip, Embedding, Prediction
-
-log = logging.getLogger(__name__)
 
 
 class Analysis(NamedTuple):
@@ -184,21 +181,15 @@ def load_local_encoder(config: Config, rooms: list[str] | None = None) -> LocalE
     A probe trained on another backbone is refused by `load_probe`'s fingerprint check.
     """
     paths = {room: room_probe_path(config, room) for room in (list(config.rooms) if rooms is None else rooms)}
-    try:
-        from classroom_mode.model.backbone import load_backbone
-        from classroom_mode.model.probes import load_probe
-    except ImportError as exc:
-        raise NotAvailableError(f"the model layer cannot be loaded yet ({exc})") from None
+    from classroom_mode.model.backbone import load_backbone
+    from classroom_mode.model.probes import load_probe
+    from classroom_mode.model.surprise import SurpriseModel
+
     spec = config.backbone
     backbone = load_backbone(
         spec.model, revision=spec.revision, device=spec.device, quantize=spec.quantize, compile=spec.compile
     )
     probes = {room: load_probe(path, expect_fingerprint=backbone.fingerprint) for room, path in paths.items()}
-    try:
-        from classroom_mode.model.surprise import SurpriseModel
-    except ImportError:
-        log.warning("surprise model not available: readings will carry no surprise energy")
-        return LocalEncoder(backbone, probes)
     return LocalEncoder(backbone, probes, SurpriseModel(backbone))
 
 

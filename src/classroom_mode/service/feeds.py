@@ -1,116 +1,73 @@
-"""From a camera's stream of frames to the clips the loop analyses, and the camera's online/offline signal.
+"""A camera as the loop sees it: `next_clip()` gives the room as it is now, or says the camera is offline.
 
-A `FrameFeed` drains its `FrameSource` on a thread of its own, so a live camera is always read at
-its own pace (no stale frames queueing up in a driver while the encoder works), and keeps only the
-last few seconds. `next_clip()` then waits for `clip.seconds` of frames that arrive after the call
-and samples `clip.frames` of them evenly: a clip always shows the room as it is now. No frame for
-`offline_after_s` raises `CameraOffline`, which is how the loop learns a camera died.
+The frames come through the video layer's `ClipBuilder` (a ring buffer filled on its own thread,
+so the source is read at its own pace while the encoder works). This module adds the one thing the
+loop needs on top: freshness. A buffer still holds its last frames after a camera dies, so a clip
+whose newest frame is older than `offline_after_s` (or no full clip within that time, or a source
+that ended or failed) raises `CameraOffline`; the loop then marks the camera offline and reopens it.
 """
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import deque
-from typing import Protocol
+from collections.abc import Callable
+from datetime import datetime
+from typing import Protocol, cast
 
-import numpy as np
-
-from classroom_mode.config import CameraConfig, ClipSettings
-from classroom_mode.errors import ClassroomModeError, NotAvailableError
+from classroom_mode.config import CameraConfig, SimSource
+from classroom_mode.errors import ClassroomModeError
+from classroom_mode.modes import as_utc, utc_now
 from classroom_mode.records import Clip
-from classroom_mode.video.source import Frame, FrameSource
+from classroom_mode.video.clips import ClipBuilder
+from classroom_mode.video.source import FrameSource
 
 
 class CameraOffline(ClassroomModeError):
-    """No frame arrived within the camera's `offline_after_s`, or its source ended or failed."""
+    """No fresh frames within the camera's `offline_after_s`, or its source ended or failed."""
 
 
 class ClipFeed(Protocol):
     def next_clip(self) -> Clip:
-        """Block until the next clip is ready; raises CameraOffline when the camera delivers nothing."""
+        """Block until the camera's newest clip is ready; raises CameraOffline when it delivers nothing fresh."""
         ...
 
     def close(self) -> None: ...
 
 
-class FrameFeed:
-    """Clips cut from a `FrameSource` read continuously on a background thread."""
+class LiveFeed:
+    """The newest clip of a `FrameSource`, checked for freshness."""
 
-    def __init__(self, source: FrameSource, clip: ClipSettings, offline_after_s: float) -> None:
-        self.source = source
-        self.clip = clip
-        self.offline_after_s = offline_after_s
-        self._frames: deque[tuple[float, Frame]] = deque()
-        """(arrival on the monotonic clock, frame), oldest first, at most two clips' worth."""
-        self._changed = threading.Condition()
-        self._ended: str | None = None
-        self._thread = threading.Thread(target=self._read, name=f"frames-{source.camera_id}", daemon=True)
-        self._thread.start()
-
-    def _read(self) -> None:
-        try:
-            for frame in self.source.frames():
-                now = time.monotonic()
-                with self._changed:
-                    self._frames.append((now, frame))
-                    while self._frames and self._frames[0][0] < now - 2 * self.clip.seconds:
-                        self._frames.popleft()
-                    self._changed.notify_all()
-            reason = "the source ended"
-        except Exception as exc:  # a driver error ends this feed; the loop reopens the camera
-            reason = f"the source failed: {exc}"
-        with self._changed:
-            self._ended = reason
-            self._changed.notify_all()
+    def __init__(self, source: FrameSource, camera: CameraConfig, clock: Callable[[], datetime] = utc_now) -> None:
+        self.camera_id = source.camera_id
+        self.offline_after_s = camera.offline_after_s
+        self.clock = clock
+        self.builder = ClipBuilder(source, camera.clip).__enter__()
 
     def next_clip(self) -> Clip:
-        start = time.monotonic()
-        with self._changed:
-            while True:
-                fresh = [frame for arrived, frame in self._frames if arrived >= start]
-                now = time.monotonic()
-                if fresh and now - start >= self.clip.seconds:
-                    break
-                if self._ended is not None:
-                    raise CameraOffline(f"camera {self.source.camera_id}: {self._ended}")
-                last = self._frames[-1][0] if self._frames else start
-                if now - max(last, start) >= self.offline_after_s:
-                    raise CameraOffline(f"camera {self.source.camera_id}: no frame for {self.offline_after_s:g} s")
-                self._changed.wait(timeout=min(0.25, self.clip.seconds))
-        return clip_from_frames(fresh, self.clip.frames, self.source.camera_id)
+        try:
+            clip = self.builder.latest(timeout=self.offline_after_s)
+        except Exception as exc:  # the source's own failure, handed over by the builder's thread
+            raise CameraOffline(f"camera {self.camera_id}: the source failed: {exc}") from exc
+        if clip is None:
+            raise CameraOffline(f"camera {self.camera_id}: no full clip within {self.offline_after_s:g} s")
+        age = (as_utc(self.clock()) - as_utc(clip.ended_at or self.clock())).total_seconds()
+        if age > self.offline_after_s:
+            raise CameraOffline(f"camera {self.camera_id}: no new frame for {age:.0f} s")
+        return clip
 
     def close(self) -> None:
-        self.source.close()
-        self._thread.join(timeout=5.0)
+        self.builder.close()
 
 
-def clip_from_frames(frames: list[Frame], num_frames: int, camera_id: str) -> Clip:
-    """`num_frames` frames sampled evenly (by position) from `frames`, repeating frames when there are fewer."""
-    picks = np.linspace(0, len(frames) - 1, num_frames).round().astype(int)
-    chosen = [frames[i] for i in picks]
-    return Clip(
-        frames=np.stack([f.image for f in chosen]),
-        timestamps=np.array([f.timestamp - chosen[0].timestamp for f in chosen], dtype=np.float64),
-        camera_id=camera_id,
-        started_at=chosen[0].wall_time,
-        ended_at=chosen[-1].wall_time,
-    )
+def open_source(camera_id: str, camera: CameraConfig) -> FrameSource:
+    """The video layer's source for the camera, with the simulator plugged in for `kind: sim`."""
+    from classroom_mode.sim.camera import SimCamera
+    from classroom_mode.video.factory import open_source as open_video_source
+
+    def simulated(cid: str, cam: CameraConfig, _on_status: object) -> FrameSource:
+        return SimCamera.from_config(cid, cast(SimSource, cam.source))
+
+    return open_video_source(camera_id, camera, builders={"sim": simulated})
 
 
 def open_feed(camera_id: str, camera: CameraConfig) -> ClipFeed:
-    """The camera's configured source (the video layer's factory; the simulator for `sim`) as a clip feed."""
-    try:
-        if camera.source.kind == "sim":
-            from classroom_mode.sim.camera import SimCamera
-
-            source: FrameSource = SimCamera(camera_id, camera.source)
-        else:
-            from classroom_mode.video.sources import open_source
-
-            source = open_source(camera_id, camera.source)
-    except ImportError as exc:
-        raise NotAvailableError(
-            f"camera {camera_id}: {camera.source.kind} sources are not available yet ({exc})"
-        ) from None
-    return FrameFeed(source, camera.clip, camera.offline_after_s)
+    return LiveFeed(open_source(camera_id, camera), camera)

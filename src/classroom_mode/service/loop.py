@@ -46,13 +46,9 @@ class Calibrator(Protocol):
     def update(self, camera_id: str, energy: float, at: datetime) -> SurpriseReading: ...
 
 
-def default_calibrator(thresholds: SurpriseThresholds) -> Calibrator | None:
-    """The model layer's calibrator; None (readings keep no surprise) while it is not installed."""
-    try:
-        from classroom_mode.model.surprise import SurpriseCalibrator
-    except ImportError:
-        log.warning("surprise calibration not available: surprise readings will not be stored")
-        return None
+def default_calibrator(thresholds: SurpriseThresholds) -> Calibrator:
+    from classroom_mode.model.surprise import SurpriseCalibrator  # torch comes with it: only when energies do
+
     return SurpriseCalibrator(thresholds)
 
 
@@ -91,7 +87,7 @@ class LiveLoop:
         self.on_change = on_change
         self.tick_s = tick_s
         self.changes: queue.Queue[ModeChange] = queue.Queue()
-        self.calibrator = calibrator if calibrator is not None else default_calibrator(config.thresholds.surprise)
+        self.calibrator = calibrator
         self.rooms = {
             name: RoomModel(name, room.cameras, config.modes, config.thresholds, room.consensus, clock)
             for name, room in config.rooms.items()
@@ -193,7 +189,9 @@ class LiveLoop:
         with self._room_locks[room]:
             state = self.rooms[room].observe(prediction)
             self._write_state(state, force=True)
-        if analysis.energy is not None and self.calibrator is not None:
+        if analysis.energy is not None:
+            if self.calibrator is None:
+                self.calibrator = default_calibrator(self.config.thresholds.surprise)
             self.store.add_surprise(self.calibrator.update(prediction.camera_id, analysis.energy, prediction.at))
         return state
 
