@@ -54,16 +54,19 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=2026)
     args = parser.parse_args()
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         fast = speed(root, args.speed_clips_per_mode, args.workers)
+        load_after = os.getloadavg()[0]
         hard = difficulty(root, args.clips_per_mode, args.workers, args.seed)
     command = " ".join([".venv/bin/python", "benchmarks/bench_sim.py", *sys.argv[1:]])
     lines = [
         "## Simulator",
         "",
-        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores (shared with other jobs "
-        f"while measured), Python {platform.python_version()}; {args.workers} worker processes.",
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}; "
+        f"{args.workers} worker processes. The cores were shared with other jobs: 1-minute load average "
+        f"{load_before:.1f} before and {load_after:.1f} after the speed run (on an idle machine it is faster).",
         "",
         "### Rendering speed",
         "",
