@@ -1,19 +1,137 @@
-"""Placeholder verbs: each says which capability it waits for and exits 1."""
+"""`embed` (a data folder through the cached V-JEPA 2 encoder) and `models` (list / pull backbones)."""
 
 from __future__ import annotations
 
-import typer
+from pathlib import Path
+from typing import Annotated, Any
 
-from classroom_mode.cli.common import not_available
+import typer
+from rich.table import Table
+
+from classroom_mode.cli.common import ConfigOption, JsonOption, config_from, console, info, print_json, progress_bar
+from classroom_mode.errors import ClassroomModeError, UserError
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("embed", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-    def embed() -> None:
-        """Embed a folder of clips with the V-JEPA 2 backbone (cached)."""
-        not_available("embed", "the V-JEPA 2 backbone (issue #6)")
+    app.command("embed")(embed)
+    models = typer.Typer(help="List or download V-JEPA 2 backbones.", no_args_is_help=True)
+    models.command("list")(models_list)
+    models.command("pull")(models_pull)
+    app.add_typer(models, name="models")
 
-    @app.command("models", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-    def models() -> None:
-        """List or download backbone models."""
-        not_available("models", "the V-JEPA 2 backbone (issue #6)")
+
+def embed(
+    data_dir: Annotated[Path, typer.Argument(help="data folder: DATA/<mode>/<clip> and DATA/unlabeled/")],
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="hub id, save_pretrained folder or config:NAME")
+    ] = None,
+    exact_tokens: Annotated[
+        bool, typer.Option("--exact-tokens", help="keep every (time, row, col) token instead of time-averaged ones")
+    ] = False,
+    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or mps (default: from config)")] = None,
+    quantize: Annotated[str | None, typer.Option(help="none or int8 (CPU; default: from config)")] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(min=1, help="clips per encoder call (default: by free memory)")
+    ] = None,
+    json_output: JsonOption = False,
+    config: ConfigOption = None,
+) -> None:
+    """Embed every clip in a data folder with the V-JEPA 2 encoder; cached clips are not encoded again."""
+    from classroom_mode.model.backbone import fidelity_to_fp32, load_backbone
+    from classroom_mode.model.cache import EmbeddingCache
+    from classroom_mode.model.embed import embed_paths
+    from classroom_mode.video.dataset import list_labelled_clips, list_unlabeled_clips
+
+    cfg = config_from(config)
+    paths = [c.path for c in list_labelled_clips(data_dir)] + list_unlabeled_clips(data_dir)
+    if not paths:
+        raise UserError(f"{data_dir}: no clips found (expected DATA/<mode>/<clip> or DATA/unlabeled/<clip>)")
+    backbone = load_backbone(
+        model or cfg.backbone.model,
+        revision=None if model else cfg.backbone.revision,
+        device=device or cfg.backbone.device,
+        quantize=quantize or cfg.backbone.quantize,
+        compile=cfg.backbone.compile,
+    )
+    info(f"backbone: {backbone.describe()}")
+    with EmbeddingCache(cfg.paths.cache) as cache, progress_bar("embedding", total=len(paths)) as (bar, task):
+        result = embed_paths(
+            paths,
+            backbone,
+            cache,
+            exact_tokens=exact_tokens,
+            batch_size=batch_size,
+            progress=lambda n: bar.advance(task, n),
+        )
+    fidelity = None
+    if result.encoded and (backbone.numerics != "fp32" or backbone.compiled):
+        first = next(iter(result.embeddings))  # fidelity on one clip: a second model is loaded for it
+        from classroom_mode.video.decode import sample_clip
+
+        pixels = backbone.preprocess([sample_clip(first, backbone.frames_per_clip)])
+        fidelity = fidelity_to_fp32(backbone, pixels)
+    summary: dict[str, Any] = {
+        "model": backbone.model_id,
+        "random_weights": backbone.random_weights,
+        "fingerprint": backbone.fingerprint,
+        "numerics": backbone.numerics,
+        "fidelity_cosine_to_fp32": fidelity,
+        "cache": str(cfg.paths.cache),
+        "cached": result.cached,
+        "encoded": result.encoded,
+        "skipped": [{"path": str(p), "reason": r} for p, r in result.skipped],
+    }
+    if json_output:
+        print_json(summary)
+    else:
+        info(f"{result.cached} cached, {result.encoded} encoded, {len(result.skipped)} skipped")
+        if backbone.random_weights:
+            info("[yellow]warning:[/] RANDOM weights: these embeddings are for tests and timing only")
+        if fidelity is not None:
+            info(f"{backbone.numerics}: cosine similarity {fidelity:.4f} to the fp32 encoder on {first.name}")
+        _print_skipped(result.skipped, data_dir)
+
+
+def _print_skipped(skipped: list[tuple[Path, str]], data_dir: Path) -> None:
+    if not skipped:
+        return
+    table = Table(title=f"skipped clips (under {data_dir})", title_justify="left")
+    table.add_column("file", no_wrap=True)
+    table.add_column("reason")
+    for path, reason in skipped:
+        table.add_row(str(path.relative_to(data_dir)), reason)
+    console.print(table)
+
+
+def models_list(json_output: JsonOption = False) -> None:
+    """Backbones available here: V-JEPA 2 models in the Hugging Face cache, the shipped model, named configs."""
+    from classroom_mode.model.catalog import available_models
+
+    entries = available_models()
+    if json_output:
+        print_json(entries)
+        return
+    table = Table()
+    table.add_column("id", no_wrap=True)
+    for column in ("source", "size", "available", "note"):
+        table.add_column(column)
+    for e in entries:
+        size = f"{e['size_bytes'] / 2**20:.1f} MiB" if e["size_bytes"] else "-"
+        table.add_row(e["id"], e["source"], size, "yes" if e["available"] else "no", e["note"])
+    console.print(table)
+
+
+def models_pull(
+    model_id: Annotated[str, typer.Argument(help="hub id, e.g. facebook/vjepa2-vitl-fpc64-256")],
+    revision: Annotated[str | None, typer.Option(help="branch, tag or commit")] = None,
+) -> None:
+    """Download a V-JEPA 2 model into the Hugging Face cache and check that it loads strictly."""
+    from classroom_mode.model.backbone import load_backbone
+    from classroom_mode.model.catalog import pull_model
+
+    snapshot = pull_model(model_id, revision)
+    try:
+        backbone = load_backbone(model_id, revision=revision, device="cpu")
+    except UserError as exc:
+        raise ClassroomModeError(f"downloaded to {snapshot} but it does not load: {exc}") from None
+    info(f"{model_id}: downloaded to {snapshot}; {backbone.load_report.summary()}")

@@ -427,3 +427,21 @@ def _quantize_int8(model: VJEPA2Model) -> None:
         warnings.simplefilter("ignore", category=DeprecationWarning)
         warnings.simplefilter("ignore", category=UserWarning)
         quantize_dynamic(model.encoder, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
+
+
+def token_cosine(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Mean cosine similarity of corresponding tokens of two (…, D) feature tensors."""
+    a, b = a.reshape(-1, a.shape[-1]).double(), b.reshape(-1, b.shape[-1]).double()
+    return float(torch.nn.functional.cosine_similarity(a, b, dim=-1).mean())
+
+
+def fidelity_to_fp32(backbone: Backbone, pixel_values: torch.Tensor) -> float:
+    """How closely a speed option (int8, bf16, compile) reproduces the plain fp32 CPU encoder on these clips.
+
+    Loads a second, fp32 copy of the same model on the CPU and returns the mean token cosine similarity;
+    1.0 when `backbone` already is that reference.
+    """
+    if backbone.numerics == "fp32" and not backbone.compiled and backbone.device.type == "cpu":
+        return 1.0
+    reference = load_backbone(backbone.model_id, revision=backbone.revision, device="cpu")
+    return token_cosine(backbone.encode(pixel_values).cpu(), reference.encode(pixel_values))

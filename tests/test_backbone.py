@@ -1,0 +1,141 @@
+"""Strict loading of V-JEPA 2 checkpoints, with tiny models saved through `save_pretrained`."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from classroom_mode.errors import UserError
+from classroom_mode.model.backbone import fidelity_to_fp32, load_backbone
+from model_helpers import edit_config, save_tiny, tiny_model
+
+
+def test_saved_model_reloads_with_outputs_identical_to_transformers(tmp_path):
+    model = save_tiny(tmp_path)
+    backbone = load_backbone(str(tmp_path), device="cpu")
+    x = torch.randn(2, backbone.frames_per_clip, 3, backbone.crop_size, backbone.crop_size)
+    with torch.inference_mode():
+        direct = model.get_vision_features(x)
+    assert torch.equal(backbone.encode(x), direct)
+    report = backbone.load_report
+    assert report.complete and report.matched == report.expected == len(model.state_dict())
+    assert not backbone.random_weights
+
+
+def test_missing_tensors_are_refused_with_counts(tmp_path):
+    model = save_tiny(tmp_path)
+    state = model.state_dict()
+    dropped = [k for k in state if k.startswith("encoder.layer.1.")]
+    save_file({k: v.contiguous() for k, v in state.items() if k not in dropped}, tmp_path / "model.safetensors")
+    with pytest.raises(UserError) as err:
+        load_backbone(str(tmp_path), device="cpu")
+    message = str(err.value)
+    assert f"{len(state) - len(dropped)} of {len(state)} tensors matched, {len(dropped)} missing" in message
+    assert "encoder.layer.1." in message
+
+
+def test_extra_tensors_are_refused(tmp_path):
+    model = save_tiny(tmp_path)
+    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    state["classifier.weight"] = torch.zeros(4, 64)
+    save_file(state, tmp_path / "model.safetensors")
+    with pytest.raises(UserError, match=r"1 unexpected .*classifier\.weight"):
+        load_backbone(str(tmp_path), device="cpu")
+
+
+def test_weights_of_a_different_shape_are_refused(tmp_path):
+    save_tiny(tmp_path)
+    edit_config(tmp_path, hidden_size=96, num_attention_heads=4)  # config no longer describes the weights
+    with pytest.raises(UserError, match=r"with the wrong shape \(e\.g\. .*checkpoint \(64"):
+        load_backbone(str(tmp_path), device="cpu")
+
+
+def test_another_architecture_is_refused(tmp_path):
+    save_tiny(tmp_path)
+    edit_config(tmp_path, model_type="vit")
+    with pytest.raises(UserError, match="architecture is 'vit', expected a V-JEPA 2 model"):
+        load_backbone(str(tmp_path), device="cpu")
+
+
+def test_corrupted_safetensors_is_refused(tmp_path):
+    save_tiny(tmp_path)
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    with pytest.raises(UserError, match=r"model\.safetensors: corrupted or unreadable safetensors"):
+        load_backbone(str(tmp_path), device="cpu")
+
+
+def test_pickle_only_checkpoint_is_refused(tmp_path):
+    save_tiny(tmp_path)
+    (tmp_path / "model.safetensors").rename(tmp_path / "pytorch_model.bin")
+    with pytest.raises(UserError, match="pickle-based weights"):
+        load_backbone(str(tmp_path), device="cpu")
+
+
+def test_hub_id_not_in_cache_names_the_pull_command(tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
+    with pytest.raises(UserError) as err:
+        load_backbone("facebook/vjepa2-vitl-fpc64-256", device="cpu")
+    assert "classroom-mode models pull facebook/vjepa2-vitl-fpc64-256" in str(err.value)
+
+
+def test_unknown_named_config_and_missing_directory_are_user_errors():
+    with pytest.raises(UserError, match="known: config:tiny, config:vitl"):
+        load_backbone("config:huge", device="cpu")
+    with pytest.raises(UserError, match="no such directory"):
+        load_backbone("./not/here", device="cpu")
+
+
+def test_named_config_is_marked_random_and_deterministic():
+    a, b = load_backbone("config:tiny", device="cpu"), load_backbone("config:tiny", device="cpu")
+    assert a.random_weights and "RANDOM WEIGHTS" in a.describe()
+    assert a.fingerprint == b.fingerprint
+    assert all(torch.equal(p, q) for p, q in zip(a.model.parameters(), b.model.parameters(), strict=True))
+    assert a.frames_per_clip == 16 and a.frames_per_clip % a.config.tubelet_size == 0
+
+
+def test_fingerprint_follows_weights_and_preprocessing(tmp_path):
+    save_tiny(tmp_path / "a", seed=1)
+    save_tiny(tmp_path / "b", seed=2)
+    save_tiny(tmp_path / "c", seed=1, crop_size=96)  # same weights (RoPE has no learned positions), other crop
+    prints = {name: load_backbone(str(tmp_path / name), device="cpu").fingerprint for name in "abc"}
+    assert len(set(prints.values())) == 3
+    assert load_backbone(str(tmp_path / "a"), device="cpu").fingerprint == prints["a"]
+
+
+def test_official_frames_per_clip_is_capped_at_16():
+    model = tiny_model(frames_per_clip=64)
+    from classroom_mode.model.backbone import Backbone
+
+    backbone = Backbone(model, model_id="x", revision=None, weights_identity="w", random_weights=True,
+                        device=torch.device("cpu"))  # fmt: skip
+    assert backbone.frames_per_clip == 16 and backbone.grid == (8, 4, 4)
+
+
+def test_int8_quantisation_reports_high_fidelity():
+    backbone = load_backbone("config:tiny", device="cpu", quantize="int8")
+    assert backbone.numerics == "int8-dynamic"
+    torch.manual_seed(0)
+    x = torch.randn(2, backbone.frames_per_clip, 3, backbone.crop_size, backbone.crop_size)
+    fidelity = fidelity_to_fp32(backbone, x)
+    assert 0.99 < fidelity < 1.0  # close to, but not bit-identical with, the fp32 encoder
+
+
+def test_embed_pools_and_averages_tokens_in_transformers_order():
+    from classroom_mode.records import Clip
+    from model_helpers import moving_frames
+
+    backbone = load_backbone("config:tiny", device="cpu")
+    frames = moving_frames()
+    clip = Clip(frames=frames, timestamps=torch.arange(len(frames)).numpy() / 8.0)
+    features = backbone.encode(backbone.preprocess([clip]))[0]
+    averaged, exact = backbone.embed([clip])[0], backbone.embed([clip], exact_tokens=True)[0]
+    assert averaged.grid == (1, 4, 4) and exact.grid == (8, 4, 4)
+    assert exact.tokens.shape == (128, 64) and averaged.tokens.dtype.name == "float16"
+    expected = features.view(8, 16, 64).mean(0)  # time first, then row-major patches
+    assert torch.allclose(torch.from_numpy(averaged.tokens).float(), expected, atol=1e-2)
+    assert torch.allclose(torch.from_numpy(averaged.pooled), features.mean(0), atol=1e-6)
+    assert averaged.key != exact.key
