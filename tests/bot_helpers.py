@@ -32,6 +32,9 @@ rooms:
   lab:
     cameras:
       bench: {source: {kind: sim}}
+  studio:
+    cameras:
+      easel: {source: {kind: sim}}
 discord:
   cooldown_s: 300
   min_dwell_s: 60

@@ -97,6 +97,25 @@ async def test_unknown_room_lists_the_known_ones(bot):
     assert message.content == "I don't know a room called `atrium`. Rooms: `lab`, `room-101`."
 
 
+async def test_configured_room_without_a_state_yet(bot):
+    message = await ask("!classroom-mode studio")
+    assert message.content == "Room `studio` has no mode yet: is `classroom-mode run` running?"
+
+
+async def test_a_failing_command_apologises_and_logs(store, tmp_path, monkeypatch, caplog):
+    class Broken(StoreRoomStateClient):
+        async def cameras(self):
+            raise ValueError("disk on fire")
+
+    monkeypatch.chdir(tmp_path)
+    await _configured(_bot(Broken(store)))
+    with pytest.raises(commands.CommandInvokeError):  # dpytest re-raises after the bot's handler answered
+        await dpytest.message("!cameras")
+    assert dpytest.get_message().content.startswith("Something went wrong answering that")
+    assert "disk on fire" in caplog.text
+    await dpytest.empty_queue()
+
+
 async def test_classify_one_camera_and_every_camera(bot):
     (embed,) = (await ask("!classify front")).embeds
     assert embed.title == "🎤 Presentation"

@@ -122,6 +122,8 @@ class Answers:
         now = self.clock()
         if room:
             state = await self.client.room(room)
+            if state is None and room in self.config.rooms:
+                return Reply(f"Room `{room}` has no mode yet: is `classroom-mode run` running?")
             if state is None:
                 known = ", ".join(f"`{s.room}`" for s in await self.client.rooms()) or "none yet"
                 return Reply(f"I don't know a room called `{room}`. Rooms: {known}.")

@@ -207,7 +207,7 @@ class ClassroomBot(commands.Bot):
         self.webhook = webhook
         self.sync_commands = sync_commands
         self._notifier_task: asyncio.Task[None] | None = None
-        self.tree.on_error = self._on_app_command_error
+        self.tree.error(self._on_app_command_error)
 
     async def setup_hook(self) -> None:
         if self.config.discord.prefix_commands:
@@ -231,7 +231,7 @@ class ClassroomBot(commands.Bot):
                 await self.webhook.aclose()
         await super().close()
 
-    async def on_command_error(self, ctx: commands.Context[Any], error: commands.CommandError) -> None:  # type: ignore[override]
+    async def on_command_error(self, ctx: commands.Context[Any], error: commands.CommandError) -> None:
         """A typo'd command is ignored; bad arguments get the usage; anything else is logged and apologised for."""
         if isinstance(error, commands.CommandNotFound):
             return
