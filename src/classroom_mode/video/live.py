@@ -58,8 +58,9 @@ class ReportingSource(FrameSource):
     def closed(self) -> bool:
         return self._stop.is_set()
 
-    def _set_status(self, status: SourceStatus, reason: str | None = None) -> None:
-        if status == "offline" and reason:
+    def _set_status(self, status: SourceStatus, reason: str | None = None, *, failure: bool = False) -> None:
+        """Record a change and report it; `failure` marks the reason as the source's `last_error`."""
+        if failure:
             self.last_error = reason
         if status == self._status:
             return
@@ -120,7 +121,7 @@ class ReconnectingSource(ReportingSource):
                     reason = str(exc)
                 if self.closed:
                     return
-                self._set_status("offline", reason)
+                self._set_status("offline", reason, failure=True)
                 delay = self.backoff.delay(attempt, self._rng)
                 attempt += 1
                 log.debug("camera %s: reconnecting in %.2f s", self.camera_id, delay)
