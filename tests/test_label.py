@@ -131,3 +131,8 @@ def test_keyboard_only_labelling_in_headless_chromium(server: str, data: Path) -
             browser.close()
     assert _names(data / "group") == ["a.mp4"] and _names(data / "solo") == ["a.mp4", "c.mp4"]
     assert _names(data / "unlabeled") == ["b.mp4"] and _names(data / ".trash") == []
+
+
+def test_label_command_refuses_a_missing_folder(cli, tmp_path: Path) -> None:
+    result = cli("label", tmp_path / "nope")
+    assert result.exit_code == 2 and "data folder not found" in result.stderr

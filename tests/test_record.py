@@ -127,3 +127,13 @@ def test_clip_builder_cuts_timestamp_sampled_clips_from_a_live_source(looping_fi
     got = [read_index(f) for f in clip.frames]
     # segment centres 1.25, 3.75, 6.25 and 8.75 frames into the last 10 frames: steps of 2, 3, 2
     assert [(b - a) % 20 for a, b in itertools.pairwise(got)] == [2, 3, 2]
+
+
+def test_durations_read_like_people_write_them() -> None:
+    from classroom_mode.cli.record_cmd import parse_duration
+    from classroom_mode.errors import UserError
+
+    assert [parse_duration(t, "--every") for t in ("30s", "5m", "1.5h", "90", "250ms")] == [30, 300, 5400, 90, 0.25]
+    for bad in ("", "0s", "-3s", "3 days", "s"):
+        with pytest.raises(UserError, match="--every"):
+            parse_duration(bad, "--every")
