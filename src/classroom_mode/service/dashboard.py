@@ -14,7 +14,6 @@ say that frames are shown only while the live loop runs in the same process.
 from __future__ import annotations
 
 import html
-import json
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -23,12 +22,12 @@ from typing import Any, Protocol
 import numpy as np
 from fastapi import FastAPI, HTTPException
 from fastapi.responses import FileResponse, HTMLResponse, Response
-from pydantic import BaseModel
 
 from classroom_mode.config import Config
 from classroom_mode.errors import UserError
 from classroom_mode.records import CameraStatus, Clip
 from classroom_mode.service import dashboard_images as images
+from classroom_mode.service import dashboard_probes as probes
 from classroom_mode.service.dashboard_views import (
     CameraDetail,
     Overview,
@@ -53,24 +52,6 @@ class LiveFrames(Protocol):
         """The attentive probe's (rows, cols) attention over that clip's patch grid; None for other probes."""
 
 
-class ProbeSummary(BaseModel):
-    """One probe file and what its JSON sidecar says about how well it does."""
-
-    path: str
-    rooms: list[str]
-    found: bool
-    probe_type: str | None = None
-    classes: list[str] = []
-    backbone: str | None = None
-    created: str | None = None
-    metrics: dict[str, float] = {}
-    """Headline cross-validation metrics (e.g. accuracy, macro_f1), mean over folds."""
-    confusion: str | None = None
-    learning_curve: str | None = None
-    problem: str | None = None
-    """Why the sidecar could not be read, when it could not."""
-
-
 @cache
 def _page_template() -> str:
     return (STATIC / "dashboard.html").read_text(encoding="utf-8")
@@ -83,96 +64,6 @@ def render_page(page: str, title: str, subject: str = "", status_code: int = 200
     for key, value in fields.items():
         text = text.replace("{{" + key + "}}", html.escape(value))
     return HTMLResponse(text, status_code=status_code, headers=_NO_STORE)
-
-
-def probe_sidecar(probe: Path) -> Path:
-    """`PROBE.safetensors` keeps its metadata in `PROBE.json`."""
-    return probe.with_suffix(".json")
-
-
-def read_sidecar(probe: Path) -> dict[str, Any]:
-    """The probe's JSON sidecar; UserError naming the file when it is missing or not JSON."""
-    path = probe_sidecar(probe)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"{path}: no probe metadata (train one with `classroom-mode train`)") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UserError(f"{path}: cannot read probe metadata ({exc})") from None
-    if not isinstance(data, dict):
-        raise UserError(f"{path}: probe metadata must be a JSON object")
-    return data
-
-
-def _mean(value: Any) -> float | None:
-    """A metric stored either as a number or as {mean, std}."""
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, dict) and isinstance(value.get("mean"), int | float):
-        return float(value["mean"])
-    return None
-
-
-def _confusion(sidecar: dict[str, Any]) -> tuple[list[str], list[list[float]]] | None:
-    metrics = sidecar.get("metrics") or {}
-    matrix = metrics.get("confusion_matrix") or metrics.get("confusion")
-    classes = metrics.get("classes") or sidecar.get("classes")
-    if not matrix or not classes or len(matrix) != len(classes):
-        return None
-    return [str(c) for c in classes], matrix
-
-
-def _learning_curve(sidecar: dict[str, Any]) -> tuple[list[float], list[float], list[float] | None] | None:
-    """Points as a list of {clips_per_mode, accuracy: number or {mean, std}}, sorted by size."""
-    points = (sidecar.get("metrics") or {}).get("learning_curve")
-    if not isinstance(points, list) or not points:
-        return None
-    rows = []
-    for point in points:
-        if not isinstance(point, dict):
-            return None
-        size = point.get("clips_per_mode", point.get("n"))
-        score = point.get("accuracy")
-        mean = _mean(score)
-        if not isinstance(size, int | float) or mean is None:
-            return None
-        std = score.get("std") if isinstance(score, dict) else point.get("accuracy_std")
-        rows.append((float(size), mean, float(std) if isinstance(std, int | float) else None))
-    rows.sort()
-    stds = [r[2] for r in rows]
-    return [r[0] for r in rows], [r[1] for r in rows], None if None in stds else stds  # type: ignore[misc]
-
-
-def room_probes(config: Config) -> dict[Path, list[str]]:
-    """Each configured probe file and the rooms that use it."""
-    probes: dict[Path, list[str]] = {}
-    for room_name, room in config.rooms.items():
-        if room.probe is not None:
-            probes.setdefault(room.probe, []).append(room_name)
-    return probes
-
-
-def probe_summary(probe: Path, rooms: list[str], index: int) -> ProbeSummary:
-    summary = ProbeSummary(path=str(probe), rooms=rooms, found=probe_sidecar(probe).exists())
-    if not summary.found:
-        return summary
-    try:
-        sidecar = read_sidecar(probe)
-    except UserError as exc:
-        summary.problem = str(exc)
-        return summary
-    metrics = sidecar.get("metrics") or {}
-    backbone = sidecar.get("backbone")
-    summary.probe_type = str(sidecar.get("probe_type") or sidecar.get("type") or "") or None
-    summary.classes = [str(c) for c in sidecar.get("classes") or []]
-    summary.backbone = str(backbone.get("model_id") or backbone.get("id")) if isinstance(backbone, dict) else backbone
-    summary.created = sidecar.get("created") or sidecar.get("date")
-    summary.metrics = {k: v for k in ("accuracy", "macro_f1") if (v := _mean(metrics.get(k))) is not None}
-    if _confusion(sidecar):
-        summary.confusion = f"/dashboard/probes/{index}/confusion.png"
-    if _learning_curve(sidecar):
-        summary.learning_curve = f"/dashboard/probes/{index}/learning-curve.png"
-    return summary
 
 
 def mount_dashboard(app: FastAPI, config: Config, store: HistoryStore, live: LiveFrames | None = None) -> None:
@@ -199,15 +90,12 @@ def mount_dashboard(app: FastAPI, config: Config, store: HistoryStore, live: Liv
 
         return url
 
-    def probe_files() -> list[tuple[Path, list[str]]]:
-        return list(room_probes(config).items())
-
     def probe_file(index: int) -> dict[str, Any]:
-        files = probe_files()
+        files = probes.configured_probes(config)
         if not 0 <= index < len(files):
             raise HTTPException(status_code=404, detail=f"no probe number {index}")
         try:
-            return read_sidecar(files[index][0])
+            return probes.read_sidecar(files[index][0])
         except UserError as exc:
             raise HTTPException(status_code=404, detail=str(exc)) from None
 
@@ -252,10 +140,10 @@ def mount_dashboard(app: FastAPI, config: Config, store: HistoryStore, live: Liv
             attention = frame_url("attention.png")(camera, status)
         return camera_detail(config, store, camera, strip, attention)
 
-    @app.get("/dashboard/api/probes", response_model=list[ProbeSummary], tags=["dashboard"])
-    def probes_view() -> list[ProbeSummary]:
+    @app.get("/dashboard/api/probes", response_model=list[probes.ProbeSummary], tags=["dashboard"])
+    def probes_view() -> list[probes.ProbeSummary]:
         """Each configured probe and its cross-validation metrics, from its JSON sidecar."""
-        return [probe_summary(path, rooms, i) for i, (path, rooms) in enumerate(probe_files())]
+        return [probes.summarise(path, rooms, i) for i, (path, rooms) in enumerate(probes.configured_probes(config))]
 
     @app.get("/dashboard/cameras/{camera}/thumbnail.jpg", include_in_schema=False)
     def thumbnail(camera: str) -> Response:
@@ -275,14 +163,14 @@ def mount_dashboard(app: FastAPI, config: Config, store: HistoryStore, live: Liv
 
     @app.get("/dashboard/probes/{index}/confusion.png", include_in_schema=False)
     def confusion(index: int) -> Response:
-        found = _confusion(probe_file(index))
+        found = probes.confusion(probe_file(index))
         if found is None:
             raise HTTPException(status_code=404, detail="the probe's metadata has no confusion matrix")
         return image(images.confusion_png(*found), "image/png")
 
     @app.get("/dashboard/probes/{index}/learning-curve.png", include_in_schema=False)
     def learning_curve(index: int) -> Response:
-        found = _learning_curve(probe_file(index))
+        found = probes.learning_curve(probe_file(index))
         if found is None:
             raise HTTPException(status_code=404, detail="the probe's metadata has no learning curve")
         return image(images.learning_curve_png(*found), "image/png")

@@ -297,7 +297,7 @@
           ? h("p", { class: "muted" }, p.problem)
           : h("div", {},
             h("dl", { class: "facts" },
-              [["type", p.probe_type], ["classes", p.classes.join(", ")], ["backbone", p.backbone], ["trained", p.created],
+              [["probe", p.kind], ["classes", p.classes.join(", ")], ["backbone", p.backbone], ["trained", p.created],
                 ...Object.entries(p.metrics).map(([k, v]) => [k.replace("_", "-"), pct(v)])]
                 .filter(([, v]) => v).map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])),
             h("div", { class: "plots" },
