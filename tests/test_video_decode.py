@@ -169,3 +169,13 @@ def test_windows_outside_the_video_are_refused(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="not after its start"):
         sample_clip(path, 4, start=2.0, end=1.0)
     assert sample_clip(path, 4, start=2.0, end=99.0).timestamps[-1] < 1.0  # end clamped to the file's end
+
+
+def test_a_truncated_tail_is_read_up_to_where_the_data_ends(tmp_path: Path) -> None:
+    data = write_indexed(tmp_path / "full.mkv", cfr_times(40, 10)).read_bytes()
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(data[: int(len(data) * 0.6)])  # Matroska has no index at the end: the head stays readable
+    info = probe_video(cut)
+    assert 2 <= info.num_frames < 40
+    got = [read_index(f) for f in sample_clip(cut, 8).frames]
+    assert got == sorted(got) and max(got) < 40
