@@ -176,6 +176,29 @@ async def test_notifier_survives_an_unreachable_api(caplog):
     assert len(outage_lines) == 1  # one line per outage, not one per poll
 
 
+async def test_notifier_outlives_a_failing_poll(tmp_path, caplog):
+    class FailsOnce(StoreRoomStateClient):
+        calls = 0
+
+        async def rooms(self):
+            self.calls += 1
+            if self.calls == 1:
+                raise ValueError("bad answer")
+            return await super().rooms()
+
+    with fill_store(tmp_path / "history.db") as store:
+        client = FailsOnce(store)
+        notifier = Notifier(client, NotificationPolicy(cooldown_s=0, min_dwell_s=0), Collect(), {}, interval_s=0.01)
+        task = asyncio.create_task(notifier.run())
+        for _ in range(500):  # at most 5 s
+            if client.calls >= 3:
+                break
+            await asyncio.sleep(0.01)
+        task.cancel()
+    assert client.calls >= 3  # polling went on after the failure
+    assert "notifier poll failed" in caplog.text and "bad answer" in caplog.text
+
+
 async def test_channel_notifications_through_the_bot(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with fill_store(tmp_path / "history.db") as store:

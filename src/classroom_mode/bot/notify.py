@@ -229,4 +229,6 @@ class Notifier:
                 if self._reachable:
                     log.warning("notifications paused, room service not reachable: %s", exc)
                 self._reachable = False
+            except Exception:  # a bad answer or a bug must not end notifications for good
+                log.exception("notifier poll failed; trying again in %g s", self.interval_s)
             await asyncio.sleep(self.interval_s)
