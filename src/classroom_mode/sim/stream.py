@@ -179,8 +179,9 @@ class Stream:
                 a = float(rng.uniform(0, 2 * math.pi))
                 world.room.items[event.target].tilt_axis = np.array([math.cos(a), 0.0, math.sin(a)])
             elif event.kind == "fall":
-                people = [a for a in scene.visible() if not a.leaving] or None
-                if people is not None:
+                people = [a for a in scene.visible() if not a.leaving]
+                people = [a for a in people if a.sit < 0.5] or people  # someone standing, if anyone is
+                if people:
                     actor = people[int(rng.integers(len(people)))]
                     actor.sit, actor.falling_until, event.target = 0.0, event.end - 1.5, actor.pid
             elif event.kind == "run":
