@@ -229,7 +229,12 @@ def free_port(host: str) -> int:
 
 
 def serve_labelling(
-    data_dir: Path, modes: list[str], *, host: str = "127.0.0.1", port: int = 8766, announce=print
+    data_dir: Path,
+    modes: list[str],
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8766,
+    announce: Callable[[str], None] = print,
 ) -> None:
     """Serve the labelling page until Ctrl+C."""
     import uvicorn

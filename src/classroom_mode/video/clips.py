@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 import threading
 from collections import deque
+from collections.abc import Callable
 
 import numpy as np
 
@@ -88,7 +89,7 @@ class ClipBuilder:
         with self._changed:
             return self._frames[-1].timestamp if self._frames else None
 
-    def _wait(self, ready, timeout: float) -> bool:
+    def _wait(self, ready: Callable[[], bool], timeout: float) -> bool:
         with self._changed:
             done = self._changed.wait_for(lambda: ready() or self._finished, timeout)
             if self._error is not None:

@@ -173,7 +173,13 @@ def display_rgb(frame: av.VideoFrame) -> np.ndarray:
 class _Cursor:
     """Decodes forward through a stream and answers 'which frame is on screen at time t', seeking when it pays."""
 
-    def __init__(self, path: Path, container: av.container.InputContainer, stream, index: _Index) -> None:
+    def __init__(
+        self,
+        path: Path,
+        container: av.container.InputContainer,
+        stream: av.video.stream.VideoStream,
+        index: _Index,
+    ) -> None:
         self.path, self.container, self.stream, self.index = path, container, stream, index
         self._frames: Iterator[av.VideoFrame] | None = None
         self._shown: av.VideoFrame | None = None
@@ -232,7 +238,10 @@ class _Cursor:
 
 
 def probe_video(path: Path | str, *, max_seconds: float | None = None) -> VideoInfo:
-    """Index a file (demux, no decoding) and report what it really holds; UserError naming the file if unusable."""
+    """Index a file and report what it really holds; UserError naming the file if unusable.
+
+    Costs one demux pass (no decoding) plus decoding the first frame, which carries the rotation.
+    """
     path = Path(path)
     with _open(path) as container:
         stream = _video_stream(path, container)
@@ -242,13 +251,22 @@ def probe_video(path: Path | str, *, max_seconds: float | None = None) -> VideoI
         return _info(path, container, stream, index, round(first.rotation / 90) % 4 * 90)
 
 
-def _refuse_long(path: Path, container, stream, max_seconds: float | None) -> None:
+def _refuse_long(
+    path: Path, container: av.container.InputContainer, stream: av.video.stream.VideoStream, max_seconds: float | None
+) -> None:
+    """Refuse at once when the header claims far more than allowed; the packets decide the close calls."""
     claimed = _header_seconds(container, stream)
     if max_seconds is not None and claimed is not None and claimed > max_seconds * 1.5 + 1:
         raise _fail(path, f"is {claimed:.1f} s long; at most {max_seconds:g} s is allowed here")
 
 
-def _info(path: Path, container, stream, index: _Index, rotation: int) -> VideoInfo:
+def _info(
+    path: Path,
+    container: av.container.InputContainer,
+    stream: av.video.stream.VideoStream,
+    index: _Index,
+    rotation: int,
+) -> VideoInfo:
     tb = stream.time_base
     duration = float((index.end - index.pts[0]) * tb)
     gaps = np.diff(index.pts)
