@@ -15,6 +15,7 @@ from classroom_mode.bot.format import (
     STALE_COLOUR,
     bar,
     cameras_embed,
+    clip_lines,
     discord_time,
     human_duration,
     mode_colour,
@@ -67,6 +68,14 @@ def test_sparkline_squeeze_keeps_a_single_spike():
     line = sparkline(values, width=40)
     assert len(line) == 40
     assert line.count(BLOCKS[-1]) == 1
+
+
+def test_clip_lines_cuts_at_a_line_break():
+    text = "\n".join(f"{discord_time(NOW)} line {i}" for i in range(400))
+    clipped = clip_lines(text, 4096)
+    assert len(clipped) <= 4096 and clipped.endswith("\n…")
+    assert all(line.startswith("<t:") and line.count(">") == 1 for line in clipped.splitlines()[:-1])
+    assert clip_lines("short") == "short"
 
 
 def test_discord_time_markup_is_unix_seconds():

@@ -21,6 +21,7 @@ from classroom_mode.bot.client import RoomServiceUnreachable, RoomStateClient
 from classroom_mode.bot.format import (
     MAX_EMBEDS,
     cameras_embed,
+    clip_lines,
     help_embed,
     prediction_embed,
     room_embed,
@@ -185,7 +186,7 @@ class Answers:
         changes = await asyncio.gather(*(self.client.mode_changes(s.room, start) for s in states))
         rooms = {s.room: segments(c, s, start, now) for s, c in zip(states, changes, strict=True)}
         png = await asyncio.to_thread(timeline_png, rooms, self.config.modes, start, now, self.zone)
-        embed = discord.Embed(title="🗓️ Mode history", description=timeline_text(rooms, self.config.modes)[:4096])
+        embed = discord.Embed(title="🗓️ Mode history", description=clip_lines(timeline_text(rooms, self.config.modes)))
         embed.set_image(url=f"attachment://{CHART_FILE}")
         return Reply(embeds=(embed,), files=((CHART_FILE, png),))
 

@@ -29,7 +29,11 @@ LEVEL_COLOUR = {"normal": 0x59A14F, "unusual": 0xEDC948, "anomaly": 0xE15759}
 INFO_COLOUR = 0x4E79A7
 WARNING = "⚠️"
 MAX_EMBEDS = 10
-"""Discord allows at most ten embeds in one message."""
+"""Discord allows at most ten embeds in one message, ..."""
+MAX_FIELDS = 25
+"""... 25 fields in one embed ..."""
+MAX_DESCRIPTION = 4096
+"""... and 4096 characters in an embed's description."""
 
 
 def discord_time(moment: datetime, style: str = "t") -> str:
@@ -52,13 +56,20 @@ def human_duration(seconds: float) -> str:
     return f"{days} d {hours} h"
 
 
+def clip_lines(text: str, limit: int = MAX_DESCRIPTION) -> str:
+    """`text` cut to at most `limit` characters at a line break (never inside a `<t:…>` tag), marked with `…`."""
+    if len(text) <= limit:
+        return text
+    return text[: text.rfind("\n", 0, limit - 2)] + "\n…"
+
+
 def bar(fraction: float, width: int = 10) -> str:
     """A fixed-width bar of full and empty blocks; `fraction` is clipped to [0, 1]."""
     filled = round(min(1.0, max(0.0, fraction)) * width)
     return FULL * filled + EMPTY * (width - filled)
 
 
-def sparkline(values: Sequence[float], width: int = 40, *, include: Sequence[float] = ()) -> str:
+def sparkline(values: Sequence[float], width: int = 30, *, include: Sequence[float] = ()) -> str:
     """One block character per value, scaled between the series' minimum and maximum.
 
     `include` widens the scale to cover fixed reference values (0 and the anomaly threshold for
@@ -190,7 +201,7 @@ def surprise_history_embed(
     cameras compare and a quiet camera looks quiet.
     """
     embed = discord.Embed(title="📈 Surprise history", colour=INFO_COLOUR)
-    for camera, readings in by_camera.items():
+    for camera, readings in list(by_camera.items())[:MAX_FIELDS]:
         ordered = sorted(readings, key=lambda r: as_utc(r.at))
         scores = [r.score for r in ordered]
         peak = max(ordered, key=lambda r: r.score)
@@ -221,7 +232,7 @@ def cameras_embed(rows: Sequence[tuple[CameraStatus, bool]]) -> discord.Embed:
     online_count = sum(1 for _, online in rows if online)
     return discord.Embed(
         title=f"📷 Cameras · {online_count}/{len(rows)} online",
-        description="\n".join(lines)[:4096] or "No camera has reported yet.",
+        description=clip_lines("\n".join(lines)) or "No camera has reported yet.",
         colour=LEVEL_COLOUR["normal" if online_count == len(rows) else "anomaly"],
     )
 
