@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_score
+from threadpoolctl import threadpool_limits
 
 from classroom_mode.model.probes.features import FeatureSet
 from classroom_mode.model.probes.geometry import softmax
@@ -36,8 +37,10 @@ class LinearHead:
         mean, scale = x.mean(axis=0), x.std(axis=0)
         scale = np.where(scale > 1e-8, scale, 1.0)
         xs = (x - mean) / scale
-        c = _choose_c(xs, y, seed)
-        model = LogisticRegression(C=c, class_weight="balanced", max_iter=5000).fit(xs, y)
+        # one BLAS thread: these matrices are tiny, and on a busy machine extra threads only spin (6x slower here)
+        with threadpool_limits(1):
+            c = _choose_c(xs, y, seed)
+            model = LogisticRegression(C=c, class_weight="balanced", max_iter=5000).fit(xs, y)
         weight, bias = model.coef_, model.intercept_
         if n_classes == 2:  # scikit-learn keeps one logit for two classes; softmax([0, z]) == sigmoid(z)
             weight, bias = np.vstack([np.zeros_like(weight), weight]), np.concatenate([[0.0], bias])

@@ -1,0 +1,215 @@
+"""Probe layer on synthetic embeddings: shapes, learning, honest CV, artifacts, `uncertain`, pictures."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from classroom_mode.errors import UserError
+from classroom_mode.model.probes import (
+    AttentiveSettings,
+    FeatureSet,
+    cross_validate,
+    fit_probe,
+    load_probe,
+    probe_paths,
+    save_probe,
+)
+from classroom_mode.model.probes.attentive import AttentiveClassifier
+from classroom_mode.model.probes.evaluate import data_warnings, make_splits
+from classroom_mode.model.probes.plots import save_attention_png, save_confusion_png
+from classroom_mode.records import UNCERTAIN, Embedding
+from probe_helpers import MODES, synthetic_embeddings
+
+FAST = AttentiveSettings(max_epochs=40, patience=10, learning_rates=(1e-2, 3e-3), weight_decays=(0.01,))
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[FeatureSet, list[str], FeatureSet, list[str]]:
+    train, train_labels = synthetic_embeddings(12, signal=3.0, seed=0)
+    test, test_labels = synthetic_embeddings(8, signal=3.0, seed=1)
+    return FeatureSet.from_embeddings(train), train_labels, FeatureSet.from_embeddings(test), test_labels
+
+
+@pytest.fixture(scope="module")
+def attentive(data):
+    features, labels, _, _ = data
+    return fit_probe(features, labels, kind="attentive", seed=0, attentive=FAST)
+
+
+def accuracy(probe, features: FeatureSet, labels: list[str]) -> float:
+    predicted = np.array(probe.classes)[probe.predict_proba(features).argmax(axis=1)]
+    return float((predicted == np.array(labels)).mean())
+
+
+def test_attentive_classifier_shapes_and_attention_is_a_distribution():
+    settings = AttentiveSettings(self_attention_layers=2, num_heads=16)
+    model = AttentiveClassifier(dim=24, grid=(3, 5), n_classes=4, settings=settings)
+    logits, attention = model(torch.randn(7, 15, 24))
+    assert logits.shape == (7, 4) and attention.shape == (7, 15)
+    torch.testing.assert_close(attention.sum(dim=1), torch.ones(7))
+    assert len(model.blocks) == 2
+    assert model.cross.cross_attn.num_heads == 12  # the largest divisor of 24 not above 16
+
+
+@pytest.mark.parametrize("kind", ["linear", "prototype"])
+def test_pooled_probes_learn_held_out_clips(data, kind):
+    features, labels, test, test_labels = data
+    probe = fit_probe(features, labels, kind=kind)
+    assert probe.kind == kind and probe.classes == sorted(MODES)
+    assert accuracy(probe, test, test_labels) > 0.8
+
+
+def test_attentive_probe_learns_and_keeps_the_best_grid_head(attentive, data):
+    _, _, test, test_labels = data
+    assert accuracy(attentive, test, test_labels) > 0.8
+    hparams = attentive.head.hparams()
+    assert len(hparams["grid_scores"]) == 2
+    assert hparams["val_balanced_accuracy"] == max(s["val_balanced_accuracy"] for s in hparams["grid_scores"])
+
+
+def test_attentive_training_is_deterministic(data, attentive):
+    features, labels, test, _ = data
+    again = fit_probe(features, labels, kind="attentive", seed=0, attentive=FAST)
+    np.testing.assert_array_equal(again.predict_proba(test), attentive.predict_proba(test))
+
+
+def test_auto_picks_prototype_for_tiny_sets_and_attentive_above(data):
+    features, labels, _, _ = data
+    tiny = np.concatenate([np.flatnonzero(np.array(labels) == m)[:4] for m in MODES])
+    assert fit_probe(features.subset(tiny), [labels[i] for i in tiny]).kind == "prototype"
+    assert fit_probe(features, labels, attentive=FAST).kind == "attentive"
+
+
+def test_cross_validation_does_not_leak_random_labels_score_near_chance():
+    embeddings, _ = synthetic_embeddings(15, dim=64, signal=0.0, seed=3)
+    labels = list(np.random.default_rng(0).permutation(np.repeat(MODES, 15)))
+    features = FeatureSet.from_embeddings(embeddings)
+    memorised = fit_probe(features, labels, kind="linear")
+    assert accuracy(memorised, features, labels) > 0.9  # fitting and scoring the same clips would look great
+    for kind in ("linear", "prototype"):
+        report = cross_validate(features, labels, kind=kind, folds=5)
+        assert report.accuracy[0] < 0.45, (kind, report.accuracy)  # chance is 0.25
+        assert report.confusion.sum() == len(labels)
+
+
+def test_cross_validation_report_on_separable_data(data):
+    features, labels, _, _ = data
+    report = cross_validate(features, labels, kind="prototype", folds=4)
+    assert report.scheme == "stratified 4-fold" and report.kinds == ["prototype"] * 4
+    assert report.accuracy[0] > 0.8 and report.accuracy[1] is not None
+    assert set(report.per_class) == set(MODES)
+    assert "true \\ predicted" in report.confusion_text()
+    assert report.warnings == []
+    json.dumps(report.to_json())
+
+
+def test_small_and_imbalanced_modes_are_warned_about():
+    warnings = data_warnings(np.repeat([0, 1], [4, 20]), ["group", "solo"])
+    assert any("'group' has only 4 clips" in w for w in warnings)
+    assert any("imbalanced (group 4, solo 20)" in w for w in warnings)
+
+
+def test_tiny_sets_use_leave_one_out_and_groups_never_straddle_folds():
+    y = np.array([0, 0, 0, 1, 1, 1])
+    splits, scheme = make_splits(y, None, 5, 0)
+    assert scheme == "leave-one-out" and len(splits) == 6
+    y = np.repeat([0, 1], 12)
+    groups = [f"cam{i % 6}" for i in range(24)]
+    splits, scheme = make_splits(y, groups, 3, 0)
+    assert scheme.startswith("stratified grouped 3-fold")
+    for train, test in splits:
+        assert not {groups[i] for i in train} & {groups[i] for i in test}
+
+
+def test_bad_labels_are_refused_by_name(data):
+    features, labels, _, _ = data
+    with pytest.raises(UserError, match="at least two modes"):
+        fit_probe(features.subset(np.arange(5)), ["group"] * 5)
+    with pytest.raises(UserError, match="mode party has no usable clips"):
+        fit_probe(features, labels, classes=[*MODES, "party"])
+    with pytest.raises(UserError, match="not among the modes"):
+        fit_probe(features, labels, classes=["group", "solo"])
+    two_each = np.concatenate([np.flatnonzero(np.array(labels) == m)[:2] for m in MODES])
+    with pytest.raises(UserError, match="at least 3 clips per mode"):
+        fit_probe(features.subset(two_each), [labels[i] for i in two_each], kind="attentive")
+
+
+def test_artifact_round_trip_and_refusal(attentive, data, tmp_path):
+    _, _, test, _ = data
+    attentive.meta = {"backbone": {"model_id": "config:tiny", "fingerprint": "abc123"}, "display_names": {}}
+    tensors_path, sidecar_path = save_probe(attentive, tmp_path / "room.safetensors")
+    assert (tensors_path.name, sidecar_path.name) == ("room.safetensors", "room.json")
+    sidecar = json.loads(sidecar_path.read_text())
+    assert sidecar["kind"] == "attentive" and sidecar["classes"] == sorted(MODES)
+    assert sidecar["head"]["lr"] in FAST.learning_rates
+
+    loaded = load_probe(tmp_path / "room", expect_fingerprint="abc123")
+    np.testing.assert_allclose(loaded.predict_proba(test), attentive.predict_proba(test), rtol=1e-6)
+    assert loaded.gate.threshold == attentive.gate.threshold
+    with pytest.raises(UserError, match=r"config:tiny \(fingerprint abc123\), not the backbone in use"):
+        load_probe(tmp_path / "room", expect_fingerprint="other")
+    with pytest.raises(UserError, match="probe file not found"):
+        load_probe(tmp_path / "missing")
+    tensors_path.write_bytes(b"not safetensors")
+    with pytest.raises(UserError, match="not a readable probe"):
+        load_probe(tmp_path / "room")
+    assert probe_paths(tmp_path / "room.json") == (tensors_path, sidecar_path)
+
+
+@pytest.mark.parametrize("kind", ["linear", "prototype"])
+def test_pooled_probe_artifacts_round_trip(data, kind, tmp_path):
+    features, labels, test, _ = data
+    probe = fit_probe(features, labels, kind=kind)
+    save_probe(probe, tmp_path / kind)
+    np.testing.assert_allclose(load_probe(tmp_path / kind).predict_proba(test), probe.predict_proba(test))
+
+
+def test_uncertain_for_low_confidence_and_far_from_every_class(attentive, data):
+    _, _, test, _ = data
+    embeddings, labels = synthetic_embeddings(3, signal=3.0, seed=7)
+    predictions = [attentive.classify(e, camera_id="cam", at=NOW) for e in embeddings]
+    right = [i for i, p in enumerate(predictions) if p.label == labels[i] and p.uncertain_reason is None]
+    assert len(right) >= 0.75 * len(labels)
+    assert set(predictions[0].probabilities) == set(MODES)
+
+    least = min(right, key=lambda i: predictions[i].confidence)
+    threshold = predictions[least].confidence + 1e-3
+    unsure = attentive.classify(embeddings[least], camera_id="cam", at=NOW, uncertain_below=threshold)
+    assert unsure.label == UNCERTAIN and unsure.uncertain_reason.startswith("low confidence")
+
+    # a scene unlike any training clip: pooled features orthogonal to every class direction
+    means = attentive.gate.means
+    basis, _ = np.linalg.qr(means.centroids.T)
+    away = np.random.default_rng(0).normal(size=means.mean.shape)
+    away -= basis @ (basis.T @ away)
+    alien = Embedding(
+        "alien", "synthetic", (means.mean + away).astype(np.float32), np.zeros((16, 32), np.float16), (1, 4, 4)
+    )
+    far = attentive.classify(alien, camera_id="cam", at=NOW)
+    assert far.label == UNCERTAIN and far.uncertain_reason.startswith("far from every trained mode")
+    # in-distribution held-out clips mostly pass the calibrated gate
+    assert (attentive.gate.distances(test) <= attentive.gate.threshold).mean() > 0.8
+
+
+def test_attention_map_and_explain_picture(attentive, tmp_path):
+    embeddings, _ = synthetic_embeddings(1, seed=5)
+    attention = attentive.attention_map(embeddings[0])
+    assert attention.shape == (4, 4) and np.isclose(attention.sum(), 1.0, atol=1e-5)
+    frame = np.random.default_rng(0).integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    out = save_attention_png(frame, attention, tmp_path / "explain.png", caption="group")
+    assert Image.open(out).format == "PNG"
+    matrix = save_confusion_png(np.array([[3, 1], [0, 4]]), ["a", "b"], tmp_path / "cm.png")
+    assert Image.open(matrix).size[0] > 100
+
+
+def test_linear_probe_has_no_attention_map(data):
+    features, labels, _, _ = data
+    embeddings, _ = synthetic_embeddings(1, seed=5)
+    assert fit_probe(features, labels, kind="linear").attention_map(embeddings[0]) is None
