@@ -12,11 +12,12 @@ import discord.ext.test as dpytest
 import pytest
 from discord.ext import commands
 
-from bot_helpers import NOW, closed_port_url, config, embed_text, fill_store
+from bot_helpers import NOW, closed_port_url, config, embed_text, fill_store, state
 from classroom_mode.bot.answers import Answers
 from classroom_mode.bot.app import ClassroomBot, SlashCommands, intents_for
 from classroom_mode.bot.client import HttpRoomStateClient, RoomStateClient, StoreRoomStateClient
 from classroom_mode.service.api import create_app
+from classroom_mode.store import HistoryStore
 from live_helpers import ServerThread
 
 
@@ -218,6 +219,15 @@ async def test_slash_commands_answer_like_prefix_commands(store):
     assert timeline.image.url == "attachment://mode-history.png"
     assert "☕ Group · 1 h 10 min" in timeline.description and "🎤 Presentation · 20 min" in timeline.description
     assert "5 readings" in embed_text(surprise["embeds"][0].to_dict())
+
+
+async def test_many_rooms_are_capped_at_ten_embeds_with_a_note(tmp_path):
+    with HistoryStore(tmp_path / "many.db") as many:
+        for i in range(12):
+            many.set_state(state(f"room-{i:02d}", "solo", since=NOW, updated=NOW))
+        reply = await Answers(StoreRoomStateClient(many), config(), clock=lambda: NOW).classroom_mode()
+    assert len(reply.embeds) == 10
+    assert reply.content == "Showing 10 of 12 rooms; ask for one with `classroom-mode <room>`."
 
 
 async def test_slash_autocomplete_suggests_rooms_and_survives_an_outage(store):

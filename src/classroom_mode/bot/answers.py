@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 DEFAULT_HISTORY_READINGS = 30
 MAX_HISTORY_READINGS = 500
 CHART_FILE = "mode-history.png"
+RUNNING = "is `classroom-mode run` running?"
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,7 @@ class Answers:
         if room:
             state = await self.client.room(room)
             if state is None and room in self.config.rooms:
-                return Reply(f"Room `{room}` has no mode yet: is `classroom-mode run` running?")
+                return Reply(f"Room `{room}` has no mode yet: {RUNNING}")
             if state is None:
                 known = ", ".join(f"`{s.room}`" for s in await self.client.rooms()) or "none yet"
                 return Reply(f"I don't know a room called `{room}`. Rooms: {known}.")
@@ -132,7 +133,7 @@ class Answers:
         else:
             states = await self.client.rooms()
             if not states:
-                return Reply("No room has a mode yet: is `classroom-mode run` running?")
+                return Reply(f"No room has a mode yet: {RUNNING}")
         cameras = await self.client.cameras()
         return _capped([self._room_embed(s, cameras, now) for s in states], "rooms", "`classroom-mode <room>`")
 
@@ -140,23 +141,25 @@ class Answers:
         ids = await self._camera_ids(camera)
         latest = await asyncio.gather(*(self.client.predictions(c, 1) for c in ids))
         embeds = [prediction_embed(p[0], modes=self.config.modes) for p in latest if p]
-        return await self._per_camera(embeds, ids, [bool(p) for p in latest], "probe result")
+        return await self._per_camera(embeds, ids, [bool(p) for p in latest], "probe result", "classify")
 
     async def worldmodel(self, camera: str | None = None) -> Reply:
         ids = await self._camera_ids(camera)
         latest = await asyncio.gather(*(self.client.surprise(c, 1) for c in ids))
         thresholds = self.config.thresholds.surprise
         embeds = [surprise_embed(r[0], thresholds=thresholds) for r in latest if r]
-        return await self._per_camera(embeds, ids, [bool(r) for r in latest], "surprise reading")
+        return await self._per_camera(embeds, ids, [bool(r) for r in latest], "surprise reading", "worldmodel")
 
-    async def _per_camera(self, embeds: list[discord.Embed], ids: list[str], found: list[bool], what: str) -> Reply:
+    async def _per_camera(
+        self, embeds: list[discord.Embed], ids: list[str], found: list[bool], what: str, command: str
+    ) -> Reply:
         """One embed per camera that has a reading; a line naming the cameras that have none."""
         missing = [c for c, ok in zip(ids, found, strict=True) if not ok]
         if not embeds:
             if ids and len(ids) == len(missing) == 1:
                 return Reply(f"No {what} from camera `{ids[0]}`. Cameras: {await self._known_cameras()}.")
-            return Reply(f"No {what} yet: is `classroom-mode run` running?")
-        reply = _capped(embeds, "cameras", "`<command> <camera>`")
+            return Reply(f"No {what} yet: {RUNNING}")
+        reply = _capped(embeds, "cameras", f"`{command} <camera>`")
         if missing:
             note = f"No {what} yet from {', '.join(f'`{c}`' for c in missing)}."
             reply = Reply(content=f"{reply.content}\n{note}" if reply.content else note, embeds=reply.embeds)
@@ -168,7 +171,7 @@ class Answers:
         readings = await asyncio.gather(*(self.client.surprise(c, n) for c in ids))
         by_camera = {c: r for c, r in zip(ids, readings, strict=True) if r}
         if not by_camera:
-            return Reply("No surprise readings yet: is `classroom-mode run` running with a world model?")
+            return Reply(f"No surprise readings yet: {RUNNING} (with a world model)")
         return Reply(embeds=(surprise_history_embed(by_camera, thresholds=self.config.thresholds.surprise),))
 
     def _window_start(self, now: datetime, hours: float | None) -> datetime:
@@ -182,7 +185,7 @@ class Answers:
         start = self._window_start(now, hours)
         states = await self.client.rooms()
         if not states:
-            return Reply("No room has a mode yet: is `classroom-mode run` running?")
+            return Reply(f"No room has a mode yet: {RUNNING}")
         changes = await asyncio.gather(*(self.client.mode_changes(s.room, start) for s in states))
         rooms = {s.room: segments(c, s, start, now) for s, c in zip(states, changes, strict=True)}
         png = await asyncio.to_thread(timeline_png, rooms, self.config.modes, start, now, self.zone)
@@ -194,7 +197,7 @@ class Answers:
         now = self.clock()
         statuses = await self.client.cameras()
         if not statuses:
-            return Reply("No camera has reported yet: is `classroom-mode run` running?")
+            return Reply(f"No camera has reported yet: {RUNNING}")
         return Reply(embeds=(cameras_embed([(s, self.camera_online(s, now)) for s in statuses]),))
 
     async def help(self) -> Reply:
