@@ -96,3 +96,28 @@ def test_oak_without_a_device_fails_at_once_and_replays_a_file_on_the_host(clip:
             source.close()
     # depthai's host-side ReplayVideo node, through the same reconnecting source a real device uses
     assert frames[:10] == list(range(10)) and frames[10:] == [0, 1] and source.connections == 2
+
+
+def test_http_stream_plays_and_reconnects_when_the_server_closes_it(clip: Path) -> None:
+    import functools
+    import http.server
+
+    from classroom_mode.config import StreamSource
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(clip.parent))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/{clip.name}"
+    source = open_source("http", CameraConfig(source=StreamSource(url=url, read_timeout_s=2)))
+    source.backoff = Backoff(0.05, 0.1)
+    try:
+        got = []
+        for frame in source.frames():
+            got.append(read_index(frame.image))
+            if len(got) == 15:
+                source.close()
+    finally:
+        server.shutdown()
+    # the file is a finite HTTP response: it ends, the source reports it and connects again
+    assert got == [*range(10), *range(5)] and source.connections == 2
+    assert source.last_error == "stream ended"
