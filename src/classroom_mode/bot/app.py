@@ -193,6 +193,8 @@ class ClassroomBot(commands.Bot):
         intents: discord.Intents | None = None,
     ) -> None:
         settings = config.discord
+        # the bot never joins a voice channel: discord.py's warnings about missing voice libraries are noise
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         super().__init__(
             command_prefix=settings.prefix if settings.prefix_commands else commands.when_mentioned,
             help_command=None,
