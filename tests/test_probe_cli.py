@@ -1,0 +1,103 @@
+"""`train`, `evaluate`, `classify` end to end: simulator clips, real decoding, the tiny random backbone."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from classroom_mode.sim import generate_dataset
+
+MODEL = ("--model", "config:tiny")
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    data = tmp_path_factory.mktemp("probe-cli") / "data"
+    generate_dataset(data, 6, seconds=1.0, fps=8, size=(64, 64), seed=0, workers=1)
+    (data / "manifest.json").unlink()
+    return data
+
+
+@pytest.fixture(autouse=True)
+def scratch(tmp_path, monkeypatch) -> Path:
+    monkeypatch.chdir(tmp_path)  # the embedding cache (./.classroom-mode/cache) stays in the test's folder
+    return tmp_path
+
+
+@pytest.fixture(scope="module")
+def trained(dataset, tmp_path_factory) -> Path:
+    from typer.testing import CliRunner
+
+    from classroom_mode.cli import app
+
+    out = tmp_path_factory.mktemp("probe-cli-out") / "room"
+    args = ["train", str(dataset), *MODEL, "--probe", "attentive", "--folds", "2", "--out", str(out), "--json"]
+    result = CliRunner().invoke(app, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_train_writes_probe_with_sidecar(trained, dataset):
+    sidecar = json.loads(trained.with_name("room.json").read_text())
+    assert trained.with_name("room.safetensors").stat().st_size > 0
+    assert sidecar["kind"] == "attentive"
+    assert sidecar["classes"] == ["empty", "group", "presentation", "solo"]
+    assert sidecar["backbone"]["model_id"] == "config:tiny" and sidecar["backbone"]["random_weights"] is True
+    assert sidecar["data"]["per_mode"] == {"empty": 6, "group": 6, "presentation": 6, "solo": 6}
+    assert sidecar["cv"]["scheme"] == "stratified 2-fold"
+    assert sidecar["display_names"]["group"] == "Group"
+
+
+def test_classify_prints_every_probability_and_explains(cli, trained, dataset, scratch):
+    clip = dataset / "group" / "group-0000.mp4"
+    result = cli("classify", clip, "--probe", trained, "--json", "--explain", scratch / "why.png")
+    assert result.exit_code == 0, result.output
+    (entry,) = json.loads(result.stdout)["classified"]
+    assert set(entry["probabilities"]) == {"empty", "group", "presentation", "solo"}
+    assert entry["label"] in (*entry["probabilities"], "uncertain")
+    assert Image.open(scratch / "why.png").format == "PNG"
+
+
+def test_classify_refuses_a_probe_for_another_backbone(cli, trained, dataset, scratch):
+    sidecar = json.loads(trained.with_name("room.json").read_text())
+    sidecar["backbone"]["fingerprint"] = "made-with-another-preprocessing"
+    (scratch / "other.json").write_text(json.dumps(sidecar))
+    shutil.copy(trained.with_name("room.safetensors"), scratch / "other.safetensors")
+    result = cli("classify", dataset / "solo" / "solo-0000.mp4", "--probe", scratch / "other")
+    assert result.exit_code == 2
+    assert "not the backbone in use" in result.stderr
+
+
+def test_evaluate_with_confusion_png_and_skipped_clip(cli, dataset, scratch):
+    data = scratch / "data"
+    shutil.copytree(dataset, data)
+    (data / "group" / "broken.mp4").write_text("this is not a video")
+    result = cli("evaluate", data, *MODEL, "--probe", "prototype", "--confusion", "cm.png", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["scheme"] == "stratified 5-fold"
+    assert sum(map(sum, report["confusion"]["matrix"])) == 24
+    assert [s["path"].endswith("broken.mp4") for s in report["skipped"]] == [True]
+    assert Image.open(scratch / "cm.png").format == "PNG"
+
+
+def test_bad_data_folders_get_one_line_errors(cli, dataset, scratch):
+    one = scratch / "one"
+    shutil.copytree(dataset / "group", one / "group")
+    result = cli("train", one, *MODEL, "--out", "p")
+    assert result.exit_code == 2 and "at least two modes" in result.stderr
+
+    empty = scratch / "empty-mode"
+    shutil.copytree(dataset / "group", empty / "group")
+    shutil.copytree(dataset / "solo", empty / "solo")
+    (empty / "party").mkdir()
+    result = cli("train", empty, *MODEL, "--out", "p", "--folds", "0")
+    assert result.exit_code == 2 and "mode party has no usable clips" in result.stderr
+
+    result = cli("evaluate", dataset, *MODEL, "--group-by", "camera")
+    assert result.exit_code == 2 and "CAMERA__SESSION__NAME" in result.stderr
+    assert cli("train", dataset, "--probe", "svm", "--out", "p").exit_code == 2
