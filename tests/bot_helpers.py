@@ -138,7 +138,7 @@ class FakeDiscord:
         app = web.Application()
         app.router.add_post(WEBHOOK_PATH, self._webhook)
         app.router.add_get("/api/v10/users/@me", self._login)
-        self.runner = web.AppRunner(app)
+        self.runner = web.AppRunner(app, access_log=None)  # its access log would name the token; ours must not
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
         await site.start()

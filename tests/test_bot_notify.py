@@ -146,6 +146,7 @@ async def test_notifier_posts_changes_and_anomalies_to_a_webhook(tmp_path, fake_
 
 
 async def test_a_failed_post_is_logged_and_polling_goes_on(tmp_path, fake_discord, caplog):
+    caplog.set_level(logging.DEBUG)  # every library's most talkative level: the token must not show up even there
     fake_discord.status = 500
     webhook = WebhookSender.from_env("HOOK", fake_discord.url + WEBHOOK_PATH)
     clock = Clock()

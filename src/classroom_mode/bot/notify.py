@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+import aiohttp
 import discord
-import httpx
 
 from classroom_mode.bot.client import RoomServiceUnreachable, RoomStateClient
 from classroom_mode.bot.format import anomaly_embed, mode_change_embed
@@ -137,12 +137,17 @@ class ChannelSender:
 
 
 class WebhookSender:
-    """Posts to a Discord webhook URL (which is a secret: it is never logged or put in a message)."""
+    """Posts to a Discord webhook URL.
 
-    def __init__(self, url: str, *, username: str = "classroom-mode", http: httpx.AsyncClient | None = None):
+    The URL holds the webhook's token, so it is a secret: it is never put in a message or a log
+    line. That is why this posts with aiohttp (discord.py's own HTTP library), which does not log
+    request URLs, rather than httpx, whose INFO log names every URL it requests.
+    """
+
+    def __init__(self, url: str, *, username: str = "classroom-mode"):
         self._url = url
         self._username = username
-        self._http = http or httpx.AsyncClient(timeout=10.0)
+        self._session: aiohttp.ClientSession | None = None
 
     @classmethod
     def from_env(cls, env_var: str, url: str) -> WebhookSender:
@@ -154,18 +159,23 @@ class WebhookSender:
         return cls(url)
 
     async def send(self, embed: discord.Embed) -> None:
+        if self._session is None:  # created on first use, inside the running loop as aiohttp requires
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
         payload = {"username": self._username, "embeds": [embed.to_dict()]}
         for _attempt in range(2):
-            response = await self._http.post(self._url, json=payload)
-            if response.status_code != 429:
-                break
-            # rate limited: Discord says how long to wait; wait once (bounded) and try again
-            await asyncio.sleep(min(float(response.json().get("retry_after", 1.0)), 10.0))
-        if response.is_error:
-            raise discord.DiscordException(f"webhook answered {response.status_code}")
+            async with self._session.post(self._url, json=payload) as response:
+                status = response.status
+                if status != 429:
+                    break
+                # rate limited: Discord says how long to wait; wait once (bounded) and try again
+                retry_after = (await response.json(content_type=None) or {}).get("retry_after", 1.0)
+            await asyncio.sleep(min(float(retry_after), 10.0))
+        if status >= 400:
+            raise discord.DiscordException(f"webhook answered {status}")
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._session is not None:
+            await self._session.close()
 
 
 class Notifier:
@@ -213,7 +223,7 @@ class Notifier:
         for note in found:
             try:
                 await self.sender.send(notification_embed(note, self.modes, now))
-            except (discord.DiscordException, httpx.HTTPError) as exc:
+            except (discord.DiscordException, aiohttp.ClientError, TimeoutError) as exc:
                 log.warning("could not post a notification for %s: %s", note.room, type(exc).__name__)
         return found
 
