@@ -12,7 +12,7 @@ from PIL import Image
 
 from classroom_mode.errors import UserError
 from classroom_mode.video.decode import probe_video, sample_clip
-from video_helpers import cfr_times, read_index, write_indexed
+from video_helpers import cfr_times, index_frame, read_index, write_indexed
 
 CODECS = {
     "h264.mp4": {"codec": "libx264"},
@@ -100,6 +100,17 @@ def test_more_samples_than_frames_repeats_frames_as_a_player_would(tmp_path: Pat
     path = write_indexed(tmp_path / "short.gif", cfr_times(4, 4), codec="gif", pix_fmt="rgb8")
     got = [read_index(f) for f in sample_clip(path, 8).frames]
     assert got == [0, 0, 1, 1, 2, 2, 3, 3]
+
+
+def test_animated_png_is_read_as_an_image_sequence_with_its_frame_delays(tmp_path: Path) -> None:
+    stills = [Image.fromarray(index_frame(i)) for i in range(12)]
+    path = tmp_path / "anim.png"
+    stills[0].save(path, save_all=True, append_images=stills[1:], duration=[100] * 6 + [300] * 6, loop=0)
+    info = probe_video(path)
+    assert (info.codec, info.num_frames, info.variable_frame_rate) == ("apng", 12, True)
+    times = [100 * i for i in range(6)] + [600 + 300 * i for i in range(6)]
+    got = [read_index(f) for f in sample_clip(path, 8).frames]
+    assert got == expected_indices(times, 8, (0.0, info.duration))
 
 
 def _audio_only(path: Path) -> Path:

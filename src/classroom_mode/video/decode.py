@@ -107,7 +107,10 @@ def _video_stream(path: Path, container: av.container.InputContainer) -> av.vide
     if stream.width * stream.height > MAX_FRAME_PIXELS:
         raise _fail(path, f"frame size {stream.width}x{stream.height} is too large (limit {MAX_FRAME_PIXELS:,} pixels)")
     if stream.width == 0 or stream.height == 0:
-        raise _fail(path, "video stream has no frame size (corrupt header)")
+        raise _fail(
+            path,
+            "video stream has no frame size (a corrupt header, or a variant FFmpeg cannot read, e.g. animated WebP)",
+        )
     stream.thread_type = "AUTO"
     return stream
 
