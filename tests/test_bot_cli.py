@@ -60,3 +60,4 @@ def test_rejected_token_exits_2_and_is_never_printed_or_logged(cli, setup, monke
     assert "discord.token_env: Discord rejected the token in CM_TEST_TOKEN" in result.stderr
     assert "has returned 401" in result.stderr  # discord.py's debug log was captured...
     assert TOKEN not in result.output and "very-secret" not in result.output  # ...and holds no token
+    assert WEBHOOK_PATH.rsplit("/", 1)[1] not in result.output  # nor the webhook's
