@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from classroom_mode.cli.common import JsonOption, console, info, print_json, progress_bar
+from classroom_mode.cli.common import ConfigOption, JsonOption, config_from, console, info, print_json, progress_bar
 
 
 def register(app: typer.Typer) -> None:
@@ -96,6 +96,103 @@ def register(app: typer.Typer) -> None:
             f"effective rank {final.get('effective_rank', float('nan')):.1f}  "
             f"{summary['clips_per_s'] or 0:.1f} clips/s"
         )
+
+    @app.command("surprise")
+    def surprise(
+        clips: Annotated[list[Path] | None, typer.Argument(help="clips to score (one energy each)")] = None,
+        stream: Annotated[
+            Path | None, typer.Option("--stream", help="slide a window over this video file, one line per window")
+        ] = None,
+        every: Annotated[float, typer.Option("--every", min=0.05, help="seconds between window starts")] = 1.0,
+        window: Annotated[
+            float | None, typer.Option("--window", min=0.1, help="seconds per window (default: config clip length)")
+        ] = None,
+        model: Annotated[
+            str | None, typer.Option("--model", "-m", help="hub id, save_pretrained folder or config:NAME")
+        ] = None,
+        device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or mps (default: from config)")] = None,
+        as_json: JsonOption = False,
+        config: ConfigOption = None,
+    ) -> None:
+        """Score clips, or a video file window by window, by the world model's prediction error (surprise).
+
+        The energy is the predictor's error on the last frames' tokens given the first frames alone. A stream is
+        calibrated against its own rolling baseline into a score and a level (thresholds.surprise in the config).
+        """
+        from classroom_mode.config import ClipSettings
+        from classroom_mode.errors import UserError
+        from classroom_mode.model.backbone import load_backbone
+        from classroom_mode.model.surprise import SurpriseModel
+
+        if bool(clips) == (stream is not None):
+            raise UserError("give clips to score, or --stream FILE (not both)")
+        cfg = config_from(config)
+        backbone = load_backbone(
+            model or cfg.backbone.model,
+            revision=None if model else cfg.backbone.revision,
+            device=device or cfg.backbone.device,
+        )
+        info(f"backbone: {backbone.describe()}")
+        scorer = SurpriseModel(backbone)
+        if stream is not None:
+            _stream(scorer, stream, every, window or ClipSettings().seconds, cfg.thresholds.surprise, as_json)
+        else:
+            _score_clips(scorer, clips or [], as_json)
+
+
+def _score_clips(scorer, paths: list[Path], as_json: bool) -> None:
+    from rich.table import Table
+
+    from classroom_mode.errors import ClassroomModeError, UserError
+    from classroom_mode.video.decode import sample_clip
+
+    results, skipped = [], []
+    for path in paths:
+        try:
+            clip = sample_clip(path, scorer.backbone.frames_per_clip)
+        except ClassroomModeError as exc:
+            skipped.append((str(path), str(exc).removeprefix(f"{path}: ")))
+            continue
+        results.append({"clip": str(path), "energy": scorer.energy([clip])[0]})
+    if as_json:
+        print_json({"clips": results, "skipped": [{"clip": p, "reason": r} for p, r in skipped]})
+    else:
+        table = Table("clip", "energy")
+        for row in results:
+            table.add_row(row["clip"], f"{row['energy']:.4f}")
+        console.print(table)
+        _print_skipped(skipped)
+    if not results:
+        raise UserError("no readable clips to score")
+
+
+def _stream(scorer, path: Path, every: float, window: float, thresholds, as_json: bool) -> None:
+    """Score overlapping windows of a file in order, each calibrated against the windows before it."""
+    import json
+    from datetime import UTC, datetime, timedelta
+
+    import click
+
+    from classroom_mode.errors import UserError
+    from classroom_mode.model.surprise import SurpriseCalibrator
+    from classroom_mode.video.decode import probe_video, sample_clip
+
+    duration = probe_video(path).duration
+    if duration < window:
+        raise UserError(f"{path}: {duration:.1f} s long, shorter than one {window:.1f} s window")
+    calibrator = SurpriseCalibrator(thresholds)
+    started = datetime.now(UTC)
+    start = 0.0
+    while start + window <= duration + 1e-6:
+        clip = sample_clip(path, scorer.backbone.frames_per_clip, start=start, end=start + window)
+        reading = calibrator.update(path.name, scorer.energy([clip])[0], started + timedelta(seconds=start))
+        if as_json:
+            click.echo(json.dumps({"t": round(start, 3)} | reading.model_dump(mode="json")))
+        else:
+            colour = {"normal": "green", "unusual": "yellow", "anomaly": "bold red"}[reading.level]
+            line = f"{start:7.1f} s  energy {reading.energy:.4f}  score {reading.score:+7.2f}"
+            console.print(f"{line}  [{colour}]{reading.level}[/]", highlight=False)
+        start += every
 
 
 def _print_skipped(skipped: list[tuple[str, str]]) -> None:

@@ -1,0 +1,179 @@
+"""The V-JEPA objective: masks, the visible-only context encoder, the predictor wiring, EMA, one step, collapse."""
+
+from __future__ import annotations
+
+import itertools
+
+import torch
+
+from classroom_mode.model.jepa.collapse import collapse_stats, effective_rank
+from classroom_mode.model.jepa.context import encode_context, gather_tokens, predict
+from classroom_mode.model.jepa.masks import (
+    LONG_RANGE,
+    SHORT_RANGE,
+    BlockMaskSpec,
+    TokenGrid,
+    measure_masked_fraction,
+    sample_block_mask,
+    sample_masks,
+)
+from classroom_mode.model.jepa.trainer import DivergedError, JEPATrainer
+from jepa_helpers import TINY, pixel_batch, random_bank, tiny_model, tiny_recipe
+
+GRID = TokenGrid(depth=8, height=8, width=8)  # the shipped small model's grid
+
+
+def test_block_masks_span_every_frame_and_cover_the_requested_area():
+    generator = torch.Generator().manual_seed(0)
+    spec = BlockMaskSpec(num_blocks=1, spatial_scale=0.15)
+    for _ in range(50):
+        mask = sample_block_mask(GRID, spec, generator)
+        assert mask.shape == (8, 8, 8)
+        assert torch.equal(mask, mask[:1].expand_as(mask))  # temporal_scale 1.0: the same block in every tubelet
+        assert 6 <= int(mask[0].sum()) <= 12  # one block of ~0.15 × 64 = 9.6 tokens, aspect ratio 0.75–1.5
+
+
+def test_mask_pairs_are_disjoint_sorted_and_trimmed_to_the_batch():
+    generator = torch.Generator().manual_seed(1)
+    pair = sample_masks(GRID, SHORT_RANGE, batch_size=4, generator=generator)
+    assert pair.context.shape[0] == pair.target.shape[0] == 4
+    for context, target in zip(pair.context, pair.target, strict=True):
+        assert not set(context.tolist()) & set(target.tolist())
+        assert torch.all(context.diff() > 0) and torch.all(target.diff() > 0)
+        assert int(target.max()) < GRID.num_tokens
+    single = sample_masks(GRID, SHORT_RANGE, batch_size=1, generator=generator)  # no trimming with one clip
+    assert single.context.shape[1] + single.target.shape[1] == GRID.num_tokens
+
+
+def test_masked_fractions_short_range_below_long_range():
+    short = measure_masked_fraction(GRID, SHORT_RANGE, samples=300)
+    long = measure_masked_fraction(GRID, LONG_RANGE, samples=300)
+    assert 0.5 < short < 0.75 < long < 0.9, (short, long)
+
+
+def test_context_encoder_never_sees_masked_tokens():
+    model = tiny_model()
+    grid = TokenGrid.for_config(model.config)
+    pair = sample_masks(grid, SHORT_RANGE, 2, torch.Generator().manual_seed(0))
+    pixels = pixel_batch()
+    before = encode_context(model.encoder, pixels, pair.context)
+
+    # overwrite every masked token's pixels (tubelet t, row r, column c ↔ index t·16 + r·4 + c)
+    changed = pixels.clone()
+    for b, targets in enumerate(pair.target):
+        for index in targets.tolist():
+            t, r, c = index // 16, (index % 16) // 4, index % 4
+            changed[b, 2 * t : 2 * t + 2, :, 16 * r : 16 * r + 16, 16 * c : 16 * c + 16] = 100.0
+    assert torch.equal(encode_context(model.encoder, changed, pair.context), before)
+
+    visible = int(pair.context[0, 0])
+    t, r, c = visible // 16, (visible % 16) // 4, visible % 4
+    changed[0, 2 * t, :, 16 * r, 16 * c] += 1.0
+    assert not torch.allclose(encode_context(model.encoder, changed, pair.context)[0], before[0])
+
+
+def test_context_encoder_with_every_token_visible_is_the_transformers_encoder():
+    model = tiny_model()
+    pixels = pixel_batch()
+    everything = torch.arange(64).expand(2, -1)
+    ours = encode_context(model.encoder, pixels, everything)
+    theirs = model.encoder(pixels).last_hidden_state
+    torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
+
+
+def test_predict_reads_only_the_context_outputs():
+    model = tiny_model()
+    pair = sample_masks(TokenGrid.for_config(model.config), LONG_RANGE, 2, torch.Generator().manual_seed(3))
+    context = torch.randn(2, pair.context.shape[1], TINY["hidden_size"])
+    ours = predict(model.predictor, context, pair.context, pair.target, 64)
+    # the same call with garbage in the masked positions of the full-length states gives the same prediction
+    full = torch.randn(2, 64, TINY["hidden_size"]) * 50
+    full.scatter_(1, pair.context.unsqueeze(-1).expand(-1, -1, TINY["hidden_size"]), context)
+    theirs = model.predictor(full, context_mask=[pair.context], target_mask=[pair.target]).last_hidden_state
+    assert ours.shape == (2, pair.target.shape[1], TINY["hidden_size"])
+    torch.testing.assert_close(ours, theirs)
+
+
+def test_ema_update_moves_the_target_by_one_minus_momentum():
+    trainer = JEPATrainer(tiny_recipe(), tiny_model())
+    with torch.no_grad():
+        for p in trainer.encoder.parameters():
+            p.add_(1.0)
+    before = [p.clone() for p in trainer.target_encoder.parameters()]
+    online = [p.clone() for p in trainer.encoder.parameters()]
+    trainer.update_target(0.9)
+    for new, old, o in zip(trainer.target_encoder.parameters(), before, online, strict=True):
+        torch.testing.assert_close(new, 0.9 * old + 0.1 * o)
+    assert not any(p.requires_grad for p in trainer.target_encoder.parameters())
+
+
+def test_one_training_step_reduces_the_loss_on_a_fixed_batch():
+    # Adam's first step moves every weight by ±lr; a small lr keeps the step in the first-order regime
+    trainer = JEPATrainer(tiny_recipe(lr=3e-5, weight_decay=0.0), tiny_model())
+    pixels = pixel_batch()
+    masks_state = trainer.generator.get_state()
+
+    def fixed_loss() -> torch.Tensor:
+        trainer.generator.set_state(masks_state)  # the same masks every time
+        return trainer.loss(pixels)[0]
+
+    first = fixed_loss()
+    trainer.optimizer.zero_grad()
+    first.backward()
+    trainer.optimizer.step()
+    with torch.no_grad():
+        second = fixed_loss()
+    assert float(second) < float(first.detach()) - 5e-4, (float(first.detach()), float(second))
+
+
+def test_the_loss_is_l1_against_layer_normalised_stop_gradient_targets():
+    trainer = JEPATrainer(tiny_recipe(), tiny_model())
+    loss, targets = trainer.loss(pixel_batch())
+    assert not targets.requires_grad
+    torch.testing.assert_close(targets.mean(-1), torch.zeros(targets.shape[:-1]), atol=1e-5, rtol=0)
+    torch.testing.assert_close(targets.std(-1, unbiased=False), torch.ones(targets.shape[:-1]), atol=1e-3, rtol=0)
+    loss.backward()
+    assert all(p.grad is None for p in trainer.target_encoder.parameters())
+    assert trainer.encoder.layer[0].attention.query.weight.grad is not None
+
+
+def test_train_step_stops_on_a_nan_loss_before_touching_the_weights():
+    trainer = JEPATrainer(tiny_recipe(), tiny_model())
+    with torch.no_grad():
+        trainer.predictor.proj.bias.fill_(float("nan"))
+    weights = trainer.encoder.layer[0].mlp.fc1.weight.clone()
+    try:
+        trainer.train_step(random_bank())
+    except DivergedError as exc:
+        assert "nan" in str(exc) and "step 1" in str(exc)
+    else:
+        raise AssertionError("a NaN loss must stop training")
+    assert torch.equal(trainer.encoder.layer[0].mlp.fc1.weight, weights)
+    assert trainer.step == 0
+
+
+def test_schedules_warm_up_then_decay():
+    recipe = tiny_recipe(steps=100, warmup_steps=10, lr=1e-3, min_lr=0.0, ema_start=0.99, ema_end=1.0)
+    lrs = [recipe.lr_at(s) for s in range(100)]
+    assert lrs[0] < lrs[5] < lrs[9] == 1e-3
+    assert all(a >= b for a, b in itertools.pairwise(lrs[10:])) and lrs[-1] < 1e-5
+    assert recipe.ema_at(0) == 0.99 and recipe.ema_at(100) == 1.0
+
+
+def test_collapse_watch_measures_rank_and_warns():
+    healthy = collapse_stats(torch.randn(4, 64, 48))
+    assert healthy.effective_rank > 40 and healthy.warning() is None
+    line = torch.randn(256, 1) * torch.randn(1, 48)  # every token on one direction
+    assert abs(effective_rank(line) - 1.0) < 0.05
+    collapsed = collapse_stats(torch.ones(4, 64, 48) + 1e-4 * torch.randn(4, 64, 48))
+    assert "COLLAPSE" in (collapsed.warning() or "")
+
+
+def test_a_training_step_uses_and_advances_the_seeded_generator():
+    bank = random_bank()
+    first, second = (JEPATrainer(tiny_recipe(), tiny_model()) for _ in range(2))
+    a, b = first.train_step(bank), second.train_step(bank)
+    assert a.loss == b.loss and first.step == 1
+    assert not torch.equal(first.generator.get_state(), torch.Generator().manual_seed(0).get_state())
+    features = gather_tokens(torch.arange(12.0).view(1, 6, 2), torch.tensor([[4, 1]]))
+    assert features.tolist() == [[[8.0, 9.0], [2.0, 3.0]]]
