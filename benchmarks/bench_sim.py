@@ -74,7 +74,8 @@ def main() -> None:
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}; "
         f"{args.workers} worker processes. The cores were shared with other jobs: 1-minute load average "
-        f"{load_before:.1f} before and {load_after:.1f} after the speed run (on an idle machine it is faster).",
+        f"{load_before:.1f} before and {load_after:.1f} after the speed run, "
+        "so the wall time includes waiting for them.",
         "",
         "### Rendering speed",
         "",

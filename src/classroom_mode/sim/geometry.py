@@ -23,7 +23,8 @@ _LIGHT = np.array([0.35, 0.85, 0.4]) / np.linalg.norm([0.35, 0.85, 0.4])
 
 @dataclass(frozen=True)
 class Part:
-    """One drawable primitive: a polygon (`width` 0) or a line of `width` px through its points."""
+    """One drawable primitive: a polygon (3+ points), a line `width` px wide (2 points, `width` > 0), or a
+    disc given by its bounding box (2 points, `width` 0)."""
 
     depth: float
     points: list[tuple[float, float]]

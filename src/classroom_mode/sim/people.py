@@ -129,12 +129,13 @@ def joints(look: Look, pose: Pose) -> dict[str, np.ndarray]:
     return dict(zip(names, world, strict=True))
 
 
-_LIMBS = (
-    ("hip", "knee", "trousers", 0.15),
-    ("knee", "foot", "trousers", 0.12),
-    ("shoulder", "elbow", "shirt", 0.1),
-    ("elbow", "hand", "sleeve", 0.08),
+_LIMBS = (  # (from joint, to joint, colour, thickness, colour of the rounded end, its radius), metres at 1.75 m
+    ("hip", "knee", "trousers", 0.15, "trousers", 0.075),
+    ("knee", "foot", "trousers", 0.12, "shoe", 0.065),
+    ("shoulder", "elbow", "shirt", 0.1, "shirt", 0.05),
+    ("elbow", "hand", "sleeve", 0.08, "skin", 0.05),
 )
+_SHOE = (36, 32, 30)
 
 
 def person_parts(camera: PinholeCamera, look: Look, pose: Pose) -> list[Part]:
@@ -146,25 +147,28 @@ def person_parts(camera: PinholeCamera, look: Look, pose: Pose) -> list[Part]:
         return []  # a person brushing past the lens: skip rather than draw a wall of colour
     at = {n: (tuple(uv[i]), float(dist[i])) for i, n in enumerate(names)}
     s, w = look.height / 1.75, look.build
-    colors = {"trousers": look.trousers, "shirt": look.shirt, "sleeve": look.shirt if look.long_sleeves else look.skin}
+    colors = {
+        "trousers": look.trousers,
+        "shirt": look.shirt,
+        "sleeve": look.shirt if look.long_sleeves else look.skin,
+        "skin": look.skin,
+        "shoe": _SHOE,
+    }
     parts: list[Part] = []
 
     def px(metres: float, depth: float) -> int:
         return max(1, round(camera.focal * metres / depth))
 
-    for a, b, cloth, thickness in _LIMBS:
+    for a, b, cloth, thickness, end, radius in _LIMBS:
         for side in ("l", "r"):
             (pa, da), (pb, db) = at[f"{a}_{side}"], at[f"{b}_{side}"]
             depth = (da + db) / 2
-            parts.append(
-                Part(depth, [pa, pb], colors[cloth], px(thickness * s * (w if cloth != "sleeve" else 1), depth))
-            )
-            end = look.skin if b == "hand" else (36, 32, 30) if b == "foot" else colors[cloth]
-            r = px((0.05 if b == "hand" else 0.065) * s if b in ("hand", "foot") else thickness * s / 2, db)
-            parts.append(Part(db - 0.01, _disc(pb, r), end))
-    (sl, dsl), (sr, dsr), (hl, dhl), (hr, dhr) = (at[k] for k in ("shoulder_l", "shoulder_r", "hip_r", "hip_l"))
-    torso_depth = (dsl + dsr + dhl + dhr) / 4
-    parts.append(Part(torso_depth, [sl, sr, hl, hr], look.shirt))
+            width = px(thickness * s * (w if cloth != "sleeve" else 1), depth)
+            parts.append(Part(depth, [pa, pb], colors[cloth], width))
+            parts.append(Part(db - 0.01, _disc(pb, px(radius * s, db)), colors[end]))
+    torso = [at[k] for k in ("shoulder_l", "shoulder_r", "hip_r", "hip_l")]  # in order round the quad
+    torso_depth = sum(d for _, d in torso) / 4
+    parts.append(Part(torso_depth, [p for p, _ in torso], look.shirt))
     parts.append(
         Part(torso_depth, [at["neck"][0], at["pelvis"][0]], shade(look.shirt, 0.92), px(0.24 * s * w, torso_depth))
     )
