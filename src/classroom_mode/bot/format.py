@@ -206,7 +206,7 @@ def surprise_history_embed(
         scores = [r.score for r in ordered]
         peak = max(ordered, key=lambda r: r.score)
         value = (
-            f"```\n{sparkline(scores, include=(0.0, thresholds.anomaly))}\n```"
+            f"```\n{sparkline(scores, include=(0.0, thresholds.anomaly))}\n```\n"
             f"avg {sum(scores) / len(scores):+.1f} · peak {peak.score:+.1f} {LEVEL_EMOJI[peak.level]} "
             f"{discord_time(peak.at)} · {len(scores)} readings since {discord_time(ordered[0].at)}"
         )
