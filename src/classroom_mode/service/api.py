@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, File, Header, HTTPException, Query, Request, UploadFile
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
@@ -133,12 +133,21 @@ def create_app(
         """Every room's current state (rooms whose cameras have not reported yet are absent)."""
         return store.states()
 
-    @app.get("/api/rooms/{room}", tags=["rooms"], responses={404: {"description": "unknown room, or no state yet"}})
-    def room_state(room: str) -> ModeState:
-        state = store.state(known_room(room))
+    @app.get(
+        "/api/rooms/{room}",
+        tags=["rooms"],
+        response_model=ModeState,
+        responses={404: {"description": "unknown room, or no state yet"}},
+    )
+    async def room_state(room: str) -> Response:
+        # the hottest endpoint (every dashboard, bot and ambience controller polls it): the stored record is
+        # already a validated ModeState as JSON, so it is served as is, read in the event loop (a WAL read of
+        # one row never waits for the writer) rather than through the thread pool
+        state = store.state_json(room)
         if state is None:
+            known_room(room)
             raise HTTPException(404, f"room {room!r} has no state yet (is `classroom-mode run` running?)")
-        return state
+        return Response(state, media_type="application/json")
 
     @app.get("/api/rooms/{room}/history", tags=["rooms"])
     def room_history(room: str, since: datetime | None = None) -> list[ModeChange]:
