@@ -93,7 +93,7 @@ def test_auto_record_fills_unlabeled_with_timestamped_clips(cli, tmp_path: Path,
     names = sorted(p.name for p in (tmp_path / "data" / "unlabeled").iterdir())
     assert len(names) == 2
     stamps = [datetime.strptime(n.removeprefix("cam_").removesuffix("Z.mp4"), "%Y%m%dT%H%M%S.%f") for n in names]
-    assert 0.7 < (stamps[1] - stamps[0]).total_seconds() < 1.6
+    assert 0.3 < (stamps[1] - stamps[0]).total_seconds() < 3.0  # one --every apart, give or take a busy CI core
     assert cli("auto-record", "--camera", "cam", "--every", "soon", "-c", config).exit_code == 2
 
 

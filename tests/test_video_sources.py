@@ -42,7 +42,7 @@ def test_looping_file_is_paced_in_real_time_and_time_keeps_increasing(clip: Path
     elapsed = time.monotonic() - started
     assert [read_index(f.image) for f in frames] == [i % 10 for i in range(25)]
     assert [round(f.timestamp, 3) for f in frames] == [i / 20 for i in range(25)]  # no jump back at the loop
-    assert 1.1 <= elapsed < 3.0  # 24 frame intervals of 50 ms, not as fast as decoding
+    assert 1.1 <= elapsed < 5.0  # 24 frame intervals of 50 ms, not as fast as decoding
     assert source.status == "offline"
 
 

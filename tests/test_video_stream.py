@@ -132,7 +132,7 @@ def test_a_stalled_then_restarted_server_goes_offline_reconnects_and_resumes_wit
         flaky.pause()
         paused_at = time.monotonic()
         assert a.wait(lambda: a.source.status == "offline", 10)
-        assert time.monotonic() - paused_at < 1.5 + 2.0  # the read timeout, plus slack for 2 shared cores
+        assert time.monotonic() - paused_at < 1.5 + 3.0  # the read timeout, plus slack for 2 shared cores
         b_before = b.frames
         time.sleep(1.0)
         assert b.frames > b_before + 3 and b.source.status == "online"  # the other camera is unaffected
