@@ -10,6 +10,7 @@ and the notifier into one log line per outage: the bot itself keeps running.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
@@ -125,9 +126,7 @@ class StoreRoomStateClient:
     async def _call(self, method: Any, *args: Any) -> Any:
         try:
             return await asyncio.to_thread(method, *args)
-        except ClassroomModeError:
-            raise
-        except Exception as exc:  # sqlite3.OperationalError (locked, disk I/O) and friends
+        except (sqlite3.Error, OSError) as exc:  # locked for too long, disk I/O, file gone
             raise RoomServiceUnreachable(f"{self._store.path}: {type(exc).__name__}: {exc}") from None
 
     async def rooms(self) -> list[ModeState]:
