@@ -116,7 +116,7 @@ def _watch(url: str, camera_id: str) -> Watcher:
         camera_id, url, open_timeout_s=2.0, read_timeout_s=1.5, backoff=Backoff(0.1, 0.5), rng=random.Random(0)
     )
     watcher = Watcher(source)
-    source._on_status = watcher.on_status
+    source.on_status = watcher.on_status
     return watcher.start()
 
 

@@ -45,7 +45,7 @@ class ReportingSource(FrameSource):
 
     def __init__(self, camera_id: str, on_status: StatusCallback | None = None) -> None:
         super().__init__(camera_id)
-        self._on_status = on_status
+        self.on_status = on_status
         self._status: SourceStatus = "offline"
         self._stop = threading.Event()
         self.last_error: str | None = None
@@ -66,8 +66,8 @@ class ReportingSource(FrameSource):
             return
         self._status = status
         log.info("camera %s is %s%s", self.camera_id, status, f" ({reason})" if reason else "")
-        if self._on_status is not None:
-            self._on_status(self.camera_id, status, reason)
+        if self.on_status is not None:
+            self.on_status(self.camera_id, status, reason)
 
     def close(self) -> None:
         self._stop.set()
