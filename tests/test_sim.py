@@ -200,3 +200,31 @@ def test_baselines_leave_group_vs_presentation_open():
     assert report["person_count"]["group_vs_presentation"] < 0.8
     assert 0.0 <= report["mean_frame_logreg"]["all_modes"] <= 1.0
     assert report["person_count"]["all_modes"] >= 0.5, "empty and solo are trivially counted"
+
+
+def test_room_changes_happen_in_every_mode_and_are_recorded():
+    kinds: dict[str, set[str]] = {"empty": set(), "presentation": set()}
+    for mode in kinds:
+        for seed in range(30):
+            _, truth = render_clip(mode, seed, seconds=0.25, fps=8.0, size=(32, 32))
+            ats = [c["at"] for c in truth["changes"]]
+            assert ats == sorted(ats)
+            kinds[mode] |= {c["kind"] for c in truth["changes"]}
+    assert kinds["empty"] == kinds["presentation"] == {"slide", "door"}
+
+
+def test_people_drift_between_standing_circles():
+    from classroom_mode.sim.scene import Scene
+
+    moved = 0
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        scene = Scene(random_room(rng), rng)
+        scene.direct("group", settled=True)
+        start = {a.pid: a.role.group for a in scene.actors}
+        for _ in range(8 * 60):
+            scene.step(1 / 8)
+        moved += sum(a.role.group != start[a.pid] for a in scene.actors)
+        sizes = np.bincount([a.role.group for a in scene.actors])
+        assert sizes[sizes > 0].min() >= 2, "nobody is left alone in a circle"
+    assert moved > 0

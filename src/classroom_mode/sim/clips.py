@@ -84,12 +84,16 @@ def render_clip(
     for _ in range(int(rng.integers(2, 12))):  # start mid-motion, not from a frozen rest pose
         scene.step(dt)
     num_frames = max(1, round(seconds * fps))
-    change_at = float(rng.uniform(0, seconds)) if rng.random() < 0.25 else None  # a slide changes
+    changes = _room_changes(rng, seconds)
+    pending = list(changes)
     people: dict[int, dict[str, Any]] = {}
     frames = np.empty((num_frames, size[1], size[0], 3), dtype=np.uint8)
     for k in range(num_frames):
-        if change_at is not None and k * dt >= change_at:
-            world.screen, change_at = world.screen_colors[int(rng.integers(len(world.screen_colors)))], None
+        while pending and pending[0]["at"] <= k * dt:
+            if pending.pop(0)["kind"] == "slide":
+                world.screen = world.screen_colors[int(rng.integers(len(world.screen_colors)))]
+            else:
+                world.door_open = not world.door_open
         record_frame(scene, people)
         frames[k] = world.render()
         scene.step(dt)
@@ -103,8 +107,21 @@ def render_clip(
         **world.describe(),
         "num_people": len(people),
         "people": list(people.values()),
+        "changes": changes,
     }
     return frames, truth
+
+
+def _room_changes(rng: np.random.Generator, seconds: float) -> list[dict[str, Any]]:
+    """Things that change in any mode, so change alone says nothing: a new slide, the door opening and closing."""
+    changes = []
+    if rng.random() < 0.25:
+        changes.append({"kind": "slide", "at": round(float(rng.uniform(0, seconds)), 3)})
+    if rng.random() < 0.2:
+        opened = float(rng.uniform(0, seconds))
+        changes.append({"kind": "door", "at": round(opened, 3)})
+        changes.append({"kind": "door", "at": round(opened + float(rng.uniform(1.0, 3.0)), 3)})
+    return sorted(changes, key=lambda c: c["at"])
 
 
 def _render_job(out_dir: str, mode: str, index: int, seed: int, seconds: float, fps: float, size: tuple[int, int]):

@@ -117,10 +117,10 @@ class World:
     def describe(self) -> dict[str, object]:
         return {"room": self.room.describe(), "camera": self.camera.describe(), "lighting": self.lighting.describe()}
 
-    def _background(self) -> Image.Image:
-        key = (self.screen, self.door_open)
+    def _background(self, door_open: bool) -> Image.Image:
+        key = (self.screen, door_open)
         if key != self._shell_key:
-            self._shell = draw_shell(self.room, self.camera, screen=self.screen, door_open=self.door_open)
+            self._shell = draw_shell(self.room, self.camera, screen=self.screen, door_open=door_open)
             self._shell_key = key
         assert self._shell is not None
         return self._shell
@@ -134,9 +134,12 @@ class World:
 
     def render(self) -> np.ndarray:
         """The scene as the camera sees it now: (H, W, 3) uint8 RGB."""
-        image = self._background().copy()
+        people = self.scene.visible()
+        door_x, door_z = self.room.door
+        someone_at_door = any(math.hypot(a.x - door_x, a.z - door_z) < 0.8 for a in people)
+        image = self._background(self.door_open or someone_at_door).copy()
         parts = list(self._furniture_parts())
-        for actor in self.scene.visible():
+        for actor in people:
             pose = actor.pose(self.scene.t)
             if actor.role.own_chair and actor.sit > 0.3:
                 chair = Item(

@@ -302,6 +302,8 @@ class GroupDirector(Director):
         self.sizes = sizes
         self.speakers = [0] * k
         self.centres: list[tuple[float, float, float]] = []
+        self.standing: list[int] = []
+        """Clusters whose members stand: someone may drift from one to another."""
 
     def roles(self) -> list[Role]:
         roles: list[Role] = []
@@ -317,6 +319,8 @@ class GroupDirector(Director):
                 ]
                 self.centres.append((cx, cz, 1.0))
                 continue
+            if not seated:
+                self.standing.append(g)
             radius = 0.45 + 0.1 * size + (0.25 if seated else 0.0)
             cx, cz = self._free_spot(radius + 0.3, z_min=0.9, avoid=[(x, z, r + 0.8) for x, z, r in self.centres])
             self.centres.append((cx, cz, radius))
@@ -347,6 +351,25 @@ class GroupDirector(Director):
                 if not actor.role.sit and self._every(6.0, dt):  # small shifts of weight and place
                     actor.role.x += float(self.rng.normal(0, 0.08))
                     actor.role.z += float(self.rng.normal(0, 0.08))
+        if len(self.standing) >= 2 and self._every(10.0, dt):  # someone wanders over to another circle
+            self._drift([a for a in members if a.role.group in self.standing])
+
+    def _drift(self, standing: list[Actor]) -> None:
+        sizes = {g: sum(a.role.group == g for a in standing) for g in self.standing}
+        movers = [a for a in standing if sizes[a.role.group] > 2]
+        if not movers:
+            return
+        actor = movers[int(self.rng.integers(len(movers)))]
+        target = int(self.rng.choice([g for g in self.standing if g != actor.role.group]))
+        cx, cz, radius = self.centres[target]
+        a = float(self.rng.uniform(0, 2 * math.pi))
+        role = actor.role
+        role.x, role.z, role.heading, role.group = (
+            cx + radius * math.sin(a),
+            cz + radius * math.cos(a),
+            a + math.pi,
+            target,
+        )
 
 
 class PresentationDirector(Director):
