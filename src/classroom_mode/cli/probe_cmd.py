@@ -55,15 +55,20 @@ def train(
     config: ConfigOption = None,
 ) -> None:
     """Train a mode probe on labelled clips (cross-validated first, then fitted on every clip)."""
-    from classroom_mode.model.probes import cross_validate, fit_probe, save_probe
+    from classroom_mode.model.probes import fit_probe, save_probe
     from classroom_mode.model.probes.dataset import backbone_record
 
     kind = _kind(probe)
     cfg = config_from(config)
     backbone, data = _labelled(data_dir, model, cfg)
     report = None
-    if folds:
-        report = _cross_validate(cross_validate, data, kind, folds, None, seed, cfg)
+    smallest = min(data.labels.count(name) for name in data.classes)
+    if folds and smallest < 2:
+        info(
+            "[yellow]warning:[/] a mode has fewer than 2 clips: too few to cross-validate; training without a CV report"
+        )
+    elif folds:
+        report = _cross_validate(data, kind, folds, None, seed, cfg)
     trained = fit_probe(
         data.features,
         data.labels,
@@ -105,7 +110,6 @@ def evaluate(
     config: ConfigOption = None,
 ) -> None:
     """Cross-validate a probe on labelled clips: accuracy, macro-F1, per-mode precision/recall, confusion."""
-    from classroom_mode.model.probes import cross_validate
     from classroom_mode.model.probes.dataset import group_of
     from classroom_mode.model.probes.plots import save_confusion_png
 
@@ -115,7 +119,7 @@ def evaluate(
     cfg = config_from(config)
     _, data = _labelled(data_dir, model, cfg)
     groups = [group_of(path, group_by) for path in data.paths] if group_by else None  # type: ignore[arg-type]
-    report = _cross_validate(cross_validate, data, kind, folds, groups, seed, cfg)
+    report = _cross_validate(data, kind, folds, groups, seed, cfg)
     if confusion is not None:
         save_confusion_png(report.confusion, report.classes, confusion, title=f"{kind} probe, {report.scheme}")
     if json_output:
@@ -200,6 +204,7 @@ def _labelled(data_dir: Path, model: str | None, cfg: Config) -> tuple[Backbone,
     from classroom_mode.model.backbone import load_backbone
     from classroom_mode.model.cache import EmbeddingCache
     from classroom_mode.model.probes.dataset import load_labelled_features
+    from classroom_mode.video.dataset import list_labelled_clips
 
     backbone = load_backbone(
         model or cfg.backbone.model,
@@ -210,8 +215,6 @@ def _labelled(data_dir: Path, model: str | None, cfg: Config) -> tuple[Backbone,
     info(f"backbone: {backbone.describe()}")
     if backbone.random_weights:
         info("[yellow]warning:[/] RANDOM weights: these features are for tests only, not a trained model")
-    from classroom_mode.video.dataset import list_labelled_clips
-
     total = len(list_labelled_clips(data_dir))
     with EmbeddingCache(cfg.paths.cache) as cache, progress_bar("embedding", total=total) as (bar, task):
         data = load_labelled_features(data_dir, backbone, cache, progress=lambda n: bar.advance(task, n))
@@ -219,9 +222,9 @@ def _labelled(data_dir: Path, model: str | None, cfg: Config) -> tuple[Backbone,
 
 
 def _cross_validate(
-    cross_validate: Any, data: LabelledFeatures, kind: Any, folds: int, groups: list[str] | None, seed: int, cfg: Config
+    data: LabelledFeatures, kind: Any, folds: int, groups: list[str] | None, seed: int, cfg: Config
 ) -> CVReport:
-    from classroom_mode.model.probes.evaluate import make_splits
+    from classroom_mode.model.probes.evaluate import cross_validate, make_splits
     from classroom_mode.model.probes.probe import encode_labels
 
     splits, _ = make_splits(encode_labels(data.labels, data.classes), groups, folds, seed)

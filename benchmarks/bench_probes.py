@@ -1,0 +1,208 @@
+"""Mode probes on simulator clips: CV accuracy / macro-F1 of every probe and both baselines, a learning curve,
+and the attentive-probe variants that chose its defaults.
+
+One command (re-run it when the project's trained backbone lands):
+
+    .venv/bin/python benchmarks/bench_probes.py --model classroom-mode/vjepa2-tiny-sim
+
+It renders a labelled simulator set (fixed seed) into --work, embeds it through the cached backbone,
+and writes docs/results/probes.md. Everything is cross-validated with the same stratified folds
+(seeded); the probes fit everything inside each fold (see classroom_mode.model.probes.evaluate), the
+baselines are scikit-learn pipelines, so they too are fitted inside each fold.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import psutil
+import torch
+from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import cross_validate as sk_cross_validate
+
+from classroom_mode.model.backbone import load_backbone
+from classroom_mode.model.cache import EmbeddingCache
+from classroom_mode.model.probes import AttentiveSettings, FeatureSet, cross_validate
+from classroom_mode.model.probes.dataset import load_labelled_features
+from classroom_mode.sim import generate_dataset, load_manifest
+from classroom_mode.sim.baselines import (
+    count_classifier,
+    mean_frame_classifier,
+    mean_frame_features,
+    person_count_features,
+)
+from classroom_mode.video.decode import sample_clip
+
+PAIR = ("group", "presentation")
+CURVE = (5, 10, 20, 50)
+PROBES = ("attentive", "linear", "prototype")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--model", default="classroom-mode/vjepa2-tiny-sim", help="backbone spec (config:tiny = random)"
+    )
+    parser.add_argument("--clips-per-mode", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--fps", type=float, default=8.0)
+    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--work", type=Path, default=Path(".classroom-mode/bench/probes"))
+    parser.add_argument("--out", type=Path, default=Path("docs/results/probes.md"))
+    args = parser.parse_args()
+
+    started = time.perf_counter()
+    data_dir = args.work / f"sim-{args.clips_per_mode}x{args.seconds}s-{args.fps}fps-{args.size}px-seed{args.seed}"
+    if not (data_dir / "manifest.json").exists():
+        print(f"rendering {args.clips_per_mode} clips per mode into {data_dir}")
+        generate_dataset(
+            data_dir,
+            args.clips_per_mode,
+            seconds=args.seconds,
+            fps=args.fps,
+            size=(args.size, args.size),
+            seed=args.seed,
+        )
+    backbone = load_backbone(args.model, device="cpu")
+    with EmbeddingCache(args.work / "cache") as cache:
+        data = load_labelled_features(data_dir, backbone, cache)
+    if data.skipped:
+        raise SystemExit(f"{len(data.skipped)} clips could not be embedded: {data.skipped[:3]}")
+    labels = np.array(data.labels)
+    entries = {data_dir / e["path"]: e for e in load_manifest(data_dir)["clips"]}
+    counts = person_count_features([entries[p] for p in data.paths])
+    frames = np.stack([mean_frame_features(sample_clip(p, 16).frames) for p in data.paths])
+    print(f"{len(labels)} clips embedded and decoded in {time.perf_counter() - started:.0f} s; evaluating")
+
+    pair = np.isin(labels, PAIR)
+    rows = []
+    for name, run in (
+        *((f"{k} probe", _probe_runner(data.features, k, args)) for k in PROBES),
+        ("perfect person count (baseline)", _baseline_runner(count_classifier, counts, args)),
+        ("downsampled mean frame (baseline)", _baseline_runner(mean_frame_classifier, frames, args)),
+    ):
+        t = time.perf_counter()
+        everything, pairwise = run(np.arange(len(labels)), labels), run(np.flatnonzero(pair), labels)
+        rows.append((name, *everything, *pairwise, time.perf_counter() - t))
+        print(rows[-1])
+
+    rng = np.random.default_rng(args.seed)
+    order = {m: rng.permutation(np.flatnonzero(labels == m)) for m in data.classes}
+    curve = []
+    for per_mode in (n for n in CURVE if n <= args.clips_per_mode):
+        index = np.sort(np.concatenate([order[m][:per_mode] for m in data.classes]))
+        scores = [_probe_runner(data.features, k, args)(index, labels) for k in PROBES]
+        curve.append((per_mode, *scores))
+        print(curve[-1])
+
+    variants = []
+    base = AttentiveSettings()
+    for name, settings in (
+        ("default: 0 self-attention blocks + cross-attention, sin-cos positions", base),
+        ("no positions", replace(base, positions="none")),
+        ("1 self-attention block + cross-attention", replace(base, self_attention_layers=1)),
+        ("official shape: 3 self-attention blocks + cross-attention", replace(base, self_attention_layers=3)),
+    ):
+        t = time.perf_counter()
+        score = _probe_runner(data.features, "attentive", args, settings)(np.arange(len(labels)), labels)
+        variants.append((name, *score, time.perf_counter() - t))
+        print(variants[-1])
+
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(_markdown(args, backbone, data.features, rows, curve, variants, time.perf_counter() - started))
+    print(f"written {args.out}")
+
+
+def _probe_runner(features: FeatureSet, kind: str, args, settings: AttentiveSettings | None = None):
+    def run(index: np.ndarray, labels: np.ndarray) -> tuple[float, float, float, float]:
+        report = cross_validate(
+            features.subset(index), list(labels[index]), kind=kind, folds=args.folds, seed=args.seed, attentive=settings
+        )
+        return (*report.accuracy, *report.macro_f1)  # type: ignore[return-value]
+
+    return run
+
+
+def _baseline_runner(make_model, x: np.ndarray, args):
+    def run(index: np.ndarray, labels: np.ndarray) -> tuple[float, float, float, float]:
+        folds = StratifiedKFold(args.folds, shuffle=True, random_state=args.seed)
+        scores = sk_cross_validate(make_model(), x[index], labels[index], cv=folds, scoring=("accuracy", "f1_macro"))
+        acc, f1 = scores["test_accuracy"], scores["test_f1_macro"]
+        return acc.mean(), acc.std(), f1.mean(), f1.std()
+
+    return run
+
+
+def _pm(mean: float, std: float | None) -> str:
+    return f"{mean:.3f}" if std is None else f"{mean:.3f} ± {std:.3f}"
+
+
+def _markdown(args, backbone, features: FeatureSet, rows, curve, variants, seconds: float) -> str:
+    weights = (
+        "**RANDOM weights (not a trained model): these numbers say nothing about V-JEPA features; re-run with the "
+        "trained backbone**"
+        if backbone.random_weights
+        else "trained weights"
+    )
+    command = (
+        f".venv/bin/python benchmarks/bench_probes.py --model {args.model} --clips-per-mode {args.clips_per_mode} "
+        f"--seconds {args.seconds} --fps {args.fps} --size {args.size} --seed {args.seed} --folds {args.folds}"
+    )
+    lines = [
+        "## Mode probes on frozen features (simulator data)",
+        "",
+        f"Backbone `{backbone.model_id}` ({weights}); features: pooled {features.dim}-d, time-averaged token grid "
+        f"{features.grid}. Data: {args.clips_per_mode} simulator clips per mode ({args.seconds} s, {args.fps} fps, "
+        f"{args.size} px, seed {args.seed}); stratified {args.folds}-fold CV with the same seeded folds for every "
+        "row, everything fitted inside each fold. Mean ± std over folds.",
+        "",
+        "| method | 4 modes: accuracy | 4 modes: macro-F1 | group vs presentation: accuracy | "
+        "group vs presentation: macro-F1 | seconds |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, a, sa, f, sf, pa, spa, pf, spf, t in rows:
+        lines.append(f"| {name} | {_pm(a, sa)} | {_pm(f, sf)} | {_pm(pa, spa)} | {_pm(pf, spf)} | {t:.1f} |")
+    lines += [
+        "",
+        "Learning curve (4 modes, CV accuracy / macro-F1; with fewer clips than folds per mode, leave-one-out):",
+        "",
+        "| clips per mode | " + " | ".join(f"{k} probe" for k in PROBES) + " |",
+        "|---|" + "---|" * len(PROBES),
+    ]
+    for per_mode, *scores in curve:
+        cells = [f"{_pm(a, sa)} / {_pm(f, sf)}" for a, sa, f, sf in scores]
+        lines.append(f"| {per_mode} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Attentive-probe variants (4 modes, all clips; lr × weight-decay grid of 3 × 2 heads trained in parallel):",
+        "",
+        "| variant | accuracy | macro-F1 | seconds |",
+        "|---|---|---|---|",
+    ]
+    for name, a, sa, f, sf, t in variants:
+        lines.append(f"| {name} | {_pm(a, sa)} | {_pm(f, sf)} | {t:.1f} |")
+    cpu = platform.processor() or platform.machine()
+    lines += [
+        "",
+        f"Machine: {cpu}, {psutil.cpu_count()} logical CPUs (shared with other jobs), torch {torch.__version__}, "
+        f"CPU only. Whole run {seconds:.0f} s.",
+        "",
+        "Reproduce:",
+        "",
+        "```",
+        command,
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
