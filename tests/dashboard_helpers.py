@@ -55,7 +55,9 @@ def two_room_config() -> Config:
     return parse_config(CONFIG_YAML, "test-config")
 
 
-def mode_state(config: Config, room: str, mode: str, since: datetime, confidence: float = 0.86) -> ModeState:
+def mode_state(
+    config: Config, room: str, mode: str, since: datetime, confidence: float = 0.86, offline: tuple[str, ...] = ()
+) -> ModeState:
     """The state the live loop would write for `room` settling on `mode`."""
     names = list(config.modes)
     rest = (1.0 - confidence) / (len(names) - 1)
@@ -70,7 +72,8 @@ def mode_state(config: Config, room: str, mode: str, since: datetime, confidence
         probabilities={m: confidence if m == mode else rest for m in names},
         since=since,
         updated_at=utc_now(),
-        cameras=list(config.rooms[room].cameras),
+        cameras=[c for c in config.rooms[room].cameras if c not in offline],
+        offline_cameras=list(offline),
     )
 
 
@@ -79,7 +82,7 @@ def fill_store(store: HistoryStore, config: Config, now: datetime | None = None)
     surprise history (one unusual reading) and predictions, `corner` offline; room-102: nothing. Returns now."""
     now = now or utc_now()
     for minutes_ago, mode in ((40, "presentation"), (28, "group"), (19, "solo"), (12, "group")):
-        store.set_state(mode_state(config, "room-101", mode, now - timedelta(minutes=minutes_ago)))
+        store.set_state(mode_state(config, "room-101", mode, now - timedelta(minutes=minutes_ago), offline=("corner",)))
     store.set_camera_status(
         CameraStatus(camera_id="front", room="room-101", online=True, since=now - timedelta(hours=1), last_frame_at=now)
     )

@@ -120,8 +120,9 @@ def test_card_follows_a_mode_change_in_the_store_within_a_second(
     )
     after = _pixels(card.screenshot())
     assert "Presentation" in card.inner_text() and "full silence" in card.inner_text()
-    assert before.shape == after.shape
-    changed = (np.abs(before - after).max(axis=2) > 40).mean()
+    assert before.shape[1] == after.shape[1], "the card keeps its width"
+    rows = min(before.shape[0], after.shape[0])  # the badge row comes and goes with the offline camera
+    changed = (np.abs(before[:rows] - after[:rows]).max(axis=2) > 40).mean()
     assert changed > 0.5, f"only {changed:.0%} of the card's pixels changed with the mode"
 
     stats = summarise(latencies)

@@ -1,14 +1,18 @@
 """The dashboard's images, drawn on the server so the page needs no plotting library and no CDN.
 
-Frames become JPEG/PNG with Pillow; the probe's plots (confusion matrix, learning curve) are
-matplotlib figures on the Agg canvas, built with `Figure` directly (no pyplot global state, so
-concurrent requests on the server's worker threads never share a figure).
+Frames become JPEG with Pillow. The attention heatmap and the confusion matrix are the probe
+package's own pictures (`classroom_mode.model.probes.plots`), so the dashboard shows exactly what
+`classify --explain` and `evaluate --confusion` write. The learning curve is drawn here on a bare
+matplotlib `Figure` (no pyplot state, safe on the server's worker threads).
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+import tempfile
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -16,28 +20,29 @@ from PIL import Image
 STRIP_FRAMES = 8
 STRIP_HEIGHT = 144
 THUMBNAIL_WIDTH = 480
+_PYPLOT = threading.Lock()
 
 
-def _encode(image: Image.Image, fmt: str) -> bytes:
+def _jpeg(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
-    image.save(buffer, format=fmt, **({"quality": 85} if fmt == "JPEG" else {"optimize": True}))
+    image.save(buffer, format="JPEG", quality=85)
     return buffer.getvalue()
 
 
 def _resized(frame: np.ndarray, *, width: int | None = None, height: int | None = None) -> Image.Image:
+    """The frame scaled to `width` or to `height`, keeping its aspect ratio."""
     image = Image.fromarray(frame)
     if width is not None:
         height = max(1, round(image.height * width / image.width))
-    elif height is not None:
-        width = max(1, round(image.width * height / image.height))
     else:
-        return image
+        assert height is not None, "give a width or a height"
+        width = max(1, round(image.width * height / image.height))
     return image.resize((width, height), Image.Resampling.BILINEAR)
 
 
 def thumbnail_jpeg(frame: np.ndarray, width: int = THUMBNAIL_WIDTH) -> bytes:
     """One (H, W, 3) uint8 frame as a JPEG no wider than `width`."""
-    return _encode(_resized(frame, width=min(width, frame.shape[1])), "JPEG")
+    return _jpeg(_resized(frame, width=min(width, frame.shape[1])))
 
 
 def frame_strip_jpeg(frames: np.ndarray, count: int = STRIP_FRAMES, height: int = STRIP_HEIGHT) -> bytes:
@@ -50,44 +55,32 @@ def frame_strip_jpeg(frames: np.ndarray, count: int = STRIP_FRAMES, height: int 
     for tile in tiles:
         strip.paste(tile, (x, 0))
         x += tile.width + gap
-    return _encode(strip, "JPEG")
+    return _jpeg(strip)
 
 
-def attention_png(frame: np.ndarray, attention: np.ndarray, opacity: float = 0.55) -> bytes:
-    """The probe's (rows, cols) attention over the patch grid, upsampled and blended over the frame as a heatmap."""
-    from matplotlib import colormaps
+def attention_png(frame: np.ndarray, attention: np.ndarray) -> bytes:
+    """The probe's (rows, cols) attention over the part of the frame the encoder saw, as `classify --explain`."""
+    from classroom_mode.model.probes.plots import save_attention_png
 
-    weights = np.asarray(attention, dtype=np.float64)
-    weights = (weights - weights.min()) / max(float(np.ptp(weights)), 1e-12)
-    height, width = frame.shape[:2]
-    grid = Image.fromarray((weights * 255).astype(np.uint8)).resize((width, height), Image.Resampling.BILINEAR)
-    heat = colormaps["inferno"](np.asarray(grid, dtype=np.float64) / 255.0)[..., :3]
-    blended = (1 - opacity) * frame.astype(np.float64) / 255.0 + opacity * heat
-    return _encode(Image.fromarray((blended * 255).round().astype(np.uint8)), "PNG")
+    return _drawn_by_probe_plots(lambda path: save_attention_png(frame, np.asarray(attention), path))
 
 
-def confusion_png(classes: Sequence[str], matrix: Sequence[Sequence[float]], title: str = "Confusion matrix") -> bytes:
-    """Counts (rows: true, columns: predicted) with each row's share as the colour, so small classes still read."""
-    from matplotlib.figure import Figure
+def confusion_png(classes: Sequence[str], matrix: Sequence[Sequence[float]]) -> bytes:
+    """The cross-validation confusion matrix, as `classroom-mode evaluate --confusion` draws it."""
+    from classroom_mode.model.probes.plots import save_confusion_png
 
     counts = np.asarray(matrix, dtype=np.float64)
-    shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1e-12)
-    size = 1.2 + 0.9 * len(classes)
-    fig = Figure(figsize=(size + 1.2, size), dpi=110, layout="constrained")
-    ax = fig.add_subplot()
-    image = ax.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0)
-    ax.set_xticks(range(len(classes)), labels=classes, rotation=35, ha="right")
-    ax.set_yticks(range(len(classes)), labels=classes)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title)
-    for (row, col), count in np.ndenumerate(counts):
-        text = f"{count:.0f}" if float(count).is_integer() else f"{count:.2f}"
-        ax.text(col, row, text, ha="center", va="center", color="white" if shares[row, col] > 0.55 else "#0f172a")
-    fig.colorbar(image, ax=ax, shrink=0.8, label="share of the true class")
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    return buffer.getvalue()
+    return _drawn_by_probe_plots(lambda path: save_confusion_png(counts, list(classes), path))
+
+
+def _drawn_by_probe_plots(draw: Callable[[Path], Path]) -> bytes:
+    """Run one of the probe package's PNG writers and return its bytes.
+
+    They draw with pyplot, whose figure registry is process-global, and the server answers on several
+    threads: one drawing at a time. They write a file (atomically); a scratch directory holds it.
+    """
+    with _PYPLOT, tempfile.TemporaryDirectory(prefix="classroom-mode-plot-") as scratch:
+        return draw(Path(scratch) / "plot.png").read_bytes()
 
 
 def learning_curve_png(

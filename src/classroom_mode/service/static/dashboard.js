@@ -30,7 +30,7 @@
       else if (key.startsWith("--")) el.style.setProperty(key, value);
       else el.setAttribute(key, value === true ? "" : value);
     }
-    for (const child of children.flat()) {
+    for (const child of children.flat(Infinity)) {
       if (child === null || child === undefined || child === false) continue;
       el.append(child instanceof Node ? child : document.createTextNode(String(child)));
     }
@@ -80,6 +80,9 @@
     for (const src of images.keys()) if (!kept.has(src)) images.delete(src);
   }
 
+  // An emoji set in a colour emoji font, ahead of text fonts that draw some of them in black and white.
+  const glyph = (emoji) => h("span", { class: "glyph", "aria-hidden": "true" }, emoji, " ");
+
   function emptyState(title, ...lines) {
     return h("div", { class: "empty-state" }, h("h2", {}, title), lines.map((line) => h("p", {}, line)));
   }
@@ -122,7 +125,7 @@
         const mode = describe(name);
         const p = probabilities[name];
         return h("li", { "--mode": mode.color },
-          h("span", { class: "prob-name" }, `${mode.emoji} ${mode.display_name}`),
+          h("span", { class: "prob-name" }, glyph(mode.emoji), mode.display_name),
           h("span", { class: "prob-track" }, h("span", { class: "prob-fill", style: { width: `${(p * 100).toFixed(1)}%` } })),
           h("span", { class: "prob-value" }, pct(p)));
       }));
@@ -173,7 +176,7 @@
     return h("div", { class: "timeline-wrap" }, strip,
       h("div", { class: "axis" }, h("span", {}, fmtTime(bands[0].start)), h("span", {}, "now")),
       h("div", { class: "legend" }, [...seen.values()].map((m) =>
-        h("span", { "--mode": m.color }, h("i", { class: "swatch" }), `${m.emoji} ${m.display_name}`))));
+        h("span", { "--mode": m.color }, h("i", { class: "swatch" }), glyph(m.emoji), m.display_name))));
   }
 
   function statusLine(status) {
@@ -244,7 +247,7 @@
         h("div", { class: "block" }, h("h3", {}, "Latest reading"),
           latest
             ? h("div", {},
-              h("p", { class: "reading" }, `${describe(latest.label).emoji} ${describe(latest.label).display_name}`,
+              h("p", { class: "reading" }, glyph(describe(latest.label).emoji), describe(latest.label).display_name,
                 h("span", { class: "muted" }, ` ${pct(latest.confidence)} at ${fmtTime(latest.at)}`)),
               latest.uncertain_reason && h("p", { class: "muted" }, `uncertain: ${latest.uncertain_reason}`),
               probabilityBars(latest.probabilities, data.modes, describe))
@@ -257,7 +260,7 @@
               : "Shown while the live loop runs in this server and the camera has delivered a clip."))),
       h("div", { class: "block" }, h("h3", {}, "Last clip"),
         data.strip
-          ? img(data.strip, "frames of the last clip, left to right", "strip")
+          ? h("div", { class: "strip-wrap" }, img(data.strip, "frames of the last clip, left to right", "strip"))
           : h("p", { class: "muted" }, "No clip held by this server yet (frames are kept only by a live loop running in `serve`).")),
       h("div", { class: "block" }, h("h3", {}, "Surprise against the camera's baseline"),
         readings.length === 0
