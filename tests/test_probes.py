@@ -148,7 +148,7 @@ def test_artifact_round_trip_and_refusal(attentive, data, tmp_path):
     assert (tensors_path.name, sidecar_path.name) == ("room.safetensors", "room.json")
     sidecar = json.loads(sidecar_path.read_text())
     assert sidecar["kind"] == "attentive" and sidecar["classes"] == sorted(MODES)
-    assert sidecar["head"]["lr"] in FAST.learning_rates
+    assert sidecar["head"]["lr"] in FAST.learning_rates and sidecar["head"]["temperature"] > 0
 
     loaded = load_probe(tmp_path / "room", expect_fingerprint="abc123")
     np.testing.assert_allclose(loaded.predict_proba(test), attentive.predict_proba(test), rtol=1e-6)

@@ -31,9 +31,12 @@ from transformers.models.vjepa2.modeling_vjepa2 import VJEPA2PoolerCrossAttentio
 
 from classroom_mode.errors import UserError
 from classroom_mode.model.probes.features import FeatureSet
+from classroom_mode.model.probes.geometry import fit_temperature
 
 SMALL_PROBE_FLOPS = 10_000_000
 """Tokens × width² under which one clip's key/value projection is too small to be worth several threads."""
+TEMPERATURES = (0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0)
+"""Softmax temperatures tried on the validation split, so `uncertain_below` reads a calibrated probability."""
 MIN_CLIPS_PER_CLASS = 3
 """An inner validation split needs at least one clip per class on each side, plus one to spare."""
 
@@ -99,6 +102,8 @@ class AttentiveHead:
     dim: int
     grid: tuple[int, int]
     n_classes: int
+    temperature: float = 1.0
+    """Logits are divided by this (fitted on the validation split: small probes are overconfident)."""
     chosen: dict[str, Any] = field(default_factory=dict)
     """The grid point kept and its validation scores, plus every head's scores, for the sidecar."""
 
@@ -123,8 +128,8 @@ class AttentiveHead:
             )
         with torch.random.fork_rng(devices=[]), _threads_for(features.tokens.shape[1], features.dim):
             torch.manual_seed(seed)
-            model, chosen = _train_grid(features, y, n_classes, seed, settings)
-        return cls(model, settings, features.dim, features.grid, n_classes, chosen)
+            model, temperature, chosen = _train_grid(features, y, n_classes, seed, settings)
+        return cls(model, settings, features.dim, features.grid, n_classes, temperature, chosen)
 
     @torch.no_grad()
     def _forward(self, features: FeatureSet) -> tuple[np.ndarray, np.ndarray]:
@@ -132,7 +137,7 @@ class AttentiveHead:
             raise UserError(f"the attentive probe expects a {self.grid} token grid, got {features.grid}")
         self.model.eval()
         logits, attention = self.model(torch.from_numpy(features.tokens))
-        return torch.softmax(logits, dim=-1).numpy().astype(np.float64), attention.numpy()
+        return torch.softmax(logits / self.temperature, dim=-1).numpy().astype(np.float64), attention.numpy()
 
     def predict_proba(self, features: FeatureSet) -> np.ndarray:
         return self._forward(features)[0]
@@ -150,6 +155,7 @@ class AttentiveHead:
             "dim": self.dim,
             "grid": list(self.grid),
             "n_classes": self.n_classes,
+            "temperature": self.temperature,
             **self.chosen,
         }
 
@@ -161,14 +167,16 @@ class AttentiveHead:
         grid = (int(hparams["grid"][0]), int(hparams["grid"][1]))
         model = AttentiveClassifier(int(hparams["dim"]), grid, int(hparams["n_classes"]), settings)
         model.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in tensors.items()}, strict=True)
-        chosen = {k: v for k, v in hparams.items() if k not in ("settings", "dim", "grid", "n_classes")}
-        return cls(model, settings, int(hparams["dim"]), grid, int(hparams["n_classes"]), chosen)
+        chosen = {k: v for k, v in hparams.items() if k not in ("settings", "dim", "grid", "n_classes", "temperature")}
+        n_classes, temperature = int(hparams["n_classes"]), float(hparams["temperature"])
+        return cls(model, settings, int(hparams["dim"]), grid, n_classes, temperature, chosen)
 
 
 def _train_grid(
     features: FeatureSet, y: np.ndarray, n_classes: int, seed: int, settings: AttentiveSettings
-) -> tuple[AttentiveClassifier, dict[str, Any]]:
-    """Train one head per (lr, wd) on shared batches; return the head with the best validation score."""
+) -> tuple[AttentiveClassifier, float, dict[str, Any]]:
+    """Train one head per (lr, wd) on shared batches; return the head with the best validation score,
+    its softmax temperature fitted on the same validation split, and the scores of the grid."""
     assert features.tokens is not None and features.grid is not None
     train, val = train_test_split(
         np.arange(len(y)),
@@ -213,6 +221,9 @@ def _train_grid(
     scores = [(record.balanced_accuracy, -record.loss) for record in best]
     winner = max(range(len(grid)), key=lambda i: scores[i])
     heads[winner].load_state_dict(best[winner].state)
+    with torch.no_grad():
+        val_logits = heads[winner].eval()(tokens[val])[0].numpy().astype(np.float64)
+    temperature = fit_temperature(val_logits, y[val], TEMPERATURES)
     chosen = {
         "lr": grid[winner][0],
         "weight_decay": grid[winner][1],
@@ -224,7 +235,7 @@ def _train_grid(
             for (lr, wd), r in zip(grid, best, strict=True)
         ],
     }
-    return heads[winner].eval(), chosen
+    return heads[winner], temperature, chosen
 
 
 @dataclass

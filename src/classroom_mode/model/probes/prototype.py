@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from classroom_mode.model.probes.features import FeatureSet
-from classroom_mode.model.probes.geometry import ClassMeans, softmax
+from classroom_mode.model.probes.geometry import ClassMeans, fit_temperature, softmax
 
 TEMPERATURES = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 DEFAULT_TEMPERATURE = 0.1
@@ -29,7 +29,7 @@ class PrototypeHead:
     @classmethod
     def fit(cls, features: FeatureSet, y: np.ndarray, n_classes: int, *, seed: int = 0) -> PrototypeHead:
         means, cos, usable = ClassMeans.fit(features.pooled, y, n_classes)
-        temperature = _fit_temperature(cos[usable], y[usable]) if usable.any() else DEFAULT_TEMPERATURE
+        temperature = fit_temperature(cos[usable], y[usable], TEMPERATURES) if usable.any() else DEFAULT_TEMPERATURE
         return cls(means, temperature)
 
     def predict_proba(self, features: FeatureSet) -> np.ndarray:
@@ -47,9 +47,3 @@ class PrototypeHead:
     @classmethod
     def restore(cls, tensors: dict[str, np.ndarray], hparams: dict[str, Any]) -> PrototypeHead:
         return cls(ClassMeans(tensors["mean"], tensors["centroids"]), float(hparams["temperature"]))
-
-
-def _fit_temperature(cos: np.ndarray, y: np.ndarray) -> float:
-    """The temperature with the lowest held-out negative log-likelihood."""
-    nll = [-np.log(softmax(cos / t)[np.arange(len(y)), y] + 1e-12).mean() for t in TEMPERATURES]
-    return float(TEMPERATURES[int(np.argmin(nll))])
