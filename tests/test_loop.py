@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from datetime import UTC, datetime
@@ -16,7 +17,7 @@ from classroom_mode.service.loop import LiveLoop
 from classroom_mode.sim.camera import SimCamera
 from classroom_mode.store import HistoryStore
 from classroom_mode.video.source import Frame, FrameSource
-from live_helpers import BRIGHT, DARK, BrightnessAnalyzer, ScriptedFeed, ZScoreCalibrator, wait_for
+from live_helpers import BRIGHT, DARK, BrightnessAnalyzer, ScriptedFeed, ZScoreCalibrator, flat_clip, wait_for
 
 MODES = {
     "lab": ModeConfig(display_name="Lab", emoji="🧪", ambience="lo-fi"),
@@ -187,3 +188,57 @@ def test_live_feed_says_offline_when_frames_stop():
             feed.next_clip()
     finally:
         feed.close()
+
+
+@pytest.fixture(scope="module")
+def tiny_probe(tmp_path_factory):
+    """Nearest-prototype probes on the tiny backbone's features (safetensors + JSON): ours, one for another backbone."""
+    from classroom_mode.model.backbone import load_backbone
+    from classroom_mode.model.probes import FeatureSet, fit_probe, save_probe
+
+    backbone = load_backbone("config:tiny", device="cpu")
+    modes = ["empty", "solo", "group", "presentation"]
+    levels = [20, 90, 160, 230]
+    clips = [flat_clip("c", v, datetime.now(UTC), seed=s) for v in levels for s in range(3)]
+    features = FeatureSet.from_embeddings(backbone.embed(clips))
+    labels = [m for m in modes for _ in range(3)]
+    out = tmp_path_factory.mktemp("probes")
+    paths = {}
+    for name, fingerprint in (("ours", backbone.fingerprint), ("theirs", "0" * 20)):
+        probe = fit_probe(features, labels, classes=modes, kind="prototype")
+        probe.meta["backbone"] = {"fingerprint": fingerprint, "model_id": "config:tiny" if name == "ours" else "other"}
+        save_probe(probe, out / f"{name}.safetensors")
+        paths[name] = out / f"{name}.safetensors"
+    return paths
+
+
+def write_config(tmp_path, probe) -> str:
+    sim = {"kind": "sim", "timeline": "group:60", "fps": 8, "width": 64, "height": 64}
+    camera = {"interval_s": 0.5, "offline_after_s": 5, "clip": {"frames": 8, "seconds": 0.5}, "source": sim}
+    config = tmp_path / "c.yaml"
+    config.write_text(  # JSON is YAML
+        json.dumps(
+            {
+                "backbone": {"model": "config:tiny", "device": "cpu"},
+                "paths": {"database": str(tmp_path / "h.db")},
+                "rooms": {"r1": {"probe": str(probe), "cameras": {"sim": camera}}},
+            }
+        )
+    )
+    return config
+
+
+def test_run_end_to_end_with_a_simulated_camera(cli, tmp_path, tiny_probe):
+    result = cli("run", "--config", write_config(tmp_path, tiny_probe["ours"]), "--windows", "3")
+    assert result.exit_code == 0, result.output
+    with HistoryStore(tmp_path / "h.db") as store:
+        assert len(store.predictions(camera_id="sim")) == 3
+        assert len(store.surprise(camera_id="sim")) == 3  # the real SurpriseModel and calibrator
+        assert store.cameras()[0].online
+        assert store.state("r1") is not None
+
+
+def test_run_refuses_a_probe_for_another_backbone(cli, tmp_path, tiny_probe):
+    result = cli("run", "--config", write_config(tmp_path, tiny_probe["theirs"]), "--windows", "1")
+    assert result.exit_code == 2
+    assert "trained on features of other" in result.stderr and "retrain it" in result.stderr
