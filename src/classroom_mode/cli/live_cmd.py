@@ -71,8 +71,8 @@ def register(app: typer.Typer) -> None:
 
         cfg = config_from(config)
         encoder = None
-        if encode:
-            with_probe = [room for room, rc in cfg.rooms.items() if rc.probe is not None]
+        with_probe = [room for room, rc in cfg.rooms.items() if rc.probe is not None]
+        if encode and (live or with_probe):  # nothing to classify with: stay a read-only API, no backbone loaded
             encoder = load_local_encoder(cfg, list(cfg.rooms) if live else with_probe)
         with HistoryStore(cfg.paths.database) as store:
             loop = _live_loop(cfg, store, encoder) if live else None
