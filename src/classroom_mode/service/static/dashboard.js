@@ -81,7 +81,7 @@
   }
 
   // An emoji set in a colour emoji font, ahead of text fonts that draw some of them in black and white.
-  const glyph = (emoji) => h("span", { class: "glyph", "aria-hidden": "true" }, emoji, " ");
+  const glyph = (emoji) => h("span", { class: "glyph", "aria-hidden": "true" }, emoji);
 
   function emptyState(title, ...lines) {
     return h("div", { class: "empty-state" }, h("h2", {}, title), lines.map((line) => h("p", {}, line)));
@@ -157,6 +157,19 @@
         state.offline_cameras.length > 0 && h("span", { class: "badge" }, `📷 offline: ${state.offline_cameras.join(", ")}`)));
   }
 
+  // Full hours between start and now, every 1, 2, 3, 4, 6 or 12 h so that at most six are labelled.
+  function hourTicks(start, now) {
+    const hour = 3600000;
+    const step = [1, 2, 3, 4, 6, 12].find((n) => (now - start) / (n * hour) <= 6) || 24;
+    const first = new Date(start);
+    first.setMinutes(0, 0, 0);
+    const ticks = [];
+    for (let t = first.getTime() + hour; t < now; t += hour) {
+      if (new Date(t).getHours() % step === 0) ticks.push(t);
+    }
+    return ticks;
+  }
+
   function timelineView(bands, describe, now) {
     if (bands.length === 0) return h("p", { class: "muted" }, "No mode recorded today yet.");
     const start = new Date(bands[0].start).getTime();
@@ -173,8 +186,14 @@
           style: { left: `${left}%`, width: `${Math.max(width, 0.4)}%` },
           title: `${mode.emoji} ${mode.display_name} ${fmtTime(band.start)}–${fmtTime(band.end)}` });
       }));
+    const ticks = hourTicks(start, now).map((t) => ({ t, left: ((t - start) / span) * 100 }));
+    strip.append(...ticks.map(({ left }) => h("i", { class: "tick", style: { left: `${left}%` } })));
     return h("div", { class: "timeline-wrap" }, strip,
-      h("div", { class: "axis" }, h("span", {}, fmtTime(bands[0].start)), h("span", {}, "now")),
+      h("div", { class: "axis axis-ticks" },
+        h("span", {}, fmtTime(bands[0].start)),
+        ticks.filter(({ left }) => left > 12 && left < 88).map(({ t, left }) =>
+          h("span", { class: "tick-label", style: { left: `${left}%` } }, fmtTime(new Date(t).toISOString()))),
+        h("span", {}, "now")),
       h("div", { class: "legend" }, [...seen.values()].map((m) =>
         h("span", { "--mode": m.color }, h("i", { class: "swatch" }), glyph(m.emoji), m.display_name))));
   }
