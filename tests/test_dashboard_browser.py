@@ -17,8 +17,9 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from classroom_mode.config import parse_config
+from classroom_mode.config import CameraConfig, Config, ModeConfig, RoomConfig, Thresholds, parse_config
 from classroom_mode.modes import utc_now
+from classroom_mode.service.loop import LiveLoop
 from classroom_mode.store import HistoryStore
 from dashboard_helpers import (
     CHROMIUM,
@@ -33,6 +34,7 @@ from dashboard_helpers import (
     summarise,
     two_room_config,
 )
+from live_helpers import BRIGHT, DARK, BrightnessAnalyzer, ScriptedFeed
 
 pytestmark = [
     pytest.mark.browser,
@@ -208,3 +210,38 @@ def test_camera_page_shows_clip_attention_and_surprise_history(
     assert page.locator("svg.history polyline").count() == 2, "energy and its baseline"
     assert page.locator("svg.history .dot").count() == 1, "the one unusual reading is marked"
     assert "Group" in page.inner_text("main") and "online" in page.inner_text("main")
+
+
+def test_the_live_loop_feeds_the_page(pages, servers: contextlib.ExitStack, store: HistoryStore) -> None:
+    """The real `LiveLoop` as the dashboard's `live`: its states reach the card and its last clip the images."""
+    config = Config(
+        rooms={"r1": RoomConfig(cameras={"cam": CameraConfig(interval_s=0.01, offline_after_s=30)})},
+        modes={
+            "lab": ModeConfig(display_name="Lab", emoji="🧪", ambience="lo-fi"),
+            "exam": ModeConfig(display_name="Exam", emoji="📝", ambience="silence"),
+        },
+        thresholds=Thresholds(smoothing_alpha=1.0, consecutive_windows=2),
+    )
+    feed = ScriptedFeed("cam", [DARK] * 3 + [BRIGHT] * 3)
+    loop = LiveLoop(config, store, BrightnessAnalyzer(energy=False), feeds=lambda camera_id, _: feed)
+    url = servers.enter_context(serve(dashboard_app(config, store, loop)))
+    page = pages().open(url)
+    page.wait_for_selector('#live[data-state="live"]')
+    assert "No readings yet" in page.inner_text('section[data-room="r1"]')
+
+    loop.run(windows=6)
+    page.wait_for_selector('section[data-room="r1"] .card[data-mode="lab"]', timeout=3000)
+    assert [b.get_attribute("title").split()[1] for b in page.locator(".band").all()] == ["Exam", "Lab"]
+    page.reload()  # the thumbnail URL is versioned by the camera's last frame; a reload fetches the newest
+    page.wait_for_function("() => document.querySelector('img.thumb')?.naturalWidth > 0")
+    brightness = page.locator("img.thumb").evaluate(
+        """img => { const c = document.createElement("canvas"); c.width = c.height = 8;
+                    const g = c.getContext("2d"); g.drawImage(img, 0, 0, 8, 8);
+                    const d = g.getImageData(0, 0, 8, 8).data; let s = 0;
+                    for (let i = 0; i < d.length; i += 4) s += d[i]; return s / (d.length / 4); }"""
+    )
+    assert brightness > 180, "the thumbnail is the loop's last (bright) clip"
+
+    camera = pages().open(f"{url}/cameras/cam")
+    camera.wait_for_function("() => document.querySelector('img.strip')?.naturalWidth > 0")
+    assert "only the attentive probe has one" in camera.inner_text("main")
