@@ -88,7 +88,7 @@ def embed(
         if backbone.random_weights:
             info("[yellow]warning:[/] RANDOM weights: these embeddings are for tests and timing only")
         if fidelity is not None:
-            info(f"{backbone.numerics}: cosine similarity {fidelity:.4f} to the fp32 encoder on {first.name}")
+            info(f"{backbone.numerics}: cosine similarity {fidelity:.6f} to the fp32 encoder on {first.name}")
         _print_skipped(result.skipped, data_dir)
 
 
