@@ -131,13 +131,6 @@ class CentroidProbe:
         return reading(camera_id, at, {n: float(x) for n, x in zip(self.names, p, strict=True)})
 
 
-class FrameDiffEnergy:
-    """Test stand-in for the surprise model: mean absolute frame difference (a baseline, not surprise)."""
-
-    def energy(self, clips: list[Clip]) -> list[float]:
-        return [float(np.abs(np.diff(c.frames.astype(np.float32), axis=0)).mean()) for c in clips]
-
-
 class ServerThread:
     """A real uvicorn server for `app` on a free 127.0.0.1 port, in a thread."""
 

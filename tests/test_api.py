@@ -12,6 +12,7 @@ import pytest
 
 from classroom_mode.config import CameraConfig, Config, ModeConfig, RoomConfig, ServerConfig, Thresholds
 from classroom_mode.model.backbone import load_backbone
+from classroom_mode.model.surprise import SurpriseModel
 from classroom_mode.records import CameraStatus, ModeState, SurpriseReading
 from classroom_mode.service.analysis import LocalEncoder, RemoteEncoder
 from classroom_mode.service.api import create_app
@@ -23,7 +24,6 @@ from live_helpers import (
     DARK,
     T0,
     CentroidProbe,
-    FrameDiffEnergy,
     ScriptedFeed,
     ServerThread,
     ZScoreCalibrator,
@@ -53,7 +53,7 @@ def make_config(**server) -> Config:
 def encoder() -> LocalEncoder:
     backbone = load_backbone("config:tiny", device="cpu")
     bright, dark = (backbone.embed([flat_clip("c", v, T0)])[0].pooled for v in (BRIGHT, DARK))
-    return LocalEncoder(backbone, {"r1": CentroidProbe({"lab": bright, "exam": dark})}, FrameDiffEnergy())
+    return LocalEncoder(backbone, {"r1": CentroidProbe({"lab": bright, "exam": dark})}, SurpriseModel(backbone))
 
 
 @pytest.fixture(scope="module")

@@ -18,15 +18,19 @@ import threading
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import httpx
 import numpy as np
 
 from classroom_mode.config import Config, secret
 from classroom_mode.errors import ClassroomModeError, UserError
+from classroom_mode.model.cache import embedding_key, frames_hash
 from classroom_mode.modes import utc_now
 from classroom_mode.records import Clip, Embedding, Prediction
+
+if TYPE_CHECKING:  # torch loads with the model, not with a read-only API
+    import torch
 
 
 class Analysis(NamedTuple):
@@ -50,15 +54,24 @@ class Probe(Protocol):
 class EnergyModel(Protocol):
     """The part of `classroom_mode.model.surprise.SurpriseModel` the service uses."""
 
-    def energy(self, clips: list[Clip]) -> list[float]: ...
+    def energy(self, inputs: torch.Tensor | list[Clip]) -> list[float]: ...
 
 
 class EncoderBackbone(Protocol):
+    """The part of `classroom_mode.model.backbone.Backbone` the service uses."""
+
     fingerprint: str
     model_id: str
+    numerics: str
     frames_per_clip: int
 
     def embed(self, clips: list[Clip]) -> list[Embedding]: ...
+
+    def preprocess(self, clips: list[Clip]) -> torch.Tensor: ...
+
+    def encode(self, pixel_values: torch.Tensor) -> torch.Tensor: ...
+
+    def embedding_from_features(self, features: torch.Tensor, key: str) -> Embedding: ...
 
 
 def clip_time(clip: Clip) -> datetime:
@@ -108,7 +121,15 @@ class LocalEncoder:
         return probe.classify(self.embed(clip), camera_id=clip.camera_id, at=clip_time(clip))
 
     def analyse(self, clip: Clip, room: str) -> Analysis:
-        return Analysis(self.classify(clip, room), self.energy(clip))
+        """One window: the clip is preprocessed once for both the encoder and the surprise model."""
+        probe = self.probe(room)
+        key = embedding_key(frames_hash(clip.frames), self.backbone, exact_tokens=False)
+        with self._lock:
+            pixels = self.backbone.preprocess([clip])
+            features = self.backbone.encode(pixels).cpu()
+            energy = float(self.surprise.energy(pixels)[0]) if self.surprise is not None else None
+        embedding = self.backbone.embedding_from_features(features[0], key)
+        return Analysis(probe.classify(embedding, camera_id=clip.camera_id, at=clip_time(clip)), energy)
 
 
 class RemoteEncoder:
