@@ -14,7 +14,6 @@ say that frames are shown only while the live loop runs in the same process.
 from __future__ import annotations
 
 import html
-from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any, Protocol
@@ -82,13 +81,11 @@ def mount_dashboard(app: FastAPI, config: Config, store: HistoryStore, live: Liv
             raise HTTPException(status_code=404, detail=f"no clip from camera {camera!r} yet")
         return clip
 
-    def frame_url(kind: str) -> Callable[[str, CameraStatus | None], str | None]:
-        def url(camera: str, status: CameraStatus | None) -> str | None:
-            if live is None or live.last_clip(camera) is None:
-                return None
-            return f"/dashboard/cameras/{camera}/{kind}?v={frame_version(status)}"
-
-        return url
+    def frame_url(camera: str, status: CameraStatus | None, kind: str) -> str | None:
+        """An image of the camera's last clip, versioned by its last frame so a browser never shows a stale one."""
+        if live is None or live.last_clip(camera) is None:
+            return None
+        return f"/dashboard/cameras/{camera}/{kind}?v={frame_version(status)}"
 
     def probe_file(index: int) -> dict[str, Any]:
         files = probes.configured_probes(config)
@@ -127,18 +124,20 @@ def mount_dashboard(app: FastAPI, config: Config, store: HistoryStore, live: Liv
     @app.get("/dashboard/api/overview", response_model=Overview, tags=["dashboard"])
     def overview_view() -> Overview:
         """Every room's card in one snapshot: state, today's timeline, camera status, surprise, frame URLs."""
-        return overview(config, store, frame_url("thumbnail.jpg"))
+        view = overview(config, store)
+        for room in view.rooms:
+            for camera in room.cameras:
+                camera.thumbnail = frame_url(camera.camera_id, camera.status, "thumbnail.jpg")
+        return view
 
     @app.get("/dashboard/api/cameras/{camera}", response_model=CameraDetail, tags=["dashboard"])
     def camera_view(camera: str) -> CameraDetail:
         """One camera: status, latest reading, surprise history with its baseline, last clip and attention URLs."""
-        known_camera(camera)
-        status = next((s for s in store.cameras() if s.camera_id == camera), None)
-        strip = frame_url("strip.jpg")(camera, status)
-        attention = None
-        if strip is not None and live is not None and live.last_attention(camera) is not None:
-            attention = frame_url("attention.png")(camera, status)
-        return camera_detail(config, store, camera, strip, attention)
+        view = camera_detail(config, store, known_camera(camera))
+        view.strip = frame_url(camera, view.status, "strip.jpg")
+        if view.strip is not None and live is not None and live.last_attention(camera) is not None:
+            view.attention = frame_url(camera, view.status, "attention.png")
+        return view
 
     @app.get("/dashboard/api/probes", response_model=list[probes.ProbeSummary], tags=["dashboard"])
     def probes_view() -> list[probes.ProbeSummary]:

@@ -9,7 +9,6 @@ exist for drawing (timeline bands, mode colours) are defined here.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 
 from pydantic import BaseModel
@@ -26,9 +25,6 @@ UNKNOWN_COLOR = "#94a3b8"
 
 SPARKLINE_READINGS = 60
 HISTORY_READINGS = 500
-
-FrameUrl = Callable[[str, CameraStatus | None], str | None]
-"""The URL of a camera's latest frame image, or None when the server has no frames for it."""
 
 
 class ModeView(BaseModel):
@@ -52,7 +48,8 @@ class CameraCard(BaseModel):
     status: CameraStatus | None
     surprise: list[SurpriseReading]
     """The latest readings, oldest first (the sparkline's order)."""
-    thumbnail: str | None
+    thumbnail: str | None = None
+    """URL of the camera's latest frame, when the server holds its last clip (set by the dashboard's routes)."""
 
 
 class RoomCard(BaseModel):
@@ -81,9 +78,9 @@ class CameraDetail(BaseModel):
     surprise_unusual: float
     surprise_anomaly: float
     modes: list[ModeView]
-    strip: str | None
-    """URL of the last clip's frames as one image, when the server holds the clip."""
-    attention: str | None
+    strip: str | None = None
+    """URL of the last clip's frames as one image, when the server holds the clip (set by the routes)."""
+    attention: str | None = None
     """URL of the probe's attention over the last clip, when the probe is attentive and the clip is held."""
 
 
@@ -130,8 +127,8 @@ def timeline(changes: list[ModeChange], state: ModeState | None, day_start: date
     return [b for b in bands if b.end > b.start]
 
 
-def overview(config: Config, store: HistoryStore, frame_url: FrameUrl, now: datetime | None = None) -> Overview:
-    """Every configured room's card: state, today's timeline, and each camera's status, surprise and frame."""
+def overview(config: Config, store: HistoryStore, now: datetime | None = None) -> Overview:
+    """Every configured room's card: state, today's timeline, and each camera's status and surprise."""
     now = now or utc_now()
     day_start = start_of_day(now)
     statuses = {s.camera_id: s for s in store.cameras()}
@@ -144,7 +141,6 @@ def overview(config: Config, store: HistoryStore, frame_url: FrameUrl, now: date
                 camera_id=camera_id,
                 status=statuses.get(camera_id),
                 surprise=store.surprise(camera_id, limit=SPARKLINE_READINGS)[::-1],
-                thumbnail=frame_url(camera_id, statuses.get(camera_id)),
             )
             for camera_id in room.cameras
         ]
@@ -162,9 +158,7 @@ def overview(config: Config, store: HistoryStore, frame_url: FrameUrl, now: date
     )
 
 
-def camera_detail(
-    config: Config, store: HistoryStore, camera_id: str, strip: str | None, attention: str | None
-) -> CameraDetail:
+def camera_detail(config: Config, store: HistoryStore, camera_id: str) -> CameraDetail:
     """One camera's page: status, latest reading, and its surprise history against its baseline."""
     room, _ = config.camera(camera_id)
     status = next((s for s in store.cameras() if s.camera_id == camera_id), None)
@@ -179,8 +173,6 @@ def camera_detail(
         surprise_unusual=surprise.unusual,
         surprise_anomaly=surprise.anomaly,
         modes=mode_views(config),
-        strip=strip,
-        attention=attention,
     )
 
 
