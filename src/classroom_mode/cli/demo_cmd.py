@@ -1,33 +1,267 @@
 """`classroom-mode demo`: the whole system, offline, on simulated footage (the README's main job).
 
-It grows as the capabilities land; each step that is not built yet is listed as such.
+It chains the real verbs: `simulate` renders a labelled dataset, `train` embeds it with the
+project's own small V-JEPA model and cross-validates the probe, then the live loop watches a
+simulated classroom whose use changes on a timeline, with the dashboard served beside it, and
+every mode change is printed next to what was really happening.
 """
 
 from __future__ import annotations
 
+import json
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
 import typer
+import yaml
 
-from classroom_mode.cli.common import console
+from classroom_mode.cli import probe_cmd
+from classroom_mode.cli.common import JsonOption, console, info, print_json, progress_bar
+from classroom_mode.config import (
+    DEFAULT_BACKBONE,
+    BackboneConfig,
+    CameraConfig,
+    ClipSettings,
+    Config,
+    PathsConfig,
+    RoomConfig,
+    SimSource,
+    load_config,
+)
+from classroom_mode.errors import ClassroomModeError, UserError
 
-_STEPS = [
-    ("render a labelled simulator dataset", "the classroom simulator (issue #4)"),
-    (
-        "embed it with the project's own small V-JEPA model",
-        "the backbone (issue #6) and its trained weights (issue #8)",
-    ),
-    ("train and cross-validate the mode probe", "the mode classifier (issue #7)"),
-    ("run the live loop on a simulated camera against ground truth", "the live loop (issue #9)"),
-    ("serve the dashboard", "the dashboard (issue #10)"),
-]
+if TYPE_CHECKING:
+    from classroom_mode.records import ModeChange, ModeState
+    from classroom_mode.service.demo import SimulatedCameras
+    from classroom_mode.service.loop import LiveLoop
+
+ROOM, CAMERA = "demo-room", "sim-cam"
+
+
+@dataclass(frozen=True)
+class Preset:
+    """How big a demo run is; `--small` is the one CI runs."""
+
+    clips_per_mode: int
+    timeline: str
+    scene_interval_s: float
+    """Scene seconds between two windows of the live camera."""
+    speed: float
+    """Scene seconds played per wall-clock second."""
+
+
+FULL = Preset(20, "presentation:60,group:60,solo:45,empty:30,group:45,presentation:45", 5.0, 4.0)
+SMALL = Preset(10, "presentation:40,group:40,solo:30,empty:25", 5.0, 6.0)
+CLIP_SECONDS, CLIP_FPS, CLIP_SIZE = 3.0, 8.0, (128, 128)
 
 
 def register(app: typer.Typer) -> None:
     @app.command("demo")
     def demo(
-        serve: bool = typer.Option(True, "--serve/--no-serve", help="serve the dashboard while the live part runs"),
+        serve: Annotated[
+            bool, typer.Option("--serve/--no-serve", help="serve the dashboard during the live part")
+        ] = True,
+        small: Annotated[bool, typer.Option("--small", help="a smaller, faster run (what CI runs)")] = False,
+        out: Annotated[Path, typer.Option("--out", help="folder for the dataset, probe, config and history")] = Path(
+            "demo-output"
+        ),
+        port: Annotated[int, typer.Option("--port", min=1, max=65535, help="dashboard port")] = 8765,
+        keep_serving: Annotated[
+            bool, typer.Option("--keep-serving", help="keep the dashboard up after the run, until Ctrl-C")
+        ] = False,
+        min_agreement: Annotated[
+            float | None, typer.Option("--min-agreement", min=0, max=1, help="exit 1 if the live agreement is lower")
+        ] = None,
+        seed: Annotated[int, typer.Option("--seed", help="seed of the dataset, the probe and the live room")] = 0,
+        model: Annotated[
+            str, typer.Option("--model", "-m", help="backbone (default: the project's own small V-JEPA model)")
+        ] = DEFAULT_BACKBONE,
+        json_output: JsonOption = False,
     ) -> None:
         """Run the whole pipeline offline on simulated footage and report how well it agrees with ground truth."""
-        console.print("[bold]classroom-mode demo[/]")
-        for step, waits_for in _STEPS[: None if serve else -1]:
-            console.print(f"  [yellow]not available yet[/]: {step} — waits for {waits_for}")
-        console.print("Nothing else to run yet; `classroom-mode --help` lists the verbs.")
+        preset = SMALL if small else FULL
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        config_path = _write_config(out, preset, seed, model)
+        config = load_config(config_path)
+
+        info(f"[bold]1/3[/] rendering a labelled classroom dataset into {out / 'data'}")
+        _simulate(out / "data", preset, seed)
+        timings["simulate"] = time.perf_counter() - started
+
+        info("[bold]2/3[/] embedding it with the small V-JEPA model, cross-validating and training the probe")
+        probe_path = config.rooms[ROOM].probe
+        assert probe_path is not None
+        probe_cmd.train(out / "data", out=probe_path, folds=5, seed=seed, config=config_path)
+        timings["embed + train"] = time.perf_counter() - started - sum(timings.values())
+
+        info(f"[bold]3/3[/] the live loop on a simulated classroom: {preset.timeline} (scene seconds)")
+        result = _live(config, preset, serve=serve, port=port, keep_serving=keep_serving)
+        timings["live"] = time.perf_counter() - started - sum(timings.values())
+        timings["total"] = time.perf_counter() - started
+
+        summary = {**result, "timings_s": {k: round(v, 1) for k, v in timings.items()}, "output": str(out)}
+        if json_output:
+            print_json(summary)
+        else:
+            console.print(
+                f"[bold]agreement with ground truth: {result['agreement']:.0%}[/] of {result['windows']} windows "
+                f"(always answering the commonest mode would get {result['chance']:.0%}); "
+                f"total {timings['total']:.0f} s"
+            )
+            console.print(f"everything is in {out}/; look again with: classroom-mode serve -c {config_path}")
+        if min_agreement is not None and result["agreement"] < min_agreement:
+            raise ClassroomModeError(f"agreement {result['agreement']:.2f} is below --min-agreement {min_agreement}")
+
+
+def _write_config(out: Path, preset: Preset, seed: int, model: str) -> Path:
+    """The demo's own config: one room, one simulated camera, everything inside `out`."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    camera = CameraConfig(
+        source=SimSource(
+            kind="sim",
+            timeline=preset.timeline,
+            seed=10_000 + seed,
+            fps=CLIP_FPS,
+            width=CLIP_SIZE[0],
+            height=CLIP_SIZE[1],
+        ),
+        interval_s=preset.scene_interval_s / preset.speed,
+        clip=ClipSettings(frames=16, seconds=CLIP_SECONDS),
+        offline_after_s=30.0,
+    )
+    config = Config(
+        rooms={ROOM: RoomConfig(cameras={CAMERA: camera}, probe=out / "probe.safetensors")},
+        backbone=BackboneConfig(model=model),
+        paths=PathsConfig(data=out / "data", cache=out / "cache", database=out / "history.db", probes=out),
+    )
+    path = out / "classroom-mode.yaml"
+    header = "# Written by `classroom-mode demo`: its camera plays a simulated room faster than real time.\n"
+    body = yaml.safe_dump(config.model_dump(mode="json", exclude_unset=True), allow_unicode=True, sort_keys=False)
+    path.write_text(header + body, encoding="utf-8")
+    return path
+
+
+def _simulate(data: Path, preset: Preset, seed: int) -> None:
+    """Render the labelled dataset, or reuse the one a previous demo run rendered with the same settings."""
+    from classroom_mode.sim import generate_dataset
+
+    params = {
+        "clips_per_mode": preset.clips_per_mode,
+        "seconds": CLIP_SECONDS,
+        "fps": CLIP_FPS,
+        "size": list(CLIP_SIZE),
+        "seed": seed,
+    }
+    manifest = data / "manifest.json"
+    try:
+        if json.loads(manifest.read_text(encoding="utf-8")).get("params") == params:
+            info("  (reusing the dataset a previous run rendered)")
+            return
+    except (OSError, ValueError):
+        pass
+    with progress_bar("rendering clips", total=None) as (bar, task):
+        generate_dataset(
+            data,
+            preset.clips_per_mode,
+            seconds=CLIP_SECONDS,
+            fps=CLIP_FPS,
+            size=CLIP_SIZE,
+            seed=seed,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+
+
+def _live(config: Config, preset: Preset, *, serve: bool, port: int, keep_serving: bool) -> dict[str, Any]:
+    from classroom_mode.service.analysis import load_local_encoder
+    from classroom_mode.service.demo import SimulatedCameras, agreement, score_windows
+    from classroom_mode.service.loop import LiveLoop
+    from classroom_mode.sim.stream import parse_timeline
+    from classroom_mode.store import HistoryStore
+
+    database = config.paths.database
+    for stale in (database, database.with_name(database.name + "-wal"), database.with_name(database.name + "-shm")):
+        stale.unlink(missing_ok=True)  # the demo's own history from an earlier run, not a user's
+    segments = parse_timeline(preset.timeline)
+    scene_seconds = sum(seconds for _, seconds in segments)
+    windows = int(scene_seconds // preset.scene_interval_s)
+    encoder = load_local_encoder(config)
+    cameras = SimulatedCameras(preset.speed)
+    with HistoryStore(database) as store:
+        loop = LiveLoop(config, store, encoder, feeds=cameras)
+        loop.on_change = _announcer(loop, cameras)
+        server = _start_dashboard(config, store, encoder, loop, port) if serve else None
+        try:
+            loop.run(windows)
+            predictions = store.predictions(camera_id=CAMERA, limit=windows + 10)
+            changes = store.mode_changes(ROOM)
+            scored = score_windows(predictions, changes, cameras.taps[CAMERA])
+            if server is not None and keep_serving:
+                info(f"dashboard still at http://127.0.0.1:{port}/ — Ctrl-C to stop")
+                _wait_for_interrupt()
+        finally:
+            if server is not None:
+                server.should_exit = True
+    if not scored:
+        raise ClassroomModeError("the live loop produced no readings to score (see the log above)")
+    durations: dict[str, float] = {}
+    for mode, seconds in segments:
+        durations[mode] = durations.get(mode, 0.0) + seconds
+    return {
+        "agreement": agreement(scored),
+        "windows": len(scored),
+        "mode_changes": len(changes),
+        "chance": max(durations.values()) / scene_seconds,
+    }
+
+
+def _announcer(loop: LiveLoop, cameras: SimulatedCameras):
+    def announce(change: ModeChange, state: ModeState) -> None:
+        clip = loop.last_clip(CAMERA)
+        tap = cameras.taps.get(CAMERA)
+        truth = tap.truth(clip.ended_at) if clip is not None and clip.ended_at is not None and tap else None
+        verdict = (
+            "" if truth is None else ("  [green]✓ truth[/]" if truth == state.mode else f"  [red]✗ truth: {truth}[/]")
+        )
+        scene = tap.scene_time(clip.ended_at) if clip is not None and clip.ended_at is not None and tap else None
+        when = f"scene {scene:5.0f} s" if scene is not None else change.at.strftime("%H:%M:%S")
+        info(
+            f"  {when}  {state.emoji} {state.display_name} → {state.ambience} "
+            f"(confidence {state.confidence:.2f}){verdict}"
+        )
+
+    return announce
+
+
+def _start_dashboard(config: Config, store: Any, encoder: Any, loop: LiveLoop, port: int) -> Any:
+    """Serve the API and dashboard on 127.0.0.1 in a background thread; returns the uvicorn server."""
+    import uvicorn
+
+    from classroom_mode.service.api import create_app
+    from classroom_mode.service.dashboard import mount_dashboard
+
+    app = create_app(config, store, encoder=encoder)
+    mount_dashboard(app, config, store, live=loop)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="dashboard", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if not server.started:
+        raise ClassroomModeError(f"the dashboard could not start on 127.0.0.1:{port} (in use? try --port)")
+    info(f"[bold]dashboard: http://127.0.0.1:{port}/[/]")
+    return server
+
+
+def _wait_for_interrupt() -> None:
+    try:
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass

@@ -1,0 +1,107 @@
+"""The demo's live part: the real loop on a simulated camera, scored against the simulator's ground truth.
+
+The loop, its feed, the encoder and the store are the production ones; the demo adds only what a
+real room cannot have: a record of what was truly happening when each clip was taken. A
+`TruthTap` sits between the simulated camera and the loop's clip builder and remembers, for each
+frame's wall-clock time, its scene time; a clip's `ended_at` then tells which scene second it
+showed, and the simulator says what the room was doing then.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from classroom_mode.config import CameraConfig, SimSource
+from classroom_mode.records import ModeChange, Prediction
+from classroom_mode.service.feeds import LiveFeed
+from classroom_mode.sim.camera import SimCamera
+from classroom_mode.video.source import Frame, FrameSource, SourceStatus
+
+_REMEMBERED_FRAMES = 4096
+
+
+class TruthTap(FrameSource):
+    """Passes a `SimCamera`'s frames through unchanged and remembers each frame's scene time by its wall time."""
+
+    def __init__(self, camera: SimCamera) -> None:
+        super().__init__(camera.camera_id)
+        self.camera = camera
+        self._scene_times: OrderedDict[datetime, float] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def frames(self) -> Iterator[Frame]:
+        for frame in self.camera.frames():
+            with self._lock:
+                self._scene_times[frame.wall_time] = frame.timestamp
+                while len(self._scene_times) > _REMEMBERED_FRAMES:
+                    self._scene_times.popitem(last=False)
+            yield frame
+
+    def scene_time(self, wall_time: datetime) -> float | None:
+        with self._lock:
+            return self._scene_times.get(wall_time)
+
+    def truth(self, wall_time: datetime) -> str | None:
+        """What the room was truly doing in the frame shown at `wall_time` (None if that frame is forgotten)."""
+        scene = self.scene_time(wall_time)
+        return None if scene is None else self.camera.truth_at(scene)
+
+    @property
+    def status(self) -> SourceStatus:
+        return self.camera.status
+
+    def close(self) -> None:
+        self.camera.close()
+
+
+class SimulatedCameras:
+    """The loop's feed factory for the demo: each `sim` camera played at `speed` × real time, tapped for truth."""
+
+    def __init__(self, speed: float) -> None:
+        self.speed = speed
+        self.taps: dict[str, TruthTap] = {}
+
+    def __call__(self, camera_id: str, camera: CameraConfig) -> LiveFeed:
+        if not isinstance(camera.source, SimSource):
+            raise TypeError(f"camera {camera_id}: the demo plays simulated cameras only")
+        tap = TruthTap(SimCamera.from_config(camera_id, camera.source, speed=self.speed))
+        self.taps[camera_id] = tap
+        return LiveFeed(tap, camera)
+
+
+@dataclass(frozen=True)
+class Window:
+    """One analysed clip: when it ended, what was true then, and the room's mode after the loop took it in."""
+
+    at: datetime
+    truth: str
+    room_mode: str
+
+
+def score_windows(predictions: list[Prediction], changes: list[ModeChange], tap: TruthTap) -> list[Window]:
+    """Pair each of a camera's windows with the truth and with the room mode in force after that window.
+
+    A window's reading changes the room (if at all) before the next clip ends, so the mode after
+    window i is the last change logged before window i+1's clip ended.
+    """
+    ordered = sorted(predictions, key=lambda p: p.at)
+    changes = sorted(changes, key=lambda c: c.at)
+    windows = []
+    for i, prediction in enumerate(ordered):
+        truth = tap.truth(prediction.at)
+        if truth is None:
+            continue
+        horizon = ordered[i + 1].at if i + 1 < len(ordered) else None
+        in_force = [c for c in changes if horizon is None or c.at < horizon]
+        if in_force:
+            windows.append(Window(prediction.at, truth, in_force[-1].mode))
+    return windows
+
+
+def agreement(windows: list[Window]) -> float:
+    """Fraction of windows whose room mode equals the truth (windows are evenly spaced, so: of the time)."""
+    return sum(w.room_mode == w.truth for w in windows) / len(windows) if windows else 0.0

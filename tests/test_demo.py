@@ -1,0 +1,46 @@
+"""The demo's scoring: windows paired with the simulator's truth and the room mode in force after them."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from itertools import islice
+
+from classroom_mode.records import ModeChange, Prediction
+from classroom_mode.service.demo import TruthTap, agreement, score_windows
+from classroom_mode.sim.camera import SimCamera
+
+
+def _prediction(at, label="group"):
+    return Prediction(camera_id="cam", at=at, label=label, confidence=0.9, probabilities={label: 0.9})
+
+
+def test_truth_tap_passes_frames_and_remembers_scene_times():
+    camera = SimCamera("cam", "group:1,presentation:1", fps=4, size=(64, 48), speed=0, loop=False)
+    tap = TruthTap(camera)
+    frames = list(tap.frames())
+    assert len(frames) == 8
+    assert frames[0].image.shape == (48, 64, 3)
+    assert [tap.truth(f.wall_time) for f in frames] == ["group"] * 4 + ["presentation"] * 4
+    assert tap.scene_time(frames[5].wall_time) == frames[5].timestamp
+
+
+def test_score_windows_uses_the_mode_in_force_after_each_window():
+    camera = SimCamera("cam", "group:2,presentation:2", fps=2, size=(32, 32), speed=0, loop=False)
+    tap = TruthTap(camera)
+    frames = list(islice(tap.frames(), 8))
+    ends = [frames[1].wall_time, frames[3].wall_time, frames[5].wall_time, frames[7].wall_time]
+    predictions = [_prediction(at) for at in ends]
+    tick = timedelta(microseconds=1)
+    changes = [
+        ModeChange(room="r", mode="group", at=ends[0] + tick, confidence=0.9),
+        ModeChange(room="r", mode="presentation", previous="group", at=ends[3] + tick, confidence=0.9),
+    ]
+    windows = score_windows(predictions, changes, tap)
+    assert [w.truth for w in windows] == ["group", "group", "presentation", "presentation"]
+    # the room switched only after the last window: three windows group, the last one presentation
+    assert [w.room_mode for w in windows] == ["group", "group", "group", "presentation"]
+    assert agreement(windows) == 0.75
+
+
+def test_agreement_of_nothing_is_zero():
+    assert agreement([]) == 0.0
