@@ -10,20 +10,18 @@ surprise score can be evaluated against them.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-import av
 import numpy as np
 
 from classroom_mode.errors import UserError
 from classroom_mode.sim.clips import check_render_args, write_json_atomic
 from classroom_mode.sim.render import World
 from classroom_mode.sim.scene import Role, check_modes
+from classroom_mode.video.writer import Mp4Writer
 
 EVENT_KINDS = ("fall", "run", "chair", "lights")
 Timeline = str | Sequence[tuple[str, float]]
@@ -213,37 +211,6 @@ class Stream:
         }
 
 
-class _Mp4Sink:
-    """H.264 MP4 written frame by frame (a long stream does not fit in memory), renamed into place at the end."""
-
-    def __init__(self, path: Path, fps: float, size: tuple[int, int], crf: int = 23) -> None:
-        self.path = path
-        self.tmp = path.with_name(f".{path.name}.partial")
-        self.container = av.open(str(self.tmp), mode="w", format="mp4")
-        self.stream = self.container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
-        self.stream.width, self.stream.height = size[0] + size[0] % 2, size[1] + size[1] % 2
-        self.stream.pix_fmt = "yuv420p"
-        self.stream.options = {"crf": str(crf), "preset": "veryfast"}
-
-    def write(self, image: np.ndarray) -> None:
-        pad_h, pad_w = image.shape[0] % 2, image.shape[1] % 2
-        if pad_h or pad_w:
-            image = np.pad(image, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
-        self.container.mux(self.stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
-
-    def finish(self) -> Path:
-        self.container.mux(self.stream.encode(None))
-        self.container.close()
-        with open(self.tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(self.tmp, self.path)
-        return self.path
-
-    def abort(self) -> None:
-        self.container.close()
-        self.tmp.unlink(missing_ok=True)
-
-
 def sidecar_path(video: Path) -> Path:
     """Where a stream's ground truth lives: `FILE.mp4` → `FILE.json`."""
     return video.with_suffix(".json")
@@ -284,15 +251,11 @@ def write_stream(stream: Stream, out: Path | str, progress: Callable[[int, int],
     """
     out = check_stream_path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    sink = _Mp4Sink(out, stream.fps, stream.size)
-    try:
+    with Mp4Writer(out, stream.fps, stream.size) as writer:
         for k in range(stream.num_frames):
-            sink.write(stream.next_frame())
+            writer.write(stream.next_frame())
             if progress is not None and (k % 16 == 0 or k == stream.num_frames - 1):
                 progress(k + 1, stream.num_frames)
-    except BaseException:
-        sink.abort()
-        raise
-    sink.finish()
+        writer.finish()
     write_json_atomic(sidecar_path(out), {"video": out.name, **stream.describe()})
     return out

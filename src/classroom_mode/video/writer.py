@@ -14,30 +14,56 @@ import av
 import numpy as np
 
 
-def write_mp4(path: Path | str, frames: np.ndarray, fps: float, crf: int = 23) -> Path:
-    """Write (T, H, W, 3) uint8 RGB frames as H.264/yuv420p MP4 at a constant `fps`; returns the path.
+class Mp4Writer:
+    """H.264/yuv420p MP4 written frame by frame (a long stream need not fit in memory), renamed into place by `finish`.
 
-    Odd widths or heights are padded by one edge pixel, since yuv420p needs even sizes.
+    Odd widths or heights are padded by one edge pixel, since yuv420p needs even sizes. Used as a
+    context manager, an exception before `finish` removes the partial file.
     """
+
+    def __init__(self, path: Path | str, fps: float, size: tuple[int, int], crf: int = 23) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = self.path.with_name(f".{self.path.name}.partial")
+        self.container = av.open(str(self.tmp), mode="w", format="mp4")
+        self.stream = self.container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+        width, height = size
+        self.stream.width, self.stream.height = width + width % 2, height + height % 2
+        self.stream.pix_fmt = "yuv420p"
+        self.stream.options = {"crf": str(crf), "preset": "veryfast"}
+
+    def write(self, image: np.ndarray) -> None:
+        """Append one (H, W, 3) uint8 RGB frame."""
+        pad_h, pad_w = image.shape[0] % 2, image.shape[1] % 2
+        if pad_h or pad_w:
+            image = np.pad(image, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+        self.container.mux(self.stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+
+    def finish(self) -> Path:
+        self.container.mux(self.stream.encode(None))
+        self.container.close()
+        with open(self.tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(self.tmp, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        self.container.close()
+        self.tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> Mp4Writer:
+        return self
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is not None:
+            self.abort()
+
+
+def write_mp4(path: Path | str, frames: np.ndarray, fps: float, crf: int = 23) -> Path:
+    """Write (T, H, W, 3) uint8 RGB frames as H.264 MP4 at a constant `fps`; returns the path."""
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or len(frames) == 0:
         raise ValueError(f"frames must be a non-empty (T, H, W, 3) uint8 array, got {frames.shape} {frames.dtype}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    height, width = frames.shape[1:3]
-    pad_h, pad_w = height % 2, width % 2
-    if pad_h or pad_w:
-        frames = np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
-    rate = Fraction(fps).limit_denominator(1001)
-    tmp = path.with_name(f".{path.name}.partial")
-    with av.open(str(tmp), mode="w", format="mp4") as container:
-        stream = container.add_stream("libx264", rate=rate)
-        stream.width, stream.height = frames.shape[2], frames.shape[1]
-        stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": str(crf), "preset": "veryfast"}
+    with Mp4Writer(path, fps, (frames.shape[2], frames.shape[1]), crf=crf) as writer:
         for image in frames:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
-        container.mux(stream.encode(None))
-    with open(tmp, "rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    return path
+            writer.write(image)
+        return writer.finish()
