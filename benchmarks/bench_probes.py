@@ -27,7 +27,8 @@ from sklearn.model_selection import cross_validate as sk_cross_validate
 
 from classroom_mode.model.backbone import load_backbone
 from classroom_mode.model.cache import EmbeddingCache
-from classroom_mode.model.probes import AttentiveSettings, FeatureSet, cross_validate
+from classroom_mode.model.probes import AttentiveSettings, FeatureSet, cross_validate, fit_probe
+from classroom_mode.model.probes.attentive import AttentiveClassifier
 from classroom_mode.model.probes.dataset import load_labelled_features
 from classroom_mode.sim import generate_dataset, load_manifest
 from classroom_mode.sim.baselines import (
@@ -115,8 +116,12 @@ def main() -> None:
         variants.append((name, *score, time.perf_counter() - t))
         print(variants[-1])
 
+    timing = _vitl_timing(args.seed)
+    print(timing)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(_markdown(args, backbone, data.features, rows, curve, variants, time.perf_counter() - started))
+    args.out.write_text(
+        _markdown(args, backbone, data.features, rows, curve, variants, timing, time.perf_counter() - started)
+    )
     print(f"written {args.out}")
 
 
@@ -140,11 +145,49 @@ def _baseline_runner(make_model, x: np.ndarray, args):
     return run
 
 
+def _vitl_timing(seed: int, per_mode: int = 50, dim: int = 1024, grid: tuple[int, int] = (16, 16)) -> dict[str, float]:
+    """Fit times on features shaped like ViT-L's (random values: only the shapes matter for time).
+
+    The attentive probe's full fit is up to 100 epochs of a 6-head grid, too long to repeat here on a
+    shared CPU: one training step (batch 32, one head) is timed and an epoch of the grid is extrapolated.
+    """
+    rng = np.random.default_rng(seed)
+    n = 4 * per_mode
+    features = FeatureSet(
+        rng.normal(size=(n, dim)).astype(np.float32),
+        rng.normal(size=(n, grid[0] * grid[1], dim)).astype(np.float32),
+        grid,
+    )
+    labels = list(np.repeat(["empty", "group", "presentation", "solo"], per_mode))
+    result = {}
+    for kind in ("linear", "prototype"):
+        t = time.perf_counter()
+        fit_probe(features, labels, kind=kind, seed=seed)
+        result[f"{kind} fit (s)"] = time.perf_counter() - t
+    settings = AttentiveSettings()
+    model = AttentiveClassifier(dim, grid, 4, settings)
+    optimizer = torch.optim.AdamW(model.parameters())
+    batch, y = torch.from_numpy(features.tokens[: settings.batch_size]), torch.zeros(settings.batch_size).long()
+    steps = []
+    for _ in range(3):
+        t = time.perf_counter()
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(model(batch)[0], y).backward()
+        optimizer.step()
+        steps.append(time.perf_counter() - t)
+    step = float(np.median(steps))
+    heads = len(settings.learning_rates) * len(settings.weight_decays)
+    train_clips = int(n * (1 - 1 / 5) * (1 - settings.val_fraction))  # one CV fold's training side, less validation
+    result["attentive step, batch 32, one head (s)"] = step
+    result["attentive epoch of the grid, extrapolated (s)"] = step * heads * train_clips / settings.batch_size
+    return result
+
+
 def _pm(mean: float, std: float | None) -> str:
     return f"{mean:.3f}" if std is None else f"{mean:.3f} ± {std:.3f}"
 
 
-def _markdown(args, backbone, features: FeatureSet, rows, curve, variants, seconds: float) -> str:
+def _markdown(args, backbone, features: FeatureSet, rows, curve, variants, timing, seconds: float) -> str:
     weights = (
         "**RANDOM weights (not a trained model): these numbers say nothing about V-JEPA features; re-run with the "
         "trained backbone**"
@@ -188,6 +231,14 @@ def _markdown(args, backbone, features: FeatureSet, rows, curve, variants, secon
     ]
     for name, a, sa, f, sf, t in variants:
         lines.append(f"| {name} | {_pm(a, sa)} | {_pm(f, sf)} | {t:.1f} |")
+    lines += [
+        "",
+        "Fit time on ViT-L-shaped features (1024-d, 16 × 16 token grid, 200 clips, random values; CPU):",
+        "",
+        "| what | seconds |",
+        "|---|---|",
+        *(f"| {name.removesuffix(' (s)')} | {value:.2f} |" for name, value in timing.items()),
+    ]
     cpu = platform.processor() or platform.machine()
     lines += [
         "",

@@ -58,6 +58,20 @@ def test_attentive_classifier_shapes_and_attention_is_a_distribution():
     assert model.cross.cross_attn.num_heads == 12  # the largest divisor of 24 not above 16
 
 
+def test_fast_cross_attention_equals_the_transformers_layer():
+    model = AttentiveClassifier(dim=24, grid=(3, 5), n_classes=4, settings=AttentiveSettings(num_heads=4)).double()
+    with torch.no_grad():  # non-trivial LayerNorm affine and biases, so nothing passes by being zero
+        for parameter in model.cross.parameters():
+            parameter.add_(0.3 * torch.randn_like(parameter))
+    hidden = torch.randn(5, 15, 24, dtype=torch.float64)
+    model.cross.cross_attn.config._attn_implementation = "eager"
+    reference, weights = model.cross(model.query.expand(5, -1, -1), hidden)
+    pooled, attention = model.cross_attend(hidden)
+    # float64 throughout, except that transformers' eager attention takes its softmax in float32
+    torch.testing.assert_close(pooled, reference.squeeze(1), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(attention, weights.squeeze(2), rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("kind", ["linear", "prototype"])
 def test_pooled_probes_learn_held_out_clips(data, kind):
     features, labels, test, test_labels = data
