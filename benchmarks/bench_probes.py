@@ -183,6 +183,28 @@ def _vitl_timing(seed: int, per_mode: int = 50, dim: int = 1024, grid: tuple[int
     return result
 
 
+def _verdict(rows, random_weights: bool) -> str:
+    """The issue's goal, checked on the numbers above: do the probes beat both baselines on group vs presentation?"""
+    probes = [r for r in rows if r[0].endswith("probe")]
+    baselines = [r for r in rows if "baseline" in r[0]]
+    best_probe = max(probes, key=lambda r: r[7])
+    best_baseline = max(baselines, key=lambda r: r[7])
+    margin = best_probe[7] - best_baseline[7]
+    clearly = margin > 2 * max(best_probe[8], best_baseline[8])  # more than two fold-standard-deviations
+    verdict = "met" if clearly else "NOT met"
+    why = (
+        " The backbone has random weights, so its features carry no learned notion of arrangement or motion: "
+        "this row is a plumbing check, not a result."
+        if random_weights and not clearly
+        else ""
+    )
+    return (
+        f"Goal (frozen-feature probes clearly beat both baselines on group vs presentation): **{verdict}**: best "
+        f"probe {best_probe[0]} macro-F1 {best_probe[7]:.3f} vs best baseline {best_baseline[0]} "
+        f"{best_baseline[7]:.3f} (margin {margin:+.3f}; 'clearly' = more than two fold standard deviations).{why}"
+    )
+
+
 def _pm(mean: float, std: float | None) -> str:
     return f"{mean:.3f}" if std is None else f"{mean:.3f} ± {std:.3f}"
 
@@ -212,6 +234,7 @@ def _markdown(args, backbone, features: FeatureSet, rows, curve, variants, timin
     ]
     for name, a, sa, f, sf, pa, spa, pf, spf, t in rows:
         lines.append(f"| {name} | {_pm(a, sa)} | {_pm(f, sf)} | {_pm(pa, spa)} | {_pm(pf, spf)} | {t:.1f} |")
+    lines += ["", _verdict(rows, backbone.random_weights)]
     lines += [
         "",
         "Learning curve (4 modes, CV accuracy / macro-F1; with fewer clips than folds per mode, leave-one-out):",
