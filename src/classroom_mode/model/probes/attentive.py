@@ -9,8 +9,9 @@ can be added to the tokens; whether that helps is measured in benchmarks/bench_p
 
 Training follows the official frozen evaluation: every (lr, weight decay) pair is its own head,
 all heads see the same batches in one loop, each keeps its best epoch on an inner validation split
-(early stopping), and the head with the best validation score is kept. Nothing the test clips of
-an outer fold could influence is used for any choice.
+(early stopping), and the head with the best validation score is kept, with a softmax temperature
+fitted on the same split. The kept head has seen only the training side of that split (as in the
+official protocol); nothing the test clips of an outer fold could influence is used for any choice.
 """
 
 from __future__ import annotations
