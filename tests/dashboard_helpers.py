@@ -20,12 +20,14 @@ import uvicorn
 from fastapi import FastAPI
 
 from classroom_mode.config import Config, parse_config
+from classroom_mode.model.probes import FeatureSet, cross_validate, fit_probe, save_probe
 from classroom_mode.modes import utc_now
 from classroom_mode.records import CameraStatus, Clip, ModeState, Prediction, SurpriseReading
 from classroom_mode.service.api import create_app
 from classroom_mode.service.dashboard import mount_dashboard
 from classroom_mode.sim import render_clip
 from classroom_mode.store import HistoryStore
+from probe_helpers import synthetic_embeddings
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -148,6 +150,26 @@ def dashboard_app(config: Config, store: HistoryStore, live: HeldClips | None = 
     app = create_app(config, store)
     mount_dashboard(app, config, store, live=live)
     return app
+
+
+def trained_probe(path: Path) -> Path:
+    """A real probe saved by the probe package, with its cross-validation report and a learning curve."""
+    embeddings, labels = synthetic_embeddings(6, seed=3)
+    features = FeatureSet.from_embeddings(embeddings)
+    probe = fit_probe(features, labels, kind="prototype")
+    report = cross_validate(features, labels, kind="prototype", folds=3)
+    probe.meta = {
+        "backbone": {"model_id": "synthetic", "fingerprint": "test", "random_weights": True},
+        "created": "2026-03-02T09:00:00+00:00",
+        "cv": report.to_json(),
+        "learning_curve": [
+            {"clips_per_mode": 5, "accuracy": [0.55, 0.08]},
+            {"clips_per_mode": 2, "accuracy": [0.4, 0.1]},
+            {"clips_per_mode": 6, "accuracy": [0.7, 0.05]},
+        ],
+    }
+    save_probe(probe, path)
+    return path
 
 
 class StreamDropper:

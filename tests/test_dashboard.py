@@ -12,7 +12,6 @@ import pytest
 from PIL import Image
 
 from classroom_mode.config import parse_config
-from classroom_mode.model.probes import FeatureSet, cross_validate, fit_probe, save_probe
 from classroom_mode.records import ModeChange
 from classroom_mode.service.dashboard_views import PALETTE, UNKNOWN_COLOR, mode_views, start_of_day, timeline
 from classroom_mode.store import HistoryStore
@@ -22,9 +21,9 @@ from dashboard_helpers import (
     mode_state,
     serve,
     simulator_clips,
+    trained_probe,
     two_room_config,
 )
-from probe_helpers import synthetic_embeddings
 
 
 @pytest.fixture
@@ -151,28 +150,8 @@ def test_attention_heatmap_follows_the_probe(store: HistoryStore) -> None:
     assert top_right.mean() > bottom_left.mean() + 40
 
 
-def _trained_probe(path: Path) -> Path:
-    """A real probe saved by the probe package, with its cross-validation report and a learning curve."""
-    embeddings, labels = synthetic_embeddings(6, seed=3)
-    features = FeatureSet.from_embeddings(embeddings)
-    probe = fit_probe(features, labels, kind="prototype")
-    report = cross_validate(features, labels, kind="prototype", folds=3)
-    probe.meta = {
-        "backbone": {"model_id": "synthetic", "fingerprint": "test"},
-        "created": "2026-03-02T09:00:00+00:00",
-        "metrics": report.to_json(),
-        "learning_curve": [
-            {"clips_per_mode": 5, "accuracy": [0.55, 0.08]},
-            {"clips_per_mode": 2, "accuracy": [0.4, 0.1]},
-            {"clips_per_mode": 6, "accuracy": [0.7, 0.05]},
-        ],
-    }
-    save_probe(probe, path)
-    return path
-
-
 def test_probe_page_reads_the_sidecar_and_draws_its_plots(tmp_path: Path, store: HistoryStore) -> None:
-    trained = _trained_probe(tmp_path / "probes" / "room-101.safetensors")
+    trained = trained_probe(tmp_path / "probes" / "room-101.safetensors")
     config = parse_config(
         f"""
 rooms:
@@ -187,6 +166,7 @@ rooms:
         assert [s["rooms"] for s in summaries] == [["room-101", "room-102"], ["room-103"]]
         done, missing = summaries
         assert done["found"] and done["kind"] == "prototype" and done["backbone"] == "synthetic"
+        assert done["random_weights"] and "3-fold" in done["scheme"]
         assert done["classes"] == ["empty", "group", "presentation", "solo"]
         assert 0.0 <= done["metrics"]["accuracy"] <= 1.0 and "macro_f1" in done["metrics"]
         assert not missing["found"] and missing["confusion"] is None

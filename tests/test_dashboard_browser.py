@@ -32,6 +32,7 @@ from dashboard_helpers import (
     serve,
     simulator_clips,
     summarise,
+    trained_probe,
     two_room_config,
 )
 from live_helpers import BRIGHT, DARK, BrightnessAnalyzer, ScriptedFeed
@@ -245,3 +246,18 @@ def test_the_live_loop_feeds_the_page(pages, servers: contextlib.ExitStack, stor
     camera = pages().open(f"{url}/cameras/cam")
     camera.wait_for_function("() => document.querySelector('img.strip')?.naturalWidth > 0")
     assert "only the attentive probe has one" in camera.inner_text("main")
+
+
+def test_probe_page_draws_the_sidecar(
+    pages, servers: contextlib.ExitStack, store: HistoryStore, tmp_path: Path
+) -> None:
+    probe = trained_probe(tmp_path / "room.safetensors")
+    config = parse_config(f"rooms: {{room-101: {{probe: {probe}, cameras: {{front: {{}}}}}}}}")
+    url = servers.enter_context(serve(dashboard_app(config, store)))
+    page = pages().open(f"{url}/probe")
+    for plot in ("confusion matrix", "learning curve"):
+        page.wait_for_function(f"() => document.querySelector('img[alt=\"{plot}\"]')?.naturalWidth > 0")
+    text = page.inner_text("main")
+    assert "prototype" in text and "stratified 3-fold cross-validation" in text and "accuracy" in text
+    assert "random weights: not a trained model" in text
+    assert "[object" not in text

@@ -1,10 +1,11 @@
 """The probe page's data: each configured probe's JSON sidecar, read for its headline metrics and plots.
 
 The sidecar is what `classroom-mode train` writes next to `PROBE.safetensors` (see
-`classroom_mode.model.probes.save_probe`): `kind`, `classes`, `backbone`, and the cross-validation
-report under `metrics` (`accuracy` / `macro_f1` as [mean, std], `confusion` as {classes, matrix}),
-with an optional `learning_curve` (a list of {clips_per_mode, accuracy}). Only the sidecar is read,
-never the tensors, so the page works for a probe trained on another machine and costs no model load.
+`classroom_mode.model.probes.save_probe` and `CVReport.to_json`): `kind`, `classes`, `backbone`,
+`created`, and the cross-validation report under `cv` (`accuracy` / `macro_f1` as [mean, std],
+`confusion` as {classes, matrix}, `scheme`, `warnings`). A `learning_curve` (a list of
+{clips_per_mode, accuracy: [mean, std]}), at the top level or inside `cv`, is drawn when present.
+Only the sidecar is read, never the tensors, so the page costs no model load.
 """
 
 from __future__ import annotations
@@ -29,7 +30,12 @@ class ProbeSummary(BaseModel):
     kind: str | None = None
     classes: list[str] = []
     backbone: str | None = None
+    random_weights: bool = False
+    """The backbone was untrained: its features, and this probe's scores, say nothing about a real model."""
     created: str | None = None
+    scheme: str | None = None
+    """How the cross-validation split the clips (e.g. `stratified 5-fold`)."""
+    warnings: list[str] = []
     metrics: dict[str, float] = {}
     """Headline cross-validation metrics (accuracy, macro_f1): the mean over folds."""
     confusion: str | None = None
@@ -68,7 +74,7 @@ def mean_std(value: Any) -> tuple[float, float | None] | None:
 
 def confusion(sidecar: dict[str, Any]) -> tuple[list[str], list[list[float]]] | None:
     """(classes, counts with rows true and columns predicted), when the sidecar has a square matrix."""
-    found = (sidecar.get("metrics") or {}).get("confusion")
+    found = _cv(sidecar).get("confusion")
     if not isinstance(found, dict):
         return None
     classes, matrix = found.get("classes") or sidecar.get("classes"), found.get("matrix")
@@ -81,7 +87,7 @@ def confusion(sidecar: dict[str, Any]) -> tuple[list[str], list[list[float]]] | 
 
 def learning_curve(sidecar: dict[str, Any]) -> tuple[list[float], list[float], list[float] | None] | None:
     """(clips per mode, mean accuracy, std or None), sorted by size, when the sidecar has a usable curve."""
-    points = sidecar.get("learning_curve") or (sidecar.get("metrics") or {}).get("learning_curve")
+    points = sidecar.get("learning_curve") or _cv(sidecar).get("learning_curve")
     if not isinstance(points, list) or not points:
         return None
     rows = []
@@ -94,6 +100,12 @@ def learning_curve(sidecar: dict[str, Any]) -> tuple[list[float], list[float], l
     rows.sort(key=lambda row: row[0])
     stds = [row[2] for row in rows]
     return [r[0] for r in rows], [r[1] for r in rows], None if any(s is None for s in stds) else stds  # type: ignore[misc]
+
+
+def _cv(sidecar: dict[str, Any]) -> dict[str, Any]:
+    """The cross-validation report (empty when training skipped it, e.g. with too few clips)."""
+    cv = sidecar.get("cv")
+    return cv if isinstance(cv, dict) else {}
 
 
 def configured_probes(config: Config) -> list[tuple[Path, list[str]]]:
@@ -115,13 +127,16 @@ def summarise(probe: Path, rooms: list[str], index: int) -> ProbeSummary:
     except UserError as exc:
         summary.problem = str(exc)
         return summary
-    metrics = sidecar.get("metrics") or {}
-    backbone = sidecar.get("backbone")
+    cv = _cv(sidecar)
+    backbone = sidecar.get("backbone") if isinstance(sidecar.get("backbone"), dict) else {}
     summary.kind = sidecar.get("kind")
     summary.classes = [str(c) for c in sidecar.get("classes") or []]
-    summary.backbone = backbone.get("model_id") if isinstance(backbone, dict) else backbone
-    summary.created = sidecar.get("created") or sidecar.get("date")
-    summary.metrics = {k: score[0] for k in ("accuracy", "macro_f1") if (score := mean_std(metrics.get(k)))}
+    summary.backbone = backbone.get("model_id")
+    summary.random_weights = bool(backbone.get("random_weights"))
+    summary.created = sidecar.get("created")
+    summary.scheme = cv.get("scheme")
+    summary.warnings = [str(w) for w in cv.get("warnings") or []]
+    summary.metrics = {k: score[0] for k in ("accuracy", "macro_f1") if (score := mean_std(cv.get(k)))}
     if confusion(sidecar):
         summary.confusion = f"/dashboard/probes/{index}/confusion.png"
     if learning_curve(sidecar):

@@ -47,6 +47,7 @@
 
   const clock = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
   const fmtTime = (iso) => clock.format(new Date(iso));
+  const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
   const pct = (x) => `${Math.round(x * 100)} %`;
 
   function fmtDuration(ms) {
@@ -315,16 +316,25 @@
       h("h2", {}, p.rooms.join(", "), h("small", {}, ` ${p.path}`)),
       !p.found
         ? h("p", { class: "muted" }, "This probe has not been trained yet (no metadata next to it).")
-        : p.problem
-          ? h("p", { class: "muted" }, p.problem)
-          : h("div", {},
-            h("dl", { class: "facts" },
-              [["probe", p.kind], ["classes", p.classes.join(", ")], ["backbone", p.backbone], ["trained", p.created],
-                ...Object.entries(p.metrics).map(([k, v]) => [k.replace("_", "-"), pct(v)])]
-                .filter(([, v]) => v).map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])),
-            h("div", { class: "plots" },
-              p.confusion ? img(p.confusion, "confusion matrix", "plot") : h("p", { class: "muted" }, "No confusion matrix in the metadata."),
-              p.learning_curve ? img(p.learning_curve, "learning curve", "plot") : h("p", { class: "muted" }, "No learning curve in the metadata."))))));
+        : p.problem ? h("p", { class: "muted" }, p.problem) : probeDetails(p))));
+  }
+
+  function probeDetails(p) {
+    const facts = [
+      ["probe", p.kind],
+      ["modes", p.classes.join(", ")],
+      ["backbone", p.backbone && `${p.backbone}${p.random_weights ? " (random weights: not a trained model)" : ""}`],
+      ["trained", p.created && dateTime.format(new Date(p.created))],
+      ["evaluated by", p.scheme && `${p.scheme} cross-validation`],
+      ...Object.entries(p.metrics).map(([k, v]) => [k.replace("_", "-"), pct(v)]),
+    ].filter(([, v]) => v);
+    return h("div", {},
+      h("dl", { class: "facts" }, facts.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])),
+      Object.keys(p.metrics).length === 0 && h("p", { class: "muted" }, "Trained without a cross-validation report."),
+      p.warnings.length > 0 && h("ul", { class: "warnings-list" }, p.warnings.map((w) => h("li", {}, w))),
+      h("div", { class: "plots" },
+        p.confusion ? img(p.confusion, "confusion matrix", "plot") : h("p", { class: "muted" }, "No confusion matrix in the metadata."),
+        p.learning_curve ? img(p.learning_curve, "learning curve", "plot") : h("p", { class: "muted" }, "No learning curve in the metadata.")));
   }
 
   // ---- loading and live updates -----------------------------------------------------------------
