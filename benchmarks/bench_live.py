@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import subprocess
 import tempfile
 import time
 from collections import deque
@@ -216,8 +217,9 @@ def main() -> None:
     print("|---:|---:|---:|---:|---:|---:|")
     print(f"| {o['windows']} | {o['window_ms']:.1f} | {o['encoder_ms']:.1f} | {o['overhead_ms']:.1f} | "
           f"{o['store_ms']:.1f} | {o['overhead_ms'] / o['encoder_ms']:.1%} |")  # fmt: skip
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     print(f"\nMachine: {platform.machine()}, {os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f} "
-          f"(shared with other jobs); rendering took {render_s:.0f} s.")  # fmt: skip
+          f"(shared with other jobs); rendering took {render_s:.0f} s; code at commit {commit or '?'}.")  # fmt: skip
 
 
 if __name__ == "__main__":
