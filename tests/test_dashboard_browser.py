@@ -193,6 +193,13 @@ def test_phone_screen(pages, servers: contextlib.ExitStack, store: HistoryStore,
     assert card["width"] > 330, "the card takes the phone's width"
     name_px = page.locator(f"{CARD} .mode-name").evaluate("el => parseFloat(getComputedStyle(el).fontSize)")
     assert name_px >= 36, "the mode stays big on a small screen"
+
+    # the longest default name, on a room whose cameras have gone quiet: it fits, and the card says it is stale
+    stale = mode_state(config, "room-101", "presentation", utc_now()).model_copy(update={"stale": True})
+    store.set_state(stale)
+    page.wait_for_selector(f'{CARD}.card-stale[data-mode="presentation"]', timeout=3000)
+    assert page.locator(CARD).evaluate("el => el.scrollWidth <= el.clientWidth")
+    assert "no recent reading" in page.locator(CARD).inner_text()
     page.screenshot(path=str(tmp_path / "phone.png"), full_page=True)
 
     camera = phone.open(f"{url}/cameras/front")

@@ -251,7 +251,8 @@
         "Add a room with at least one camera under rooms: in classroom-mode.yaml, then restart the server.",
         "`classroom-mode config check classroom-mode.yaml` tells you whether the file is valid.");
     }
-    return h("div", { class: "rooms" }, data.rooms.map((room) => roomSection(room, data, describe, now)));
+    const layout = data.rooms.length === 1 ? "rooms single" : "rooms";
+    return h("div", { class: layout }, data.rooms.map((room) => roomSection(room, data, describe, now)));
   }
 
   // ---- camera page ------------------------------------------------------------------------------
