@@ -361,7 +361,7 @@
       main.replaceChildren(next);
       main.setAttribute("aria-busy", "false");
       forgetImagesExcept(main);
-      document.body.dataset.updated = String(Date.now());
+      if (liveBadge.dataset.state === "offline") showStream(view);
     } catch (error) {
       if (main.getAttribute("aria-busy") === "true") {
         main.replaceChildren(emptyState("Cannot reach the server", `It will retry by itself (${error.message}).`));
@@ -376,23 +376,30 @@
     }
   }
 
+  let streamOpen = false;
+  function showStream(view) {
+    if (!view.live) setLive("idle", "");
+    else if (streamOpen) setLive("live", "live");
+    else setLive("reconnecting", "reconnecting…");
+  }
+
   function listen(view) {
-    let source = null;
     let retry = RETRY_MIN_MS;
     const open = () => {
-      source = new EventSource(EVENTS_URL);
+      const source = new EventSource(EVENTS_URL);
       source.onopen = () => {
         retry = RETRY_MIN_MS;
-        setLive("live", "live");
-        reload(view);
+        streamOpen = true;
+        showStream(view);
+        reload(view); // catch up on whatever changed while the stream was down
       };
       const changed = () => reload(view);
-      source.onmessage = changed;
       for (const name of EVENT_NAMES) source.addEventListener(name, changed);
       source.onerror = () => {
         // The server ended the stream or cannot be reached: reconnect on our own schedule, not the browser's.
         source.close();
-        setLive("reconnecting", "reconnecting…");
+        streamOpen = false;
+        showStream(view);
         setTimeout(open, retry);
         retry = Math.min(retry * 2, RETRY_MAX_MS);
       };
@@ -413,7 +420,7 @@
     const view = VIEWS[page];
     reload(view);
     if (!view.live) {
-      setLive("idle", "");
+      showStream(view);
       return;
     }
     listen(view);
