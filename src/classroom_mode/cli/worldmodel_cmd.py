@@ -7,7 +7,16 @@ from typing import Annotated
 
 import typer
 
-from classroom_mode.cli.common import ConfigOption, JsonOption, config_from, console, info, print_json, progress_bar
+from classroom_mode.cli.common import (
+    ConfigOption,
+    JsonOption,
+    config_from,
+    console,
+    err_console,
+    info,
+    print_json,
+    progress_bar,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -203,4 +212,4 @@ def _print_skipped(skipped: list[tuple[str, str]]) -> None:
     table = Table("skipped file", "reason", title=f"{len(skipped)} file(s) skipped")
     for path, reason in skipped:
         table.add_row(path, reason)
-    console.print(table)
+    err_console.print(table)

@@ -1,0 +1,225 @@
+"""World-model numbers: mask fractions, CPU training throughput, frozen-probe quality of the pretrained small model
+versus the same architecture with random weights and the simulator baselines, and the training curve.
+
+    .venv/bin/python benchmarks/bench_jepa.py --model src/classroom_mode/model/weights/vjepa2-tiny-sim \\
+        --eval-data /tmp/wm/sim-eval --out docs/results/worldmodel.md
+
+The evaluation clips are simulator clips rendered with a different seed from the training clips
+(`--eval-data` is generated there if missing). Every number is measured in this run; the markdown section
+goes to `--out` (and the training-curve PNG beside it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import VJEPA2Config, VJEPA2Model
+
+from classroom_mode.model.backbone import Backbone, load_backbone
+from classroom_mode.model.jepa.data import ClipBank
+from classroom_mode.model.jepa.masks import OFFICIAL_MASKS, TokenGrid, measure_masked_fraction
+from classroom_mode.model.jepa.recipe import SMALL_MODEL, PretrainRecipe
+from classroom_mode.model.jepa.trainer import JEPATrainer
+from classroom_mode.sim import generate_dataset, load_manifest
+from classroom_mode.sim.baselines import (
+    count_classifier,
+    cv_accuracy,
+    mean_frame_classifier,
+    mean_frame_features,
+    person_count_features,
+)
+from classroom_mode.video.decode import sample_clip
+
+
+def write_section(path: Path, name: str, text: str) -> None:
+    """Replace (or append) this benchmark's marked section of a shared results file, leaving the others."""
+    start, end = f"<!-- {name} -->", f"<!-- /{name} -->"
+    old = path.read_text() if path.is_file() else ""
+    block = f"{start}\n{text.rstrip()}\n{end}\n"
+    if start in old and end in old:
+        new = old[: old.index(start)] + block + old[old.index(end) + len(end) + 1 :]
+    else:
+        new = old + ("\n" if old else "") + block
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(new)
+
+
+def machine() -> str:
+    load = os.getloadavg()[0]
+    return (
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores shared with other jobs "
+        f"(load average {load:.1f} at the start), torch {torch.__version__}, {torch.get_num_threads()} thread(s)"
+    )
+
+
+def mask_fractions() -> list[tuple[str, str, float]]:
+    rows = []
+    for name, grid in (
+        ("small (4×8×8)", TokenGrid(4, 8, 8)),
+        ("official ViT-L 16 f 256 px (8×16×16)", TokenGrid(8, 16, 16)),
+    ):
+        for spec in OFFICIAL_MASKS:
+            rows.append((name, f"{spec.num_blocks} blocks @ {spec.spatial_scale}", measure_masked_fraction(grid, spec)))
+    return rows
+
+
+def throughput(steps: int) -> float:
+    """Clips per second of the small recipe's training step (batch 8) on random clips, after one warm-up step."""
+    recipe = PretrainRecipe(model=SMALL_MODEL, steps=steps + 1, batch_size=8)
+    trainer = JEPATrainer(recipe, VJEPA2Model(recipe.model_config_object()))
+    bank = ClipBank(torch.randint(0, 256, (16, 8, 3, 146, 146), dtype=torch.uint8), 128)
+    trainer.train_step(bank)
+    started = time.perf_counter()
+    for _ in range(steps):
+        trainer.train_step(bank)
+    return steps * recipe.batch_size / (time.perf_counter() - started)
+
+
+def random_backbone(config: VJEPA2Config) -> Backbone:
+    torch.manual_seed(0)
+    model = VJEPA2Model(config).eval().requires_grad_(False)
+    return Backbone(
+        model,
+        model_id="random",
+        revision=None,
+        weights_identity="random-seed-0",
+        random_weights=True,
+        device=torch.device("cpu"),
+    )
+
+
+def pooled_features(backbone: Backbone, paths: list[Path]) -> np.ndarray:
+    features = []
+    for start in range(0, len(paths), 16):
+        clips = [sample_clip(p, backbone.frames_per_clip) for p in paths[start : start + 16]]
+        features.extend(e.pooled for e in backbone.embed(clips))
+    return np.stack(features)
+
+
+def probe_accuracy(features: np.ndarray, labels: list[str]) -> tuple[float, float]:
+    """5-fold CV accuracy of logistic regression on standardised features: 4 modes, and group vs presentation."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    def model():
+        return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=1.0))
+
+    pair = np.array([label in ("group", "presentation") for label in labels])
+    return (
+        cv_accuracy(model(), features, labels),
+        cv_accuracy(model(), features[pair], [label for label, keep in zip(labels, pair, strict=True) if keep]),
+    )
+
+
+def quality(model_dir: str, eval_data: Path) -> list[tuple[str, float, float]]:
+    if not (eval_data / "manifest.json").is_file():
+        generate_dataset(eval_data, 40, seconds=3.0, fps=16, size=(160, 160), seed=7)
+    manifest = load_manifest(eval_data)
+    entries = manifest["clips"]
+    paths = [eval_data / e["path"] for e in entries]
+    labels = [e["mode"] for e in entries]
+    pair = np.array([label in ("group", "presentation") for label in labels])
+    pretrained = load_backbone(model_dir, device="cpu")
+    rows = []
+    for name, backbone in (
+        ("V-JEPA small, pretrained on simulator footage (ours)", pretrained),
+        ("same architecture, random weights", random_backbone(pretrained.config)),
+    ):
+        rows.append((name, *probe_accuracy(pooled_features(backbone, paths), labels)))
+    frames = np.stack([mean_frame_features(sample_clip(p, 16).frames) for p in paths])
+    counts = person_count_features(entries)
+    pair_labels = [label for label, keep in zip(labels, pair, strict=True) if keep]
+    rows.append(
+        (
+            "baseline: mean frame (appearance only)",
+            cv_accuracy(mean_frame_classifier(), frames, labels),
+            cv_accuracy(mean_frame_classifier(), frames[pair], pair_labels),
+        )
+    )
+    rows.append(
+        (
+            "baseline: perfect person counter",
+            cv_accuracy(count_classifier(), counts, labels),
+            cv_accuracy(count_classifier(), counts[pair], pair_labels),
+        )
+    )
+    return rows
+
+
+def curve(training_json: Path, png: Path) -> list[dict]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    history = json.loads(training_json.read_text())["history"]
+    steps = [h["step"] for h in history]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2))
+    left.plot(steps, [h["loss"] for h in history])
+    left.set(xlabel="step", ylabel="JEPA L1 loss", title="loss")
+    right.plot(steps, [h["effective_rank"] for h in history], color="tab:orange")
+    right.set(xlabel="step", ylabel="effective rank (of 192)", title="target effective rank")
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    every = max(1, len(history) // 10)
+    return history[::every] + ([history[-1]] if (len(history) - 1) % every else [])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="src/classroom_mode/model/weights/vjepa2-tiny-sim")
+    parser.add_argument("--training-json", default=None, help="default: MODEL/training.json")
+    parser.add_argument("--eval-data", type=Path, default=Path("/tmp/wm/sim-eval"))
+    parser.add_argument("--throughput-steps", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a contended CPU)")
+    parser.add_argument("--out", type=Path, default=Path("docs/results/worldmodel.md"))
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    where = machine()
+    training_json = Path(args.training_json or Path(args.model) / "training.json")
+    png = args.out.with_name("worldmodel-training.png")
+
+    lines = ["## World model: V-JEPA pretraining (`benchmarks/bench_jepa.py`)", ""]
+    lines += [f"Machine: {where}. GPU: not measured (no GPU lent to this task).", ""]
+    lines += [
+        "Reproduce: `.venv/bin/python benchmarks/bench_jepa.py "
+        + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v is not None)
+        + "`",
+        "",
+    ]
+
+    lines += ["### Fraction of tokens masked per clip (1000 samples per generator)", ""]
+    lines += ["| token grid | generator | masked |", "|---|---|---|"]
+    lines += [f"| {g} | {s} | {f:.1%} |" for g, s, f in mask_fractions()]
+    lines += ["", "### Training throughput (small recipe, batch 8, CPU, fp32)", ""]
+    rate = throughput(args.throughput_steps)
+    lines += [f"{rate:.2f} clips/s ({args.throughput_steps} steps after one warm-up step). GPU: not measured.", ""]
+
+    lines += ["### Frozen-probe accuracy on simulator modes (5-fold CV, 160 clips, 40 per mode, unseen seed)", ""]
+    lines += ["Logistic regression on mean-pooled encoder tokens; baselines from `classroom_mode.sim.baselines`.", ""]
+    lines += ["| features | 4 modes | group vs presentation |", "|---|---|---|"]
+    lines += [f"| {name} | {acc4:.1%} | {acc2:.1%} |" for name, acc4, acc2 in quality(args.model, args.eval_data)]
+
+    if training_json.is_file():
+        lines += ["", f"### Training curve ({training_json})", "", f"![loss and effective rank]({png.name})", ""]
+        lines += ["| step | loss | effective rank | target std | lr | EMA momentum |", "|---|---|---|---|---|---|"]
+        for h in curve(training_json, png):
+            lines.append(
+                f"| {h['step']} | {h['loss']:.4f} | {h['effective_rank']:.1f} | {h['target_std']:.3f} "
+                f"| {h['lr']:.2e} | {h['momentum']:.5f} |"
+            )
+    text = "\n".join(lines) + "\n"
+    write_section(args.out, "bench_jepa", text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,143 @@
+"""`pretrain` and `surprise` end to end: real MP4 files, real checkpoints, the strict backbone loader."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from classroom_mode.errors import ClassroomModeError
+from classroom_mode.model.backbone import load_backbone
+from classroom_mode.model.jepa import pretrain as jepa
+from classroom_mode.model.jepa.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from classroom_mode.model.jepa.trainer import JEPATrainer
+from classroom_mode.video.decode import sample_clip
+from classroom_mode.video.writer import write_mp4
+from jepa_helpers import random_bank, tiny_model, tiny_recipe, write_clips
+
+TINY_RUN = ("--init", "config:tiny", "--batch-size", "2", "--warmup", "1", "--device", "cpu")
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    write_clips(root / "group", 2, seed=1)
+    write_clips(root / "unlabeled", 2, seed=2)
+    (root / "unlabeled" / "broken.mp4").write_bytes(b"not a video")
+    write_clips(root / ".trash", 1, seed=3)  # deleted clips are not training data
+    return root
+
+
+def test_pretrain_writes_checkpoints_and_a_model_the_backbone_loader_accepts(cli, data, tmp_path):
+    out = tmp_path / "run"
+    result = cli(
+        "pretrain", "--data", data, "--out", out, "--steps", "2", "--checkpoint-every", "1", "--json", *TINY_RUN
+    )
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["clips"] == 4  # broken.mp4 skipped, .trash ignored
+    assert "1 file(s) skipped" in result.stderr
+    assert summary["final"]["step"] == 2 and summary["final"]["effective_rank"] > 1
+    assert set(summary["masked_fraction"]) == {"8x0.15", "2x0.7"}
+    assert latest_checkpoint(out).name == "step-000002"
+    assert len(list((out / "checkpoints").glob("step-*"))) == 2
+    backbone = load_backbone(summary["model"], device="cpu")
+    assert backbone.load_report.complete and not backbone.random_weights
+
+    again = cli("pretrain", "--data", data, "--out", out, "--steps", "2", *TINY_RUN)
+    assert again.exit_code == 2 and "--resume" in again.stderr
+
+    changed = cli("pretrain", "--data", data, "--out", out, "--steps", "3", "--lr", "1e-3", "--resume", *TINY_RUN)
+    assert changed.exit_code == 2 and "different configuration" in changed.stderr and "lr" in changed.stderr
+    forced = cli("pretrain", "--data", data, "--out", out, "--steps", "3", "--resume", "--force", *TINY_RUN)
+    assert forced.exit_code == 0, forced.stderr
+    assert latest_checkpoint(out).name == "step-000003"
+
+
+def test_pretrain_refuses_folders_without_readable_clips(cli, tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = cli("pretrain", "--data", tmp_path / "empty", "--out", tmp_path / "o1", "--steps", "1", *TINY_RUN)
+    assert result.exit_code == 2 and "no video files" in result.stderr
+    (tmp_path / "junk" / "unlabeled").mkdir(parents=True)
+    (tmp_path / "junk" / "unlabeled" / "a.mp4").write_bytes(b"\x00" * 64)
+    result = cli("pretrain", "--data", tmp_path / "junk", "--out", tmp_path / "o2", "--steps", "1", *TINY_RUN)
+    assert result.exit_code == 2 and "no readable clips" in result.stderr
+    missing = cli("pretrain", "--data", tmp_path / "nope", "--out", tmp_path / "o3", "--steps", "1", *TINY_RUN)
+    assert missing.exit_code == 2 and "not found" in missing.stderr
+
+
+def test_pretrain_needs_exactly_one_starting_point(cli, data, tmp_path):
+    both = cli("pretrain", "--data", data, "--out", tmp_path / "o", "--steps", "1", "--config", "small", *TINY_RUN)
+    assert both.exit_code == 2 and "exactly one" in both.stderr
+    unknown = cli("pretrain", "--data", data, "--out", tmp_path / "o", "--steps", "1", "--config", "huge")
+    assert unknown.exit_code == 2 and "unknown" in unknown.stderr
+
+
+def test_resuming_a_checkpoint_takes_exactly_the_step_the_run_would_have_taken(tmp_path):
+    bank = random_bank()
+
+    def fresh() -> JEPATrainer:
+        return JEPATrainer(tiny_recipe(), tiny_model())
+
+    original = fresh()
+    original.train_step(bank)
+    save_checkpoint(tmp_path, original, [])
+    expected = original.train_step(bank)
+
+    resumed = fresh()
+    load_checkpoint(latest_checkpoint(tmp_path), resumed)
+    assert resumed.step == 1
+    got = resumed.train_step(bank)
+    assert got.loss == expected.loss and got.lr == expected.lr and got.momentum == expected.momentum
+    for name in ("encoder", "target_encoder", "predictor"):
+        theirs = getattr(resumed, name).state_dict()
+        assert all(torch.equal(v, theirs[k]) for k, v in getattr(original, name).state_dict().items())
+    assert torch.equal(original.generator.get_state(), resumed.generator.get_state())
+
+
+def test_a_diverging_loss_stops_the_run_and_keeps_the_last_good_checkpoint(data, tmp_path):
+    recipe = tiny_recipe(model=jepa.architecture(load_backbone("config:tiny", device="cpu").config), steps=4)
+    run = jepa.prepare_run(
+        recipe,
+        data,
+        tmp_path,
+        resume=False,
+        force=False,
+        device=torch.device("cpu"),
+        read=lambda path, n: sample_clip(path, n).frames,
+    )
+    run.trainer.train_step(run.bank)
+    save_checkpoint(tmp_path, run.trainer, run.history)
+    with torch.no_grad():
+        run.trainer.encoder.layernorm.weight.fill_(float("inf"))
+    with pytest.raises(ClassroomModeError, match=r"diverged.*step-000001"):
+        jepa.train(run)
+    assert latest_checkpoint(tmp_path).name == "step-000001"
+    assert not (tmp_path / jepa.MODEL_DIR).exists()
+
+
+def test_surprise_scores_clips_and_skips_bad_ones(cli, data):
+    clips = sorted((data / "group").glob("*.mp4"))
+    result = cli("surprise", *clips, data / "unlabeled" / "broken.mp4", "--model", "config:tiny", "--json")
+    assert result.exit_code == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert [c["clip"] for c in payload["clips"]] == [str(c) for c in clips]
+    assert all(c["energy"] > 0 for c in payload["clips"])
+    assert payload["skipped"][0]["clip"].endswith("broken.mp4")
+    nothing = cli("surprise", "--model", "config:tiny")
+    assert nothing.exit_code == 2
+
+
+def test_surprise_stream_prints_a_calibrated_line_per_window(cli, tmp_path):
+    rng = np.random.default_rng(0)
+    video = write_mp4(tmp_path / "room.mp4", rng.integers(0, 256, (40, 48, 48, 3), dtype=np.uint8), fps=8.0)
+    args = ("surprise", "--stream", video, "--window", "2", "--every", "0.5", "--model", "config:tiny")
+    result = cli(*args, "--json")
+    assert result.exit_code == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["t"] for line in lines] == [0.5 * i for i in range(7)]  # 5 s file, 2 s windows every 0.5 s
+    assert all(line["camera_id"] == "room.mp4" and line["level"] == "normal" for line in lines)  # < min_baseline
+    human = cli(*args)
+    assert human.exit_code == 0 and human.stdout.count("energy") == 7
