@@ -30,6 +30,7 @@ from classroom_mode.model.cache import EmbeddingCache
 from classroom_mode.model.probes import AttentiveSettings, FeatureSet, cross_validate, fit_probe
 from classroom_mode.model.probes.attentive import AttentiveClassifier
 from classroom_mode.model.probes.dataset import load_labelled_features
+from classroom_mode.model.probes.evaluate import learning_curve
 from classroom_mode.sim import generate_dataset, load_manifest
 from classroom_mode.sim.baselines import (
     count_classifier,
@@ -94,14 +95,11 @@ def main() -> None:
         rows.append((name, *everything, *pairwise, time.perf_counter() - t))
         print(rows[-1])
 
-    rng = np.random.default_rng(args.seed)
-    order = {m: rng.permutation(np.flatnonzero(labels == m)) for m in data.classes}
-    curve = []
-    for per_mode in (n for n in CURVE if n <= args.clips_per_mode):
-        index = np.sort(np.concatenate([order[m][:per_mode] for m in data.classes]))
-        scores = [_probe_runner(data.features, k, args)(index, labels) for k in PROBES]
-        curve.append((per_mode, *scores))
-        print(curve[-1])
+    curves = {
+        k: learning_curve(data.features, data.labels, CURVE, kind=k, folds=args.folds, seed=args.seed)[0]
+        for k in PROBES
+    }
+    print(curves)
 
     variants = []
     base = AttentiveSettings()
@@ -120,7 +118,7 @@ def main() -> None:
     print(timing)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
-        _markdown(args, backbone, data.features, rows, curve, variants, timing, time.perf_counter() - started)
+        _markdown(args, backbone, data.features, rows, curves, variants, timing, time.perf_counter() - started)
     )
     print(f"written {args.out}")
 
@@ -209,7 +207,7 @@ def _pm(mean: float, std: float | None) -> str:
     return f"{mean:.3f}" if std is None else f"{mean:.3f} ± {std:.3f}"
 
 
-def _markdown(args, backbone, features: FeatureSet, rows, curve, variants, timing, seconds: float) -> str:
+def _markdown(args, backbone, features: FeatureSet, rows, curves, variants, timing, seconds: float) -> str:
     weights = (
         "**RANDOM weights (not a trained model): these numbers say nothing about V-JEPA features; re-run with the "
         "trained backbone**"
@@ -242,9 +240,9 @@ def _markdown(args, backbone, features: FeatureSet, rows, curve, variants, timin
         "| clips per mode | " + " | ".join(f"{k} probe" for k in PROBES) + " |",
         "|---|" + "---|" * len(PROBES),
     ]
-    for per_mode, *scores in curve:
-        cells = [f"{_pm(a, sa)} / {_pm(f, sf)}" for a, sa, f, sf in scores]
-        lines.append(f"| {per_mode} | " + " | ".join(cells) + " |")
+    for points in zip(*(curves[k] for k in PROBES), strict=True):
+        cells = [f"{_pm(*p['accuracy'])} / {_pm(*p['macro_f1'])}" for p in points]
+        lines.append(f"| {points[0]['clips_per_mode']} | " + " | ".join(cells) + " |")
     lines += [
         "",
         "Attentive-probe variants (4 modes, all clips; lr × weight-decay grid of 3 × 2 heads trained in parallel):",

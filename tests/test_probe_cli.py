@@ -35,7 +35,18 @@ def trained(dataset, tmp_path_factory) -> Path:
     from classroom_mode.cli import app
 
     out = tmp_path_factory.mktemp("probe-cli-out") / "room"
-    args = ["train", str(dataset), *MODEL, "--probe", "attentive", "--folds", "2", "--out", str(out), "--json"]
+    args = [
+        "train",
+        str(dataset),
+        *MODEL,
+        "--probe",
+        "attentive",
+        "--folds",
+        "3",
+        "--learning-curve",
+        "--out",
+        str(out),
+    ]
     result = CliRunner().invoke(app, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     return out
@@ -48,8 +59,9 @@ def test_train_writes_probe_with_sidecar(trained, dataset):
     assert sidecar["classes"] == ["empty", "group", "presentation", "solo"]
     assert sidecar["backbone"]["model_id"] == "config:tiny" and sidecar["backbone"]["random_weights"] is True
     assert sidecar["data"]["per_mode"] == {"empty": 6, "group": 6, "presentation": 6, "solo": 6}
-    assert sidecar["cv"]["scheme"] == "stratified 2-fold"
+    assert sidecar["cv"]["scheme"] == "stratified 3-fold"
     assert sidecar["display_names"]["group"] == "Group"
+    assert [p["clips_per_mode"] for p in sidecar["learning_curve"]] == [5]
 
 
 def test_classify_prints_every_probability_and_explains(cli, trained, dataset, scratch):

@@ -21,7 +21,7 @@ from classroom_mode.model.probes import (
     save_probe,
 )
 from classroom_mode.model.probes.attentive import AttentiveClassifier
-from classroom_mode.model.probes.evaluate import data_warnings, make_splits
+from classroom_mode.model.probes.evaluate import data_warnings, learning_curve, make_splits
 from classroom_mode.model.probes.plots import save_attention_png, save_confusion_png
 from classroom_mode.records import UNCERTAIN, Embedding
 from probe_helpers import MODES, synthetic_embeddings
@@ -122,6 +122,15 @@ def test_cross_validation_report_on_separable_data(data):
     assert "true \\ predicted" in report.confusion_text()
     assert report.warnings == []
     json.dumps(report.to_json())
+
+
+def test_learning_curve_covers_the_sizes_the_data_allows(data):
+    features, labels, _, _ = data
+    points, left_out = learning_curve(features, labels, (5, 10, 20), kind="prototype", folds=5)
+    assert [p["clips_per_mode"] for p in points] == [5, 10] and left_out == []
+    assert points[0]["scheme"] == "stratified 5-fold" and points[1]["accuracy"][0] > 0.7
+    points, left_out = learning_curve(features, labels, (2,), kind="attentive", folds=2)
+    assert points == [] and "at least 3 clips per mode" in left_out[0]
 
 
 def test_small_and_imbalanced_modes_are_warned_about():

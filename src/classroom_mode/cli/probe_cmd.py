@@ -51,6 +51,9 @@ def train(
     model: ModelOption = None,
     folds: Annotated[int, typer.Option("--folds", "-k", help="cross-validate first with K folds; 0 to skip")] = 5,
     seed: SeedOption = 0,
+    curve: Annotated[
+        bool, typer.Option("--learning-curve", help="also cross-validate with 5 / 10 / 20 / 50 clips per mode")
+    ] = False,
     json_output: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:
@@ -69,6 +72,16 @@ def train(
         )
     elif folds:
         report = _cross_validate(data, kind, folds, None, seed, cfg)
+    points = None
+    if curve and report:
+        from classroom_mode.model.probes.evaluate import learning_curve
+
+        info("learning curve: cross-validating on 5 / 10 / 20 / 50 clips per mode (as far as the data goes)")
+        points, left_out = learning_curve(
+            data.features, data.labels, classes=data.classes, kind=kind, folds=folds, seed=seed
+        )
+        for reason in left_out:
+            info(f"[yellow]learning curve:[/] left out {reason}")
     trained = fit_probe(
         data.features,
         data.labels,
@@ -84,6 +97,7 @@ def train(
         "seed": seed,
         "data": {"folder": str(data_dir), **data.summary()},
         "cv": report.to_json() if report else None,
+        "learning_curve": points,
     }
     tensors_path, sidecar_path = save_probe(trained, out)
     if json_output:

@@ -24,6 +24,7 @@ from classroom_mode.model.probes.probe import ProbeKind, encode_labels, fit_prob
 SMALL_CLASS = 10
 """Fewer clips than this in a mode and its scores swing by whole clips: say so."""
 IMBALANCE_RATIO = 1.5
+LEARNING_CURVE_SIZES = (5, 10, 20, 50)
 
 
 @dataclass
@@ -126,6 +127,52 @@ def cross_validate(
         uncertain_rate=float(unsure.mean()),
         warnings=data_warnings(y, classes),
     )
+
+
+def learning_curve(
+    features: FeatureSet,
+    labels: Sequence[str],
+    sizes: Sequence[int] = LEARNING_CURVE_SIZES,
+    *,
+    classes: Sequence[str] | None = None,
+    kind: ProbeKind = "auto",
+    folds: int = 5,
+    seed: int = 0,
+    attentive: AttentiveSettings | None = None,
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """CV scores with the first n clips of every mode (a seeded random order), for each n the data allows.
+
+    Returns the points and, for sizes the probe type cannot be trained on, why they were left out.
+    """
+    classes = sorted(set(labels)) if classes is None else list(classes)
+    y = encode_labels(labels, classes)
+    rng = np.random.default_rng(seed)
+    order = [rng.permutation(np.flatnonzero(y == c)) for c in range(len(classes))]
+    points, left_out = [], []
+    for size in (n for n in sizes if n <= min(len(o) for o in order)):
+        index = np.sort(np.concatenate([o[:size] for o in order]))
+        try:
+            report = cross_validate(
+                features.subset(index),
+                [classes[i] for i in y[index]],
+                classes=classes,
+                kind=kind,
+                folds=folds,
+                seed=seed,
+                attentive=attentive,
+            )
+        except UserError as exc:
+            left_out.append(f"{size} clips per mode: {exc}")
+            continue
+        points.append(
+            {
+                "clips_per_mode": size,
+                "scheme": report.scheme,
+                "accuracy": list(report.accuracy),
+                "macro_f1": list(report.macro_f1),
+            }
+        )
+    return points, left_out
 
 
 def make_splits(
