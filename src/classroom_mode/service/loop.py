@@ -162,7 +162,8 @@ class LiveLoop:
                     feed = feed or self.feeds(camera.camera_id, camera.config)
                     clip = feed.next_clip()
                 except Exception as exc:  # any camera fault: this camera goes offline, the room goes on
-                    log.warning("camera %s offline: %s", camera.camera_id, exc)
+                    if camera.online is not False or camera.last_error != str(exc):  # log news, not every retry
+                        log.warning("camera %s offline: %s", camera.camera_id, exc)
                     feed = _close(feed)
                     self._set_online(camera, False, str(exc))
                 else:
