@@ -55,6 +55,10 @@ def test_pretrain_writes_checkpoints_and_a_model_the_backbone_loader_accepts(cli
     assert forced.exit_code == 0, forced.stderr
     assert latest_checkpoint(out).name == "step-000003"
 
+    restart = cli("pretrain", "--data", data, "--out", out, "--steps", "1", "--force", *TINY_RUN)
+    assert restart.exit_code == 0, restart.stderr
+    assert [p.name for p in (out / "checkpoints").glob("step-*")] == ["step-000001"]
+
 
 def test_pretrain_refuses_folders_without_readable_clips(cli, tmp_path):
     (tmp_path / "empty").mkdir()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated
 
@@ -70,10 +71,11 @@ def register(app: typer.Typer) -> None:
             seed=seed,
             checkpoint_every=checkpoint_every,
         )
-        with progress_bar("decoding clips", None) as (progress, task):
+        with ExitStack() as stack:
 
             def on_decode(total: int):
-                progress.update(task, total=total)
+                # the bar appears only when clips are decoded (not for a refused --out or a reused bank)
+                progress, task = stack.enter_context(progress_bar("decoding clips", total))
                 return lambda: progress.advance(task)
 
             run = jepa.prepare_run(

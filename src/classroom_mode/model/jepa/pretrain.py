@@ -8,6 +8,7 @@ recipe unless `force`; a diverging loss stops the run with its last good checkpo
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from transformers import VJEPA2Config, VJEPA2Model
 from classroom_mode.errors import ClassroomModeError, UserError
 from classroom_mode.model.jepa.checkpoint import (
     checkpoint_recipe,
+    checkpoints_dir,
     export_pretrained,
     latest_checkpoint,
     load_checkpoint,
@@ -125,11 +127,11 @@ def prepare_run(
             )
         if saved.model != recipe.model:
             raise UserError(f"{out}: the saved run has a different architecture; --force cannot change it")
+    elif checkpoint is not None:  # --force without --resume: start over, dropping the old run's checkpoints
+        shutil.rmtree(checkpoints_dir(out))
+        checkpoint = None
     elif resume:
         log.warning("%s: no checkpoint to resume, starting a new run", out)
-        checkpoint = None
-    else:
-        checkpoint = None
     out.mkdir(parents=True, exist_ok=True)
 
     config = recipe.model_config_object()

@@ -41,7 +41,7 @@ class StepResult:
     clips: int
     seconds: float
     stats: CollapseStats | None
-    """Collapse statistics of this step's targets, every `recipe.log_every` steps."""
+    """Collapse statistics of this step's targets: on the first, the last and every `recipe.log_every`-th step."""
 
 
 class JEPATrainer:
@@ -110,7 +110,8 @@ class JEPATrainer:
         momentum = recipe.ema_at(self.step)
         self.update_target(momentum)
         self.step += 1
-        stats = collapse_stats(targets) if self.step % recipe.log_every == 0 or self.step == 1 else None
+        logged = self.step % recipe.log_every == 0 or self.step in (1, recipe.steps)
+        stats = collapse_stats(targets) if logged else None
         return StepResult(
             step=self.step,
             loss=total,
