@@ -27,9 +27,12 @@ Head = AttentiveHead | LinearHead | PrototypeHead
 HEADS: dict[str, type[Head]] = {h.kind: h for h in (AttentiveHead, LinearHead, PrototypeHead)}
 
 PROTOTYPE_UP_TO = 5
-"""`auto` uses the prototype probe when the smallest mode has at most this many clips (see docs/results/probes.md)."""
+"""`auto` uses the prototype probe when the smallest mode has at most this many clips (the attentive probe
+cannot even hold out a validation split below 3, and at 5 per mode it was the weakest in docs/results/probes.md)."""
 AUTO_ABOVE = "attentive"
-"""`auto`'s choice with more clips, when the embeddings carry patch tokens (see docs/results/probes.md)."""
+"""`auto`'s choice with more clips, when the embeddings carry patch tokens. Provisional: it was best on synthetic
+features whose classes differ in *where* a pattern sits, but on the random-weight backbone no probe beats chance
+(docs/results/probes.md); re-check when the trained backbone's numbers are in."""
 
 
 @dataclass
