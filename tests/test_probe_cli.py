@@ -113,3 +113,14 @@ def test_bad_data_folders_get_one_line_errors(cli, dataset, scratch):
     result = cli("evaluate", dataset, *MODEL, "--group-by", "camera")
     assert result.exit_code == 2 and "CAMERA__SESSION__NAME" in result.stderr
     assert cli("train", dataset, "--probe", "svm", "--out", "p").exit_code == 2
+
+
+def test_group_ids_come_from_camera_and_session_in_the_file_name():
+    from classroom_mode.errors import UserError
+    from classroom_mode.model.probes.dataset import group_of
+
+    clip = Path("data/group/front__2025-03-04-0900__0007.mp4")
+    assert group_of(clip, "camera") == "front"
+    assert group_of(clip, "session") == "front__2025-03-04-0900"
+    with pytest.raises(UserError, match="CAMERA__SESSION__NAME"):
+        group_of(Path("data/group/front__0007.mp4"), "session")

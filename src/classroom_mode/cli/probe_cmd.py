@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 from rich.table import Table
@@ -24,8 +24,10 @@ from classroom_mode.errors import UserError
 
 if TYPE_CHECKING:
     from classroom_mode.model.backbone import Backbone
+    from classroom_mode.model.probes import ProbeKind, TrainedProbe
     from classroom_mode.model.probes.dataset import LabelledFeatures
     from classroom_mode.model.probes.evaluate import CVReport
+    from classroom_mode.records import Embedding, Prediction
 
 ProbeOption = Annotated[str, typer.Option("--probe", "-p", help="attentive, linear, prototype, or auto (by data size)")]
 ModelOption = Annotated[
@@ -160,10 +162,10 @@ def classify(
     from classroom_mode.model.backbone import load_backbone
     from classroom_mode.model.cache import EmbeddingCache
     from classroom_mode.model.embed import embed_paths
-    from classroom_mode.model.probes import load_probe, probe_paths
+    from classroom_mode.model.probes import load_probe, read_sidecar
 
     cfg = config_from(config)
-    made_for = _sidecar_backbone(probe_paths(probe)[1])
+    made_for = read_sidecar(probe).get("backbone") or {}
     backbone = load_backbone(
         model or made_for.get("model_id") or cfg.backbone.model,
         revision=None if model else made_for.get("revision"),
@@ -208,10 +210,10 @@ def classify(
         raise UserError("no clip could be classified")
 
 
-def _kind(probe: str) -> Any:
+def _kind(probe: str) -> ProbeKind:
     if probe not in KINDS:
         raise UserError(f"--probe: {probe!r} is not one of {', '.join(KINDS)}")
-    return probe
+    return cast("ProbeKind", probe)
 
 
 def _labelled(data_dir: Path, model: str | None, cfg: Config) -> tuple[Backbone, LabelledFeatures]:
@@ -236,7 +238,7 @@ def _labelled(data_dir: Path, model: str | None, cfg: Config) -> tuple[Backbone,
 
 
 def _cross_validate(
-    data: LabelledFeatures, kind: Any, folds: int, groups: list[str] | None, seed: int, cfg: Config
+    data: LabelledFeatures, kind: ProbeKind, folds: int, groups: list[str] | None, seed: int, cfg: Config
 ) -> CVReport:
     from classroom_mode.model.probes.evaluate import cross_validate, make_splits
     from classroom_mode.model.probes.probe import encode_labels
@@ -256,24 +258,15 @@ def _cross_validate(
         )
 
 
-def _sidecar_backbone(sidecar: Path) -> dict[str, Any]:
-    """The backbone a probe was trained on, read before loading it so the same one can be loaded."""
-    import json
-
-    try:
-        return json.loads(sidecar.read_text(encoding="utf-8")).get("backbone") or {}
-    except FileNotFoundError:
-        raise UserError(f"{sidecar}: probe file not found") from None
-    except (OSError, ValueError, AttributeError) as exc:
-        raise UserError(f"{sidecar}: not a readable probe sidecar ({exc})") from None
-
-
-def _explain(path: Path, embedding: Any, trained: Any, backbone: Backbone, label: str, target: Path) -> str:
+def _explain(
+    path: Path, embedding: Embedding, trained: TrainedProbe, backbone: Backbone, label: str, target: Path
+) -> str:
     from classroom_mode.model.probes.plots import save_attention_png
     from classroom_mode.video.decode import sample_clip
 
     clip = sample_clip(path, backbone.frames_per_clip)
     attention = trained.attention_map(embedding)
+    assert attention is not None  # classify only explains attentive probes
     save_attention_png(clip.frames[len(clip.frames) // 2], attention, target, caption=f"{path.name}: {label}")
     return str(target)
 
@@ -301,7 +294,7 @@ def _print_report(report: CVReport) -> None:
         info(f"[yellow]warning:[/] {warning}")
 
 
-def _print_predictions(predictions: dict[Path, Any], classes: list[str]) -> None:
+def _print_predictions(predictions: dict[Path, Prediction], classes: list[str]) -> None:
     table = Table()
     table.add_column("clip")
     table.add_column("label")

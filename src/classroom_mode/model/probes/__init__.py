@@ -4,7 +4,7 @@ The public API: `fit_probe` / `cross_validate` on a `FeatureSet`, `save_probe` /
 `TrainedProbe.classify(embedding, camera_id=..., at=...)` for the live loop.
 """
 
-from classroom_mode.model.probes.artifact import load_probe, probe_paths, save_probe
+from classroom_mode.model.probes.artifact import load_probe, probe_paths, read_sidecar, save_probe
 from classroom_mode.model.probes.attentive import AttentiveSettings
 from classroom_mode.model.probes.evaluate import CVReport, cross_validate
 from classroom_mode.model.probes.features import FeatureSet
@@ -20,5 +20,6 @@ __all__ = [
     "fit_probe",
     "load_probe",
     "probe_paths",
+    "read_sidecar",
     "save_probe",
 ]

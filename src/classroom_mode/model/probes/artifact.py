@@ -56,15 +56,13 @@ def save_probe(probe: TrainedProbe, path: Path | str) -> tuple[Path, Path]:
 def load_probe(path: Path | str, *, expect_fingerprint: str | None = None) -> TrainedProbe:
     """Read a probe; with `expect_fingerprint`, refuse one trained on another backbone or preprocessing."""
     tensors_path, sidecar_path = probe_paths(path)
+    sidecar = read_sidecar(path)
     try:
-        sidecar = json.loads(sidecar_path.read_text(encoding="utf-8"))
         tensors = load_tensors(tensors_path.read_bytes())
-    except FileNotFoundError as exc:
-        raise UserError(f"{exc.filename}: probe file not found") from None
-    except (json.JSONDecodeError, UnicodeDecodeError, SafetensorError) as exc:
-        raise UserError(f"{tensors_path.with_suffix('')}: not a readable probe ({exc})") from None
-    if sidecar.get("format") != FORMAT or sidecar.get("kind") not in HEADS:
-        raise UserError(f"{sidecar_path}: not a classroom-mode probe (format {sidecar.get('format')!r})")
+    except FileNotFoundError:
+        raise UserError(f"{tensors_path}: probe file not found") from None
+    except (OSError, SafetensorError) as exc:
+        raise UserError(f"{tensors_path}: not a readable probe ({exc})") from None
     made_for = (sidecar.get("backbone") or {}).get("fingerprint")
     if expect_fingerprint is not None and made_for != expect_fingerprint:
         model = (sidecar.get("backbone") or {}).get("model_id", "an unknown backbone")
@@ -81,6 +79,20 @@ def load_probe(path: Path | str, *, expect_fingerprint: str | None = None) -> Tr
     except (KeyError, RuntimeError, TypeError, ValueError) as exc:
         raise UserError(f"{tensors_path}: probe tensors do not match its sidecar ({exc})") from None
     return TrainedProbe(list(sidecar["classes"]), head, gate, float(sidecar["uncertain_below"]), meta)
+
+
+def read_sidecar(path: Path | str) -> dict[str, Any]:
+    """A probe's JSON sidecar alone (cheap: e.g. to learn which backbone to load before loading the probe)."""
+    sidecar_path = probe_paths(path)[1]
+    try:
+        sidecar = json.loads(sidecar_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{sidecar_path}: probe file not found") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"{sidecar_path}: not a readable probe ({exc})") from None
+    if not isinstance(sidecar, dict) or sidecar.get("format") != FORMAT or sidecar.get("kind") not in HEADS:
+        raise UserError(f"{sidecar_path}: not a classroom-mode probe sidecar")
+    return sidecar
 
 
 def _section(tensors: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
