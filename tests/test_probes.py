@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import numpy as np
@@ -219,6 +220,15 @@ def test_uncertain_for_low_confidence_and_far_from_every_class(attentive, data):
     assert far.label == UNCERTAIN and far.uncertain_reason.startswith("far from every trained mode")
     # in-distribution held-out clips mostly pass the calibrated gate
     assert (attentive.gate.distances(test) <= attentive.gate.threshold).mean() > 0.8
+
+
+def test_classify_refuses_an_embedding_from_another_backbone(attentive):
+    embeddings, _ = synthetic_embeddings(1, seed=5)
+    attentive.meta = {"backbone": {"fingerprint": "abc123"}}
+    ours = replace(embeddings[0], meta={"fingerprint": "abc123"})
+    assert attentive.classify(ours, camera_id="cam", at=NOW).camera_id == "cam"
+    with pytest.raises(UserError, match="trained on fingerprint abc123"):
+        attentive.classify(replace(ours, meta={"fingerprint": "zzz"}), camera_id="cam", at=NOW)
 
 
 def test_attention_map_and_explain_picture(attentive, tmp_path):

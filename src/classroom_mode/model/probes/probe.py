@@ -70,6 +70,7 @@ class TrainedProbe:
         self, embedding: Embedding, *, camera_id: str, at: datetime, uncertain_below: float | None = None
     ) -> Prediction:
         """One clip → a `Prediction`: the top class, or `uncertain` with the reason."""
+        self._check_source(embedding)
         features = FeatureSet.from_embeddings([embedding])
         probabilities = self.predict_proba(features)[0]
         distance = float(self.gate.distances(features)[0])
@@ -89,6 +90,16 @@ class TrainedProbe:
             probabilities={name: float(p) for name, p in zip(self.classes, probabilities, strict=True)},
             uncertain_reason=reason,
         )
+
+    def _check_source(self, embedding: Embedding) -> None:
+        """Refuse an embedding whose backbone fingerprint is known and is not the one the probe was trained on."""
+        made_for = (self.meta.get("backbone") or {}).get("fingerprint")
+        came_from = embedding.meta.get("fingerprint")
+        if made_for and came_from and made_for != came_from:
+            raise UserError(
+                f"embedding {embedding.key[:12]} comes from backbone {embedding.model_id} (fingerprint {came_from}), "
+                f"but the probe was trained on fingerprint {made_for}"
+            )
 
     def attention_map(self, embedding: Embedding) -> np.ndarray | None:
         """(rows, cols) attention of the attentive probe over the patch grid; None for the other probes."""
