@@ -130,6 +130,10 @@ class CentroidProbe:
         p /= p.sum()
         return reading(camera_id, at, {n: float(x) for n, x in zip(self.names, p, strict=True)})
 
+    def attention_map(self, embedding: Embedding) -> None:
+        """A centroid probe looks at the pooled vector only: there is no attention to show."""
+        return None
+
 
 class ServerThread:
     """A real uvicorn server for `app` on a free 127.0.0.1 port, in a thread."""

@@ -242,3 +242,25 @@ def test_run_refuses_a_probe_for_another_backbone(cli, tmp_path, tiny_probe):
     result = cli("run", "--config", write_config(tmp_path, tiny_probe["theirs"]), "--windows", "1")
     assert result.exit_code == 2
     assert "trained on features of other" in result.stderr and "retrain it" in result.stderr
+
+
+def test_attentive_probe_attention_reaches_the_loop(tmp_path):
+    """The camera page's heatmap: the loop keeps the attentive probe's map of each camera's last window."""
+    from classroom_mode.model.backbone import load_backbone
+    from classroom_mode.model.probes import FeatureSet, fit_probe
+    from classroom_mode.service.analysis import LocalEncoder
+
+    backbone = load_backbone("config:tiny", device="cpu")
+    modes = ["empty", "group"]
+    clips = [flat_clip("c", v, datetime.now(UTC), seed=s) for v in (30, 200) for s in range(4)]
+    probe = fit_probe(FeatureSet.from_embeddings(backbone.embed(clips)), [m for m in modes for _ in range(4)],
+                      classes=modes, kind="attentive")  # fmt: skip
+    encoder = LocalEncoder(backbone, {"r1": probe})
+    config = Config(rooms={"r1": RoomConfig(cameras={"cam": CameraConfig()})})
+    with HistoryStore(tmp_path / "h.db") as store:
+        loop = LiveLoop(config, store, encoder, feeds=lambda cid, cam: ScriptedFeed(cid, [200]))
+        loop.run(windows=1)
+    attention = loop.last_attention("cam")
+    side = backbone.config.crop_size // backbone.config.patch_size
+    assert attention is not None and attention.shape == (side, side)
+    assert np.isclose(attention.sum(), 1.0, atol=1e-3)

@@ -37,6 +37,8 @@ class Analysis(NamedTuple):
     prediction: Prediction
     energy: float | None
     """Raw surprise energy (mean L1 prediction error); None when no surprise model is loaded."""
+    attention: np.ndarray | None = None
+    """The attentive probe's (rows, cols) attention over the patch grid, for the dashboard; None otherwise."""
 
 
 class Analyzer(Protocol):
@@ -49,6 +51,8 @@ class Probe(Protocol):
     """The part of `classroom_mode.model.probes.TrainedProbe` the service uses."""
 
     def classify(self, embedding: Embedding, *, camera_id: str, at: datetime) -> Prediction: ...
+
+    def attention_map(self, embedding: Embedding) -> np.ndarray | None: ...
 
 
 class EnergyModel(Protocol):
@@ -129,7 +133,8 @@ class LocalEncoder:
             features = self.backbone.encode(pixels).cpu()
             energy = float(self.surprise.energy(pixels)[0]) if self.surprise is not None else None
         embedding = self.backbone.embedding_from_features(features[0], key)
-        return Analysis(probe.classify(embedding, camera_id=clip.camera_id, at=clip_time(clip)), energy)
+        prediction = probe.classify(embedding, camera_id=clip.camera_id, at=clip_time(clip))
+        return Analysis(prediction, energy, probe.attention_map(embedding))
 
 
 class RemoteEncoder:

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+import numpy as np
+
 from classroom_mode.config import CameraConfig, Config, SurpriseThresholds
 from classroom_mode.modes import Clock, RoomModel, utc_now
 from classroom_mode.records import CameraStatus, Clip, ModeChange, ModeState, SurpriseReading
@@ -61,6 +63,7 @@ class _Camera:
     since: datetime | None = None
     windows: int = 0
     last_clip: Clip | None = None
+    last_attention: np.ndarray | None = None
     last_error: str | None = None
 
 
@@ -146,9 +149,10 @@ class LiveLoop:
         camera = self.cameras.get(camera_id)
         return camera.last_clip if camera else None
 
-    def last_attention(self, camera_id: str) -> None:
-        """No attention map yet: the loop does not ask the probe for one."""
-        return None
+    def last_attention(self, camera_id: str) -> np.ndarray | None:
+        """The attentive probe's attention over the last clip's patch grid (None for other probes or remote)."""
+        camera = self.cameras.get(camera_id)
+        return camera.last_attention if camera else None
 
     # -- workers ------------------------------------------------------------------------------------
 
@@ -177,7 +181,9 @@ class LiveLoop:
 
     def _analyse(self, camera: _Camera, clip: Clip) -> None:
         try:
-            self.record(camera.room, self.analyzer.analyse(clip, camera.room))
+            analysis = self.analyzer.analyse(clip, camera.room)
+            camera.last_attention = analysis.attention
+            self.record(camera.room, analysis)
         except Exception as exc:  # a failed analysis (or write) costs this window only
             log.warning("camera %s: analysis failed: %s", camera.camera_id, exc)
             camera.last_error = f"analysis failed: {exc}"
