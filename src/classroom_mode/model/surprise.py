@@ -53,8 +53,8 @@ class SurpriseModel:
         self.model = backbone.model
         config = self.model.config
         self.tubelet = config.tubelet_size
-        grid = TokenGrid.for_config(config)
-        self.depth = backbone.frames_per_clip // self.tubelet
+        grid = TokenGrid.for_config(config, backbone.frames_per_clip)
+        self.depth = grid.depth
         self.tokens_per_tubelet = grid.height * grid.width
         self.context_tubelets = context_tubelets if context_tubelets is not None else self.depth // 2
         if not 0 < self.context_tubelets < self.depth:

@@ -56,10 +56,10 @@ class TokenGrid:
     width: int
 
     @classmethod
-    def for_config(cls, config: object) -> TokenGrid:
-        """The grid a `VJEPA2Config` gives to a clip of `frames_per_clip` frames at `crop_size`."""
+    def for_config(cls, config: object, frames: int) -> TokenGrid:
+        """The grid a `VJEPA2Config` gives to a clip of `frames` frames at its `crop_size`."""
         side = config.crop_size // config.patch_size  # type: ignore[attr-defined]
-        return cls(config.frames_per_clip // config.tubelet_size, side, side)  # type: ignore[attr-defined]
+        return cls(frames // config.tubelet_size, side, side)  # type: ignore[attr-defined]
 
     @property
     def num_tokens(self) -> int:

@@ -28,7 +28,7 @@ from classroom_mode.model.jepa.checkpoint import (
     write_json,
 )
 from classroom_mode.model.jepa.data import ClipBank, files_fingerprint
-from classroom_mode.model.jepa.masks import TokenGrid, measure_masked_fraction
+from classroom_mode.model.jepa.masks import measure_masked_fraction
 from classroom_mode.model.jepa.recipe import PRESETS, PretrainRecipe
 from classroom_mode.model.jepa.trainer import DivergedError, JEPATrainer, StepResult
 from classroom_mode.video.dataset import is_video
@@ -138,13 +138,13 @@ def prepare_run(
     paths = find_clips(data)
     if not paths:
         raise UserError(f"{data}: no video files found (looked recursively for .mp4, .mkv, .webm, ...)")
-    fingerprint = files_fingerprint(paths, config.frames_per_clip, config.crop_size)
+    fingerprint = files_fingerprint(paths, recipe.clip_frames, config.crop_size)
     skipped: list[tuple[str, str]] = []
     bank = ClipBank.load(out / BANK_FILE, fingerprint)
     if bank is None:
         bank = ClipBank.decode(
             paths,
-            num_frames=config.frames_per_clip,
+            num_frames=recipe.clip_frames,
             crop_size=config.crop_size,
             read=read,
             on_skip=lambda path, reason: skipped.append((str(path), reason)),
@@ -214,7 +214,7 @@ def finish(run: Run, dtype: torch.dtype) -> dict[str, Any]:
     """Export the model (weights in `dtype`); write `training.json`: recipe, mask fractions, history, final numbers."""
     trainer = run.trainer
     export_pretrained(trainer, run.out / MODEL_DIR, dtype)
-    grid = TokenGrid.for_config(trainer.config)
+    grid = trainer.grid
     throughput = [h["clips_per_s"] for h in run.history if h.get("clips_per_s")]
     summary = {
         "recipe": trainer.recipe.model_dump(mode="json"),

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from transformers import VJEPA2Config
 
+from classroom_mode.model.backbone import FRAMES_PER_CLIP
 from classroom_mode.model.jepa.masks import OFFICIAL_MASKS, BlockMaskSpec
 
 
@@ -60,6 +61,14 @@ class PretrainRecipe(BaseModel):
 
     def model_config_object(self) -> VJEPA2Config:
         return VJEPA2Config(**self.model)
+
+    @property
+    def clip_frames(self) -> int:
+        """Frames per training clip: what the backbone feeds the model at inference (at most 16; the official
+        checkpoints' `frames_per_clip` of 64 is their pretraining length, not what a 3 s camera clip gets)."""
+        tubelet = self.model.get("tubelet_size", 2)
+        frames = min(self.model.get("frames_per_clip", FRAMES_PER_CLIP), FRAMES_PER_CLIP)
+        return max(tubelet, frames - frames % tubelet)
 
     def lr_at(self, step: int) -> float:
         """Linear warm-up to `lr`, then cosine decay to `min_lr` at `steps`."""

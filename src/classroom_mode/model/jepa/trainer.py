@@ -51,7 +51,7 @@ class JEPATrainer:
         self.recipe = recipe
         self.config = model.config
         self.device = device or torch.device("cpu")
-        self.grid = TokenGrid.for_config(model.config)
+        self.grid = TokenGrid.for_config(model.config, recipe.clip_frames)
         self.encoder = model.encoder.to(self.device).train().requires_grad_(True)
         self.predictor = model.predictor.to(self.device).train().requires_grad_(True)
         self.target_encoder = copy.deepcopy(self.encoder).eval().requires_grad_(False)
