@@ -7,10 +7,10 @@ leakage test (future frames change the error, never the context tokens or the pr
 
 Streams: `classroom_mode.sim.render_stream` with a three-mode timeline and one of each injected event (fall,
 run, chair, lights) scheduled from the seed. Windows of `--window` seconds every `--every` seconds are read
-from the MP4 with the same sampler the `surprise --stream` verb uses. A window is an event window when an event
-is in progress during its predicted half (the last frames), normal when no event touches the window at all;
-windows with an event only in their context half are left out. Every method's raw value goes through the same
-per-stream `SurpriseCalibrator` (rolling median/MAD), and AUROC is computed on raw values and on the scores.
+from the MP4 with the same sampler the `surprise --stream` verb uses. Windows are labelled two ways (see
+`labels`): an event in progress during the predicted half (the last frames), or an event starting there; a
+window is normal when no event touches it at all. Every method's raw value goes through the same per-stream
+`SurpriseCalibrator` (rolling median/MAD), and AUROC is computed on raw values and on the scores.
 """
 
 from __future__ import annotations
@@ -49,23 +49,30 @@ def embedding_variance(backbone: Backbone, pixels: torch.Tensor) -> float:
     return float(per_tubelet.var(dim=0).mean())
 
 
-def label(start: float, window: float, events: list[dict]) -> str | None:
-    """'event', 'normal', or None (event only in the context half: ambiguous, left out)."""
+def labels(start: float, window: float, events: list[dict]) -> dict[str, str | None]:
+    """Each window's label under two schemes: 'event', 'normal', or None (left out as ambiguous).
+
+    in progress: an event is under way during the predicted half; onset: an event starts in the predicted half.
+    Both call a window normal only when no event touches it at all.
+    """
     predicted = (start + window / 2, start + window)
-    if any(e["start"] < predicted[1] and e["end"] > predicted[0] for e in events):
-        return "event"
-    if any(e["start"] < start + window and e["end"] > start for e in events):
-        return None
-    return "normal"
+    touched = any(e["start"] < start + window and e["end"] > start for e in events)
+    in_progress = any(e["start"] < predicted[1] and e["end"] > predicted[0] for e in events)
+    onset = any(predicted[0] <= e["start"] < predicted[1] for e in events)
+    normal = None if touched else "normal"
+    return {"in progress": "event" if in_progress else normal, "onset": "event" if onset else normal}
 
 
-def score_stream(path: Path, scorer: SurpriseModel, window: float, every: float) -> dict[str, list]:
+SCHEMES = ("in progress", "onset")
+
+
+def score_stream(path: Path, scorer: SurpriseModel, window: float, every: float) -> list[dict]:
+    """One row per window: its labels, every method's raw value and calibrated score, surprise's level."""
     events = json.loads(sidecar_path(path).read_text())["events"]
     duration = probe_video(path).duration
     backbone = scorer.backbone
     calibrators = {m: SurpriseCalibrator(SurpriseThresholds()) for m in METHODS}
-    out: dict[str, list] = {"label": [], **{m: [] for m in METHODS}, **{f"{m} score": [] for m in METHODS}}
-    out["level"] = []
+    rows = []
     start = 0.0
     while start + window <= duration + 1e-6:
         clip = sample_clip(path, backbone.frames_per_clip, start=start, end=start + window)
@@ -75,18 +82,17 @@ def score_stream(path: Path, scorer: SurpriseModel, window: float, every: float)
             METHODS[1]: frame_difference(clip.frames, scorer.context_frames),
             METHODS[2]: embedding_variance(backbone, pixels),
         }
-        kind = label(start, window, events)
-        for method, value in raw.items():
-            reading = calibrators[method].update(path.name, value, _at(start))
-            if kind is not None:
-                out[method].append(value)
-                out[f"{method} score"].append(reading.score)
-                if method == METHODS[0]:
-                    out["level"].append(reading.level)
-        if kind is not None:
-            out["label"].append(kind)
+        readings = {m: calibrators[m].update(path.name, v, _at(start)) for m, v in raw.items()}
+        rows.append(
+            {
+                **labels(start, window, events),
+                **{m: v for m, v in raw.items()},
+                **{f"{m} score": r.score for m, r in readings.items()},
+                "level": readings[METHODS[0]].level,
+            }
+        )
         start += every
-    return out
+    return rows
 
 
 def _at(seconds: float):
@@ -150,7 +156,7 @@ def main() -> None:
     scorer = SurpriseModel(backbone)
 
     started = time.perf_counter()
-    pooled: dict[str, list] = {}
+    rows: list[dict] = []
     for seed in range(args.streams):
         path = args.work / f"stream-{seed}.mp4"
         if not sidecar_path(path).is_file():
@@ -162,12 +168,8 @@ def main() -> None:
                 seed=100 + seed,
                 events=["fall", "run", "chair", "lights"],
             )
-        for key, values in score_stream(path, scorer, args.window, args.every).items():
-            pooled.setdefault(key, []).extend(values)
+        rows.extend(score_stream(path, scorer, args.window, args.every))
     seconds = time.perf_counter() - started
-    truth = np.array([kind == "event" for kind in pooled["label"]])
-    levels = np.array(pooled["level"])
-    flagged = levels != "normal"
 
     lines = ["## World model: surprise (`benchmarks/bench_surprise.py`)", ""]
     lines += [f"Machine: {where}. Model: `{backbone.describe()}`.", ""]
@@ -176,24 +178,34 @@ def main() -> None:
         + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items())
         + "`",
         "",
-    ]
-    lines += [
         f"{args.streams} simulator streams (`{args.timeline}`, seeds 100–{99 + args.streams}, one fall, run, chair "
-        f"and lights-out event each), {args.window:g} s windows every {args.every:g} s: "
-        f"{int(truth.sum())} event windows, {int((~truth).sum())} normal windows ({seconds:.0f} s to score).",
+        f"and lights-out event each), {args.window:g} s windows every {args.every:g} s, {len(rows)} windows "
+        f"({seconds:.0f} s to score). A window is normal when no event touches it; an event window under "
+        "*in progress* when an event is under way in its predicted (last) half, under *onset* when an event starts "
+        "there; other windows are left out of that scheme.",
         "",
-        "| method | AUROC, raw value | AUROC, calibrated score (per-stream median/MAD) |",
-        "|---|---|---|",
+        "| method | labels | event / normal windows | AUROC, raw value | AUROC, calibrated score |",
+        "|---|---|---|---|---|",
     ]
-    for method in METHODS:
-        raw = roc_auc_score(truth, pooled[method])
-        calibrated = roc_auc_score(truth, pooled[f"{method} score"])
-        lines.append(f"| {method} | {raw:.3f} | {calibrated:.3f} |")
+    for scheme in SCHEMES:
+        kept = [r for r in rows if r[scheme] is not None]
+        truth = np.array([r[scheme] == "event" for r in kept])
+        for method in METHODS:
+            raw = roc_auc_score(truth, [r[method] for r in kept])
+            calibrated = roc_auc_score(truth, [r[f"{method} score"] for r in kept])
+            counts = f"{int(truth.sum())} / {int((~truth).sum())}"
+            lines.append(f"| {method} | {scheme} | {counts} | {raw:.3f} | {calibrated:.3f} |")
+    lines.append("")
+    for scheme in SCHEMES:
+        kept = [r for r in rows if r[scheme] is not None]
+        truth = np.array([r[scheme] == "event" for r in kept])
+        flagged = np.array([r["level"] != "normal" for r in kept])
+        lines.append(
+            f"Surprise levels, {scheme} labels, default thresholds (unusual ≥ 3, anomaly ≥ 6): "
+            f"{flagged[truth].mean():.0%} of event windows flagged unusual or anomaly, "
+            f"{flagged[~truth].mean():.0%} of normal windows (false alarms)."
+        )
     lines += [
-        "",
-        f"Surprise levels with the default thresholds (unusual ≥ 3, anomaly ≥ 6): "
-        f"{flagged[truth].mean():.0%} of event windows flagged unusual or anomaly, "
-        f"{flagged[~truth].mean():.0%} of normal windows (false alarms).",
         "",
         "### Leakage test (stream 0: the future frames of the window at 10 % of the stream swapped for those at 60 %)",
         "",
