@@ -130,10 +130,6 @@ class SurpriseCalibrator:
             return "unusual"
         return "normal"
 
-    def reset(self, camera_id: str) -> None:
-        """Forget a camera's baseline (e.g. after it was moved: its old energies describe another scene)."""
-        self._history.pop(camera_id, None)
-
 
 def robust_score(value: float, baseline: Sequence[float]) -> tuple[float, float | None]:
     """(robust z-score of `value`, baseline median); (0, None) for an empty baseline."""

@@ -8,7 +8,8 @@
   its own tubelet: masked-out pixels cannot reach the output.
 - `predict`: `VJEPA2Predictor` starts with `apply_masks(states, context_mask)` and so expects full-length
   states; the visible outputs are scattered into a full-length tensor at their own indices, which that gather
-  returns exactly (the filler at the other positions is never read).
+  returns exactly (the filler at the other positions is never read). Its forward has no `mask_index`, so every
+  mask generator shares one learnable mask token (the official code keeps one per generator).
 - `target_tokens`: the (EMA) target encoder on the full clip, then a non-affine LayerNorm, as the official
   recipe builds its regression targets.
 """

@@ -109,13 +109,6 @@ class ClipBank:
         picks = torch.randint(len(self), (batch_size,), generator=generator)
         return torch.stack([self._augment(self.frames[int(i)], generator, scale) for i in picks])
 
-    def view(self, index: int) -> torch.Tensor:
-        """Clip `index` as the backbone sees it at inference: centre crop, (T, 3, crop, crop) float32."""
-        video = self.frames[index]
-        side = video.shape[-1]
-        offset = (side - self.crop_size) // 2
-        return self._normalise(video[..., offset : offset + self.crop_size, offset : offset + self.crop_size])
-
     def _augment(self, video: torch.Tensor, generator: torch.Generator, scale: tuple[float, float]) -> torch.Tensor:
         side = video.shape[-1]
         area = side * side * uniform(scale, generator)

@@ -73,12 +73,6 @@ class MaskPair:
     context: torch.Tensor
     target: torch.Tensor
 
-    @property
-    def masked_fraction(self) -> float:
-        """Fraction of tokens the predictor has to predict (after trimming to the batch minimum)."""
-        total = self.context.shape[1] + self.target.shape[1]
-        return self.target.shape[1] / total if total else 0.0
-
 
 def sample_block_mask(grid: TokenGrid, spec: BlockMaskSpec, generator: torch.Generator) -> torch.Tensor:
     """A (depth, height, width) bool tensor, True where one of `spec.num_blocks` random blocks covers a token."""
