@@ -145,3 +145,23 @@ def test_surprise_stream_prints_a_calibrated_line_per_window(cli, tmp_path):
     assert all(line["camera_id"] == "room.mp4" and line["level"] == "normal" for line in lines)  # < min_baseline
     human = cli(*args)
     assert human.exit_code == 0 and human.stdout.count("energy") == 7
+
+
+def test_the_shipped_model_loads_strictly_and_records_how_it_was_made():
+    from safetensors import safe_open
+
+    from classroom_mode.model.backbone import SHIPPED_MODEL_DIR, SHIPPED_MODEL_ID
+    from classroom_mode.model.jepa.recipe import SMALL_MODEL
+    from classroom_mode.model.surprise import SurpriseModel
+
+    backbone = load_backbone(SHIPPED_MODEL_ID, device="cpu")
+    assert backbone.load_report.complete and not backbone.random_weights
+    assert (backbone.frames_per_clip, backbone.crop_size) == (8, 128)
+    with safe_open(str(SHIPPED_MODEL_DIR / "model.safetensors"), framework="pt") as handle:
+        assert {handle.get_slice(k).get_dtype() for k in handle.keys()} == {"F16"}  # noqa: SIM118
+    record = json.loads((SHIPPED_MODEL_DIR / "training.json").read_text())
+    assert record["recipe"]["model"] == SMALL_MODEL and record["recipe"]["init"] is None
+    assert any("pretrain" in command for command in record["commands"])
+    assert record["final"]["step"] == record["recipe"]["steps"] and record["final"]["effective_rank"] > 10
+    pixels = torch.randn(1, 8, 3, 128, 128)
+    assert 0 < SurpriseModel(backbone).energy(pixels)[0] < 10
