@@ -90,14 +90,17 @@ def register(app: typer.Typer) -> None:
             )
         _print_skipped(run.skipped)
         start = run.trainer.step
-        info(f"{len(run.bank)} clips; " + (f"resuming at step {start}" if run.resumed_from else "starting a new run"))
+        info(
+            f"{len(run.bank)} clips; "
+            + (f"resuming at step {start}" if run.resumed_from is not None else "starting a new run")
+        )
         with progress_bar("pretraining", steps) as (progress, task):
             progress.update(task, completed=start)
 
             def on_step(result) -> None:
                 progress.update(task, completed=result.step, description=f"pretraining  loss {result.loss:.4f}")
 
-            summary = jepa.train(run, dtype=dtypes[dtype], on_step=on_step, on_warning=lambda m: info(f"[red]{m}[/]"))
+            summary = jepa.train(run, dtype=dtypes[dtype], on_step=on_step)
         final = summary["final"] or {}
         if as_json:
             print_json({k: v for k, v in summary.items() if k != "history"} | {"model": str(out / jepa.MODEL_DIR)})

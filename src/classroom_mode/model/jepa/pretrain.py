@@ -181,7 +181,6 @@ def train(
     *,
     dtype: torch.dtype = torch.float32,
     on_step: Callable[[StepResult], None] = lambda result: None,
-    on_warning: Callable[[str], None] = lambda message: None,
 ) -> dict[str, Any]:
     """Train to `recipe.steps`, checkpointing every `checkpoint_every` steps; export and return the summary.
 
@@ -204,7 +203,6 @@ def train(
             message = result.stats.warning()
             if message:
                 log.warning("%s (step %d)", message, result.step)
-                on_warning(f"{message} (step {result.step})")
         if trainer.step % recipe.checkpoint_every == 0 or trainer.step == recipe.steps:
             save_checkpoint(run.out, trainer, run.history)
     return finish(run, dtype)
