@@ -133,6 +133,8 @@ def register(app: typer.Typer) -> None:
         The energy is the predictor's error on the last frames' tokens given the first frames alone. A stream is
         calibrated against its own rolling baseline into a score and a level (thresholds.surprise in the config).
         """
+        from rich.markup import escape
+
         from classroom_mode.config import ClipSettings
         from classroom_mode.errors import UserError
         from classroom_mode.model.backbone import load_backbone
@@ -146,7 +148,7 @@ def register(app: typer.Typer) -> None:
             revision=None if model else cfg.backbone.revision,
             device=device or cfg.backbone.device,
         )
-        info(f"backbone: {backbone.describe()}")
+        info(f"backbone: {escape(backbone.describe())}")
         scorer = SurpriseModel(backbone)
         if stream is not None:
             _stream(scorer, stream, every, window or ClipSettings().seconds, cfg.thresholds.surprise, as_json)

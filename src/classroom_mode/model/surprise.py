@@ -31,8 +31,9 @@ from classroom_mode.records import Clip, SurpriseLevel, SurpriseReading
 
 MAD_TO_STD = 1.4826
 """Scales the median absolute deviation to a standard deviation for normally distributed energies."""
-RELATIVE_SCALE_FLOOR = 1e-3
-"""A baseline with no spread (identical energies) is given this fraction of its median as its scale."""
+RELATIVE_SCALE_FLOOR = 0.02
+"""The scale never drops below this fraction of the baseline median: a baseline with (almost) no spread, such as
+the first few readings, would otherwise turn a 1 % change in energy into a huge score."""
 
 
 class BackboneLike(Protocol):
