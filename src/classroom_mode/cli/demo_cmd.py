@@ -58,6 +58,11 @@ SMALL = Preset(10, "presentation:40,group:40,solo:30,empty:25", 5.0, 6.0)
 CLIP_SECONDS, CLIP_FPS, CLIP_SIZE = 3.0, 8.0, (128, 128)
 
 
+def room_seed(seed: int) -> int:
+    """The simulated room the demo records in and then watches live."""
+    return 10_000 + seed
+
+
 def register(app: typer.Typer) -> None:
     @app.command("demo")
     def demo(
@@ -88,14 +93,20 @@ def register(app: typer.Typer) -> None:
         config_path = _write_config(out, preset, seed, model)
         config = load_config(config_path)
 
-        info(f"[bold]1/3[/] rendering a labelled classroom dataset into {out / 'data'}")
-        _simulate(out / "data", preset, seed)
-        timings["simulate"] = time.perf_counter() - started
+        info(
+            f"[bold]1/3[/] recording {preset.clips_per_mode} labelled clips per mode in a simulated classroom "
+            f"into {out / 'data'} (as you would in your own room)"
+        )
+        _record(out / "data", preset, room_seed(seed))
+        timings["record"] = time.perf_counter() - started
 
-        info("[bold]2/3[/] embedding it with the small V-JEPA model, cross-validating and training the probe")
+        info(
+            "[bold]2/3[/] embedding them with the small V-JEPA model, cross-validating (one recording session "
+            "never on both sides) and training the probe"
+        )
         probe_path = config.rooms[ROOM].probe
         assert probe_path is not None
-        probe_cmd.train(out / "data", out=probe_path, folds=5, seed=seed, config=config_path)
+        probe_cmd.train(out / "data", out=probe_path, folds=5, group_by="session", seed=seed, config=config_path)
         timings["embed + train"] = time.perf_counter() - started - sum(timings.values())
 
         info(f"[bold]3/3[/] the live loop on a simulated classroom: {preset.timeline} (scene seconds)")
@@ -118,7 +129,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _write_config(out: Path, preset: Preset, seed: int, model: str) -> Path:
-    """The demo's own config: one room, one simulated camera, everything inside `out`."""
+    """The demo's own config: one room, one simulated camera (the room the clips were recorded in), all inside `out`."""
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
@@ -126,7 +137,7 @@ def _write_config(out: Path, preset: Preset, seed: int, model: str) -> Path:
         source=SimSource(
             kind="sim",
             timeline=preset.timeline,
-            seed=10_000 + seed,
+            seed=room_seed(seed),
             fps=CLIP_FPS,
             width=CLIP_SIZE[0],
             height=CLIP_SIZE[1],
@@ -147,32 +158,27 @@ def _write_config(out: Path, preset: Preset, seed: int, model: str) -> Path:
     return path
 
 
-def _simulate(data: Path, preset: Preset, seed: int) -> None:
-    """Render the labelled dataset, or reuse the one a previous demo run rendered with the same settings."""
-    from classroom_mode.sim import generate_dataset
+def _record(data: Path, preset: Preset, room_seed: int) -> None:
+    """Record the labelled clips in the demo room, or reuse the ones a previous run recorded with the same settings."""
+    from classroom_mode.sim.room_dataset import generate_room_dataset
 
-    params = {
-        "clips_per_mode": preset.clips_per_mode,
-        "seconds": CLIP_SECONDS,
-        "fps": CLIP_FPS,
-        "size": list(CLIP_SIZE),
-        "seed": seed,
-    }
     manifest = data / "manifest.json"
     try:
-        if json.loads(manifest.read_text(encoding="utf-8")).get("params") == params:
-            info("  (reusing the dataset a previous run rendered)")
+        params = json.loads(manifest.read_text(encoding="utf-8")).get("params", {})
+        if params.get("seed") == room_seed and params.get("clips_per_mode") == preset.clips_per_mode:
+            info("  (reusing the clips a previous run recorded)")
             return
     except (OSError, ValueError):
         pass
-    with progress_bar("rendering clips", total=None) as (bar, task):
-        generate_dataset(
+    with progress_bar("recording clips", total=None) as (bar, task):
+        generate_room_dataset(
             data,
             preset.clips_per_mode,
+            seed=room_seed,
             seconds=CLIP_SECONDS,
             fps=CLIP_FPS,
             size=CLIP_SIZE,
-            seed=seed,
+            camera_id=CAMERA,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
 

@@ -37,6 +37,10 @@ FoldsOption = Annotated[
     int, typer.Option("--folds", "-k", help="cross-validation folds (leave-one-out if fewer clips)")
 ]
 SeedOption = Annotated[int, typer.Option("--seed", help="seed for splits, initialisation and shuffling")]
+GroupByOption = Annotated[
+    str | None,
+    typer.Option("--group-by", help="keep one session's or camera's clips in one fold (CAMERA__SESSION__NAME files)"),
+]
 KINDS = ("attentive", "linear", "prototype", "auto")
 
 
@@ -52,6 +56,7 @@ def train(
     probe: ProbeOption = "auto",
     model: ModelOption = None,
     folds: Annotated[int, typer.Option("--folds", "-k", help="cross-validate first with K folds; 0 to skip")] = 5,
+    group_by: GroupByOption = None,
     seed: SeedOption = 0,
     curve: Annotated[
         bool, typer.Option("--learning-curve", help="also cross-validate with 5 / 10 / 20 / 50 clips per mode")
@@ -64,6 +69,7 @@ def train(
     from classroom_mode.model.probes.dataset import backbone_record
 
     kind = _kind(probe)
+    _check_group_by(group_by)
     cfg = config_from(config)
     backbone, data = _labelled(data_dir, model, cfg)
     report = None
@@ -73,7 +79,7 @@ def train(
             "[yellow]warning:[/] a mode has fewer than 2 clips: too few to cross-validate; training without a CV report"
         )
     elif folds:
-        report = _cross_validate(data, kind, folds, None, seed, cfg)
+        report = _cross_validate(data, kind, folds, _groups(data, group_by), seed, cfg)
     points = None
     if curve and report:
         from classroom_mode.model.probes.evaluate import learning_curve
@@ -116,26 +122,20 @@ def evaluate(
     probe: ProbeOption = "auto",
     model: ModelOption = None,
     folds: FoldsOption = 5,
-    group_by: Annotated[
-        str | None,
-        typer.Option("--group-by", help="session or camera, from CAMERA__SESSION__NAME file names"),
-    ] = None,
+    group_by: GroupByOption = None,
     confusion: Annotated[Path | None, typer.Option("--confusion", help="write the confusion matrix as PNG")] = None,
     seed: SeedOption = 0,
     json_output: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:
     """Cross-validate a probe on labelled clips: accuracy, macro-F1, per-mode precision/recall, confusion."""
-    from classroom_mode.model.probes.dataset import group_of
     from classroom_mode.model.probes.plots import save_confusion_png
 
     kind = _kind(probe)
-    if group_by not in (None, "session", "camera"):
-        raise UserError(f"--group-by: {group_by!r} is not one of session, camera")
+    _check_group_by(group_by)
     cfg = config_from(config)
     _, data = _labelled(data_dir, model, cfg)
-    groups = [group_of(path, group_by) for path in data.paths] if group_by else None  # type: ignore[arg-type]
-    report = _cross_validate(data, kind, folds, groups, seed, cfg)
+    report = _cross_validate(data, kind, folds, _groups(data, group_by), seed, cfg)
     if confusion is not None:
         save_confusion_png(report.confusion, report.classes, confusion, title=f"{kind} probe, {report.scheme}")
     if json_output:
@@ -208,6 +208,18 @@ def classify(
     _print_skipped(result.skipped)
     if not predictions:
         raise UserError("no clip could be classified")
+
+
+def _check_group_by(group_by: str | None) -> None:
+    if group_by not in (None, "session", "camera"):
+        raise UserError(f"--group-by: {group_by!r} is not one of session, camera")
+
+
+def _groups(data: LabelledFeatures, group_by: str | None) -> list[str] | None:
+    """Each clip's session or camera (from its file name), so cross-validation never splits one."""
+    from classroom_mode.model.probes.dataset import group_of
+
+    return [group_of(path, group_by) for path in data.paths] if group_by else None  # type: ignore[arg-type]
 
 
 def _kind(probe: str) -> ProbeKind:
