@@ -1,0 +1,47 @@
+"""A labelled dataset recorded in one simulated room: the per-room probe's training data, as a user records it."""
+
+from __future__ import annotations
+
+import json
+from itertools import pairwise
+
+import pytest
+
+from classroom_mode.errors import UserError
+from classroom_mode.model.probes.dataset import group_of
+from classroom_mode.sim.room_dataset import calibration_timeline, generate_room_dataset
+from classroom_mode.sim.stream import Stream
+from classroom_mode.video.dataset import list_labelled_clips
+from classroom_mode.video.decode import sample_clip
+
+
+def test_calibration_timeline_visits_every_mode_each_round_never_twice_in_a_row():
+    modes = ["empty", "solo", "group", "presentation"]
+    segments = calibration_timeline(modes, visits=3, visit_s=20.0, seed=5)
+    assert len(segments) == 12
+    for k in range(3):
+        assert sorted(m for m, _ in segments[4 * k : 4 * k + 4]) == sorted(modes)
+    assert all(a[0] != b[0] for a, b in pairwise(segments))
+
+
+def test_room_dataset_layout_sessions_and_room(tmp_path):
+    manifest = generate_room_dataset(
+        tmp_path, 3, seed=42, seconds=1.0, fps=4.0, size=(64, 48), visit_s=4.0, settle_s=1.0, camera_id="cam"
+    )
+    clips = list_labelled_clips(tmp_path)
+    by_mode = {m: [c for c in clips if c.label == m] for m in ("empty", "solo", "group", "presentation")}
+    assert {m: len(c) for m, c in by_mode.items()} == dict.fromkeys(by_mode, 3)
+    sessions = {group_of(c.path, "session") for c in clips}
+    assert len(sessions) == 4  # one 4 s visit holds all three 1 s clips after 1 s of settling
+    assert all(len({group_of(c.path, "session") for c in group}) == 1 for group in by_mode.values())
+    clip = sample_clip(by_mode["group"][0].path, 4)
+    assert clip.frames.shape == (4, 48, 64, 3)
+    recorded = json.loads(manifest.read_text())
+    assert recorded["params"]["seed"] == 42 and len(recorded["clips"]) == 12
+    # the room is the seed's: the same one a live SimCamera with that seed shows
+    assert recorded["room"]["camera"] == Stream("group:1", fps=4.0, size=(64, 48), seed=42).describe()["camera"]
+
+
+def test_room_dataset_refuses_a_visit_too_short_for_a_clip(tmp_path):
+    with pytest.raises(UserError, match="too short"):
+        generate_room_dataset(tmp_path, 2, seed=1, seconds=3.0, fps=4.0, size=(64, 64), visit_s=4.0, settle_s=2.0)
