@@ -28,11 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import httpx
 from playwright.sync_api import Page, sync_playwright
 
+from browser_helpers import CHROMIUM, launch
 from classroom_mode.modes import utc_now
 from classroom_mode.store import HistoryStore
 from dashboard_helpers import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     dashboard_app,
     fill_store,
     mode_state,
@@ -114,7 +113,7 @@ def main() -> None:
         fill_store(store, config)
         url = stack.enter_context(serve(dashboard_app(config, store, simulator_clips({"front": "group"}))))
         playwright = stack.enter_context(sync_playwright())
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = launch(playwright)
         stack.callback(browser.close)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         stack.callback(page.close)

@@ -29,17 +29,6 @@ from classroom_mode.sim import render_clip
 from classroom_mode.store import HistoryStore
 from probe_helpers import synthetic_embeddings
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-
 CONFIG_YAML = """
 rooms:
   room-101:

@@ -182,4 +182,4 @@ def test_a_broken_sidecar_is_named_not_a_crash(tmp_path: Path, store: HistorySto
     config = parse_config(f"rooms: {{r: {{probe: {tmp_path / 'bad.safetensors'}, cameras: {{c: {{}}}}}}}}")
     with serve(dashboard_app(config, store)) as url:
         (summary,) = httpx.get(f"{url}/dashboard/api/probes").json()
-    assert summary["found"] and "bad.json: cannot read probe metadata" in summary["problem"]
+    assert summary["found"] and "bad.json: not a readable probe" in summary["problem"]

@@ -17,13 +17,12 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from browser_helpers import launch, needs_chromium
 from classroom_mode.config import CameraConfig, Config, ModeConfig, RoomConfig, Thresholds, parse_config
 from classroom_mode.modes import utc_now
 from classroom_mode.service.loop import LiveLoop
 from classroom_mode.store import HistoryStore
 from dashboard_helpers import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     StreamDropper,
     card_mode_latencies,
     dashboard_app,
@@ -37,10 +36,7 @@ from dashboard_helpers import (
 )
 from live_helpers import BRIGHT, DARK, BrightnessAnalyzer, ScriptedFeed
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} not installed (apt-get install chromium)"),
-]
+pytestmark = [pytest.mark.browser, needs_chromium]
 
 CARD = 'section[data-room="room-101"] .card'
 
@@ -48,7 +44,7 @@ CARD = 'section[data-room="room-101"] .card'
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = launch(playwright)
         yield browser
         browser.close()
 

@@ -11,10 +11,10 @@ import httpx
 import pytest
 import uvicorn
 
+from browser_helpers import launch, needs_chromium
 from classroom_mode.service.label_app import create_label_app, free_port
 from video_helpers import cfr_times, write_indexed
 
-CHROMIUM = Path("/usr/bin/chromium")
 MODES = ["empty", "solo", "group", "presentation"]
 
 
@@ -79,23 +79,12 @@ def test_api_labels_skips_trashes_and_undoes_with_file_moves(server: str, data: 
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt install chromium)")
+@needs_chromium
 def test_keyboard_only_labelling_in_headless_chromium(server: str, data: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-                "--disable-quic",
-            ],
-        )
+        browser = launch(pw)
         try:
             page = browser.new_page()
             page.goto(f"{server}/label/")

@@ -10,7 +10,6 @@ Only the sidecar is read, never the tensors, so the page costs no model load.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from pydantic import BaseModel
 
 from classroom_mode.config import Config
 from classroom_mode.errors import UserError
-from classroom_mode.model.probes import probe_paths
+from classroom_mode.model.probes import probe_paths, read_sidecar
 
 
 class ProbeSummary(BaseModel):
@@ -43,20 +42,6 @@ class ProbeSummary(BaseModel):
     learning_curve: str | None = None
     problem: str | None = None
     """Why the sidecar could not be read, when it could not."""
-
-
-def read_sidecar(probe: Path) -> dict[str, Any]:
-    """The probe's JSON sidecar; UserError naming the file when it is missing or not a JSON object."""
-    path = probe_paths(probe)[1]
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"{path}: no probe metadata (train one with `classroom-mode train`)") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UserError(f"{path}: cannot read probe metadata ({exc})") from None
-    if not isinstance(data, dict):
-        raise UserError(f"{path}: probe metadata must be a JSON object")
-    return data
 
 
 def mean_std(value: Any) -> tuple[float, float | None] | None:
