@@ -8,7 +8,9 @@ every mode change is printed next to what was really happening.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -106,7 +108,9 @@ def register(app: typer.Typer) -> None:
         )
         probe_path = config.rooms[ROOM].probe
         assert probe_path is not None
-        probe_cmd.train(out / "data", out=probe_path, folds=5, group_by="session", seed=seed, config=config_path)
+        # with --json, stdout carries only the summary: the CV table goes to stderr with the other progress
+        with contextlib.redirect_stdout(sys.stderr) if json_output else contextlib.nullcontext():
+            probe_cmd.train(out / "data", out=probe_path, folds=5, group_by="session", seed=seed, config=config_path)
         timings["embed + train"] = time.perf_counter() - started - sum(timings.values())
 
         info(f"[bold]3/3[/] the live loop on a simulated classroom: {preset.timeline} (scene seconds)")
