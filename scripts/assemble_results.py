@@ -5,6 +5,7 @@ Run after a benchmark rewrites its section:  .venv/bin/python scripts/assemble_r
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -29,6 +30,8 @@ def main() -> None:
     if missing:
         raise SystemExit(f"missing sections: {', '.join(missing)}")
     body = "\n\n".join(p.read_text(encoding="utf-8").strip() for p in sections)
+    # a section links its own pictures beside it in docs/results/; from docs/ they are one folder down
+    body = re.sub(r"\]\((?![a-z]+:|/|\.\./)([^)/]+\.(?:png|svg))\)", r"](results/\1)", body)
     (DOCS / "RESULTS.md").write_text(f"{HEADER}\n{body}\n", encoding="utf-8")
 
 
