@@ -187,8 +187,9 @@ def test_phone_screen(pages, servers: contextlib.ExitStack, store: HistoryStore,
     assert overflow <= 0, f"the page scrolls sideways by {overflow} px on a phone"
     card = page.locator(CARD).bounding_box()
     assert card["width"] > 330, "the card takes the phone's width"
-    name_px = page.locator(f"{CARD} .mode-name").evaluate("el => parseFloat(getComputedStyle(el).fontSize)")
-    assert name_px >= 36, "the mode stays big on a small screen"
+    # the card is re-rendered on each update, so read the size of whichever mode name is attached at the time
+    big_name = "sel => parseFloat(getComputedStyle(document.querySelector(sel)).fontSize) >= 36"
+    page.wait_for_function(big_name, arg=f"{CARD} .mode-name", timeout=3000)  # the mode stays big on a phone
 
     # the longest default name, on a room whose cameras have gone quiet: it fits, and the card says it is stale
     stale = mode_state(config, "room-101", "presentation", utc_now()).model_copy(update={"stale": True})
