@@ -205,18 +205,20 @@ def _live(config: Config, preset: Preset, *, serve: bool, port: int, keep_servin
     with HistoryStore(database) as store:
         loop = LiveLoop(config, store, encoder, feeds=cameras)
         loop.on_change = _announcer(loop, cameras)
-        server = _start_dashboard(config, store, encoder, loop, port) if serve else None
+        dashboard = _start_dashboard(config, store, encoder, loop, port) if serve else None
         try:
             loop.run(windows)
             predictions = store.predictions(camera_id=CAMERA, limit=windows + 10)
             changes = store.mode_changes(ROOM)
             scored = score_windows(predictions, changes, cameras.taps[CAMERA])
-            if server is not None and keep_serving:
+            if dashboard is not None and keep_serving:
                 info(f"dashboard still at http://127.0.0.1:{port}/ — Ctrl-C to stop")
                 _wait_for_interrupt()
         finally:
-            if server is not None:
+            if dashboard is not None:  # stopped before the store it reads is closed
+                server, thread = dashboard
                 server.should_exit = True
+                thread.join(timeout=10)
     if not scored:
         raise ClassroomModeError("the live loop produced no readings to score (see the log above)")
     durations: dict[str, float] = {}
@@ -248,8 +250,10 @@ def _announcer(loop: LiveLoop, cameras: SimulatedCameras):
     return announce
 
 
-def _start_dashboard(config: Config, store: Any, encoder: Any, loop: LiveLoop, port: int) -> Any:
-    """Serve the API and dashboard on 127.0.0.1 in a background thread; returns the uvicorn server."""
+def _start_dashboard(
+    config: Config, store: Any, encoder: Any, loop: LiveLoop, port: int
+) -> tuple[Any, threading.Thread]:
+    """Serve the API and dashboard on 127.0.0.1 in a background thread; returns the uvicorn server and its thread."""
     import uvicorn
 
     from classroom_mode.service.api import create_app
@@ -266,7 +270,7 @@ def _start_dashboard(config: Config, store: Any, encoder: Any, loop: LiveLoop, p
     if not server.started:
         raise ClassroomModeError(f"the dashboard could not start on 127.0.0.1:{port} (in use? try --port)")
     info(f"[bold]dashboard: http://127.0.0.1:{port}/[/]")
-    return server
+    return server, thread
 
 
 def _wait_for_interrupt() -> None:
