@@ -13,9 +13,6 @@ import argparse
 import asyncio
 import os
 import platform
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -26,12 +23,7 @@ import numpy as np
 
 from classroom_mode.records import ModeState
 from classroom_mode.store import HistoryStore
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from serve_process import serve_subprocess
 
 
 def seed_store(path: Path) -> None:
@@ -73,28 +65,9 @@ def main() -> None:
         config.write_text(
             f"rooms: {{room-101: {{cameras: {{front: {{}}, corner: {{}}}}}}}}\npaths: {{database: {db}}}\n"
         )
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        env = {**os.environ, "CLASSROOM_MODE_API_TOKEN": ""}
-        server = subprocess.Popen(
-            [sys.executable, "-m", "classroom_mode", "-q", "serve", "--no-encode", "--config", str(config),
-             "--port", str(port)], env=env,
-        )  # fmt: skip
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    httpx.get(f"{url}/health", timeout=1).raise_for_status()
-                    break
-                except httpx.HTTPError:
-                    if time.monotonic() > deadline or server.poll() is not None:
-                        raise SystemExit("server did not start") from None
-                    time.sleep(0.2)
+        with serve_subprocess(config) as url:
             asyncio.run(load(url, 5, 10))  # warm-up
             latencies, wall = asyncio.run(load(url, args.clients, args.requests))
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
     print(f"### `GET /api/rooms/{{room}}`: {args.clients} concurrent clients × {args.requests} requests, loopback\n")
     print("| requests | p50 ms | p90 ms | p99 ms | max ms | requests/s |")
     print("|---|---:|---:|---:|---:|---:|")

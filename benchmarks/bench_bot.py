@@ -18,9 +18,6 @@ import asyncio
 import os
 import platform
 import random
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -36,6 +33,7 @@ from classroom_mode.bot.notify import NotificationPolicy, Notifier
 from classroom_mode.config import Config, parse_config
 from classroom_mode.records import CameraStatus, ModeState, Prediction, SurpriseReading
 from classroom_mode.store import HistoryStore
+from serve_process import serve_subprocess
 
 ROOMS = {"room-101": ["front", "corner"], "lab": ["bench"], "studio": ["easel"]}
 WINDOW_S = 10
@@ -81,12 +79,6 @@ def seed(store: HistoryStore, config: Config, now: datetime, hours: float) -> in
                 CameraStatus(camera_id=camera, room=room, online=True, since=start, last_frame_at=now)
             )
     return rows
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 async def timed(call: Callable[[], Awaitable[object]], repeats: int) -> np.ndarray:
@@ -139,27 +131,9 @@ def main() -> None:
         rows = seed(store, config, now, args.hours)
         reference = asyncio.run(timed(lambda: asyncio.to_thread(store.states), args.repeats))
         results = {"store": asyncio.run(measure(StoreRoomStateClient(store), config, now, args.repeats))}
-        port = free_port()
-        server = subprocess.Popen(
-            [sys.executable, "-m", "classroom_mode", "-q", "serve", "--no-encode", "--config", str(config_file),
-             "--port", str(port)], env={**os.environ, "CLASSROOM_MODE_API_TOKEN": ""},
-        )  # fmt: skip
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    httpx.get(f"{url}/health", timeout=1).raise_for_status()
-                    break
-                except httpx.HTTPError:
-                    if time.monotonic() > deadline or server.poll() is not None:
-                        raise SystemExit("server did not start") from None
-                    time.sleep(0.2)
+        with serve_subprocess(config_file) as url:
             results["api"] = asyncio.run(measure(HttpRoomStateClient(url), config, now, args.repeats))
             api_reference = asyncio.run(bare_get(url, args.repeats))
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
     ref, api_ref = float(np.median(reference)), float(np.median(api_reference))
     print(f"### Bot answers: {args.hours:g} h of history ({rows} rows, {len(ROOMS)} rooms, "
           f"{sum(map(len, ROOMS.values()))} cameras), {args.repeats} repeats\n")  # fmt: skip

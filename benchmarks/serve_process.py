@@ -1,0 +1,45 @@
+"""A real `classroom-mode serve --no-encode` in its own process on a free loopback port, for the load benchmarks."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def serve_subprocess(config: Path, start_timeout_s: float = 60.0) -> Iterator[str]:
+    """Start the server (no API token), wait until `/health` answers, yield its URL, and stop it afterwards."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "classroom_mode", "-q", "serve", "--no-encode", "--config", str(config),
+         "--port", str(port)], env={**os.environ, "CLASSROOM_MODE_API_TOKEN": ""},
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + start_timeout_s
+        while True:
+            try:
+                httpx.get(f"{url}/health", timeout=1).raise_for_status()
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise SystemExit("server did not start") from None
+                time.sleep(0.2)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
