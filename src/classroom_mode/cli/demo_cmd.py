@@ -164,16 +164,26 @@ def _write_config(out: Path, preset: Preset, seed: int, model: str) -> Path:
 
 def _record(data: Path, preset: Preset, room_seed: int) -> None:
     """Record the labelled clips in the demo room, or reuse the ones a previous run recorded with the same settings."""
+    from classroom_mode.sim.room_dataset import GENERATOR as ROOM_DATASET_GENERATOR
     from classroom_mode.sim.room_dataset import generate_room_dataset
 
     manifest = data / "manifest.json"
+    wanted = {"clips_per_mode": preset.clips_per_mode, "seconds": CLIP_SECONDS, "fps": CLIP_FPS,
+              "size": list(CLIP_SIZE), "seed": room_seed}  # fmt: skip
     try:
-        params = json.loads(manifest.read_text(encoding="utf-8")).get("params", {})
-        if params.get("seed") == room_seed and params.get("clips_per_mode") == preset.clips_per_mode:
+        previous = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        previous = {}
+    if previous.get("generator") == ROOM_DATASET_GENERATOR:
+        if all(previous.get("params", {}).get(key) == value for key, value in wanted.items()):
             info("  (reusing the clips a previous run recorded)")
             return
-    except (OSError, ValueError):
-        pass
+        # an earlier demo run with other settings: its clips (only those its manifest lists) would mix in
+        inside = data.resolve()
+        for clip in previous.get("clips", []):
+            path = (data / str(clip.get("path", ""))).resolve()
+            if path.suffix == ".mp4" and path.is_relative_to(inside):
+                path.unlink(missing_ok=True)
     with progress_bar("recording clips", total=None) as (bar, task):
         generate_room_dataset(
             data,

@@ -25,6 +25,9 @@ from classroom_mode.sim.scene import MODES, check_modes
 from classroom_mode.sim.stream import Stream
 from classroom_mode.video.writer import write_mp4
 
+GENERATOR = "classroom_mode.sim.room_dataset"
+"""The manifest's `generator`: how a later run knows these clips are the simulator's own."""
+
 
 def calibration_timeline(modes: Sequence[str], visits: int, visit_s: float, seed: int) -> list[tuple[str, float]]:
     """`visits` rounds over every mode, each round in a shuffled order with no mode twice in a row."""
@@ -85,7 +88,7 @@ def generate_room_dataset(
             progress(sum(counts.values()), clips_per_mode * len(modes))
     manifest = {
         "version": MANIFEST_VERSION,
-        "generator": "classroom_mode.sim.room_dataset",
+        "generator": GENERATOR,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "params": {
             "clips_per_mode": clips_per_mode,
