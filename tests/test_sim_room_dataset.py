@@ -26,13 +26,13 @@ def test_calibration_timeline_visits_every_mode_each_round_never_twice_in_a_row(
 
 def test_room_dataset_layout_sessions_and_room(tmp_path):
     manifest = generate_room_dataset(
-        tmp_path, 3, seed=42, seconds=1.0, fps=4.0, size=(64, 48), visit_s=4.0, settle_s=1.0, camera_id="cam"
+        tmp_path, 3, seed=42, seconds=1.0, fps=4.0, size=(64, 48), visit_s=20.0, settle_s=1.0, camera_id="cam"
     )
     clips = list_labelled_clips(tmp_path)
     by_mode = {m: [c for c in clips if c.label == m] for m in ("empty", "solo", "group", "presentation")}
     assert {m: len(c) for m, c in by_mode.items()} == dict.fromkeys(by_mode, 3)
     sessions = {group_of(c.path, "session") for c in clips}
-    assert len(sessions) == 4  # one 4 s visit holds all three 1 s clips after 1 s of settling
+    assert len(sessions) == 4  # one 20 s visit holds all three 1 s clips once the room has settled
     assert all(len({group_of(c.path, "session") for c in group}) == 1 for group in by_mode.values())
     clip = sample_clip(by_mode["group"][0].path, 4)
     assert clip.frames.shape == (4, 48, 64, 3)
@@ -40,6 +40,36 @@ def test_room_dataset_layout_sessions_and_room(tmp_path):
     assert recorded["params"]["seed"] == 42 and len(recorded["clips"]) == 12
     # the room is the seed's: the same one a live SimCamera with that seed shows
     assert recorded["room"]["camera"] == Stream("group:1", fps=4.0, size=(64, 48), seed=42).describe()["camera"]
+
+
+def test_clips_are_cut_only_from_a_settled_room(tmp_path):
+    """A clip cut while people still walk in or out would show one mode under another's label."""
+    manifest = json.loads(
+        generate_room_dataset(
+            tmp_path, 2, seed=7, seconds=1.0, fps=4.0, size=(48, 48), visit_s=20.0, settle_s=0.5
+        ).read_text()
+    )
+    timeline = [(span["mode"], span["end"] - span["start"]) for span in manifest["room"]["timeline"]]
+    replay = Stream(timeline, fps=4.0, size=(48, 48), seed=7)
+    starts = sorted(clip["start"] for clip in manifest["clips"])
+    unsettled_seen = False
+    while starts:
+        if abs(replay.time - starts[0]) < 1e-9:
+            starts.pop(0)
+            for _ in range(4):  # every frame of the clip
+                assert replay.settled
+                replay.next_frame()
+        else:
+            unsettled_seen |= not replay.settled
+            replay.next_frame()
+    assert unsettled_seen, "the timeline has changes that take time; they were skipped, not absent"
+
+
+def test_room_dataset_says_so_when_a_mode_never_settles_in_a_visit(tmp_path):
+    with pytest.raises(UserError, match=r"rarely settled into .*group.*use longer visits"):
+        generate_room_dataset(
+            tmp_path, 2, seed=1, seconds=1.0, fps=4.0, size=(48, 48), visit_s=2.0, settle_s=0.5, modes=["group", "solo"]
+        )
 
 
 def test_room_dataset_refuses_a_visit_too_short_for_a_clip(tmp_path):

@@ -85,6 +85,23 @@ def test_group_to_solo_people_leave_through_the_door():
     assert len([a for a in stream.world.scene.visible() if not a.leaving]) == 1
 
 
+def test_settled_only_once_everyone_has_walked_in_or_out():
+    stream = Stream("presentation:1,empty:20,solo:20", seed=3, **TINY)
+    assert stream.settled, "a stream starts with everyone in place"
+    history = []
+    for _ in range(stream.num_frames):
+        stream.next_frame()
+        scene = stream.world.scene
+        history.append((stream.time, stream.settled, len(scene.visible())))
+        if stream.settled:
+            assert not any(a.leaving for a in scene.actors)
+    unsettled_empty = [t for t, ok, _ in history if 1.0 < t <= 21.0 and not ok]
+    assert unsettled_empty and min(unsettled_empty) < 1.5, "people still leaving right after the change"
+    assert all(n == 0 for t, ok, n in history if 1.0 < t <= 21.0 and ok), "settled empty means nobody left"
+    settled_solo = [n for t, ok, n in history if t > 21.0 and ok]
+    assert settled_solo and all(n == 1 for n in settled_solo)
+
+
 def _run(stream: Stream, until: float) -> np.ndarray:
     assert stream.time < until
     while stream.time < until:

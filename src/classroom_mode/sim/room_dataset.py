@@ -4,7 +4,8 @@
 instead records 20–50 clips per mode in the room the camera will watch, and the probe is that
 room's. This module does the same in the simulator: the room of `seed` (the one a `SimCamera` with
 that seed shows) plays a calibration timeline that visits every mode several times in shuffled
-order, and non-overlapping clips are cut from each visit once people have settled. Each visit is a
+order, and non-overlapping clips are cut from each visit only once the room has settled into the
+mode (nobody still walking in or out: such a clip would carry the wrong label). Each visit is a
 recording session: clips are named `CAMERA__sNN__KKK.mp4`, the convention `evaluate --group-by
 session` reads, so cross-validation can keep the near-identical clips of one visit on one side.
 """
@@ -24,6 +25,9 @@ from classroom_mode.sim.clips import MANIFEST, MANIFEST_VERSION, check_render_ar
 from classroom_mode.sim.scene import MODES, check_modes
 from classroom_mode.sim.stream import Stream
 from classroom_mode.video.writer import write_mp4
+
+SPARE_ROUNDS = 3
+"""Rounds planned per round expected: a change into a crowded mode can take 15 s of people walking in."""
 
 GENERATOR = "classroom_mode.sim.room_dataset"
 """The manifest's `generator`: how a later run knows these clips are the simulator's own."""
@@ -63,18 +67,22 @@ def generate_room_dataset(
     per_visit = int((visit_s - settle_s) // seconds)
     if per_visit < 1:
         raise UserError(f"visit of {visit_s:g} s: too short for a {seconds:g} s clip after {settle_s:g} s settling")
-    segments = calibration_timeline(modes, math.ceil(clips_per_mode / per_visit), visit_s, seed)
-    stream = Stream(segments, fps=fps, size=size, seed=seed)
+    # a visit yields fewer clips while people are still walking in or out, so plan spare rounds and stop when done
+    planned = calibration_timeline(modes, SPARE_ROUNDS * math.ceil(clips_per_mode / per_visit), visit_s, seed)
+    stream = Stream(planned, fps=fps, size=size, seed=seed)
     out = Path(out_dir)
     frames_per_clip = max(1, round(seconds * fps))
     counts = dict.fromkeys(modes, 0)
     clips: list[dict[str, Any]] = []
-    for visit, (mode, _) in enumerate(segments):
-        start = stream.time
+    visits = 0
+    for visit, (mode, _) in enumerate(planned):
+        if min(counts.values()) >= clips_per_mode:
+            break
+        visits, start = visit + 1, stream.time
         cut_from = start + settle_s
         while stream.time < start + visit_s - 1e-9:
             fits = stream.time + seconds <= start + visit_s + 1e-9
-            if counts[mode] < clips_per_mode and fits and stream.time + 1e-9 >= cut_from:
+            if counts[mode] < clips_per_mode and fits and stream.time + 1e-9 >= cut_from and stream.settled:
                 at = stream.time
                 frames = np.stack([stream.next_frame() for _ in range(frames_per_clip)])
                 name = f"{camera_id}__s{visit:02d}__{counts[mode]:03d}.mp4"
@@ -85,7 +93,15 @@ def generate_room_dataset(
             else:
                 stream.next_frame()
         if progress is not None:
-            progress(sum(counts.values()), clips_per_mode * len(modes))
+            progress(sum(min(n, clips_per_mode) for n in counts.values()), clips_per_mode * len(modes))
+    short = [mode for mode, n in counts.items() if n < clips_per_mode]
+    if short:
+        raise UserError(
+            f"visits of {visit_s:g} s: the room rarely settled into {', '.join(short)} long enough for a "
+            f"{seconds:g} s clip; use longer visits"
+        )
+    room = stream.describe()
+    room["timeline"] = room["timeline"][:visits]
     manifest = {
         "version": MANIFEST_VERSION,
         "generator": GENERATOR,
@@ -98,8 +114,9 @@ def generate_room_dataset(
             "seed": seed,
             "visit_s": visit_s,
             "settle_s": settle_s,
+            "settled_only": True,
         },
-        "room": stream.describe(),
+        "room": room,
         "modes": modes,
         "clips": clips,
     }

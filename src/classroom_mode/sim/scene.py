@@ -68,6 +68,8 @@ class Actor:
     head_yaw: float = 0.0
     look_at: tuple[float, float] | None = None
     leaving: bool = False
+    placed: bool = True
+    """Reached the spot the current mode first gave them (later wandering within the mode does not unset it)."""
     enter_at: float = 0.0
     fall: float = 0.0
     falling_until: float = -1.0
@@ -134,9 +136,9 @@ class Scene:
                 continue
             best = min(free, key=lambda i: math.hypot(roles[i].x - actor.x, roles[i].z - actor.z))
             free.remove(best)
-            actor.role = roles[best]
+            actor.role, actor.placed = roles[best], False
         for k, i in enumerate(free):
-            self.new_actor(roles[i], at_door=True, enter_at=self.t + 0.7 * k)
+            self.new_actor(roles[i], at_door=True, enter_at=self.t + 0.7 * k).placed = False
 
     def step(self, dt: float) -> None:
         """Advance the clock by `dt` seconds: directors update intentions, then everyone moves."""
@@ -146,7 +148,17 @@ class Scene:
         for actor in self.actors:
             if actor.enter_at <= self.t:
                 _move(actor, dt, self.t)
+                actor.placed = actor.placed or actor.arrived
         self.actors = [a for a in self.actors if not (a.leaving and a.arrived)]
+
+    @property
+    def settled(self) -> bool:
+        """Everyone the mode wants is in place and everyone it does not want has left: the room *looks* like its mode.
+
+        Between a mode change and this moment people are still walking in or out, so the picture is
+        ambiguous; a labelled clip cut then would teach the probe the wrong thing.
+        """
+        return all(a.placed and not a.leaving for a in self.actors)
 
     def visible(self) -> list[Actor]:
         return [a for a in self.actors if a.enter_at <= self.t]

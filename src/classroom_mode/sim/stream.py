@@ -142,6 +142,11 @@ class Stream:
         """Scene time of the next frame."""
         return self.frame_index / self.fps
 
+    @property
+    def settled(self) -> bool:
+        """Whether the room has finished changing into the current mode (see `Scene.settled`)."""
+        return self.world.scene.settled
+
     def next_frame(self) -> np.ndarray:
         """Render the next frame (scene time `self.time`) and advance; (H, W, 3) uint8 RGB."""
         t = self.time
