@@ -27,7 +27,10 @@ from classroom_mode.model.probes.plots import save_attention_png, save_confusion
 from classroom_mode.records import UNCERTAIN, Embedding
 from probe_helpers import MODES, synthetic_embeddings
 
-FAST = AttentiveSettings(max_epochs=40, patience=10, learning_rates=(1e-2, 3e-3), weight_decays=(0.01,))
+FAST = AttentiveSettings(
+    max_epochs=40, patience=10, learning_rates=(1e-2, 3e-3), weight_decays=(0.01,), background="none"
+)
+"""The synthetic clips have no room in them (zero-mean noise), so there is no background to subtract."""
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
@@ -193,6 +196,26 @@ def test_pooled_probe_artifacts_round_trip(data, kind, tmp_path):
     probe = fit_probe(features, labels, kind=kind)
     save_probe(probe, tmp_path / kind)
     np.testing.assert_allclose(load_probe(tmp_path / kind).predict_proba(test), probe.predict_proba(test))
+
+
+def test_background_makes_the_probe_blind_to_the_rooms_fixed_look(data, tmp_path):
+    """Whatever a fixed camera always sees, added to every clip, changes nothing: the probe reads differences."""
+    features, labels, test, _ = data
+    scenery = np.random.default_rng(3).normal(scale=4.0, size=features.tokens.shape[1:]).astype(np.float32)
+
+    def in_room(f: FeatureSet) -> FeatureSet:
+        return FeatureSet(f.pooled, f.tokens + scenery, f.grid)
+
+    settings = replace(FAST, background="mean")
+    plain = fit_probe(features, labels, kind="attentive", seed=0, attentive=settings)
+    room = fit_probe(in_room(features), labels, kind="attentive", seed=0, attentive=settings)
+    np.testing.assert_allclose(room.head.model.background.numpy(), in_room(features).tokens.mean(axis=0), atol=1e-4)
+    np.testing.assert_allclose(room.predict_proba(in_room(test)), plain.predict_proba(test), atol=1e-4)
+    save_probe(room, tmp_path / "room")
+    np.testing.assert_allclose(load_probe(tmp_path / "room").predict_proba(in_room(test)), plain.predict_proba(test),
+                               atol=1e-4)  # fmt: skip
+    without = fit_probe(in_room(features), labels, kind="attentive", seed=0, attentive=FAST)
+    assert not np.allclose(without.predict_proba(in_room(test)), plain.predict_proba(test), atol=1e-2)
 
 
 def test_uncertain_for_low_confidence_and_far_from_every_class(attentive, data):

@@ -5,7 +5,10 @@ self-attention blocks; the official probe uses 3 + 1 blocks and 16 heads). The b
 `transformers`' own `VJEPA2PoolerSelfAttentionLayer` / `VJEPA2PoolerCrossAttentionLayer`, built
 from a small `VJEPA2Config` whose width is the token width. The pooler carries no positions (the
 encoder's tokens were produced with RoPE), so fixed 2-D sin-cos positions of the (rows, cols) grid
-can be added to the tokens; whether that helps is measured in benchmarks/bench_probes.py.
+can be added to the tokens; whether that helps is measured in benchmarks/bench_probes.py. Unlike the
+official probe, which sees many scenes, ours belongs to one fixed camera: by default it first subtracts
+the mean token at each grid position over its training clips, so what it attends to is how each place
+differs from its usual look (benchmarks/bench_room_probe.py measures this against no subtraction).
 
 Training follows the official frozen evaluation: every (lr, weight decay) pair is its own head,
 all heads see the same batches in one loop, each keeps its best epoch on an inner validation split
@@ -51,6 +54,12 @@ class AttentiveSettings:
     mlp_ratio: float = 4.0
     positions: str = "sincos"
     """'sincos' adds fixed 2-D positions of the patch grid to the tokens; 'none' leaves them as they are."""
+    background: str = "mean"
+    """'mean' subtracts the training clips' mean token at each grid position before anything else; 'none' does not.
+
+    A probe belongs to one fixed camera, so most of every token is the room itself (walls, desks, the light);
+    what tells the modes apart is how each place differs from its usual look, which is what is left.
+    """
     learning_rates: tuple[float, ...] = (1e-2, 3e-3, 1e-3)
     weight_decays: tuple[float, ...] = (0.01, 0.1)
     max_epochs: int = 100
@@ -84,10 +93,12 @@ class AttentiveClassifier(nn.Module):
         self.classifier = nn.Linear(dim, n_classes)
         positions = sincos_2d(grid, dim) if settings.positions == "sincos" else torch.zeros(grid[0] * grid[1], dim)
         self.register_buffer("positions", positions, persistent=False)
+        background = torch.zeros(grid[0] * grid[1], dim) if settings.background == "mean" else None
+        self.register_buffer("background", background)  # None: not a buffer, not in the saved tensors
 
     def forward(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits (B, C) and the query's attention over the tokens (B, N), averaged over heads."""
-        hidden = tokens + self.positions
+        hidden = tokens + self.positions if self.background is None else tokens - self.background + self.positions
         for block in self.blocks:
             hidden = block(hidden, attention_mask=None)[0]
         pooled, attention = self.cross_attend(hidden)
@@ -184,7 +195,7 @@ class AttentiveHead:
 
     @classmethod
     def restore(cls, tensors: dict[str, np.ndarray], hparams: dict[str, Any]) -> AttentiveHead:
-        raw = dict(hparams["settings"])
+        raw = {"background": "none", **hparams["settings"]}  # probes written before `background` existed
         raw["learning_rates"], raw["weight_decays"] = tuple(raw["learning_rates"]), tuple(raw["weight_decays"])
         settings = AttentiveSettings(**raw)
         grid = (int(hparams["grid"][0]), int(hparams["grid"][1]))
@@ -212,6 +223,8 @@ def _train_grid(
     loss_fn = nn.CrossEntropyLoss(weight=counts.sum() / (n_classes * counts))  # class-balanced
 
     template = AttentiveClassifier(features.dim, features.grid, n_classes, settings)
+    if template.background is not None:  # unlabelled statistics of the clips this probe is fitted on
+        template.background.copy_(tokens.mean(dim=0))
     grid = [(lr, wd) for lr in settings.learning_rates for wd in settings.weight_decays]
     heads = [copy.deepcopy(template) for _ in grid]  # same start for every grid point: only lr and wd differ
     optimizer = torch.optim.AdamW(

@@ -1,0 +1,113 @@
+"""Per-room probes, the product's own workflow: clips recorded in ONE room in sessions, cross-validated by session.
+
+A user records labelled clips in the room the camera watches; the probe is that room's. This benchmark
+does the same in several simulated rooms (`generate_room_dataset`: clips cut only once the room has
+settled into its mode) and cross-validates grouped by recording session, so near-identical clips of
+one visit never sit on both sides. It compares the probes, the attentive probe with and without its
+per-position background, the same probes on the same architecture with random weights (what the
+world-model pretraining adds), and a baseline fitted on the same folds.
+
+    .venv/bin/python benchmarks/bench_room_probe.py --rooms 10000 10001 10002 10003
+
+Room seeds 10000 + k are the rooms `classroom-mode demo --seed k` records in and watches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.model_selection import cross_val_score
+
+from bench_jepa import random_backbone
+from classroom_mode.model.backbone import load_backbone
+from classroom_mode.model.cache import EmbeddingCache
+from classroom_mode.model.probes import AttentiveSettings, cross_validate
+from classroom_mode.model.probes.dataset import group_of, load_labelled_features
+from classroom_mode.model.probes.evaluate import make_splits
+from classroom_mode.sim.baselines import mean_frame_classifier, mean_frame_features
+from classroom_mode.sim.room_dataset import generate_room_dataset
+from classroom_mode.video.decode import sample_clip
+
+VARIANTS = (
+    ("attentive probe (default: per-position background subtracted)", "attentive", AttentiveSettings()),
+    ("attentive probe, no background subtraction", "attentive", replace(AttentiveSettings(), background="none")),
+    ("linear probe", "linear", None),
+    ("prototype probe", "prototype", None),
+)
+RANDOM_VARIANTS = VARIANTS[0], VARIANTS[2]
+"""Run again on the same architecture with random weights."""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="classroom-mode/vjepa2-tiny-sim")
+    parser.add_argument("--rooms", type=int, nargs="+", default=[10000, 10001, 10002, 10003])
+    parser.add_argument("--clips-per-mode", type=int, default=20)
+    parser.add_argument("--visit", type=float, default=20.0, help="seconds per recording session")
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--work", type=Path, default=Path(".classroom-mode/bench/room-probe"))
+    parser.add_argument("--out", type=Path, default=Path("docs/results/room_probe.md"))
+    args = parser.parse_args()
+
+    started = time.perf_counter()
+    backbone = load_backbone(args.model, device="cpu")
+    twin = random_backbone(backbone.config)
+    runs = [(backbone, "", VARIANTS), (twin, "same architecture, RANDOM weights: ", RANDOM_VARIANTS)]
+    scores: dict[str, list[float]] = {prefix + name: [] for _, prefix, variants in runs for name, _, _ in variants}
+    scores["downsampled mean frame (baseline)"] = []
+    with EmbeddingCache(args.work / "cache") as cache:
+        for room in args.rooms:
+            data_dir = args.work / f"room{room}-{args.clips_per_mode}x-visit{args.visit:g}"
+            if not (data_dir / "manifest.json").exists():
+                generate_room_dataset(data_dir, args.clips_per_mode, seed=room, visit_s=args.visit)
+            for encoder, prefix, variants in runs:
+                data = load_labelled_features(data_dir, encoder, cache)
+                groups = [group_of(path, "session") for path in data.paths]
+                for name, kind, settings in variants:
+                    report = cross_validate(
+                        data.features, data.labels, kind=kind, folds=args.folds, groups=groups, attentive=settings
+                    )
+                    scores[prefix + name].append(report.accuracy[0])
+                    print(room, prefix + name, round(report.accuracy[0], 3), flush=True)
+            y = np.array(data.labels)
+            frames = np.stack([mean_frame_features(sample_clip(p, 16).frames) for p in data.paths])
+            splits, _ = make_splits(np.unique(y, return_inverse=True)[1], groups, args.folds, 0)
+            baseline = cross_val_score(mean_frame_classifier(), frames, y, cv=splits).mean()
+            scores["downsampled mean frame (baseline)"].append(float(baseline))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(_markdown(args, backbone, scores, time.perf_counter() - started), encoding="utf-8")
+    print(f"written {args.out}")
+
+
+def _markdown(args, backbone, scores: dict[str, list[float]], seconds: float) -> str:
+    rooms = " | ".join(f"room {r}" for r in args.rooms)
+    lines = [
+        "<!-- bench_room_probe -->",
+        "## Per-room probes (`benchmarks/bench_room_probe.py`)",
+        "",
+        f"Machine: {platform.machine()}, {torch.get_num_threads()} thread(s), torch {torch.__version__}; "
+        f"{seconds:.0f} s in all. Backbone: {backbone.describe()}.",
+        "",
+        f"Reproduce: `.venv/bin/python benchmarks/bench_room_probe.py --rooms {' '.join(map(str, args.rooms))}`",
+        "",
+        f"{args.clips_per_mode} clips per mode recorded in each room in {args.visit:g} s sessions (clips cut only "
+        f"once the room has settled into its mode), 4 modes (chance 25%); accuracy of stratified {args.folds}-fold "
+        "CV grouped by session (mean over folds).",
+        "",
+        f"| features | {rooms} | mean |",
+        "|---|" + "---|" * (len(args.rooms) + 1),
+    ]
+    for name, values in scores.items():
+        cells = " | ".join(f"{v:.1%}" for v in values)
+        lines.append(f"| {name} | {cells} | {np.mean(values):.1%} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
