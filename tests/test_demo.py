@@ -6,7 +6,7 @@ from datetime import timedelta
 from itertools import islice
 
 from classroom_mode.records import ModeChange, Prediction
-from classroom_mode.service.demo import TruthTap, agreement, score_windows
+from classroom_mode.service.demo import TruthTap, agreement, commonest_share, score_windows
 from classroom_mode.sim.camera import SimCamera
 
 
@@ -35,7 +35,7 @@ def test_score_windows_uses_the_mode_in_force_after_each_window():
         ModeChange(room="r", mode="group", at=ends[0] + tick, confidence=0.9),
         ModeChange(room="r", mode="presentation", previous="group", at=ends[3] + tick, confidence=0.9),
     ]
-    windows = score_windows(predictions, changes, tap)
+    windows = score_windows(predictions, changes, tap, clip_seconds=0.5)
     assert [w.truth for w in windows] == ["group", "group", "presentation", "presentation"]
     # the room switched only after the last window: three windows group, the last one presentation
     assert [w.room_mode for w in windows] == ["group", "group", "group", "presentation"]
@@ -43,7 +43,20 @@ def test_score_windows_uses_the_mode_in_force_after_each_window():
 
 
 def test_agreement_of_nothing_is_zero():
-    assert agreement([]) == 0.0
+    assert agreement([]) == 0.0 and commonest_share([]) == 0.0
+
+
+def test_windows_while_people_walk_in_are_marked_unsettled():
+    camera = SimCamera("cam", "empty:2,group:30", fps=2, size=(32, 32), speed=0, loop=False)
+    tap = TruthTap(camera)
+    frames = list(tap.frames())
+    ends = [frames[i].wall_time for i in (3, 5, len(frames) - 1)]  # before the change, just after, the end
+    predictions = [_prediction(at) for at in ends]
+    changes = [ModeChange(room="r", mode="group", at=ends[0] - timedelta(seconds=1), confidence=0.9)]
+    windows = score_windows(predictions, changes, tap, clip_seconds=1.0)
+    assert [w.truth for w in windows] == ["empty", "group", "group"]
+    assert [w.settled for w in windows] == [True, False, True]
+    assert commonest_share(windows) == 2 / 3
 
 
 def test_demo_rerecords_when_its_settings_change_and_leaves_no_stale_clips(tmp_path):

@@ -56,7 +56,7 @@ class Preset:
 
 
 FULL = Preset(20, "presentation:60,group:60,solo:45,empty:30,group:45,presentation:45", 5.0, 4.0)
-SMALL = Preset(10, "presentation:40,group:40,solo:30,empty:25", 5.0, 6.0)
+SMALL = Preset(16, "presentation:40,group:40,solo:30,empty:25", 5.0, 6.0)
 CLIP_SECONDS, CLIP_FPS, CLIP_SIZE = 3.0, 8.0, (128, 128)
 
 
@@ -125,6 +125,8 @@ def register(app: typer.Typer) -> None:
             console.print(
                 f"[bold]agreement with ground truth: {result['agreement']:.0%}[/] of {result['windows']} windows "
                 f"(always answering the commonest mode would get {result['chance']:.0%}); "
+                f"[bold]{result['settled_agreement']:.0%}[/] of the {result['settled_windows']} windows when the room "
+                f"had settled, nobody walking in or out (chance {result['settled_chance']:.0%}); "
                 f"total {timings['total']:.0f} s"
             )
             console.print(f"everything is in {out}/; look again with: classroom-mode serve -c {config_path}")
@@ -169,7 +171,7 @@ def _record(data: Path, preset: Preset, room_seed: int) -> None:
 
     manifest = data / "manifest.json"
     wanted = {"clips_per_mode": preset.clips_per_mode, "seconds": CLIP_SECONDS, "fps": CLIP_FPS,
-              "size": list(CLIP_SIZE), "seed": room_seed}  # fmt: skip
+              "size": list(CLIP_SIZE), "seed": room_seed, "settled_only": True}  # fmt: skip
     try:
         previous = json.loads(manifest.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -199,7 +201,7 @@ def _record(data: Path, preset: Preset, room_seed: int) -> None:
 
 def _live(config: Config, preset: Preset, *, serve: bool, port: int, keep_serving: bool) -> dict[str, Any]:
     from classroom_mode.service.analysis import load_local_encoder
-    from classroom_mode.service.demo import SimulatedCameras, agreement, score_windows
+    from classroom_mode.service.demo import SimulatedCameras, agreement, commonest_share, score_windows
     from classroom_mode.service.loop import LiveLoop
     from classroom_mode.sim.stream import parse_timeline
     from classroom_mode.store import HistoryStore
@@ -220,7 +222,7 @@ def _live(config: Config, preset: Preset, *, serve: bool, port: int, keep_servin
             loop.run(windows)
             predictions = store.predictions(camera_id=CAMERA, limit=windows + 10)
             changes = store.mode_changes(ROOM)
-            scored = score_windows(predictions, changes, cameras.taps[CAMERA])
+            scored = score_windows(predictions, changes, cameras.taps[CAMERA], CLIP_SECONDS)
             if dashboard is not None and keep_serving:
                 info(f"dashboard still at http://127.0.0.1:{port}/ — Ctrl-C to stop")
                 _wait_for_interrupt()
@@ -231,14 +233,15 @@ def _live(config: Config, preset: Preset, *, serve: bool, port: int, keep_servin
                 thread.join(timeout=10)
     if not scored:
         raise ClassroomModeError("the live loop produced no readings to score (see the log above)")
-    durations: dict[str, float] = {}
-    for mode, seconds in segments:
-        durations[mode] = durations.get(mode, 0.0) + seconds
+    settled = [w for w in scored if w.settled]
     return {
         "agreement": agreement(scored),
         "windows": len(scored),
+        "chance": commonest_share(scored),
+        "settled_agreement": agreement(settled),
+        "settled_windows": len(settled),
+        "settled_chance": commonest_share(settled),
         "mode_changes": len(changes),
-        "chance": max(durations.values()) / scene_seconds,
     }
 
 

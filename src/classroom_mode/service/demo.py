@@ -3,8 +3,10 @@
 The loop, its feed, the encoder and the store are the production ones; the demo adds only what a
 real room cannot have: a record of what was truly happening when each clip was taken. A
 `TruthTap` sits between the simulated camera and the loop's clip builder and remembers, for each
-frame's wall-clock time, its scene time; a clip's `ended_at` then tells which scene second it
-showed, and the simulator says what the room was doing then.
+frame's wall-clock time, its scene time and whether the room had settled into its mode; a clip's
+`ended_at` then tells which scene second it showed, and the simulator says what the room was doing
+then. The timeline switches modes at once, but people take up to ~15 s to walk in or out; a window
+taken meanwhile shows a room that is neither mode, so the demo scores those windows apart.
 """
 
 from __future__ import annotations
@@ -30,20 +32,30 @@ class TruthTap(FrameSource):
     def __init__(self, camera: SimCamera) -> None:
         super().__init__(camera.camera_id)
         self.camera = camera
-        self._scene_times: OrderedDict[datetime, float] = OrderedDict()
+        self._scene_times: OrderedDict[datetime, tuple[float, bool]] = OrderedDict()
+        """wall time → (scene time, whether the room had settled into its mode in that frame)."""
         self._lock = threading.Lock()
 
     def frames(self) -> Iterator[Frame]:
         for frame in self.camera.frames():
             with self._lock:
-                self._scene_times[frame.wall_time] = frame.timestamp
+                self._scene_times[frame.wall_time] = (frame.timestamp, self.camera.stream.settled)
                 while len(self._scene_times) > _REMEMBERED_FRAMES:
                     self._scene_times.popitem(last=False)
             yield frame
 
     def scene_time(self, wall_time: datetime) -> float | None:
         with self._lock:
-            return self._scene_times.get(wall_time)
+            seen = self._scene_times.get(wall_time)
+        return None if seen is None else seen[0]
+
+    def settled(self, wall_time: datetime, seconds: float) -> bool:
+        """Whether the room was settled in every remembered frame of the `seconds` of scene time up to `wall_time`."""
+        end = self.scene_time(wall_time)
+        if end is None:
+            return False
+        with self._lock:
+            return all(ok for t, ok in self._scene_times.values() if end - seconds - 1e-9 <= t <= end)
 
     def truth(self, wall_time: datetime) -> str | None:
         """What the room was truly doing in the frame shown at `wall_time` (None if that frame is forgotten)."""
@@ -80,9 +92,13 @@ class Window:
     at: datetime
     truth: str
     room_mode: str
+    settled: bool
+    """The room had settled into `truth` for the whole clip (nobody still walking in or out)."""
 
 
-def score_windows(predictions: list[Prediction], changes: list[ModeChange], tap: TruthTap) -> list[Window]:
+def score_windows(
+    predictions: list[Prediction], changes: list[ModeChange], tap: TruthTap, clip_seconds: float
+) -> list[Window]:
     """Pair each of a camera's windows with the truth and with the room mode in force after that window.
 
     A window's reading changes the room (if at all) before the next clip ends, so the mode after
@@ -98,10 +114,19 @@ def score_windows(predictions: list[Prediction], changes: list[ModeChange], tap:
         horizon = ordered[i + 1].at if i + 1 < len(ordered) else None
         in_force = [c for c in changes if horizon is None or c.at < horizon]
         if in_force:
-            windows.append(Window(prediction.at, truth, in_force[-1].mode))
+            settled = tap.settled(prediction.at, clip_seconds)
+            windows.append(Window(prediction.at, truth, in_force[-1].mode, settled))
     return windows
 
 
 def agreement(windows: list[Window]) -> float:
     """Fraction of windows whose room mode equals the truth (windows are evenly spaced, so: of the time)."""
     return sum(w.room_mode == w.truth for w in windows) / len(windows) if windows else 0.0
+
+
+def commonest_share(windows: list[Window]) -> float:
+    """The agreement of always answering the commonest true mode among `windows`: the score to beat."""
+    if not windows:
+        return 0.0
+    truths = [w.truth for w in windows]
+    return max(truths.count(mode) for mode in set(truths)) / len(truths)
