@@ -104,7 +104,8 @@ def main() -> None:
     variants = []
     base = AttentiveSettings()
     for name, settings in (
-        ("default: 0 self-attention blocks + cross-attention, sin-cos positions", base),
+        ("default: 0 self-attention blocks + cross-attention, sin-cos positions, background subtracted", base),
+        ("no background subtraction", replace(base, background="none")),
         ("no positions", replace(base, positions="none")),
         ("1 self-attention block + cross-attention", replace(base, self_attention_layers=1)),
         ("official shape: 3 self-attention blocks + cross-attention", replace(base, self_attention_layers=3)),
