@@ -50,6 +50,7 @@ def test_clips_are_cut_only_from_a_settled_room(tmp_path):
         ).read_text()
     )
     timeline = [(span["mode"], span["end"] - span["start"]) for span in manifest["room"]["timeline"]]
+    assert manifest["room"]["duration"] == sum(seconds for _, seconds in timeline)  # the visits played, no more
     replay = Stream(timeline, fps=4.0, size=(48, 48), seed=7)
     starts = sorted(clip["start"] for clip in manifest["clips"])
     unsettled_seen = False

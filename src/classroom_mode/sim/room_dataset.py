@@ -93,15 +93,16 @@ def generate_room_dataset(
             else:
                 stream.next_frame()
         if progress is not None:
-            progress(sum(min(n, clips_per_mode) for n in counts.values()), clips_per_mode * len(modes))
+            progress(sum(counts.values()), clips_per_mode * len(modes))
     short = [mode for mode, n in counts.items() if n < clips_per_mode]
     if short:
         raise UserError(
             f"visits of {visit_s:g} s: the room rarely settled into {', '.join(short)} long enough for a "
             f"{seconds:g} s clip; use longer visits"
         )
-    room = stream.describe()
+    room = stream.describe()  # what was played, not the spare visits planned after it
     room["timeline"] = room["timeline"][:visits]
+    room["duration"], room["frames"] = room["timeline"][-1]["end"], stream.frame_index
     manifest = {
         "version": MANIFEST_VERSION,
         "generator": GENERATOR,
