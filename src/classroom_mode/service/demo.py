@@ -39,7 +39,7 @@ class TruthTap(FrameSource):
     def frames(self) -> Iterator[Frame]:
         for frame in self.camera.frames():
             with self._lock:
-                self._scene_times[frame.wall_time] = (frame.timestamp, self.camera.stream.settled)
+                self._scene_times[frame.wall_time] = (frame.timestamp, self.camera.settled)
                 while len(self._scene_times) > _REMEMBERED_FRAMES:
                     self._scene_times.popitem(last=False)
             yield frame

@@ -54,6 +54,11 @@ class SimCamera(FrameSource):
         """The ground-truth mode at a scene time (a frame's `timestamp`)."""
         return self.stream.truth_at(scene_time)
 
+    @property
+    def settled(self) -> bool:
+        """Whether the room has finished changing into the current mode, as of the last frame rendered."""
+        return self.stream.settled
+
     def events_at(self, scene_time: float) -> list[str]:
         """Injected events in progress at a scene time."""
         return self.stream.events_at(scene_time)
