@@ -63,7 +63,7 @@ def test_demo_rerecords_when_its_settings_change_and_leaves_no_stale_clips(tmp_p
     from classroom_mode.cli.demo_cmd import Preset, _record
 
     data = tmp_path / "data"
-    _record(data, Preset(2, 2, "group:10", 5.0, 1.0), room_seed=3)
+    _record(data, Preset(2, "group:10", 5.0, 1.0), room_seed=3)
     assert len(list(data.rglob("*.mp4"))) == 8
-    _record(data, Preset(1, 2, "group:10", 5.0, 1.0), room_seed=3)
+    _record(data, Preset(1, "group:10", 5.0, 1.0), room_seed=3)
     assert len(list(data.rglob("*.mp4"))) == 4  # the earlier run's extra clips would have leaked into training

@@ -42,17 +42,6 @@ def test_room_dataset_layout_sessions_and_room(tmp_path):
     assert recorded["room"]["camera"] == Stream("group:1", fps=4.0, size=(64, 48), seed=42).describe()["camera"]
 
 
-def test_clips_per_visit_spreads_a_mode_over_more_visits(tmp_path):
-    """Three clips of a mode, at most one per visit: three visits, each its own session, so three arrangements."""
-    manifest = generate_room_dataset(
-        tmp_path, 3, seed=42, seconds=1.0, fps=4.0, size=(48, 48), visit_s=20.0, settle_s=1.0, clips_per_visit=1
-    )
-    clips = list_labelled_clips(tmp_path)
-    for mode in ("empty", "solo", "group", "presentation"):
-        assert len({group_of(c.path, "session") for c in clips if c.label == mode}) == 3
-    assert json.loads(manifest.read_text())["params"]["clips_per_visit"] == 1
-
-
 def test_clips_are_cut_only_from_a_settled_room(tmp_path):
     """A clip cut while people still walk in or out would show one mode under another's label."""
     manifest = json.loads(

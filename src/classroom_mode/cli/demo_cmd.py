@@ -48,8 +48,6 @@ class Preset:
     """How big a demo run is; `--small` is the one CI runs."""
 
     clips_per_mode: int
-    clips_per_visit: int
-    """Recorded from one visit of a mode at most: more visits show the probe more arrangements of people."""
     timeline: str
     scene_interval_s: float
     """Scene seconds between two windows of the live camera."""
@@ -57,8 +55,8 @@ class Preset:
     """Scene seconds played per wall-clock second."""
 
 
-FULL = Preset(20, 2, "presentation:60,group:60,solo:45,empty:30,group:45,presentation:45", 5.0, 4.0)
-SMALL = Preset(16, 2, "presentation:40,group:40,solo:30,empty:25", 5.0, 6.0)
+FULL = Preset(20, "presentation:60,group:60,solo:45,empty:30,group:45,presentation:45", 5.0, 4.0)
+SMALL = Preset(16, "presentation:40,group:40,solo:30,empty:25", 5.0, 6.0)
 CLIP_SECONDS, CLIP_FPS, CLIP_SIZE = 3.0, 8.0, (128, 128)
 
 
@@ -172,9 +170,8 @@ def _record(data: Path, preset: Preset, room_seed: int) -> None:
     from classroom_mode.sim.room_dataset import generate_room_dataset
 
     manifest = data / "manifest.json"
-    wanted = {"clips_per_mode": preset.clips_per_mode, "clips_per_visit": preset.clips_per_visit,
-              "seconds": CLIP_SECONDS, "fps": CLIP_FPS, "size": list(CLIP_SIZE), "seed": room_seed,
-              "settled_only": True}  # fmt: skip
+    wanted = {"clips_per_mode": preset.clips_per_mode, "seconds": CLIP_SECONDS, "fps": CLIP_FPS,
+              "size": list(CLIP_SIZE), "seed": room_seed, "settled_only": True}  # fmt: skip
     try:
         previous = json.loads(manifest.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -194,7 +191,6 @@ def _record(data: Path, preset: Preset, room_seed: int) -> None:
             data,
             preset.clips_per_mode,
             seed=room_seed,
-            clips_per_visit=preset.clips_per_visit,
             seconds=CLIP_SECONDS,
             fps=CLIP_FPS,
             size=CLIP_SIZE,

@@ -55,17 +55,11 @@ def generate_room_dataset(
     size: tuple[int, int] = (128, 128),
     visit_s: float = 30.0,
     settle_s: float = 4.0,
-    clips_per_visit: int | None = None,
     modes: Sequence[str] | None = None,
     camera_id: str = "sim-cam",
     progress: Callable[[int, int], None] | None = None,
 ) -> Path:
-    """Record about `clips_per_mode` clips of each mode in the room of `seed`; returns the manifest's path.
-
-    `clips_per_visit` caps the clips cut from one visit. The clips of a visit show the same people in the
-    same places, so more visits with fewer clips each give a probe more of what varies from one lesson to
-    the next, at the cost of playing more of the room.
-    """
+    """Record about `clips_per_mode` clips of each mode in the room of `seed`; returns the manifest's path."""
     modes = check_modes(list(modes) if modes is not None else list(MODES))
     if clips_per_mode < 1:
         raise UserError(f"clips-per-mode {clips_per_mode}: must be at least 1")
@@ -73,10 +67,6 @@ def generate_room_dataset(
     per_visit = int((visit_s - settle_s) // seconds)
     if per_visit < 1:
         raise UserError(f"visit of {visit_s:g} s: too short for a {seconds:g} s clip after {settle_s:g} s settling")
-    if clips_per_visit is not None:
-        if clips_per_visit < 1:
-            raise UserError(f"clips-per-visit {clips_per_visit}: must be at least 1")
-        per_visit = min(per_visit, clips_per_visit)
     # a visit yields fewer clips while people are still walking in or out, so plan spare rounds and stop when done
     planned = calibration_timeline(modes, SPARE_ROUNDS * math.ceil(clips_per_mode / per_visit), visit_s, seed)
     stream = Stream(planned, fps=fps, size=size, seed=seed)
@@ -88,19 +78,17 @@ def generate_room_dataset(
     for visit, (mode, _) in enumerate(planned):
         if min(counts.values()) >= clips_per_mode:
             break
-        visits, start, cut = visit + 1, stream.time, 0
+        visits, start = visit + 1, stream.time
         cut_from = start + settle_s
         while stream.time < start + visit_s - 1e-9:
             fits = stream.time + seconds <= start + visit_s + 1e-9
-            wanted = counts[mode] < clips_per_mode and cut < per_visit
-            if wanted and fits and stream.time + 1e-9 >= cut_from and stream.settled:
+            if counts[mode] < clips_per_mode and fits and stream.time + 1e-9 >= cut_from and stream.settled:
                 at = stream.time
                 frames = np.stack([stream.next_frame() for _ in range(frames_per_clip)])
                 name = f"{camera_id}__s{visit:02d}__{counts[mode]:03d}.mp4"
                 write_mp4(out / mode / name, frames, fps)
                 clips.append({"path": f"{mode}/{name}", "mode": mode, "session": f"s{visit:02d}", "start": at})
                 counts[mode] += 1
-                cut += 1
                 cut_from = stream.time
             else:
                 stream.next_frame()
@@ -127,7 +115,6 @@ def generate_room_dataset(
             "seed": seed,
             "visit_s": visit_s,
             "settle_s": settle_s,
-            "clips_per_visit": clips_per_visit,
             "settled_only": True,
         },
         "room": room,
