@@ -15,7 +15,9 @@ Room seeds 10000 + k are the rooms `classroom-mode demo --seed k` records in and
 from __future__ import annotations
 
 import argparse
+import json
 import platform
+import shutil
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -63,9 +65,7 @@ def main() -> None:
     scores["downsampled mean frame (baseline)"] = []
     with EmbeddingCache(args.work / "cache") as cache:
         for room in args.rooms:
-            data_dir = args.work / f"room{room}-{args.clips_per_mode}x-visit{args.visit:g}"
-            if not (data_dir / "manifest.json").exists():
-                generate_room_dataset(data_dir, args.clips_per_mode, seed=room, visit_s=args.visit)
+            data_dir = _room_clips(args, room)
             for encoder, prefix, variants in runs:
                 data = load_labelled_features(data_dir, encoder, cache)
                 groups = [group_of(path, "session") for path in data.paths]
@@ -85,8 +85,23 @@ def main() -> None:
     print(f"written {args.out}")
 
 
+def _room_clips(args: argparse.Namespace, room: int) -> Path:
+    """The room's labelled clips, recorded again when an earlier run (or older code) left other ones there."""
+    data_dir = args.work / f"room{room}-{args.clips_per_mode}x-visit{args.visit:g}"
+    wanted = {"clips_per_mode": args.clips_per_mode, "seed": room, "visit_s": args.visit, "settled_only": True}
+    try:
+        params = json.loads((data_dir / "manifest.json").read_text(encoding="utf-8"))["params"]
+    except (OSError, ValueError, KeyError):
+        params = {}
+    if any(params.get(key) != value for key, value in wanted.items()):
+        shutil.rmtree(data_dir, ignore_errors=True)
+        generate_room_dataset(data_dir, args.clips_per_mode, seed=room, visit_s=args.visit)
+    return data_dir
+
+
 def _markdown(args, backbone, scores: dict[str, list[float]], seconds: float) -> str:
     rooms = " | ".join(f"room {r}" for r in args.rooms)
+    options = f"--rooms {' '.join(map(str, args.rooms))} --clips-per-mode {args.clips_per_mode} --visit {args.visit:g}"
     lines = [
         "<!-- bench_room_probe -->",
         "## Per-room probes (`benchmarks/bench_room_probe.py`)",
@@ -94,7 +109,7 @@ def _markdown(args, backbone, scores: dict[str, list[float]], seconds: float) ->
         f"Machine: {platform.machine()}, {torch.get_num_threads()} thread(s), torch {torch.__version__}; "
         f"{seconds:.0f} s in all. Backbone: {backbone.describe()}.",
         "",
-        f"Reproduce: `.venv/bin/python benchmarks/bench_room_probe.py --rooms {' '.join(map(str, args.rooms))}`",
+        f"Reproduce: `.venv/bin/python benchmarks/bench_room_probe.py {options}`",
         "",
         f"{args.clips_per_mode} clips per mode recorded in each room in {args.visit:g} s sessions (clips cut only "
         f"once the room has settled into its mode), 4 modes (chance 25%); accuracy of stratified {args.folds}-fold "
