@@ -25,6 +25,7 @@ from classroom_mode.modes import utc_now
 from classroom_mode.records import CameraStatus, Clip, ModeState, Prediction, SurpriseReading
 from classroom_mode.service.api import create_app
 from classroom_mode.service.dashboard import mount_dashboard
+from classroom_mode.service.dashboard_views import start_of_day
 from classroom_mode.sim import render_clip
 from classroom_mode.store import HistoryStore
 from probe_helpers import synthetic_embeddings
@@ -68,11 +69,24 @@ def mode_state(
     )
 
 
+FILLED_CHANGES = ((40, "presentation"), (28, "group"), (19, "solo"), (12, "group"))
+"""(minutes before now, mode) of room-101's mode changes in `fill_store`."""
+
+
+def filled_bands_today(now: datetime) -> int:
+    """How many bands today's timeline shows for `fill_store`'s room-101: one per change since midnight, plus
+    one from midnight for the mode the room entered the day in (shortly after midnight, some changes were
+    yesterday's)."""
+    starts = [now - timedelta(minutes=minutes_ago) for minutes_ago, _ in FILLED_CHANGES]
+    today = sum(start > start_of_day(now) for start in starts)
+    return today + (today < len(starts))
+
+
 def fill_store(store: HistoryStore, config: Config, now: datetime | None = None) -> datetime:
     """room-101: presentation → group → solo → group over the last 40 minutes, camera `front` online with a
     surprise history (one unusual reading) and predictions, `corner` offline; room-102: nothing. Returns now."""
     now = now or utc_now()
-    for minutes_ago, mode in ((40, "presentation"), (28, "group"), (19, "solo"), (12, "group")):
+    for minutes_ago, mode in FILLED_CHANGES:
         store.set_state(mode_state(config, "room-101", mode, now - timedelta(minutes=minutes_ago), offline=("corner",)))
     store.set_camera_status(
         CameraStatus(camera_id="front", room="room-101", online=True, since=now - timedelta(hours=1), last_frame_at=now)

@@ -27,6 +27,7 @@ from dashboard_helpers import (
     card_mode_latencies,
     dashboard_app,
     fill_store,
+    filled_bands_today,
     mode_state,
     serve,
     simulator_clips,
@@ -103,14 +104,14 @@ def test_card_follows_a_mode_change_in_the_store_within_a_second(
     pages, servers: contextlib.ExitStack, store: HistoryStore
 ) -> None:
     config = two_room_config()
-    fill_store(store, config)
+    bands = filled_bands_today(fill_store(store, config))
     url = servers.enter_context(serve(dashboard_app(config, store, simulator_clips({"front": "group"}))))
     page = pages(viewport={"width": 1280, "height": 900}).open(url)
     page.wait_for_selector('#live[data-state="live"]')
     card = page.locator(CARD)
     assert card.get_attribute("data-mode") == "group"
     assert "Group" in card.inner_text() and "café" in card.inner_text() and "86 %" in card.inner_text()
-    assert page.locator('section[data-room="room-101"] .band').count() == 4
+    assert page.locator('section[data-room="room-101"] .band').count() == bands
     assert page.locator('section[data-room="room-101"] img.thumb').evaluate("img => img.naturalWidth") > 0
     before = _pixels(card.screenshot())
 
@@ -129,7 +130,7 @@ def test_card_follows_a_mode_change_in_the_store_within_a_second(
           f"max {stats['max_s'] * 1000:.0f} ms")  # fmt: skip
     assert stats["median_s"] < 1.0
     # the timeline gained a band per change, without a reload
-    assert page.locator('section[data-room="room-101"] .band').count() == 4 + len(latencies)
+    assert page.locator('section[data-room="room-101"] .band').count() == bands + len(latencies)
 
 
 def test_empty_states_no_rooms_and_a_room_without_readings(
