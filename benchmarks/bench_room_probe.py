@@ -15,7 +15,6 @@ Room seeds 10000 + k are the rooms `classroom-mode demo --seed k` records in and
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import shutil
 import time
@@ -33,7 +32,7 @@ from classroom_mode.model.probes import AttentiveSettings, cross_validate
 from classroom_mode.model.probes.dataset import group_of, load_labelled_features
 from classroom_mode.model.probes.evaluate import make_splits
 from classroom_mode.sim.baselines import mean_frame_classifier, mean_frame_features
-from classroom_mode.sim.room_dataset import generate_room_dataset
+from classroom_mode.sim.room_dataset import generate_room_dataset, previous_recording, recorded_with
 from classroom_mode.video.decode import sample_clip
 
 VARIANTS = (
@@ -89,11 +88,7 @@ def _room_clips(args: argparse.Namespace, room: int) -> Path:
     """The room's labelled clips, recorded again when an earlier run (or older code) left other ones there."""
     data_dir = args.work / f"room{room}-{args.clips_per_mode}x-visit{args.visit:g}"
     wanted = {"clips_per_mode": args.clips_per_mode, "seed": room, "visit_s": args.visit, "settled_only": True}
-    try:
-        params = json.loads((data_dir / "manifest.json").read_text(encoding="utf-8"))["params"]
-    except (OSError, ValueError, KeyError):
-        params = {}
-    if any(params.get(key) != value for key, value in wanted.items()):
+    if not recorded_with(previous_recording(data_dir), wanted):
         shutil.rmtree(data_dir, ignore_errors=True)
         generate_room_dataset(data_dir, args.clips_per_mode, seed=room, visit_s=args.visit)
     return data_dir

@@ -76,3 +76,16 @@ def test_room_dataset_says_so_when_a_mode_never_settles_in_a_visit(tmp_path):
 def test_room_dataset_refuses_a_visit_too_short_for_a_clip(tmp_path):
     with pytest.raises(UserError, match="too short"):
         generate_room_dataset(tmp_path, 2, seed=1, seconds=3.0, fps=4.0, size=(64, 64), visit_s=4.0, settle_s=2.0)
+
+
+def test_a_recording_says_which_settings_made_it(tmp_path):
+    """What the demo and the per-room benchmark ask before reusing clips instead of recording again."""
+    from classroom_mode.sim.room_dataset import previous_recording, recorded_with
+
+    assert previous_recording(tmp_path) is None and not recorded_with(None, {})
+    generate_room_dataset(tmp_path, 1, seed=4, seconds=1.0, fps=4.0, size=(48, 48), visit_s=20.0, settle_s=1.0)
+    manifest = previous_recording(tmp_path)
+    assert recorded_with(manifest, {"seed": 4, "clips_per_mode": 1, "settled_only": True})
+    assert not recorded_with(manifest, {"seed": 4, "clips_per_mode": 2})
+    (tmp_path / "manifest.json").write_text('{"generator": "someone else", "params": {"seed": 4}}')
+    assert previous_recording(tmp_path) is None

@@ -9,7 +9,6 @@ every mode change is printed next to what was really happening.
 from __future__ import annotations
 
 import contextlib
-import json
 import sys
 import threading
 import time
@@ -166,20 +165,15 @@ def _write_config(out: Path, preset: Preset, seed: int, model: str) -> Path:
 
 def _record(data: Path, preset: Preset, room_seed: int) -> None:
     """Record the labelled clips in the demo room, or reuse the ones a previous run recorded with the same settings."""
-    from classroom_mode.sim.room_dataset import GENERATOR as ROOM_DATASET_GENERATOR
-    from classroom_mode.sim.room_dataset import generate_room_dataset
+    from classroom_mode.sim.room_dataset import generate_room_dataset, previous_recording, recorded_with
 
-    manifest = data / "manifest.json"
     wanted = {"clips_per_mode": preset.clips_per_mode, "seconds": CLIP_SECONDS, "fps": CLIP_FPS,
               "size": list(CLIP_SIZE), "seed": room_seed, "settled_only": True}  # fmt: skip
-    try:
-        previous = json.loads(manifest.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        previous = {}
-    if previous.get("generator") == ROOM_DATASET_GENERATOR:
-        if all(previous.get("params", {}).get(key) == value for key, value in wanted.items()):
-            info("  (reusing the clips a previous run recorded)")
-            return
+    previous = previous_recording(data)
+    if recorded_with(previous, wanted):
+        info("  (reusing the clips a previous run recorded)")
+        return
+    if previous is not None:
         # an earlier demo run with other settings: its clips (only those its manifest lists) would mix in
         inside = data.resolve()
         for clip in previous.get("clips", []):

@@ -12,8 +12,9 @@ session` reads, so cross-validation can keep the near-identical clips of one vis
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,20 @@ SPARE_ROUNDS = 3
 
 GENERATOR = "classroom_mode.sim.room_dataset"
 """The manifest's `generator`: how a later run knows these clips are the simulator's own."""
+
+
+def previous_recording(out_dir: Path | str) -> dict[str, Any] | None:
+    """The manifest a one-room recording left in `out_dir`, or None when there is none (or another generator's)."""
+    try:
+        manifest = json.loads((Path(out_dir) / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return manifest if isinstance(manifest, dict) and manifest.get("generator") == GENERATOR else None
+
+
+def recorded_with(manifest: dict[str, Any] | None, params: Mapping[str, Any]) -> bool:
+    """Whether a recording was made with every one of `params`, so its clips can stand in for a new one."""
+    return manifest is not None and all(manifest.get("params", {}).get(k) == v for k, v in params.items())
 
 
 def calibration_timeline(modes: Sequence[str], visits: int, visit_s: float, seed: int) -> list[tuple[str, float]]:
