@@ -51,13 +51,15 @@ def main() -> None:
     parser.add_argument("--rooms", type=int, nargs="+", default=[10000, 10001, 10002, 10003])
     parser.add_argument("--clips-per-mode", type=int, default=20)
     parser.add_argument("--visit", type=float, default=20.0, help="seconds per recording session")
+    parser.add_argument("--size", type=int, default=128, help="pixels a side of the recorded clips")
+    parser.add_argument("--crop-size", type=int, default=None, help="pixels a side the model sees (default: its own)")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--work", type=Path, default=Path(".classroom-mode/bench/room-probe"))
     parser.add_argument("--out", type=Path, default=Path("docs/results/room_probe.md"))
     args = parser.parse_args()
 
     started = time.perf_counter()
-    backbone = load_backbone(args.model, device="cpu")
+    backbone = load_backbone(args.model, device="cpu", crop_size=args.crop_size)
     twin = random_backbone(backbone.config)
     runs = [(backbone, "", VARIANTS), (twin, "same architecture, RANDOM weights: ", RANDOM_VARIANTS)]
     scores: dict[str, list[float]] = {prefix + name: [] for _, prefix, variants in runs for name, _, _ in variants}
@@ -86,29 +88,34 @@ def main() -> None:
 
 def _room_clips(args: argparse.Namespace, room: int) -> Path:
     """The room's labelled clips, recorded again when an earlier run (or older code) left other ones there."""
-    data_dir = args.work / f"room{room}-{args.clips_per_mode}x-visit{args.visit:g}"
-    wanted = {"clips_per_mode": args.clips_per_mode, "seed": room, "visit_s": args.visit, "settled_only": True}
+    data_dir = args.work / f"room{room}-{args.clips_per_mode}x-visit{args.visit:g}-{args.size}px"
+    wanted = {"clips_per_mode": args.clips_per_mode, "seed": room, "visit_s": args.visit, "size": [args.size] * 2,
+              "settled_only": True}  # fmt: skip
     if not recorded_with(previous_recording(data_dir), wanted):
         shutil.rmtree(data_dir, ignore_errors=True)
-        generate_room_dataset(data_dir, args.clips_per_mode, seed=room, visit_s=args.visit)
+        generate_room_dataset(data_dir, args.clips_per_mode, seed=room, visit_s=args.visit, size=(args.size, args.size))
     return data_dir
 
 
 def _markdown(args, backbone, scores: dict[str, list[float]], seconds: float) -> str:
     rooms = " | ".join(f"room {r}" for r in args.rooms)
-    options = f"--rooms {' '.join(map(str, args.rooms))} --clips-per-mode {args.clips_per_mode} --visit {args.visit:g}"
+    options = (
+        f"--rooms {' '.join(map(str, args.rooms))} --clips-per-mode {args.clips_per_mode} --visit {args.visit:g} "
+        f"--size {args.size}" + (f" --crop-size {args.crop_size}" if args.crop_size else "") + f" --out {args.out}"
+    )
     lines = [
         "<!-- bench_room_probe -->",
-        "## Per-room probes (`benchmarks/bench_room_probe.py`)",
+        "## Per-room probes (`benchmarks/bench_room_probe.py`)"
+        + (f", the model seeing {args.crop_size} px" if args.crop_size else ""),
         "",
         f"Machine: {platform.machine()}, {torch.get_num_threads()} thread(s), torch {torch.__version__}; "
         f"{seconds:.0f} s in all. Backbone: {backbone.describe()}.",
         "",
         f"Reproduce: `.venv/bin/python benchmarks/bench_room_probe.py {options}`",
         "",
-        f"{args.clips_per_mode} clips per mode recorded in each room in {args.visit:g} s sessions (clips cut only "
-        f"once the room has settled into its mode), 4 modes (chance 25%); accuracy of stratified {args.folds}-fold "
-        "CV grouped by session (mean over folds).",
+        f"{args.clips_per_mode} clips per mode of {args.size} px recorded in each room in {args.visit:g} s sessions "
+        "(clips cut only once the room has settled into its mode), 4 modes (chance 25%); accuracy of stratified "
+        f"{args.folds}-fold CV grouped by session (mean over folds).",
         "",
         f"| features | {rooms} | mean |",
         "|---|" + "---|" * (len(args.rooms) + 1),

@@ -139,3 +139,20 @@ def test_embed_pools_and_averages_tokens_in_transformers_order():
     assert torch.allclose(torch.from_numpy(averaged.tokens).float(), expected, atol=1e-2)
     assert torch.allclose(torch.from_numpy(averaged.pooled), features.mean(0), atol=1e-6)
     assert averaged.key != exact.key
+
+
+def test_a_larger_crop_is_the_same_weights_on_a_larger_grid(tmp_path):
+    save_tiny(tmp_path / "native", seed=1)  # 64 px
+    save_tiny(tmp_path / "saved-at-96", seed=1, crop_size=96)
+    larger = load_backbone(str(tmp_path / "native"), device="cpu", crop_size=96)
+    assert larger.crop_size == 96 and larger.grid == (8, 6, 6)
+    assert larger.fingerprint != load_backbone(str(tmp_path / "native"), device="cpu").fingerprint  # a new cache
+    x = torch.randn(1, larger.frames_per_clip, 3, 96, 96)
+    features = larger.encode(x)
+    assert features.shape == (1, 8 * 6 * 6, 64)
+    assert torch.equal(features, load_backbone(str(tmp_path / "saved-at-96"), device="cpu").encode(x))
+
+
+def test_a_crop_that_is_not_whole_patches_is_refused():
+    with pytest.raises(UserError, match="multiple of the model's 16 px patch"):
+        load_backbone("config:tiny", device="cpu", crop_size=100)

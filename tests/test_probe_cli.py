@@ -124,3 +124,14 @@ def test_group_ids_come_from_camera_and_session_in_the_file_name():
     assert group_of(clip, "session") == "front__2025-03-04-0900"
     with pytest.raises(UserError, match="CAMERA__SESSION__NAME"):
         group_of(Path("data/group/front__0007.mp4"), "session")
+
+
+def test_a_probe_trained_at_a_larger_crop_classifies_at_that_crop(cli, dataset, scratch):
+    (scratch / "big.yaml").write_text("backbone: {model: 'config:tiny', crop_size: 96}\n")
+    trained = cli("train", dataset, "-c", scratch / "big.yaml", "--folds", "0", "--out", scratch / "big")
+    assert trained.exit_code == 0, trained.output
+    preprocessing = json.loads((scratch / "big.json").read_text())["backbone"]["preprocessing"]
+    assert preprocessing["crop_size"] == 96 and preprocessing["token_grid"] == [8, 6, 6]  # config:tiny is 64 px
+    # no config here: the sidecar says which model, and at which size, made the features
+    result = cli("classify", dataset / "solo" / "solo-0000.mp4", "--probe", scratch / "big", "--json")
+    assert result.exit_code == 0, result.output

@@ -127,6 +127,11 @@ class BackboneConfig(Section):
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     compile: bool = Field(False, description="torch.compile the encoder (CUDA)")
     quantize: Literal["none", "int8"] = Field("none", description="int8 dynamic quantisation of linear layers (CPU)")
+    crop_size: int | None = Field(
+        None,
+        gt=0,
+        description="pixels a side the model sees; default its own (larger shows far-away people over more patches)",
+    )
 
 
 class EncodingConfig(Section):

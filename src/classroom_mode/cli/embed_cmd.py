@@ -52,6 +52,7 @@ def embed(
         device=device or cfg.backbone.device,
         quantize=quantize or cfg.backbone.quantize,
         compile=cfg.backbone.compile,
+        crop_size=cfg.backbone.crop_size,
     )
     info(f"backbone: {backbone.describe()}")
     with EmbeddingCache(cfg.paths.cache) as cache, progress_bar("embedding", total=len(paths)) as (bar, task):

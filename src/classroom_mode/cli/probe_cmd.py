@@ -170,6 +170,7 @@ def classify(
         model or made_for.get("model_id") or cfg.backbone.model,
         revision=None if model else made_for.get("revision"),
         device=cfg.backbone.device,
+        crop_size=cfg.backbone.crop_size if model else (made_for.get("preprocessing") or {}).get("crop_size"),
     )
     trained = load_probe(probe, expect_fingerprint=backbone.fingerprint)
     if explain is not None and trained.kind != "attentive":
@@ -239,6 +240,7 @@ def _labelled(data_dir: Path, model: str | None, cfg: Config) -> tuple[Backbone,
         revision=None if model else cfg.backbone.revision,
         device=cfg.backbone.device,
         quantize=cfg.backbone.quantize,
+        crop_size=cfg.backbone.crop_size,
     )
     info(f"backbone: {backbone.describe()}")
     if backbone.random_weights:

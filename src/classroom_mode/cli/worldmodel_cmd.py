@@ -147,6 +147,7 @@ def register(app: typer.Typer) -> None:
             model or cfg.backbone.model,
             revision=None if model else cfg.backbone.revision,
             device=device or cfg.backbone.device,
+            crop_size=cfg.backbone.crop_size,
         )
         info(f"backbone: {escape(backbone.describe())}")
         scorer = SurpriseModel(backbone)

@@ -10,6 +10,11 @@ Frames per clip: the official checkpoints are named fpc64 (pretrained on 64-fram
 positions are per tubelet so any multiple of the tubelet size runs correctly; our clips are ~3 s at
 16 frames, so we feed `min(config.frames_per_clip, 16)` frames (8 tubelets for ViT-L), which is also
 the official frozen-evaluation setting for 256 px.
+
+Input size: RoPE positions have no learned table, so the encoder also runs on a larger crop than it
+was trained at (`crop_size`), only on a larger token grid. A camera that sees a whole classroom shows
+a person far back as a few pixels, under one 16 px patch at the trained size; a larger crop spreads
+them over several patches, at about the square of the size in compute.
 """
 
 from __future__ import annotations
@@ -252,8 +257,12 @@ def load_backbone(
     device: str = "auto",
     quantize: str = "none",
     compile: bool = False,
+    crop_size: int | None = None,
 ) -> Backbone:
-    """Load a backbone from a hub id (cache only), a `save_pretrained` directory, the shipped model or `config:NAME`."""
+    """Load a backbone from a hub id (cache only), a `save_pretrained` directory, the shipped model or `config:NAME`.
+
+    `crop_size` runs the model on frames of that many pixels a side instead of its own (see the module docstring).
+    """
     if quantize not in ("none", "int8"):
         raise UserError(f"quantize: {quantize!r} is not one of none, int8")
     target = resolve_device(device)
@@ -261,11 +270,11 @@ def load_backbone(
         raise UserError(f"quantize: int8 dynamic quantisation runs on the CPU only (device is {target.type})")
 
     if spec.startswith(CONFIG_PREFIX):
-        model = _random_model(named_config(spec.removeprefix(CONFIG_PREFIX)))
+        model = _random_model(_at_crop(named_config(spec.removeprefix(CONFIG_PREFIX)), crop_size))
         identity, random_weights, report = f"random-seed-{RANDOM_SEED}", True, None
     else:
         directory, revision = _resolve_directory(spec, revision)
-        model, report = _load_directory(directory)
+        model, report = _load_directory(directory, crop_size)
         identity, random_weights = _weights_identity(directory), False
 
     model.to(target).eval().requires_grad_(False)
@@ -293,6 +302,17 @@ def _random_model(config: VJEPA2Config) -> VJEPA2Model:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(RANDOM_SEED)
         return VJEPA2Model(config)
+
+
+def _at_crop(config: VJEPA2Config, crop_size: int | None) -> VJEPA2Config:
+    """`config` with its input size set to `crop_size` (None keeps the model's own)."""
+    if crop_size is None:
+        return config
+    patch = config.patch_size
+    if crop_size < patch or crop_size % patch:
+        raise UserError(f"backbone crop_size {crop_size}: must be a multiple of the model's {patch} px patch size")
+    config.crop_size = crop_size
+    return config
 
 
 def _resolve_directory(spec: str, revision: str | None) -> tuple[Path, str | None]:
@@ -381,8 +401,8 @@ def _read_tensors(files: list[Path]) -> dict[str, torch.Tensor]:
     return tensors
 
 
-def _load_directory(directory: Path) -> tuple[VJEPA2Model, LoadReport]:
-    config = _read_config(directory)
+def _load_directory(directory: Path, crop_size: int | None) -> tuple[VJEPA2Model, LoadReport]:
+    config = _at_crop(_read_config(directory), crop_size)
     tensors = _read_tensors(_weight_files(directory))
     with torch.device("meta"):
         model = VJEPA2Model(config)

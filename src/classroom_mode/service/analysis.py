@@ -213,7 +213,12 @@ def load_local_encoder(config: Config, rooms: list[str] | None = None) -> LocalE
 
     spec = config.backbone
     backbone = load_backbone(
-        spec.model, revision=spec.revision, device=spec.device, quantize=spec.quantize, compile=spec.compile
+        spec.model,
+        revision=spec.revision,
+        device=spec.device,
+        quantize=spec.quantize,
+        compile=spec.compile,
+        crop_size=spec.crop_size,
     )
     probes = {room: load_probe(path, expect_fingerprint=backbone.fingerprint) for room, path in paths.items()}
     return LocalEncoder(backbone, probes, SurpriseModel(backbone))
