@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from itertools import islice
 
@@ -68,5 +67,3 @@ def test_demo_rerecords_when_its_settings_change_and_leaves_no_stale_clips(tmp_p
     assert len(list(data.rglob("*.mp4"))) == 8
     _record(data, Preset(1, "group:10", 5.0, 1.0), room_seed=3)
     assert len(list(data.rglob("*.mp4"))) == 4  # the earlier run's extra clips would have leaked into training
-    _record(data, Preset(1, "group:10", 5.0, 1.0, visit_s=15.0), room_seed=3)
-    assert json.loads((data / "manifest.json").read_text())["params"]["visit_s"] == 15.0

@@ -52,13 +52,10 @@ class Preset:
     """Scene seconds between two windows of the live camera."""
     speed: float
     """Scene seconds played per wall-clock second."""
-    visit_s: float = 20.0
-    """Length of one recording session. Shorter visits mean more sessions per mode, so the probe sees more
-    arrangements of people: 20 s instead of 30 s raised the small demo's agreement (docs/RESULTS.md)."""
 
 
-FULL = Preset(32, "presentation:60,group:60,solo:45,empty:30,group:45,presentation:45", 5.0, 4.0)
-SMALL = Preset(24, "presentation:40,group:40,solo:30,empty:25", 5.0, 6.0)
+FULL = Preset(20, "presentation:60,group:60,solo:45,empty:30,group:45,presentation:45", 5.0, 4.0)
+SMALL = Preset(16, "presentation:40,group:40,solo:30,empty:25", 5.0, 6.0)
 CLIP_SECONDS, CLIP_FPS, CLIP_SIZE = 3.0, 8.0, (128, 128)
 
 
@@ -171,7 +168,7 @@ def _record(data: Path, preset: Preset, room_seed: int) -> None:
     from classroom_mode.sim.room_dataset import generate_room_dataset, previous_recording, recorded_with
 
     wanted = {"clips_per_mode": preset.clips_per_mode, "seconds": CLIP_SECONDS, "fps": CLIP_FPS,
-              "size": list(CLIP_SIZE), "seed": room_seed, "visit_s": preset.visit_s, "settled_only": True}  # fmt: skip
+              "size": list(CLIP_SIZE), "seed": room_seed, "settled_only": True}  # fmt: skip
     previous = previous_recording(data)
     if recorded_with(previous, wanted):
         info("  (reusing the clips a previous run recorded)")
@@ -191,7 +188,6 @@ def _record(data: Path, preset: Preset, room_seed: int) -> None:
             seconds=CLIP_SECONDS,
             fps=CLIP_FPS,
             size=CLIP_SIZE,
-            visit_s=preset.visit_s,
             camera_id=CAMERA,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
