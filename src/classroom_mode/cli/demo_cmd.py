@@ -56,10 +56,7 @@ class Preset:
 
 FULL = Preset(20, "presentation:60,group:60,solo:45,empty:30,group:45,presentation:45", 5.0, 4.0)
 SMALL = Preset(16, "presentation:40,group:40,solo:30,empty:25", 5.0, 6.0)
-CLIP_SECONDS, CLIP_FPS, CLIP_SIZE = 3.0, 8.0, (256, 256)
-CROP_SIZE = 256
-"""The small model was trained at 128 px, where a person at the back of the room is a few pixels; it sees the
-demo's camera at twice that (RoPE extends its positions), so people cover several patches (docs/RESULTS.md)."""
+CLIP_SECONDS, CLIP_FPS, CLIP_SIZE = 3.0, 8.0, (128, 128)
 
 
 def room_seed(seed: int) -> int:
@@ -156,7 +153,7 @@ def _write_config(out: Path, preset: Preset, seed: int, model: str) -> Path:
     )
     config = Config(
         rooms={ROOM: RoomConfig(cameras={CAMERA: camera}, probe=out / "probe.safetensors")},
-        backbone=BackboneConfig(model=model, crop_size=CROP_SIZE if model == DEFAULT_BACKBONE else None),
+        backbone=BackboneConfig(model=model),
         paths=PathsConfig(data=out / "data", cache=out / "cache", database=out / "history.db", probes=out),
     )
     path = out / "classroom-mode.yaml"
