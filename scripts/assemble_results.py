@@ -9,7 +9,19 @@ import re
 from pathlib import Path
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
-ORDER = ["sim", "video", "backbone", "worldmodel", "probes", "room_probe", "live", "demo", "dashboard", "bot"]
+ORDER = [
+    "sim",
+    "video",
+    "backbone",
+    "worldmodel",
+    "probes",
+    "room_probe",
+    "room_probe_crop256",
+    "live",
+    "demo",
+    "dashboard",
+    "bot",
+]
 HEADER = """# Results
 
 Every measured claim in this project, with the command that reproduces it. Each section below is written by its
