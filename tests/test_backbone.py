@@ -153,6 +153,12 @@ def test_a_larger_crop_is_the_same_weights_on_a_larger_grid(tmp_path):
     assert torch.equal(features, load_backbone(str(tmp_path / "saved-at-96"), device="cpu").encode(x))
 
 
+def test_fidelity_of_a_speed_option_is_measured_at_the_same_crop():
+    backbone = load_backbone("config:tiny", device="cpu", quantize="int8", crop_size=96)
+    x = torch.randn(1, backbone.frames_per_clip, 3, 96, 96)
+    assert 0.99 < fidelity_to_fp32(backbone, x) < 1.0
+
+
 def test_a_crop_that_is_not_whole_patches_is_refused():
     with pytest.raises(UserError, match="multiple of the model's 16 px patch"):
         load_backbone("config:tiny", device="cpu", crop_size=100)

@@ -463,5 +463,5 @@ def fidelity_to_fp32(backbone: Backbone, pixel_values: torch.Tensor) -> float:
     """
     if backbone.numerics == "fp32" and not backbone.compiled and backbone.device.type == "cpu":
         return 1.0
-    reference = load_backbone(backbone.model_id, revision=backbone.revision, device="cpu")
+    reference = load_backbone(backbone.model_id, revision=backbone.revision, device="cpu", crop_size=backbone.crop_size)
     return token_cosine(backbone.encode(pixel_values).cpu(), reference.encode(pixel_values))
