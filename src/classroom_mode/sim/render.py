@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw
 
 from classroom_mode.sim.geometry import Part
 from classroom_mode.sim.people import person_parts
-from classroom_mode.sim.projection import NEAR, PinholeCamera
+from classroom_mode.sim.projection import PinholeCamera
 from classroom_mode.sim.room import Item, Room, chair_boxes, draw_shell, random_room
 from classroom_mode.sim.scene import Scene
 
@@ -35,45 +35,6 @@ def random_camera(rng: np.random.Generator, room: Room, width: int, height: int)
     hfov = float(rng.uniform(70, 95))
     return PinholeCamera.look_at(np.array(pos), np.array(target), hfov_deg=hfov,
                                  roll_deg=float(rng.normal(0, 1.5)), width=width, height=height)  # fmt: skip
-
-
-INSTALLED_FLOOR_IN_VIEW = 0.8
-"""How much of the floor an installed camera must see: an installer moves a camera that misses a fifth of the room."""
-
-
-def floor_in_view(camera: PinholeCamera, room: Room, *, grid: int = 15) -> float:
-    """Share of the floor people use (a grid at torso height, clear of the walls) that lands inside the frame."""
-    xs = np.linspace(0.7, room.width - 0.7, grid)
-    zs = np.linspace(0.8, room.depth - 0.7, grid)
-    points = np.stack(np.meshgrid(xs, [1.0], zs, indexing="ij"), axis=-1).reshape(-1, 3)
-    cam = camera.to_camera(points)
-    ahead = cam[:, 2] > NEAR
-    u, v = camera.to_pixels(cam[ahead]).T
-    inside = (u >= 0) & (u < camera.width) & (v >= 0) & (v < camera.height)
-    return float(inside.sum() / len(points))
-
-
-def installed_camera(
-    rng: np.random.Generator, room: Room, width: int, height: int, *, tries: int = 50
-) -> PinholeCamera:
-    """A camera placed the way someone setting up a room sensor would: poses are drawn until one sees the room.
-
-    A camera on a side wall can miss the floor just below and beside it, where a lone student may sit; a room
-    sensor hung like that reads "empty" for a room that is not. Whoever installs one looks at the picture and
-    moves it, so the room a `SimCamera` shows is seen by a pose with `INSTALLED_FLOOR_IN_VIEW` of its floor in
-    frame (or the best of `tries` poses, in a room where none is). A pose that passes at once consumes nothing
-    more from `rng`, so such rooms are the same as with `random_camera`.
-    """
-    best, best_view = None, -1.0
-    for _ in range(tries):
-        camera = random_camera(rng, room, width, height)
-        view = floor_in_view(camera, room)
-        if view >= INSTALLED_FLOOR_IN_VIEW:
-            return camera
-        if view > best_view:
-            best, best_view = camera, view
-    assert best is not None
-    return best
 
 
 def color_temperature_gain(kelvin: float) -> np.ndarray:
@@ -123,13 +84,11 @@ class Lighting:
 class World:
     """One room seen by one camera under one light, with the people the scene puts in it."""
 
-    def __init__(self, rng: np.random.Generator, size: tuple[int, int], *, installed: bool = False) -> None:
-        """`installed`: the room's own sensor, placed to see the room (`installed_camera`), rather than any pose."""
+    def __init__(self, rng: np.random.Generator, size: tuple[int, int]) -> None:
         width, height = size
         self.rng = rng
         self.room = random_room(rng)
-        place = installed_camera if installed else random_camera
-        self.camera = place(rng, self.room, width, height)
+        self.camera = random_camera(rng, self.room, width, height)
         self.lighting = Lighting.random(rng)
         self.scene = Scene(self.room, rng)
         self.screen_colors = [None, (236, 236, 240), (70, 110, 190), (230, 200, 120)]

@@ -34,11 +34,6 @@ GENERATOR = "classroom_mode.sim.room_dataset"
 """The manifest's `generator`: how a later run knows these clips are the simulator's own."""
 
 
-ROOMS_VERSION = 2
-"""Which room a seed draws; 2 since a room's camera is installed to see its floor. A recording made under another
-version shows another room than the `SimCamera` of its seed, so it is never reused."""
-
-
 def previous_recording(out_dir: Path | str) -> dict[str, Any] | None:
     """The manifest a one-room recording left in `out_dir`, or None when there is none (or another generator's)."""
     try:
@@ -50,10 +45,7 @@ def previous_recording(out_dir: Path | str) -> dict[str, Any] | None:
 
 def recorded_with(manifest: dict[str, Any] | None, params: Mapping[str, Any]) -> bool:
     """Whether a recording was made with every one of `params`, so its clips can stand in for a new one."""
-    if manifest is None:
-        return False
-    recorded = manifest.get("params", {})
-    return recorded.get("rooms_version") == ROOMS_VERSION and all(recorded.get(k) == v for k, v in params.items())
+    return manifest is not None and all(manifest.get("params", {}).get(k) == v for k, v in params.items())
 
 
 def calibration_timeline(modes: Sequence[str], visits: int, visit_s: float, seed: int) -> list[tuple[str, float]]:
@@ -139,7 +131,6 @@ def generate_room_dataset(
             "visit_s": visit_s,
             "settle_s": settle_s,
             "settled_only": True,
-            "rooms_version": ROOMS_VERSION,
         },
         "room": room,
         "modes": modes,

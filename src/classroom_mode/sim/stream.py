@@ -99,7 +99,7 @@ class Stream:
         self.bounds = np.cumsum([0.0] + [s for _, s in self.segments])
         self.duration = float(self.bounds[-1])
         self.num_frames = max(1, round(self.duration * fps))
-        self.world = World(np.random.default_rng(seed), size, installed=True)
+        self.world = World(np.random.default_rng(seed), size)
         self.events = self._schedule(events, np.random.default_rng([seed, 1]))
         self.world.scene.direct(self.segments[0][0], settled=True)
         self.frame_index = 0
