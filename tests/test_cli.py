@@ -89,6 +89,8 @@ def test_config_check_reports_every_problem_with_its_path(cli, tmp_path):
         ("rooms: {a: {cameras: {x: {}}}, b: {cameras: {x: {}}}}\n", "camera 'x' is in both rooms"),
         ("rooms: {a: {cameras: {x: {source: {kind: stream, url: 'ftp://cam'}}}}}\n", "must start with rtsp://"),
         ("thresholds: {surprise: {unusual: 5, anomaly: 4}}\n", "anomaly must be greater than unusual"),
+        # a room and a camera named like a source kind keep their names in the path; only pydantic's tag goes
+        ("rooms: {sim: {cameras: {file: {source: {kind: sim, fps: -3}}}}}\n", "rooms.sim.cameras.file.source.fps"),
     ],
 )
 def test_config_error_cases(cli, tmp_path, text, expected):

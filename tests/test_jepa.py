@@ -128,7 +128,7 @@ def test_one_training_step_reduces_the_loss_on_a_fixed_batch():
 
 def test_the_loss_is_l1_against_layer_normalised_stop_gradient_targets():
     trainer = JEPATrainer(tiny_recipe(), tiny_model())
-    loss, targets = trainer.loss(pixel_batch())
+    loss, targets, _ = trainer.loss(pixel_batch())
     assert not targets.requires_grad
     torch.testing.assert_close(targets.mean(-1), torch.zeros(targets.shape[:-1]), atol=1e-5, rtol=0)
     torch.testing.assert_close(targets.std(-1, unbiased=False), torch.ones(targets.shape[:-1]), atol=1e-3, rtol=0)

@@ -258,10 +258,26 @@ def secret(env_var: str | None) -> str | None:
     return os.environ.get(env_var) or None
 
 
+SOURCE_KINDS = ("file", "webcam", "stream", "oak", "sim")
+
+
 def _field_path(location: tuple[Any, ...]) -> str:
-    # pydantic puts the discriminator tag in the location of a union member ('source.sim.fps'); users never wrote it
-    parts = [str(p) for p in location if p not in ("file", "webcam", "stream", "oak", "sim")]
+    # pydantic puts the discriminator tag in the location of a union member ('source.sim.fps'); users never wrote
+    # it, so it is dropped there, and only there: a room or camera may well be called `file` or `sim`
+    parts = [
+        str(p) for i, p in enumerate(location) if not (p in SOURCE_KINDS and i > 0 and location[i - 1] == "source")
+    ]
     return ".".join(parts) or "(top level)"
+
+
+def validation_problems(exc: ValidationError) -> list[str]:
+    """Each problem of a pydantic validation error as `field.path: reason`, in words a user reads."""
+    return [f"{_field_path(err['loc'])}: {_plain_message(err)}" for err in exc.errors()]
+
+
+def validation_message(exc: ValidationError) -> str:
+    """`validation_problems` on one line."""
+    return "; ".join(validation_problems(exc))
 
 
 def parse_config(text: str, source: str = DEFAULT_CONFIG_FILE) -> Config:
@@ -280,8 +296,7 @@ def parse_config(text: str, source: str = DEFAULT_CONFIG_FILE) -> Config:
     try:
         return Config.model_validate(raw)
     except ValidationError as exc:
-        problems = [f"{_field_path(err['loc'])}: {_plain_message(err)}" for err in exc.errors()]
-        raise ConfigErrors(source, problems) from None
+        raise ConfigErrors(source, validation_problems(exc)) from None
 
 
 def _plain_message(err: Any) -> str:

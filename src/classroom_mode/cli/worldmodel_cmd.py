@@ -30,7 +30,8 @@ def register(app: typer.Typer) -> None:
         steps: Annotated[int, typer.Option("--steps", min=1, help="optimizer steps in the whole run")],
         init: Annotated[str | None, typer.Option("--init", help="backbone to adapt: hub id or directory")] = None,
         preset: Annotated[
-            str | None, typer.Option("--config", help="train from scratch with a named architecture: small")
+            str | None,
+            typer.Option("--config", help="train from scratch with a named architecture: small, small8"),
         ] = None,
         batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="clips per micro-batch")] = 8,
         accumulation: Annotated[int, typer.Option("--accumulation", min=1, help="micro-batches per step")] = 1,
@@ -38,6 +39,41 @@ def register(app: typer.Typer) -> None:
         warmup: Annotated[int, typer.Option("--warmup", min=0, help="warm-up steps")] = 40,
         seed: Annotated[int, typer.Option("--seed", help="seed of the weights, batches, crops and masks")] = 0,
         checkpoint_every: Annotated[int, typer.Option("--checkpoint-every", min=1)] = 100,
+        windows_per_room: Annotated[
+            int,
+            typer.Option(
+                "--windows-per-room", min=1, help="windows of one camera (folder) per batch, sharing crop and mask"
+            ),
+        ] = 1,
+        target_centring: Annotated[
+            str, typer.Option("--target-centring", help="none, or room: predict each window's deviation from its room")
+        ] = "none",
+        variance_weight: Annotated[
+            float, typer.Option("--variance-weight", min=0.0, help="within-room VICReg variance term")
+        ] = 0.0,
+        covariance_weight: Annotated[
+            float, typer.Option("--covariance-weight", min=0.0, help="within-room VICReg covariance term")
+        ] = 0.0,
+        masks: Annotated[
+            str, typer.Option("--masks", help="official, or official+future (adds blocks hiding the last tubelets)")
+        ] = "official",
+        ema: Annotated[
+            tuple[float, float], typer.Option("--ema", help="EMA momentum at the start and at the end of the run")
+        ] = (0.996, 1.0),
+        indicator_rooms: Annotated[
+            str | None,
+            typer.Option(
+                "--indicator-rooms",
+                help="simulator room seeds (e.g. 30000-30003) on which to measure whether the tokens encode people",
+            ),
+        ] = None,
+        indicator_every: Annotated[int, typer.Option("--indicator-every", min=1)] = 250,
+        stop_unless_better_at: Annotated[
+            int | None,
+            typer.Option(
+                "--stop-unless-better-at", min=1, help="stop here, writing no model, unless the indicator beats step 0"
+            ),
+        ] = None,
         device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or mps")] = "auto",
         dtype: Annotated[str, typer.Option("--dtype", help="weights of the exported model: float32 or float16")] = (
             "float32"
@@ -50,27 +86,61 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Adapt an encoder to unlabeled footage (or train the small one from scratch) with the V-JEPA objective."""
         import torch
+        from pydantic import ValidationError
+        from rich.markup import escape
 
-        from classroom_mode.errors import UserError
+        from classroom_mode.config import validation_message
+        from classroom_mode.errors import ClassroomModeError, UserError
         from classroom_mode.model.backbone import resolve_device
         from classroom_mode.model.jepa import pretrain as jepa
-        from classroom_mode.model.jepa.recipe import PretrainRecipe
+        from classroom_mode.model.jepa.indicator import indicator_rooms as indicator_rooms_for
+        from classroom_mode.model.jepa.masks import MASK_PRESETS
+        from classroom_mode.model.jepa.recipe import MaskSetting, PretrainRecipe
+        from classroom_mode.sim.footage import parse_seeds
         from classroom_mode.video.decode import sample_clip
 
         dtypes = {"float32": torch.float32, "float16": torch.float16}
         if dtype not in dtypes:
             raise UserError(f"--dtype {dtype}: must be float32 or float16")
-        recipe = PretrainRecipe(
-            model=jepa.model_settings(init, preset),
-            init=init,
-            steps=steps,
-            batch_size=batch_size,
-            accumulation=accumulation,
-            lr=lr,
-            warmup_steps=min(warmup, steps),
-            seed=seed,
-            checkpoint_every=checkpoint_every,
-        )
+        if masks not in MASK_PRESETS:
+            raise UserError(f"--masks {masks}: known are {', '.join(MASK_PRESETS)}")
+        try:
+            recipe = PretrainRecipe(
+                model=jepa.model_settings(init, preset),
+                init=init,
+                masks=[MaskSetting(**spec.to_dict()) for spec in MASK_PRESETS[masks]],
+                steps=steps,
+                batch_size=batch_size,
+                accumulation=accumulation,
+                lr=lr,
+                warmup_steps=min(warmup, steps),
+                ema_start=ema[0],
+                ema_end=ema[1],
+                seed=seed,
+                checkpoint_every=checkpoint_every,
+                windows_per_room=windows_per_room,
+                target_centring=target_centring,
+                variance_weight=variance_weight,
+                covariance_weight=covariance_weight,
+            )
+        except ValidationError as exc:
+            raise UserError(f"pretraining options: {validation_message(exc)}") from None
+        indicator = None
+        if indicator_rooms is not None:
+            config = recipe.model_config_object()
+            indicator = jepa.Indicator(
+                rooms=indicator_rooms_for(
+                    parse_seeds(indicator_rooms, "--indicator-rooms"),
+                    num_frames=recipe.clip_frames,
+                    crop_size=config.crop_size,
+                    patch=config.patch_size,
+                    tubelet=config.tubelet_size,
+                ),
+                every=indicator_every,
+                stop_at=stop_unless_better_at,
+            )
+        elif stop_unless_better_at is not None:
+            raise UserError("--stop-unless-better-at needs --indicator-rooms (the rooms it measures on)")
         with ExitStack() as stack:
 
             def on_decode(total: int):
@@ -100,15 +170,32 @@ def register(app: typer.Typer) -> None:
             def on_step(result) -> None:
                 progress.update(task, completed=result.step, description=f"pretraining  loss {result.loss:.4f}")
 
-            summary = jepa.train(run, dtype=dtypes[dtype], on_step=on_step)
+            summary = jepa.train(run, dtype=dtypes[dtype], on_step=on_step, indicator=indicator)
         final = summary["final"] or {}
         if as_json:
             print_json({k: v for k, v in summary.items() if k != "history"} | {"model": str(out / jepa.MODEL_DIR)})
             return
+        verdict = summary["indicator"]
+        if verdict is not None:
+            start, last = verdict["start"], verdict["last"]
+            console.print(
+                escape(
+                    f"indicator at step {verdict['last_step']}: occupancy AUROC {last['occupancy_auroc']:.3f} "
+                    f"(start {start['occupancy_auroc']:.3f}), kNN mode accuracy {last['knn_mode_accuracy']:.2f} "
+                    f"(start {start['knn_mode_accuracy']:.2f}): {verdict['verdict']}"
+                )
+            )
+        if summary["stopped_early"]:
+            raise ClassroomModeError(
+                f"stopped at step {run.trainer.step}: the tokens are not above the starting weights; no model written "
+                f"(see {out / jepa.TRAINING_FILE})"
+            )
         console.print(
-            f"model: {out / jepa.MODEL_DIR}  loss {final.get('loss', float('nan')):.4f}  "
-            f"effective rank {final.get('effective_rank', float('nan')):.1f}  "
-            f"{summary['clips_per_s'] or 0:.1f} clips/s"
+            escape(
+                f"model: {out / jepa.MODEL_DIR}  loss {final.get('loss', float('nan')):.4f}  "
+                f"effective rank {final.get('effective_rank', float('nan')):.1f}  "
+                f"{summary['clips_per_s'] or 0:.1f} clips/s"
+            )
         )
 
     @app.command("surprise")

@@ -134,28 +134,40 @@ class World:
 
     def render(self) -> np.ndarray:
         """The scene as the camera sees it now: (H, W, 3) uint8 RGB."""
-        people = self.scene.visible()
+        return self._paint(self._background_now(), self._scene_parts())
+
+    def render_with_mask(self) -> tuple[np.ndarray, np.ndarray]:
+        """The frame and, (H, W) bool, where a person is visible in it (furniture in front hides them).
+
+        The mask is the ground truth of the world model's occupancy indicator: which token cells hold a person.
+        """
+        parts = self._scene_parts()
+        frame = self._paint(self._background_now(), parts)
+        mask = Image.new("L", (self.camera.width, self.camera.height))
+        _draw(ImageDraw.Draw(mask), [(part, 255 if person else 0) for part, person in parts])
+        return frame, np.asarray(mask) > 127
+
+    def _background_now(self) -> Image.Image:
         door_x, door_z = self.room.door
-        someone_at_door = any(math.hypot(a.x - door_x, a.z - door_z) < 0.8 for a in people)
-        image = self._background(self.door_open or someone_at_door).copy()
-        parts = list(self._furniture_parts())
-        for actor in people:
+        someone_at_door = any(math.hypot(a.x - door_x, a.z - door_z) < 0.8 for a in self.scene.visible())
+        return self._background(self.door_open or someone_at_door).copy()
+
+    def _scene_parts(self) -> list[tuple[Part, bool]]:
+        """Everything drawn over the room's shell, far to near, each with whether it is part of a person."""
+        parts = [(part, False) for part in self._furniture_parts()]
+        for actor in self.scene.visible():
             pose = actor.pose(self.scene.t)
             if actor.role.own_chair and actor.sit > 0.3:
                 chair = Item(
                     "chair", chair_boxes(actor.x, actor.z, actor.heading, (90, 90, 96)), (actor.x, actor.z, 0.25)
                 )
-                parts.extend(chair.parts(self.camera))
-            parts.extend(person_parts(self.camera, actor.look, pose))
-        parts.sort(key=lambda p: -p.depth)
-        draw = ImageDraw.Draw(image)
-        for part in parts:
-            if part.width:
-                draw.line(part.points, fill=part.color, width=part.width)
-            elif len(part.points) == 2:
-                draw.ellipse(part.points, fill=part.color)
-            else:
-                draw.polygon(part.points, fill=part.color)
+                parts.extend((part, False) for part in chair.parts(self.camera))
+            parts.extend((part, True) for part in person_parts(self.camera, actor.look, pose))
+        parts.sort(key=lambda entry: -entry[0].depth)
+        return parts
+
+    def _paint(self, image: Image.Image, parts: list[tuple[Part, bool]]) -> np.ndarray:
+        _draw(ImageDraw.Draw(image), [(part, part.color) for part, _ in parts])
         return self._expose(np.asarray(image, dtype=np.float32))
 
     def _expose(self, pixels: np.ndarray) -> np.ndarray:
@@ -164,3 +176,14 @@ class World:
         noise = self._noise_rng.standard_normal(pixels.shape, dtype=np.float32)
         pixels += noise * np.float32(self.lighting.noise)
         return np.clip(pixels, 0, 255).astype(np.uint8)
+
+
+def _draw(draw: ImageDraw.ImageDraw, parts: list[tuple[Part, object]]) -> None:
+    """The painter's pass: each part in the given order, in the given fill."""
+    for part, fill in parts:
+        if part.width:
+            draw.line(part.points, fill=fill, width=part.width)  # type: ignore[arg-type]
+        elif len(part.points) == 2:
+            draw.ellipse(part.points, fill=fill)  # type: ignore[arg-type]
+        else:
+            draw.polygon(part.points, fill=fill)  # type: ignore[arg-type]

@@ -13,7 +13,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -24,6 +24,7 @@ from classroom_mode.sim.scene import Role, check_modes
 from classroom_mode.video.writer import Mp4Writer
 
 EVENT_KINDS = ("fall", "run", "chair", "lights")
+_Drawn = TypeVar("_Drawn")
 Timeline = str | Sequence[tuple[str, float]]
 EventRequest = str | tuple[str, float]
 """An event kind to schedule from the seed, or (kind, start second) to place it exactly."""
@@ -149,6 +150,17 @@ class Stream:
 
     def next_frame(self) -> np.ndarray:
         """Render the next frame (scene time `self.time`) and advance; (H, W, 3) uint8 RGB."""
+        return self._advance(self.world.render)
+
+    def next_frame_and_mask(self) -> tuple[np.ndarray, np.ndarray]:
+        """As `next_frame`, with the (H, W) bool mask of where a person is visible in it."""
+        return self._advance(self.world.render_with_mask)
+
+    def skip_frame(self) -> None:
+        """Advance the scene by one frame without drawing it (for windows that keep only some frames)."""
+        self._advance(lambda: None)
+
+    def _advance(self, render: Callable[[], _Drawn]) -> _Drawn:
         t = self.time
         scene = self.world.scene
         if self.loop and self.frame_index and self._segment(t) < self._segment(t - 1.0 / self.fps):
@@ -160,10 +172,10 @@ class Stream:
             for item in self.world.room.items:  # a toppled chair is picked up during the change
                 item.tilt = 0.0
         self._apply_events(t % self.duration if self.loop else t)
-        frame = self.world.render()
+        drawn = render()
         scene.step(1.0 / self.fps)
         self.frame_index += 1
-        return frame
+        return drawn
 
     def _apply_events(self, t: float) -> None:
         world, scene, rng = self.world, self.world.scene, self._event_rng

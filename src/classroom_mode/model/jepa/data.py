@@ -5,14 +5,21 @@ uint8 tensor at the model's resize size (short edge `crop × 256/224`, centre sq
 file beside the checkpoints, and reused on resume. Each batch then draws clips with the trainer's seeded
 generator and applies the official video augmentation: one random resized crop per clip (the same window on
 every frame), scaled to the crop size and normalised with the ImageNet statistics the backbone uses.
+
+Room-grouped batches (`windows_per_room` > 1) draw several windows of one camera per batch and give them one
+crop, so the room itself (its walls, light, furniture and camera pose) is constant within a group and only
+what changes between the windows, the people, can tell them apart. A camera is what the recorder's file name
+says (`CAMERA_20261201T101500.000Z.mp4`), else the clip's folder.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import os
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -22,12 +29,24 @@ import torch.nn.functional as F
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from classroom_mode.errors import ClassroomModeError
+from classroom_mode.errors import ClassroomModeError, UserError
 from classroom_mode.model.jepa.masks import randint, uniform
 from classroom_mode.model.preprocess import IMAGENET_MEAN, IMAGENET_STD, resize_size
 
+log = logging.getLogger(__name__)
+
 ASPECT_RATIO = (0.75, 1.35)
 """Aspect-ratio range of the random resized crop (official V-JEPA video augmentation)."""
+_RECORDED = re.compile(r"^(?P<camera>.+)_\d{8}T\d{6}\.\d{3}Z(-1)*$")
+"""`record` / `auto-record` file names: `<camera>_<UTC time>.mp4` (see `video.recorder.clip_filename`)."""
+
+
+def camera_of(path: Path, root: Path) -> str:
+    """The camera a clip came from: the one its recorder's file name gives, else its folder under `root`."""
+    match = _RECORDED.match(path.stem)
+    if match:
+        return match["camera"]
+    return str(path.parent.relative_to(root)) if path.is_relative_to(root) else str(path.parent)
 
 
 def square_frames(frames: np.ndarray | torch.Tensor, side: int) -> torch.Tensor:
@@ -45,12 +64,21 @@ def square_frames(frames: np.ndarray | torch.Tensor, side: int) -> torch.Tensor:
 class ClipBank:
     """Decoded training clips, (N, T, 3, S, S) uint8, and the augmented batches the trainer consumes."""
 
-    def __init__(self, frames: torch.Tensor, crop_size: int, sources: Sequence[str] = ()) -> None:
+    def __init__(
+        self, frames: torch.Tensor, crop_size: int, sources: Sequence[str] = (), cameras: Sequence[str] = ()
+    ) -> None:
         if frames.ndim != 5 or frames.dtype != torch.uint8 or frames.shape[2] != 3:
             raise ValueError(f"clip bank must be (N, T, 3, S, S) uint8, got {tuple(frames.shape)} {frames.dtype}")
+        if cameras and len(cameras) != frames.shape[0]:
+            raise ValueError(f"{len(cameras)} camera names for {frames.shape[0]} clips")
         self.frames = frames
         self.crop_size = crop_size
         self.sources = list(sources)
+        self.cameras = list(cameras) or ["?"] * int(frames.shape[0])
+        by_camera: dict[str, list[int]] = {}
+        for index, camera in enumerate(self.cameras):
+            by_camera.setdefault(camera, []).append(index)
+        self.by_camera = by_camera
         self._mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
         self._std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
 
@@ -66,26 +94,36 @@ class ClipBank:
         crop_size: int,
         read: Callable[[Path, int], np.ndarray],
         on_skip: Callable[[Path, str], None],
+        root: Path,
         on_progress: Callable[[], None] = lambda: None,
     ) -> ClipBank:
-        """Decode each clip with `read(path, num_frames)`; unreadable ones go to `on_skip` and are left out."""
+        """Decode each clip with `read(path, num_frames)`; unreadable ones go to `on_skip` and are left out.
+
+        `root` is the data folder: a clip's camera is its folder under it unless its file name says otherwise.
+        """
         side = resize_size(crop_size)
-        clips, sources = [], []
+        clips, sources, cameras = [], [], []
         for path in paths:
             try:
                 clips.append(square_frames(read(path, num_frames), side))
                 sources.append(str(path))
+                cameras.append(camera_of(path, root))
             except ClassroomModeError as exc:
                 on_skip(path, str(exc).removeprefix(f"{path}: "))
             on_progress()
         if not clips:
             return cls(torch.empty(0, num_frames, 3, side, side, dtype=torch.uint8), crop_size)
-        return cls(torch.stack(clips), crop_size, sources)
+        return cls(torch.stack(clips), crop_size, sources, cameras)
 
     def save(self, path: Path, fingerprint: str) -> None:
         """Write the bank atomically as safetensors; `fingerprint` names the file list it was decoded from."""
         tmp = path.with_name(f".{path.name}.partial")
-        metadata = {"fingerprint": fingerprint, "crop_size": str(self.crop_size), "sources": json.dumps(self.sources)}
+        metadata = {
+            "fingerprint": fingerprint,
+            "crop_size": str(self.crop_size),
+            "sources": json.dumps(self.sources),
+            "cameras": json.dumps(self.cameras),
+        }
         save_file({"frames": self.frames.contiguous()}, str(tmp), metadata=metadata)
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
@@ -102,21 +140,58 @@ class ClipBank:
                 frames = handle.get_tensor("frames")
         except (OSError, SafetensorError):
             return None
-        return cls(frames, int(metadata["crop_size"]), json.loads(metadata["sources"]))
+        cameras = json.loads(metadata.get("cameras", "[]"))
+        return cls(frames, int(metadata["crop_size"]), json.loads(metadata["sources"]), cameras)
 
-    def batch(self, batch_size: int, generator: torch.Generator, scale: tuple[float, float]) -> torch.Tensor:
-        """A random batch, (B, T, 3, crop, crop) float32, each clip with its own random resized crop."""
-        picks = torch.randint(len(self), (batch_size,), generator=generator)
-        return torch.stack([self._augment(self.frames[int(i)], generator, scale) for i in picks])
+    def check_grouping(self, windows_per_room: int) -> None:
+        """UserError unless room-grouped batches of `windows_per_room` windows can be drawn from this bank."""
+        if windows_per_room == 1:
+            return
+        usable = [camera for camera, clips in self.by_camera.items() if len(clips) >= windows_per_room]
+        if len(self.by_camera) < 2:
+            raise UserError(
+                f"room-grouped batches need footage of at least two cameras (folders); all {len(self)} clips "
+                f"are from {next(iter(self.by_camera))!r}"
+            )
+        if not usable:
+            raise UserError(f"no camera has the {windows_per_room} clips a room group needs (--windows-per-room)")
+        short = sorted(set(self.by_camera) - set(usable))
+        if short:
+            log.warning("cameras with fewer than %d clips are left out of training: %s", windows_per_room, short)
 
-    def _augment(self, video: torch.Tensor, generator: torch.Generator, scale: tuple[float, float]) -> torch.Tensor:
-        side = video.shape[-1]
+    def batch(
+        self, batch_size: int, generator: torch.Generator, scale: tuple[float, float], windows_per_room: int = 1
+    ) -> torch.Tensor:
+        """A random batch, (B, T, 3, crop, crop) float32.
+
+        With `windows_per_room` 1, each clip is drawn independently with its own random resized crop; otherwise
+        the batch is B / windows_per_room rooms, each `windows_per_room` distinct windows of one camera (room
+        after room) sharing one crop.
+        """
+        if windows_per_room == 1:
+            picks = torch.randint(len(self), (batch_size,), generator=generator)
+            return torch.stack([self._augment(self.frames[int(i)], self._crop(generator, scale)) for i in picks])
+        cameras = [clips for clips in self.by_camera.values() if len(clips) >= windows_per_room]
+        videos = []
+        for room in torch.randint(len(cameras), (batch_size // windows_per_room,), generator=generator):
+            clips = cameras[int(room)]
+            crop = self._crop(generator, scale)
+            for k in torch.randperm(len(clips), generator=generator)[:windows_per_room]:
+                videos.append(self._augment(self.frames[clips[int(k)]], crop))
+        return torch.stack(videos)
+
+    def _crop(self, generator: torch.Generator, scale: tuple[float, float]) -> tuple[int, int, int, int]:
+        """A random resized crop window (top, left, height, width) of the bank's frames."""
+        side = int(self.frames.shape[-1])
         area = side * side * uniform(scale, generator)
         log_ratio = uniform((math.log(ASPECT_RATIO[0]), math.log(ASPECT_RATIO[1])), generator)
         ratio = math.exp(log_ratio)
         width = min(side, max(1, round(math.sqrt(area * ratio))))
         height = min(side, max(1, round(math.sqrt(area / ratio))))
-        top, left = randint(side - height + 1, generator), randint(side - width + 1, generator)
+        return randint(side - height + 1, generator), randint(side - width + 1, generator), height, width
+
+    def _augment(self, video: torch.Tensor, crop: tuple[int, int, int, int]) -> torch.Tensor:
+        top, left, height, width = crop
         window = video[..., top : top + height, left : left + width].float()
         window = F.interpolate(window, size=(self.crop_size, self.crop_size), mode="bilinear", align_corners=False)
         return self._normalise(window)

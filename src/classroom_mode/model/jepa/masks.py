@@ -3,7 +3,10 @@
 A generator samples `num_blocks` rectangular space-time blocks per clip (spatial area `spatial_scale` of the
 frame, aspect ratio drawn from `aspect_ratio`, spanning `temporal_scale` of the tubelets) and masks their
 union; the context is everything else. The official recipe uses two generators per clip: many small blocks
-(short-range prediction) and two large ones (long-range prediction).
+(short-range prediction) and two large ones (long-range prediction), every block spanning the whole clip.
+A block spanning every frame hides a person in all of them, so nothing in the context says where they are;
+a generator with `temporal_scale` < 1 and `anchor="end"` (our addition) hides only the last tubelets, so
+the predictor must carry what it saw forward in time: the motion.
 
 Token indices follow `transformers`' VJEPA2 order (time, then row, then column), so an index tensor can be
 passed as the `position_mask` of `VJEPA2Layer` and as the `context_mask` / `target_mask` of `VJEPA2Predictor`.
@@ -30,21 +33,34 @@ class BlockMaskSpec:
     """Range of block height / width, sampled uniformly."""
     temporal_scale: float = 1.0
     """Fraction of the tubelets a block spans (1.0: the whole clip, as in the official recipe)."""
+    anchor: str = "anywhere"
+    """Where a shorter block sits in time: `anywhere` (uniformly) or `end` (the last tubelets: the future)."""
 
     def __post_init__(self) -> None:
         if self.num_blocks < 1 or not 0 < self.spatial_scale <= 1 or not 0 < self.temporal_scale <= 1:
             raise ValueError(f"invalid mask spec {self}")
+        if self.anchor not in ("anywhere", "end"):
+            raise ValueError(f"invalid mask anchor {self.anchor!r}: anywhere or end")
         if not 0 < self.aspect_ratio[0] <= self.aspect_ratio[1]:
             raise ValueError(f"invalid aspect ratio range {self.aspect_ratio}")
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
 
+    def label(self) -> str:
+        """`8x0.15` (blocks × spatial scale), with `@t0.5-end` when a block spans only part of the clip."""
+        if self.temporal_scale == 1.0:
+            return f"{self.num_blocks}x{self.spatial_scale}"
+        return f"{self.num_blocks}x{self.spatial_scale}@t{self.temporal_scale}-{self.anchor}"
+
 
 SHORT_RANGE = BlockMaskSpec(num_blocks=8, spatial_scale=0.15)
 LONG_RANGE = BlockMaskSpec(num_blocks=2, spatial_scale=0.7)
 OFFICIAL_MASKS = (SHORT_RANGE, LONG_RANGE)
 """The official V-JEPA 2 recipe: the two generators applied to every clip."""
+FUTURE = BlockMaskSpec(num_blocks=2, spatial_scale=0.7, temporal_scale=0.5, anchor="end")
+"""Ours: two large blocks over the second half of the clip only, predicted from the first half and the rest."""
+MASK_PRESETS = {"official": OFFICIAL_MASKS, "official+future": (*OFFICIAL_MASKS, FUTURE)}
 
 
 @dataclass(frozen=True)
@@ -84,20 +100,23 @@ def sample_block_mask(grid: TokenGrid, spec: BlockMaskSpec, generator: torch.Gen
     block_t = min(grid.depth, max(1, round(grid.depth * spec.temporal_scale)))
     masked = torch.zeros(grid.depth, grid.height, grid.width, dtype=torch.bool)
     for _ in range(spec.num_blocks):
-        t0 = randint(grid.depth - block_t + 1, generator)
+        t0 = grid.depth - block_t if spec.anchor == "end" else randint(grid.depth - block_t + 1, generator)
         y0 = randint(grid.height - block_h + 1, generator)
         x0 = randint(grid.width - block_w + 1, generator)
         masked[t0 : t0 + block_t, y0 : y0 + block_h, x0 : x0 + block_w] = True
     return masked
 
 
-def sample_masks(grid: TokenGrid, spec: BlockMaskSpec, batch_size: int, generator: torch.Generator) -> MaskPair:
-    """Context/target indices for a batch from one generator; block size is shared across the batch.
+def sample_masks(
+    grid: TokenGrid, spec: BlockMaskSpec, batch_size: int, generator: torch.Generator, repeat: int = 1
+) -> MaskPair:
+    """Context/target indices for a batch from one generator: `batch_size // repeat` masks, each used by
+    `repeat` consecutive clips (the windows of one room group share theirs, so their positions line up).
 
     A mask that would leave no context (or nothing to predict) is resampled, so both index sets are non-empty.
     """
     contexts, targets = [], []
-    while len(contexts) < batch_size:
+    while len(contexts) < batch_size // repeat:
         flat = sample_block_mask(grid, spec, generator).flatten()
         if flat.all() or not flat.any():
             continue
@@ -106,8 +125,8 @@ def sample_masks(grid: TokenGrid, spec: BlockMaskSpec, batch_size: int, generato
     keep_context = min(len(c) for c in contexts)
     keep_target = min(len(t) for t in targets)
     return MaskPair(
-        context=torch.stack([c[:keep_context] for c in contexts]),
-        target=torch.stack([t[:keep_target] for t in targets]),
+        context=torch.stack([c[:keep_context] for c in contexts]).repeat_interleave(repeat, dim=0),
+        target=torch.stack([t[:keep_target] for t in targets]).repeat_interleave(repeat, dim=0),
     )
 
 

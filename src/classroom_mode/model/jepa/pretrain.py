@@ -2,7 +2,9 @@
 
 The CLI's `pretrain` verb is a thin call into `prepare_run` and `train`. Decisions that protect a user's work
 live here: an output folder that already holds a run is only continued with `resume`, and only with the same
-recipe unless `force`; a diverging loss stops the run with its last good checkpoint untouched.
+recipe unless `force`; a diverging loss stops the run with its last good checkpoint untouched; a run whose
+early indicator (`indicator.py`) is not above its starting weights by the step it was given stops there and
+writes no model, and one that finishes without beating them says so in `training.json`.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from classroom_mode.model.jepa.checkpoint import (
     write_json,
 )
 from classroom_mode.model.jepa.data import ClipBank, files_fingerprint
+from classroom_mode.model.jepa.indicator import IndicatorRoom, measure
 from classroom_mode.model.jepa.masks import measure_masked_fraction
 from classroom_mode.model.jepa.recipe import PRESETS, PretrainRecipe
 from classroom_mode.model.jepa.trainer import DivergedError, JEPATrainer, StepResult
@@ -148,17 +151,29 @@ def prepare_run(
             crop_size=config.crop_size,
             read=read,
             on_skip=lambda path, reason: skipped.append((str(path), reason)),
+            root=data,
             on_progress=on_decode(len(paths)),
         )
         if len(bank) == 0:
             raise UserError(f"{data}: no readable clips ({len(skipped)} video files, all unreadable)")
         bank.save(out / BANK_FILE, fingerprint)
+    bank.check_grouping(recipe.windows_per_room)
 
     trainer = JEPATrainer(recipe, initial_model(recipe), device)
     history: list[dict[str, Any]] = []
     if checkpoint is not None:
         history = load_checkpoint(checkpoint, trainer)
     return Run(out, trainer, bank, history, skipped, trainer.step if checkpoint is not None else None)
+
+
+@dataclass(frozen=True)
+class Indicator:
+    """When to measure the early indicator, on which held-out rooms, and by when the run must beat its start."""
+
+    rooms: list[IndicatorRoom]
+    every: int
+    stop_at: int | None = None
+    """The step by which the occupancy AUROC must be above the starting weights', else the run stops there."""
 
 
 def _history_entry(results: list[StepResult]) -> dict[str, Any]:
@@ -171,9 +186,31 @@ def _history_entry(results: list[StepResult]) -> dict[str, Any]:
         "momentum": last.momentum,
         "clips_per_s": sum(r.clips for r in results) / seconds if seconds else None,
     }
+    for name in last.terms:
+        entry[name] = sum(r.terms.get(name, 0.0) for r in results) / len(results)
     if last.stats is not None:
         entry |= {"target_std": last.stats.std_mean, "effective_rank": last.stats.effective_rank}
     return entry
+
+
+def indicator_verdict(history: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The first and the latest indicator readings of a run, and whether the latest beats the first."""
+    readings = [h for h in history if "indicator" in h]
+    if not readings:
+        return None
+    start, last = readings[0], readings[-1]
+    above = last["step"] > start["step"] and (
+        last["indicator"]["occupancy_auroc"] > start["indicator"]["occupancy_auroc"]
+    )
+    return {
+        "start": start["indicator"],
+        "last": last["indicator"],
+        "last_step": last["step"],
+        "above_start": above,
+        "verdict": "tokens encode people better than the starting weights"
+        if above
+        else "NOT above the starting weights: this run learned nothing a probe could use about people",
+    }
 
 
 def train(
@@ -181,12 +218,18 @@ def train(
     *,
     dtype: torch.dtype = torch.float32,
     on_step: Callable[[StepResult], None] = lambda result: None,
+    indicator: Indicator | None = None,
 ) -> dict[str, Any]:
     """Train to `recipe.steps`, checkpointing every `checkpoint_every` steps; export and return the summary.
 
-    A NaN/inf loss raises ClassroomModeError naming the last good checkpoint, which stays as it was.
+    A NaN/inf loss raises ClassroomModeError naming the last good checkpoint, which stays as it was. With an
+    `indicator`, the starting weights are measured first and the run every `indicator.every` steps; if it is not
+    above them at `indicator.stop_at`, training stops and no model is exported.
     """
     trainer, recipe = run.trainer, run.trainer.recipe
+    if indicator is not None and not any("indicator" in h for h in run.history):
+        start = measure(trainer.target_encoder, indicator.rooms, trainer.device)
+        run.history.insert(0, {"step": trainer.step, "indicator": start})
     window: list[StepResult] = []
     while trainer.step < recipe.steps:
         try:
@@ -203,25 +246,34 @@ def train(
             message = result.stats.warning()
             if message:
                 log.warning("%s (step %d)", message, result.step)
+        if indicator is not None and (trainer.step % indicator.every == 0 or trainer.step == indicator.stop_at):
+            reading = measure(trainer.target_encoder, indicator.rooms, trainer.device)
+            run.history.append({"step": trainer.step, "indicator": reading})
+            log.info("step %d: indicator %s", trainer.step, reading)
+            verdict = indicator_verdict(run.history)
+            if trainer.step == indicator.stop_at and verdict is not None and not verdict["above_start"]:
+                save_checkpoint(run.out, trainer, run.history)
+                return finish(run, dtype, stopped_early=True)
         if trainer.step % recipe.checkpoint_every == 0 or trainer.step == recipe.steps:
             save_checkpoint(run.out, trainer, run.history)
     return finish(run, dtype)
 
 
-def finish(run: Run, dtype: torch.dtype) -> dict[str, Any]:
-    """Export the model (weights in `dtype`); write `training.json`: recipe, mask fractions, history, final numbers."""
+def finish(run: Run, dtype: torch.dtype, *, stopped_early: bool = False) -> dict[str, Any]:
+    """Export the model (weights in `dtype`) unless the run stopped early; write `training.json`: recipe, mask
+    fractions, history, final numbers and the indicator's verdict."""
     trainer = run.trainer
-    export_pretrained(trainer, run.out / MODEL_DIR, dtype)
+    if not stopped_early:
+        export_pretrained(trainer, run.out / MODEL_DIR, dtype)
     grid = trainer.grid
     throughput = [h["clips_per_s"] for h in run.history if h.get("clips_per_s")]
     summary = {
         "recipe": trainer.recipe.model_dump(mode="json"),
         "clips": len(run.bank),
-        "masked_fraction": {
-            f"{spec.num_blocks}x{spec.spatial_scale}": round(measure_masked_fraction(grid, spec), 4)
-            for spec in trainer.mask_specs
-        },
-        "final": run.history[-1] if run.history else None,
+        "masked_fraction": {spec.label(): round(measure_masked_fraction(grid, spec), 4) for spec in trainer.mask_specs},
+        "final": next((h for h in reversed(run.history) if "loss" in h), None),
+        "stopped_early": stopped_early,
+        "indicator": indicator_verdict(run.history),
         "clips_per_s": sum(throughput) / len(throughput) if throughput else None,
         "device": trainer.device.type,
         "history": run.history,

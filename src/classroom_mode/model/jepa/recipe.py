@@ -10,9 +10,9 @@ to 1.0 over the run (an averaging horizon of ~250 steps early on, freezing the t
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from transformers import VJEPA2Config
 
 from classroom_mode.model.backbone import FRAMES_PER_CLIP
@@ -26,9 +26,10 @@ class MaskSetting(BaseModel):
     spatial_scale: float = Field(gt=0, le=1)
     aspect_ratio: tuple[float, float] = (0.75, 1.5)
     temporal_scale: float = Field(1.0, gt=0, le=1)
+    anchor: Literal["anywhere", "end"] = "anywhere"
 
     def spec(self) -> BlockMaskSpec:
-        return BlockMaskSpec(self.num_blocks, self.spatial_scale, self.aspect_ratio, self.temporal_scale)
+        return BlockMaskSpec(self.num_blocks, self.spatial_scale, self.aspect_ratio, self.temporal_scale, self.anchor)
 
 
 def _official_masks() -> list[MaskSetting]:
@@ -55,9 +56,31 @@ class PretrainRecipe(BaseModel):
     random_resized_crop: tuple[float, float] = Field(
         (0.3, 1.0), description="area range of the training crop (official video augmentation)"
     )
+    windows_per_room: int = Field(
+        1, ge=1, description="windows of one camera per batch, sharing a crop and a mask (1: independent clips)"
+    )
+    target_centring: Literal["none", "room"] = Field(
+        "none", description="room: targets minus their room group's mean token at each position (see within_room)"
+    )
+    variance_weight: float = Field(0.0, ge=0, description="within-room VICReg variance term on context tokens")
+    covariance_weight: float = Field(0.0, ge=0, description="within-room VICReg covariance term on context tokens")
     seed: int = 0
     checkpoint_every: int = Field(100, ge=1)
     log_every: int = Field(10, ge=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.batch_size % self.windows_per_room:
+            raise ValueError(
+                f"batch size {self.batch_size} is not a whole number of {self.windows_per_room}-window rooms"
+            )
+        grouped = self.target_centring != "none" or self.variance_weight or self.covariance_weight
+        if grouped and self.windows_per_room < 2:
+            raise ValueError("target centring and the variance-covariance terms need windows_per_room of 2 or more")
+        crop, patch = self.model.get("crop_size", 256), self.model.get("patch_size", 16)
+        if crop % patch:
+            raise ValueError(f"patch size {patch} does not divide the crop size {crop}")
+        return self
 
     def model_config_object(self) -> VJEPA2Config:
         return VJEPA2Config(**self.model)
@@ -107,4 +130,24 @@ SMALL_MODEL: dict[str, Any] = {
 Eight frames rather than sixteen halves the tokens, so the model trains in about half an hour on two shared CPU
 cores; a clip still spans the same ~3 s of the camera, sampled at ~2.7 frames per second."""
 
-PRESETS: dict[str, dict[str, Any]] = {"small": SMALL_MODEL}
+SMALL8_MODEL: dict[str, Any] = {
+    "crop_size": 128,
+    "frames_per_clip": 4,
+    "tubelet_size": 2,
+    "patch_size": 8,
+    "hidden_size": 128,
+    "num_hidden_layers": 4,
+    "num_attention_heads": 4,
+    "mlp_ratio": 4.0,
+    "pred_hidden_size": 96,
+    "pred_num_hidden_layers": 3,
+    "pred_num_attention_heads": 4,
+    "pred_mlp_ratio": 4.0,
+    "pred_num_mask_tokens": 2,
+    "num_pooler_layers": 1,
+}
+"""`--config small8`: 8 px patches, so a person at 128 px spans several tokens rather than one or two
+(LeJEPA's small recipe uses 8 px at 128 px); 4 frames → 2×16×16 = 512 tokens, and a narrower, shallower
+network so a step costs about what `small`'s does."""
+
+PRESETS: dict[str, dict[str, Any]] = {"small": SMALL_MODEL, "small8": SMALL8_MODEL}

@@ -5,7 +5,9 @@ the masked ones from the context outputs and learnable mask tokens with their po
 L1 distance to the target encoder's non-affine layer-normalised tokens of the full clip (stop-gradient). The
 loss averages over generators; gradients accumulate over `recipe.accumulation` micro-batches before each
 AdamW step (weight decay on matrices only, as the official code), after which the target encoder moves toward
-the context encoder by the scheduled EMA momentum. Every random draw (batches, crops, masks) comes from one
+the context encoder by the scheduled EMA momentum. With room-grouped batches (`recipe.windows_per_room` > 1)
+the windows of a room share one mask per generator, and the recipe may centre the targets per room or add
+the within-room variance-covariance terms (`within_room.py`). Every random draw (batches, crops, masks) comes from one
 seeded generator whose state is checkpointed, so a resumed run takes exactly the step it would have taken.
 """
 
@@ -25,6 +27,7 @@ from classroom_mode.model.jepa.context import encode_context, gather_tokens, pre
 from classroom_mode.model.jepa.data import ClipBank
 from classroom_mode.model.jepa.masks import TokenGrid, sample_masks
 from classroom_mode.model.jepa.recipe import PretrainRecipe
+from classroom_mode.model.jepa.within_room import centre_per_room, variance_covariance
 
 
 class DivergedError(ClassroomModeError):
@@ -40,6 +43,8 @@ class StepResult:
     momentum: float
     clips: int
     seconds: float
+    terms: dict[str, float]
+    """The loss's parts (the L1, and the within-room terms a recipe adds), averaged over micro-batches."""
     stats: CollapseStats | None
     """Collapse statistics of this step's targets: on the first, the last and every `recipe.log_every`-th step."""
 
@@ -74,21 +79,32 @@ class JEPATrainer:
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
-    def loss(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The JEPA loss of one batch (B, T, C, H, W), averaged over mask generators; also returns the targets."""
+    def loss(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """The JEPA loss of one batch (B, T, C, H, W), averaged over mask generators; also the targets and parts."""
+        recipe = self.recipe
+        group = recipe.windows_per_room
         pixel_values = pixel_values.to(self.device)
         batch = pixel_values.shape[0]
         with torch.no_grad(), self._autocast():
             targets = target_tokens(self.target_encoder, pixel_values).float()
-        losses = []
+        regression = centre_per_room(targets, group) if recipe.target_centring == "room" else targets
+        terms: dict[str, list[torch.Tensor]] = {"l1": [], "variance": [], "covariance": []}
         for spec in self.mask_specs:
-            masks = sample_masks(self.grid, spec, batch, self.generator)
+            masks = sample_masks(self.grid, spec, batch, self.generator, repeat=group)
             visible, hidden = masks.context.to(self.device), masks.target.to(self.device)
             with self._autocast():
                 context = encode_context(self.encoder, pixel_values, visible)
                 predicted = predict(self.predictor, context, visible, hidden, self.grid.num_tokens)
-            losses.append((predicted.float() - gather_tokens(targets, hidden)).abs().mean())
-        return torch.stack(losses).mean(), targets
+            terms["l1"].append((predicted.float() - gather_tokens(regression, hidden)).abs().mean())
+            if recipe.variance_weight or recipe.covariance_weight:
+                variance, covariance = variance_covariance(context, group)
+                terms["variance"].append(variance)
+                terms["covariance"].append(covariance)
+        parts = {name: torch.stack(values).mean() for name, values in terms.items() if values}
+        total = parts["l1"]
+        if "variance" in parts:
+            total = total + recipe.variance_weight * parts["variance"] + recipe.covariance_weight * parts["covariance"]
+        return total, targets, parts
 
     def train_step(self, bank: ClipBank) -> StepResult:
         """One optimizer step over `recipe.accumulation` micro-batches drawn from `bank`."""
@@ -99,13 +115,18 @@ class JEPATrainer:
             group["lr"] = lr
         self.optimizer.zero_grad(set_to_none=True)
         total = 0.0
+        terms: dict[str, float] = {}
         for _ in range(recipe.accumulation):
-            pixel_values = bank.batch(recipe.batch_size, self.generator, recipe.random_resized_crop)
-            loss, targets = self.loss(pixel_values)
+            pixel_values = bank.batch(
+                recipe.batch_size, self.generator, recipe.random_resized_crop, recipe.windows_per_room
+            )
+            loss, targets, parts = self.loss(pixel_values)
             if not torch.isfinite(loss):
                 raise DivergedError(f"the loss became {loss.item()} at step {self.step + 1}")
             (loss / recipe.accumulation).backward()
             total += loss.item() / recipe.accumulation
+            for name, value in parts.items():
+                terms[name] = terms.get(name, 0.0) + value.item() / recipe.accumulation
         self.optimizer.step()
         momentum = recipe.ema_at(self.step)
         self.update_target(momentum)
@@ -119,6 +140,7 @@ class JEPATrainer:
             momentum=momentum,
             clips=recipe.batch_size * recipe.accumulation,
             seconds=time.perf_counter() - started,
+            terms=terms,
             stats=stats,
         )
 
