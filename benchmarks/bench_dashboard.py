@@ -29,7 +29,7 @@ import httpx
 from playwright.sync_api import Page, sync_playwright
 
 from browser_helpers import CHROMIUM, launch
-from classroom_mode.modes import utc_now
+from classroom_mode.clock import utc_now
 from classroom_mode.store import HistoryStore
 from dashboard_helpers import (
     dashboard_app,

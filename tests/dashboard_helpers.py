@@ -19,9 +19,9 @@ import numpy as np
 import uvicorn
 from fastapi import FastAPI
 
+from classroom_mode.clock import utc_now
 from classroom_mode.config import Config, parse_config
 from classroom_mode.model.probes import FeatureSet, cross_validate, fit_probe, save_probe
-from classroom_mode.modes import utc_now
 from classroom_mode.records import CameraStatus, Clip, ModeState, Prediction, SurpriseReading
 from classroom_mode.service.api import create_app
 from classroom_mode.service.dashboard import mount_dashboard

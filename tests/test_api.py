@@ -253,3 +253,26 @@ def test_serve_live_runs_the_loop_for_the_apps_lifetime(encoder, tmp_path):
             assert wait_for(lambda: c.get("/api/rooms/r1").status_code == 200)
             assert c.get("/api/rooms/r1").json()["mode"] == "lab"
         assert not loop._threads  # stopped with the server
+
+
+def test_states_and_cameras_are_judged_against_the_clock_not_taken_as_stored(tmp_path):
+    config = make_config()
+    written = T0  # long ago: whatever wrote these has stopped
+    with HistoryStore(tmp_path / "h.db") as store:
+        store.set_state(
+            ModeState(room="r1", mode="lab", display_name="Lab", emoji="🧪", ambience="lo-fi", confidence=0.9,
+                      probabilities={"lab": 0.9, "exam": 0.1}, since=written, updated_at=written, cameras=["cam"])
+        )  # fmt: skip
+        store.set_camera_status(
+            CameraStatus(camera_id="cam", room="r1", online=True, since=written, last_frame_at=written)
+        )
+        for now, stale in ((written + timedelta(seconds=59), False), (written + timedelta(seconds=61), True)):
+            with ServerThread(create_app(config, store, clock=lambda now=now: now)) as srv:
+                state = httpx.get(f"{srv.url}/api/rooms/r1").json()
+                assert state["stale"] is stale and state["age_s"] == pytest.approx((now - written).total_seconds())
+                assert state["fresh_until"].startswith((written + timedelta(seconds=60)).isoformat()[:19])
+                assert httpx.get(f"{srv.url}/api/rooms").json()[0]["stale"] is stale
+                (camera,) = httpx.get(f"{srv.url}/api/cameras").json()
+                assert camera["online"] is ((now - written).total_seconds() <= 15)  # offline_after_s: 15
+                assert camera["online"] or camera["last_error"].startswith("silent")
+        assert store.state("r1").stale is False  # the judgement is the reader's, never written back

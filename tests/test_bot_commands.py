@@ -16,6 +16,7 @@ from bot_helpers import NOW, closed_port_url, config, embed_text, fill_store, st
 from classroom_mode.bot.answers import Answers
 from classroom_mode.bot.app import ClassroomBot, SlashCommands, intents_for
 from classroom_mode.bot.client import HttpRoomStateClient, RoomStateClient, StoreRoomStateClient
+from classroom_mode.modes import Freshness
 from classroom_mode.service.api import create_app
 from classroom_mode.store import HistoryStore
 from live_helpers import ServerThread
@@ -49,7 +50,7 @@ async def bot(request, store, tmp_path, monkeypatch):
         if request.param == "store":
             client = StoreRoomStateClient(store)
         else:
-            server = stack.enter_context(ServerThread(create_app(config(), store)))
+            server = stack.enter_context(ServerThread(create_app(config(), store, clock=lambda: NOW)))
             client = HttpRoomStateClient(server.url)
         yield await _configured(_bot(client))
         await dpytest.empty_queue()
@@ -57,14 +58,17 @@ async def bot(request, store, tmp_path, monkeypatch):
 
 
 async def test_api_and_store_clients_return_the_same_records(store):
-    with ServerThread(create_app(config(), store)) as server:
+    freshness = Freshness(config())
+    with ServerThread(create_app(config(), store, clock=lambda: NOW)) as server:
         api, direct = HttpRoomStateClient(server.url), StoreRoomStateClient(store)
-        assert await api.rooms() == await direct.rooms() != []
-        assert await api.room("room-101") == await direct.room("room-101") is not None
+        # the API serves the stored records judged against its clock: stale, age and deadline computed
+        assert await api.rooms() == [freshness.room(r, NOW) for r in await direct.rooms()] != []
+        served = await api.room("room-101")
+        assert served == freshness.room(await direct.room("room-101"), NOW) and served.age_s is not None
         assert await api.room("atrium") is None
         since = NOW - timedelta(hours=6)
         assert await api.mode_changes("room-101", since) == await direct.mode_changes("room-101", since) != []
-        assert await api.cameras() == await direct.cameras() != []
+        assert await api.cameras() == [freshness.camera(c, NOW) for c in await direct.cameras()] != []
         assert await api.predictions("front", 1) == await direct.predictions("front", 1) != []
         assert await api.surprise(None, 7) == await direct.surprise(None, 7) != []
         await api.aclose()

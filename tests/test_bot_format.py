@@ -24,6 +24,7 @@ from classroom_mode.bot.format import (
     sparkline,
     surprise_embed,
 )
+from classroom_mode.modes import Freshness
 from classroom_mode.records import CameraStatus, ModeChange, SurpriseReading
 
 MODES = config().modes
@@ -128,12 +129,12 @@ def test_surprise_embed_compares_with_baseline():
 
 
 def test_cameras_embed_counts_online_and_explains_offline():
-    rows = [
-        (CameraStatus(camera_id="front", room="r", online=True, since=at(60), last_frame_at=NOW), True),
-        (CameraStatus(camera_id="corner", room="r", online=False, since=at(10), last_error="read timeout"), False),
-        (CameraStatus(camera_id="side", room="r", online=True, since=at(60), last_frame_at=at(30)), False),
+    statuses = [
+        CameraStatus(camera_id="front", room="r", online=True, since=at(60), last_frame_at=NOW),
+        CameraStatus(camera_id="corner", room="r", online=False, since=at(10), last_error="read timeout"),
+        CameraStatus(camera_id="side", room="r", online=True, since=at(60), last_frame_at=at(30)),
     ]
-    embed = cameras_embed(rows)
+    embed = cameras_embed([Freshness(config()).camera(s, NOW) for s in statuses])
     assert embed.title == "📷 Cameras · 1/3 online"
     assert "read timeout" in embed.description
     assert "offline since" in embed.description and "silent" in embed.description

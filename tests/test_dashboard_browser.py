@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
+import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +21,9 @@ from PIL import Image
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from browser_helpers import launch, needs_chromium
+from classroom_mode.clock import utc_now
 from classroom_mode.config import CameraConfig, Config, ModeConfig, RoomConfig, Thresholds, parse_config
-from classroom_mode.modes import utc_now
+from classroom_mode.records import CameraStatus
 from classroom_mode.service.loop import LiveLoop
 from classroom_mode.store import HistoryStore
 from dashboard_helpers import (
@@ -266,3 +270,57 @@ def test_probe_page_draws_the_sidecar(
     assert "prototype" in text and "stratified 3-fold cross-validation" in text and "accuracy" in text
     assert "random weights: not a trained model" in text
     assert "[object" not in text
+
+
+QUIET_CONFIG = """
+thresholds: {stale_after_s: 2}
+rooms:
+  room-101:
+    cameras:
+      front: {source: {kind: sim}, offline_after_s: 2}
+"""
+EMOJI = r"[\u2300-\u23ff\u2600-\u27bf\u2b00-\u2bff\U0001f000-\U0001ffff]"
+
+
+def test_a_quiet_room_greys_out_by_the_clock_and_a_fresh_reading_brings_it_back(
+    pages, servers: contextlib.ExitStack, store: HistoryStore
+) -> None:
+    config = parse_config(QUIET_CONFIG, "test-config")
+    quiet_since = utc_now() - timedelta(seconds=3)  # stale_after_s + 1 ago, and nothing marked stale in the store
+    store.set_state(mode_state(config, "room-101", "solo", quiet_since).model_copy(update={"updated_at": quiet_since}))
+    store.set_camera_status(
+        CameraStatus(camera_id="front", room="room-101", online=True, since=quiet_since, last_frame_at=quiet_since)
+    )
+    url = servers.enter_context(serve(dashboard_app(config, store)))
+    page = pages(viewport={"width": 1280, "height": 900}).open(url)
+    card = page.locator(CARD)
+    assert card.get_attribute("data-stale") == "true"
+    assert "No reading since" in card.inner_text() and "not necessarily now" in card.inner_text()
+    assert "offline since" in page.locator('section[data-room="room-101"] .camera').inner_text()
+    assert "measures nothing itself" in page.locator(".banner").inner_text()
+
+    written = time.monotonic()
+    now = utc_now()
+    store.set_state(mode_state(config, "room-101", "solo", quiet_since))
+    store.set_camera_status(CameraStatus(camera_id="front", room="room-101", online=True, since=now, last_frame_at=now))
+    page.wait_for_selector(f'{CARD}[data-stale="false"]', timeout=3000)
+    assert time.monotonic() - written < 1.5, "a fresh reading shows within about a second"
+    assert "online" in page.locator('section[data-room="room-101"] .camera .status').inner_text()
+
+    # nothing more is written: the page turns the card stale by itself once stale_after_s has passed
+    page.wait_for_selector(f'{CARD}[data-stale="true"]', timeout=4000)
+    assert time.monotonic() - written >= 1.9
+
+
+def test_mode_icons_need_no_emoji_font(pages, servers: contextlib.ExitStack, store: HistoryStore) -> None:
+    config = two_room_config()
+    fill_store(store, config)
+    url = servers.enter_context(serve(dashboard_app(config, store)))
+    page = pages(viewport={"width": 1280, "height": 900}).open(url)
+    icons = page.locator(f"{CARD} .emoji svg.icon")
+    assert icons.count() == 1 and icons.get_attribute("data-icon") == "group"
+    assert page.locator(".legend svg.icon").count() >= 3 and page.locator(".prob-name svg.icon").count() >= 4
+    box = icons.bounding_box()
+    assert box is not None and box["width"] > 40, "the card's icon is drawn at the size of its text"
+    text = page.evaluate("document.body.innerText")
+    assert not re.search(EMOJI, text), f"the page shows emoji, which need a font: {re.findall(EMOJI, text)}"

@@ -8,8 +8,8 @@ from pathlib import Path
 import classroom_mode
 
 PACKAGE = Path(classroom_mode.__file__).parent
-LAYERS = ["records", "errors", "config", "video", "sim", "model", "modes", "store", "service", "bot", "cli"]
-"""Top to bottom; `records` and `errors` are shared by all and import nothing of ours but each other."""
+LAYERS = ["clock", "records", "errors", "config", "video", "sim", "model", "modes", "store", "service", "bot", "cli"]
+"""Top to bottom; `clock`, `records` and `errors` are shared by all and import nothing of ours but each other."""
 
 
 def _layer(module: str) -> int | None:

@@ -103,6 +103,10 @@ class CameraStatus(Record):
     """When the camera last changed between online and offline."""
     last_frame_at: datetime | None = None
     last_error: str | None = None
+    age_s: float | None = None
+    """Seconds since the last frame, when judged against the clock (`modes.Freshness`); None as stored."""
+    fresh_until: datetime | None = None
+    """When the camera counts as offline if no frame comes before then; None as stored."""
 
 
 class ModeState(Record):
@@ -122,6 +126,10 @@ class ModeState(Record):
     offline_cameras: list[str] = Field(default_factory=list)
     stale: bool = False
     """True when no camera has delivered a reading within the configured staleness window."""
+    age_s: float | None = None
+    """Seconds since `updated_at`, when judged against the clock (`modes.Freshness`); None as stored."""
+    fresh_until: datetime | None = None
+    """When the state turns stale if no reading comes before then; None as stored."""
 
 
 class ModeChange(Record):

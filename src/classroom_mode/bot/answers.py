@@ -28,8 +28,9 @@ from classroom_mode.bot.format import (
     surprise_embed,
     surprise_history_embed,
 )
+from classroom_mode.clock import Clock, as_utc, utc_now
 from classroom_mode.config import Config
-from classroom_mode.modes import Clock, as_utc, utc_now
+from classroom_mode.modes import Freshness
 from classroom_mode.records import CameraStatus, ModeState
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,7 @@ class Answers:
         self.config = config
         self.clock = clock
         self.zone = zone or datetime.now().astimezone().tzinfo
+        self.freshness = Freshness(config)
 
     async def guarded(self, answer: Callable[[], Awaitable[Reply]]) -> Reply:
         """Run one answer; an unreachable room service becomes a friendly reply instead of an error."""
@@ -84,24 +86,13 @@ class Answers:
 
     # -- judgement ------------------------------------------------------------------------------------
 
-    def _offline_after_s(self, camera_id: str) -> float:
-        for room in self.config.rooms.values():
-            if camera_id in room.cameras:
-                return room.cameras[camera_id].offline_after_s
-        return self.config.thresholds.stale_after_s
-
     def camera_online(self, status: CameraStatus, now: datetime) -> bool:
         """Online as its worker said, unless no frame came for longer than the camera's `offline_after_s`."""
-        if not status.online:
-            return False
-        if status.last_frame_at is None:
-            return True
-        return (as_utc(now) - as_utc(status.last_frame_at)).total_seconds() <= self._offline_after_s(status.camera_id)
+        return self.freshness.camera(status, now).online
 
     def is_stale(self, state: ModeState, now: datetime) -> bool:
         """Stale as stored, or not updated within `stale_after_s` (a live loop that stopped cannot say so itself)."""
-        age = (as_utc(now) - as_utc(state.updated_at)).total_seconds()
-        return state.stale or age > self.config.thresholds.stale_after_s
+        return self.freshness.room(state, now).stale
 
     def _room_embed(self, state: ModeState, cameras: Sequence[CameraStatus], now: datetime) -> discord.Embed:
         offline = set(state.offline_cameras)
@@ -198,7 +189,7 @@ class Answers:
         statuses = await self.client.cameras()
         if not statuses:
             return Reply(f"No camera has reported yet: {RUNNING}")
-        return Reply(embeds=(cameras_embed([(s, self.camera_online(s, now)) for s in statuses]),))
+        return Reply(embeds=(cameras_embed([self.freshness.camera(s, now) for s in statuses]),))
 
     async def help(self) -> Reply:
         prefix = self.config.discord.prefix if self.config.discord.prefix_commands else None

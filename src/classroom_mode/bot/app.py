@@ -24,9 +24,9 @@ from discord.ext import commands
 from classroom_mode.bot.answers import DEFAULT_HISTORY_READINGS, MAX_HISTORY_READINGS, Answers, Reply
 from classroom_mode.bot.client import RoomServiceUnreachable, RoomStateClient, client_from_config
 from classroom_mode.bot.notify import ChannelSender, NotificationPolicy, Notifier, Sender, WebhookSender
+from classroom_mode.clock import Clock, utc_now
 from classroom_mode.config import Config, DiscordConfig, secret
 from classroom_mode.errors import ClassroomModeError, UserError
-from classroom_mode.modes import Clock, utc_now
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
 from classroom_mode.bot.format import discord_time, human_duration, mode_colour
+from classroom_mode.clock import as_utc
 from classroom_mode.config import ModeConfig
-from classroom_mode.modes import as_utc, describe
+from classroom_mode.modes import describe
 from classroom_mode.records import ModeChange, ModeState
 
 MAX_TEXT_SEGMENTS = 12

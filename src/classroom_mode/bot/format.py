@@ -15,8 +15,9 @@ from itertools import pairwise
 
 import discord
 
+from classroom_mode.clock import as_utc
 from classroom_mode.config import ModeConfig, SurpriseThresholds
-from classroom_mode.modes import as_utc, describe
+from classroom_mode.modes import describe
 from classroom_mode.records import CameraStatus, ModeState, Prediction, SurpriseReading
 
 BLOCKS = "▁▂▃▄▅▆▇█"
@@ -214,26 +215,26 @@ def surprise_history_embed(
     return embed
 
 
-def cameras_embed(rows: Sequence[tuple[CameraStatus, bool]]) -> discord.Embed:
+def cameras_embed(statuses: Sequence[CameraStatus]) -> discord.Embed:
     """The answer to `!cameras`: each camera, online or not, and when it last delivered a frame.
 
-    `rows` pairs each status with the caller's verdict, which also counts a camera silent for
-    longer than its `offline_after_s` as offline even if no worker said so.
+    The statuses are judged against the clock (`modes.Freshness`), so a camera silent for longer than its
+    `offline_after_s` counts as offline even if no worker said so.
     """
     lines = []
-    for status, online in sorted(rows, key=lambda row: (row[0].room, row[0].camera_id)):
+    for status in sorted(statuses, key=lambda s: (s.room, s.camera_id)):
         last = discord_time(status.last_frame_at, "R") if status.last_frame_at else "never"
-        line = f"{'🟢' if online else '🔴'} `{status.camera_id}` · {status.room} · last frame {last}"
-        if not online:
-            line += " · silent" if status.online else f" · offline since {discord_time(status.since, 'R')}"
+        line = f"{'🟢' if status.online else '🔴'} `{status.camera_id}` · {status.room} · last frame {last}"
+        if not status.online:
+            line += f" · offline since {discord_time(status.since, 'R')}"
             if status.last_error:
                 line += f"\n  ↳ {status.last_error[:200]}"
         lines.append(line)
-    online_count = sum(1 for _, online in rows if online)
+    online_count = sum(1 for status in statuses if status.online)
     return discord.Embed(
-        title=f"📷 Cameras · {online_count}/{len(rows)} online",
+        title=f"📷 Cameras · {online_count}/{len(statuses)} online",
         description=clip_lines("\n".join(lines)) or "No camera has reported yet.",
-        colour=LEVEL_COLOUR["normal" if online_count == len(rows) else "anomaly"],
+        colour=LEVEL_COLOUR["normal" if online_count == len(statuses) else "anomaly"],
     )
 
 

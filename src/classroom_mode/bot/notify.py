@@ -27,9 +27,9 @@ import discord
 
 from classroom_mode.bot.client import RoomServiceUnreachable, RoomStateClient
 from classroom_mode.bot.format import anomaly_embed, mode_change_embed
+from classroom_mode.clock import Clock, as_utc, utc_now
 from classroom_mode.config import ModeConfig
 from classroom_mode.errors import UserError
-from classroom_mode.modes import Clock, as_utc, utc_now
 from classroom_mode.records import ModeState, SurpriseReading
 
 log = logging.getLogger(__name__)

@@ -7,27 +7,17 @@ record the store keeps and the API, dashboard and bot show.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
 
+from classroom_mode.clock import Clock, as_utc, utc_now
 from classroom_mode.config import ModeConfig, Thresholds
 from classroom_mode.modes.consensus import Strategy, elect
 from classroom_mode.modes.tracker import CameraTracker, CameraView
 from classroom_mode.records import UNCERTAIN, ModeState, Prediction
 
-Clock = Callable[[], datetime]
-
 UNKNOWN_AMBIENCE = "unchanged"
 """The ambience of a room whose mode is not known yet: leave whatever is playing."""
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def as_utc(at: datetime) -> datetime:
-    """Readings stamped without a zone are taken as UTC, so they compare with the clock."""
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def describe(mode: str, modes: Mapping[str, ModeConfig]) -> ModeConfig:

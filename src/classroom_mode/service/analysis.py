@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 import httpx
 import numpy as np
 
+from classroom_mode.clock import utc_now
 from classroom_mode.config import Config, secret
 from classroom_mode.errors import ClassroomModeError, UserError
 from classroom_mode.model.cache import embedding_key, frames_hash
-from classroom_mode.modes import utc_now
 from classroom_mode.records import Clip, Embedding, Prediction
 
 if TYPE_CHECKING:  # torch loads with the model, not with a read-only API

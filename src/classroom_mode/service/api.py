@@ -23,14 +23,15 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, File, Header, HTTPException, Query, Request, UploadFile
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from classroom_mode import __version__
+from classroom_mode.clock import Clock, utc_now
 from classroom_mode.config import Config, secret
 from classroom_mode.errors import UserError
-from classroom_mode.modes import utc_now
+from classroom_mode.modes import Freshness
 from classroom_mode.records import CameraStatus, Clip, ModeChange, ModeState, Prediction, SurpriseReading
 from classroom_mode.service.analysis import LocalEncoder
 from classroom_mode.service.limits import BodyLimit
@@ -76,9 +77,14 @@ class SurpriseResult(BaseModel):
 
 
 def create_app(
-    config: Config, store: HistoryStore, encoder: LocalEncoder | None = None, loop: LiveLoop | None = None
+    config: Config,
+    store: HistoryStore,
+    encoder: LocalEncoder | None = None,
+    loop: LiveLoop | None = None,
+    clock: Clock = utc_now,
 ) -> FastAPI:
-    """The API app over `store`; POST endpoints need `encoder`; `loop` (if given) runs for the app's lifetime."""
+    """The API app over `store`; POST endpoints need `encoder`; `loop` (if given) runs for the app's lifetime;
+    `clock` is what states and statuses are judged against (and what "the last 24 hours" count back from)."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -128,35 +134,41 @@ def create_app(
             live=loop is not None,
         )
 
+    freshness = Freshness(config)
+
     @app.get("/api/rooms", tags=["rooms"])
     def rooms() -> list[ModeState]:
-        """Every room's current state (rooms whose cameras have not reported yet are absent)."""
-        return store.states()
+        """Every room's current state, judged against the clock (`stale`, `age_s`, `fresh_until`); rooms whose
+        cameras have not reported yet are absent."""
+        now = clock()
+        return [freshness.room(state, now) for state in store.states()]
 
     @app.get(
         "/api/rooms/{room}",
         tags=["rooms"],
-        response_model=ModeState,
         responses={404: {"description": "unknown room, or no state yet"}},
     )
-    async def room_state(room: str) -> Response:
-        # the hottest endpoint (every dashboard, bot and ambience controller polls it): the stored record is
-        # already a validated ModeState as JSON, so it is served as is, read in the event loop (a WAL read of
-        # one row never waits for the writer) rather than through the thread pool
-        state = store.state_json(room)
+    async def room_state(room: str) -> ModeState:
+        """The room's current state; `stale` is true when no reading came within `thresholds.stale_after_s`,
+        whether or not a live loop is still running to say so."""
+        # the hottest endpoint (every dashboard, bot and ambience controller polls it): one WAL read of one row,
+        # which never waits for the writer, so it is read in the event loop rather than through the thread pool
+        state = store.state(room)
         if state is None:
             known_room(room)
             raise HTTPException(404, f"room {room!r} has no state yet (is `classroom-mode run` running?)")
-        return Response(state, media_type="application/json")
+        return freshness.room(state, clock())
 
     @app.get("/api/rooms/{room}/history", tags=["rooms"])
     def room_history(room: str, since: datetime | None = None) -> list[ModeChange]:
         """The room's mode changes since `since` (default: the last 24 hours), oldest first."""
-        return store.mode_changes(known_room(room), since or utc_now() - HISTORY_DEFAULT)
+        return store.mode_changes(known_room(room), since or clock() - HISTORY_DEFAULT)
 
     @app.get("/api/cameras", tags=["cameras"])
     def cameras() -> list[CameraStatus]:
-        return store.cameras()
+        """Every camera's status, judged against the clock: offline once no frame came within `offline_after_s`."""
+        now = clock()
+        return [freshness.camera(status, now) for status in store.cameras()]
 
     @app.get("/api/predictions", tags=["cameras"])
     def predictions(camera: str | None = None, limit: Annotated[int, Query(ge=1, le=10_000)] = 100) -> list[Prediction]:

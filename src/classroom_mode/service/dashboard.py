@@ -124,7 +124,7 @@ def mount_dashboard(app: FastAPI, config: Config, store: HistoryStore, live: Liv
     @app.get("/dashboard/api/overview", response_model=Overview, tags=["dashboard"])
     def overview_view() -> Overview:
         """Every room's card in one snapshot: state, today's timeline, camera status, surprise, frame URLs."""
-        view = overview(config, store)
+        view = overview(config, store, live=live is not None)
         for room in view.rooms:
             for camera in room.cameras:
                 camera.thumbnail = frame_url(camera.camera_id, camera.status, "thumbnail.jpg")

@@ -13,8 +13,9 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
+from classroom_mode.clock import as_utc, utc_now
 from classroom_mode.config import Config
-from classroom_mode.modes import as_utc, describe, utc_now
+from classroom_mode.modes import Freshness, describe
 from classroom_mode.records import CameraStatus, ModeChange, ModeState, Prediction, SurpriseReading
 from classroom_mode.store import HistoryStore
 
@@ -62,6 +63,8 @@ class RoomCard(BaseModel):
 class Overview(BaseModel):
     now: datetime
     day_start: datetime
+    live: bool
+    """Whether this server measures (runs the live loop) or only serves the stored history."""
     modes: list[ModeView]
     surprise_unusual: float
     surprise_anomaly: float
@@ -127,14 +130,17 @@ def timeline(changes: list[ModeChange], state: ModeState | None, day_start: date
     return [b for b in bands if b.end > b.start]
 
 
-def overview(config: Config, store: HistoryStore, now: datetime | None = None) -> Overview:
-    """Every configured room's card: state, today's timeline, and each camera's status and surprise."""
+def overview(config: Config, store: HistoryStore, *, live: bool, now: datetime | None = None) -> Overview:
+    """Every configured room's card: state, today's timeline, and each camera's status and surprise, each state
+    and status judged against the clock."""
     now = now or utc_now()
     day_start = start_of_day(now)
-    statuses = {s.camera_id: s for s in store.cameras()}
+    freshness = Freshness(config)
+    statuses = {s.camera_id: freshness.camera(s, now) for s in store.cameras()}
     rooms = []
     for room_name, room in config.rooms.items():
-        state = store.state(room_name)
+        stored = store.state(room_name)
+        state = freshness.room(stored, now) if stored is not None else None
         changes = store.mode_changes(room_name, since=day_start)
         cameras = [
             CameraCard(
@@ -151,6 +157,7 @@ def overview(config: Config, store: HistoryStore, now: datetime | None = None) -
     return Overview(
         now=now,
         day_start=day_start,
+        live=live,
         modes=mode_views(config),
         surprise_unusual=surprise.unusual,
         surprise_anomaly=surprise.anomaly,
@@ -161,7 +168,8 @@ def overview(config: Config, store: HistoryStore, now: datetime | None = None) -
 def camera_detail(config: Config, store: HistoryStore, camera_id: str) -> CameraDetail:
     """One camera's page: status, latest reading, and its surprise history against its baseline."""
     room, _ = config.camera(camera_id)
-    status = next((s for s in store.cameras() if s.camera_id == camera_id), None)
+    stored = next((s for s in store.cameras() if s.camera_id == camera_id), None)
+    status = Freshness(config).camera(stored, utc_now()) if stored is not None else None
     latest = store.predictions(camera_id, limit=1)
     surprise = config.thresholds.surprise
     return CameraDetail(

@@ -13,9 +13,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol, cast
 
+from classroom_mode.clock import as_utc, utc_now
 from classroom_mode.config import CameraConfig, SimSource
 from classroom_mode.errors import ClassroomModeError
-from classroom_mode.modes import as_utc, utc_now
 from classroom_mode.records import Clip
 from classroom_mode.video.clips import ClipBuilder
 from classroom_mode.video.source import FrameSource

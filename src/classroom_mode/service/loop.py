@@ -28,8 +28,9 @@ from typing import Protocol
 
 import numpy as np
 
+from classroom_mode.clock import Clock, utc_now
 from classroom_mode.config import CameraConfig, Config, SurpriseThresholds
-from classroom_mode.modes import Clock, RoomModel, utc_now
+from classroom_mode.modes import RoomModel
 from classroom_mode.records import CameraStatus, Clip, ModeChange, ModeState, SurpriseReading
 from classroom_mode.service.analysis import Analysis, Analyzer
 from classroom_mode.service.feeds import ClipFeed, open_feed

@@ -23,9 +23,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
+from classroom_mode.clock import as_utc, utc_now
 from classroom_mode.config import RetentionConfig
 from classroom_mode.errors import UserError
-from classroom_mode.modes import as_utc, utc_now
 from classroom_mode.records import CameraStatus, ModeChange, ModeState, Prediction, SurpriseReading
 
 SCHEMA_VERSION = 1

@@ -5,12 +5,19 @@
 // surprise alert. The stream reconnects by itself (with back-off) and every (re)connection reloads the
 // view, so nothing missed while disconnected stays missing. A slow timer also reloads the view, for
 // what changes without an event (probabilities, the surprise sparkline, "since … · 12 min").
+//
+// A room state or camera status holds only until its `fresh_until` (judged by the server from the
+// config's thresholds): at that instant the card greys out and says since when nothing arrived, with no
+// new request, and while anything on the page is stale the view is reloaded every second, so a fresh
+// reading shows at once. Mode icons are drawn as SVG here, so a machine without a colour emoji font
+// (a Raspberry Pi kiosk) shows them as well as any other.
 "use strict";
 
 (() => {
   const EVENTS_URL = "/api/events";
   const EVENT_NAMES = ["mode_change", "camera_status", "surprise_alert"];
   const REFRESH_MS = 10000;
+  const STALE_REFRESH_MS = 1000;
   const RETRY_MIN_MS = 250;
   const RETRY_MAX_MS = 10000;
   const LEVEL_COLORS = { normal: "#22c55e", unusual: "#f59e0b", anomaly: "#ef4444" };
@@ -59,16 +66,25 @@
     return `${Math.floor(hours / 24)} days`;
   }
 
-  function setLive(state, text) {
+  function setLive(state, text, title = "") {
     liveBadge.dataset.state = state;
     liveBadge.textContent = text;
+    liveBadge.title = title;
   }
 
   function modeIndex(modes) {
     const byName = new Map(modes.map((m) => [m.name, m]));
     return (name) =>
-      byName.get(name) || { name, display_name: name, emoji: "❔", ambience: "unchanged", color: "#94a3b8" };
+      byName.get(name) || { name, display_name: name, emoji: "", ambience: "unchanged", color: "#94a3b8" };
   }
+
+  // The server's clock, as of the last view it sent: freshness deadlines are server instants.
+  let serverOffset = 0;
+  const serverNow = () => Date.now() - serverOffset;
+  const expired = (record) => Boolean(record && record.fresh_until) && serverNow() > Date.parse(record.fresh_until);
+  const isStale = (state) => state.stale || expired(state);
+  const isOnline = (status) => status.online && !expired(status);
+  let pageStale = false; // set while drawing: something on the page is stale or offline
 
   // Keep <img> elements across redraws so a reload does not re-request an unchanged frame.
   const images = new Map();
@@ -81,8 +97,28 @@
     for (const src of images.keys()) if (!kept.has(src)) images.delete(src);
   }
 
-  // An emoji set in a colour emoji font, ahead of text fonts that draw some of them in black and white.
-  const glyph = (emoji) => h("span", { class: "glyph", "aria-hidden": "true" }, emoji);
+  // Mode icons as SVG, so they need no emoji font; a mode without its own icon gets its initial in a ring.
+  const person = (x, y, r) => [
+    s("circle", { cx: x, cy: y - 1.7 * r, r: 0.75 * r }),
+    s("path", { d: `M${x - r} ${y + 1.3 * r}v${-r}a${r} ${r} 0 0 1 ${2 * r} 0v${r}z` }),
+  ];
+  const outline = { fill: "none", stroke: "currentColor", "stroke-width": 2 };
+  const ICONS = {
+    empty: () => [s("rect", { x: 3, y: 5, width: 18, height: 14, rx: 2, ...outline })],
+    solo: () => person(12, 15, 4.2),
+    group: () => [...person(5.5, 16, 3), ...person(18.5, 16, 3), ...person(12, 14, 3.4)],
+    presentation: () => [s("rect", { x: 2, y: 3, width: 12, height: 8, rx: 1, ...outline }), ...person(18.5, 16, 3)],
+    uncertain: () => [s("circle", { cx: 12, cy: 12, r: 10, ...outline }), s("path", { d: "M9 9.5a3 3 0 1 1 4 2.8c-.7.3-1 .8-1 1.7v.5", ...outline }), s("circle", { cx: 12, cy: 17.5, r: 1.3 })],
+    waiting: () => [s("circle", { cx: 12, cy: 12, r: 10, ...outline }), s("path", { d: "M12 6v6l4 3", ...outline })],
+  };
+  function icon(name, label) {
+    const initial = () => [s("circle", { cx: 12, cy: 12, r: 10, ...outline }),
+      s("text", { x: 12, y: 16.5, "text-anchor": "middle", "font-size": 12, "font-weight": 700 },
+        document.createTextNode((label || name || "?").slice(0, 1).toUpperCase()))];
+    return s("svg", { class: "icon", viewBox: "0 0 24 24", fill: "currentColor", "aria-hidden": "true",
+      "data-icon": name in ICONS ? name : "initial" }, (ICONS[name] || initial)());
+  }
+  const glyph = (mode) => h("span", { class: "glyph" }, icon(mode.name, mode.display_name));
 
   function emptyState(title, ...lines) {
     return h("div", { class: "empty-state" }, h("h2", {}, title), lines.map((line) => h("p", {}, line)));
@@ -126,7 +162,7 @@
         const mode = describe(name);
         const p = probabilities[name];
         return h("li", { "--mode": mode.color },
-          h("span", { class: "prob-name" }, glyph(mode.emoji), mode.display_name),
+          h("span", { class: "prob-name" }, glyph(mode), mode.display_name),
           h("span", { class: "prob-track" }, h("span", { class: "prob-fill", style: { width: `${(p * 100).toFixed(1)}%` } })),
           h("span", { class: "prob-value" }, pct(p)));
       }));
@@ -138,24 +174,29 @@
     if (!state) {
       return h("div", { class: "card card-waiting", "data-mode": "" },
         h("div", { class: "room-name" }, room.room),
-        h("div", { class: "mode-line" }, h("span", { class: "emoji", "aria-hidden": "true" }, "⏳"),
+        h("div", { class: "mode-line" }, h("span", { class: "emoji" }, icon("waiting")),
           h("span", { class: "mode-name" }, "No readings yet")),
         h("p", { class: "ambience" }, "The room's mode appears here after its cameras deliver the first clips."));
     }
     const mode = describe(state.mode);
     const since = new Date(state.since);
-    return h("div", { class: `card${state.stale ? " card-stale" : ""}`, "data-mode": state.mode, "--mode": mode.color },
+    const stale = isStale(state);
+    pageStale ||= stale;
+    return h("div", { class: `card${stale ? " card-stale" : ""}`, "data-mode": state.mode, "--mode": mode.color,
+      "data-stale": stale ? "true" : "false" },
       h("div", { class: "room-name" }, room.room),
+      stale && h("p", { class: "stale-note" },
+        `No reading since ${fmtTime(state.updated_at)} (${fmtDuration(now - Date.parse(state.updated_at))} ago): `
+        + "this was the room's mode then, not necessarily now."),
       h("div", { class: "mode-line" },
-        h("span", { class: "emoji", "aria-hidden": "true" }, state.emoji || mode.emoji),
+        h("span", { class: "emoji" }, icon(state.mode, state.display_name || mode.display_name)),
         h("span", { class: "mode-name" }, state.display_name || mode.display_name)),
-      h("div", { class: "ambience" }, h("span", { "aria-hidden": "true" }, "♪ "), state.ambience),
+      h("div", { class: "ambience" }, "ambience: ", state.ambience),
       h("div", { class: "meta" },
         h("span", { class: "confidence", title: "confidence" }, pct(state.confidence)),
         h("span", { class: "since" }, `since ${fmtTime(state.since)} · ${fmtDuration(now - since)}`)),
-      (state.stale || state.offline_cameras.length > 0) && h("div", { class: "warnings" },
-        state.stale && h("span", { class: "badge" }, "⚠ no recent reading"),
-        state.offline_cameras.length > 0 && h("span", { class: "badge" }, `📷 offline: ${state.offline_cameras.join(", ")}`)));
+      state.offline_cameras.length > 0 && h("div", { class: "warnings" },
+        h("span", { class: "badge" }, `camera offline: ${state.offline_cameras.join(", ")}`)));
   }
 
   // Full hours between start and now, every 1, 2, 3, 4, 6 or 12 h so that at most six are labelled.
@@ -185,7 +226,7 @@
         const width = ((new Date(band.end).getTime() - new Date(band.start).getTime()) / span) * 100;
         return h("span", { class: "band", "--mode": mode.color,
           style: { left: `${left}%`, width: `${Math.max(width, 0.4)}%` },
-          title: `${mode.emoji} ${mode.display_name} ${fmtTime(band.start)}–${fmtTime(band.end)}` });
+          title: `${mode.display_name} ${fmtTime(band.start)}–${fmtTime(band.end)}` });
       }));
     const ticks = hourTicks(start, now).map((t) => ({ t, left: ((t - start) / span) * 100 }));
     strip.append(...ticks.map(({ left }) => h("i", { class: "tick", style: { left: `${left}%` } })));
@@ -196,14 +237,17 @@
           h("span", { class: "tick-label", style: { left: `${left}%` } }, fmtTime(new Date(t).toISOString()))),
         h("span", {}, "now")),
       h("div", { class: "legend" }, [...seen.values()].map((m) =>
-        h("span", { "--mode": m.color }, h("i", { class: "swatch" }), glyph(m.emoji), m.display_name))));
+        h("span", { "--mode": m.color }, h("i", { class: "swatch" }), glyph(m), m.display_name))));
   }
 
   function statusLine(status) {
     if (!status) return h("span", { class: "status status-unknown" }, h("i", { class: "dot" }), "no status yet");
-    if (status.online) return h("span", { class: "status status-online" }, h("i", { class: "dot" }), "online");
+    if (isOnline(status)) return h("span", { class: "status status-online" }, h("i", { class: "dot" }), "online");
+    pageStale = true;
+    // offline by the clock: since the instant its last frame stopped counting
+    const since = status.online ? status.fresh_until : status.since;
     return h("span", { class: "status status-offline", title: status.last_error || "" },
-      h("i", { class: "dot" }), `offline since ${fmtTime(status.since)}`);
+      h("i", { class: "dot" }), `offline since ${fmtTime(since)}`);
   }
 
   function cameraRow(camera, data) {
@@ -211,7 +255,7 @@
     const latest = readings[readings.length - 1];
     const thumb = camera.thumbnail
       ? img(camera.thumbnail, `latest frame from ${camera.camera_id}`, "thumb")
-      : h("div", { class: "thumb thumb-empty", title: "frames are shown while the live loop runs in this server" }, "📷");
+      : h("div", { class: "thumb thumb-empty", title: "frames are shown while the live loop runs in this server" }, "no frame");
     return h("li", { class: "camera" },
       h("a", { href: `/cameras/${encodeURIComponent(camera.camera_id)}`, class: "thumb-link" }, thumb),
       h("div", { class: "camera-body" },
@@ -244,7 +288,7 @@
   }
 
   function drawRooms(data) {
-    const now = new Date(data.now).getTime();
+    const now = serverNow();
     const describe = modeIndex(data.modes);
     if (data.rooms.length === 0) {
       return emptyState("No rooms configured",
@@ -252,7 +296,11 @@
         "`classroom-mode config check classroom-mode.yaml` tells you whether the file is valid.");
     }
     const layout = data.rooms.length === 1 ? "rooms single" : "rooms";
-    return h("div", { class: layout }, data.rooms.map((room) => roomSection(room, data, describe, now)));
+    return h("div", {},
+      !data.live && h("p", { class: "banner", role: "note" },
+        "This server shows the stored history and measures nothing itself: a room stays current only while "
+        + "`classroom-mode run` (or `serve --live`) writes to its database."),
+      h("div", { class: layout }, data.rooms.map((room) => roomSection(room, data, describe, now))));
   }
 
   // ---- camera page ------------------------------------------------------------------------------
@@ -263,12 +311,12 @@
     const latest = data.latest;
     const baseline = readings.map((r) => (r.baseline === null ? null : r.baseline));
     return h("div", { class: "camera-page" },
-      h("h1", {}, `📷 ${data.camera_id}`, h("small", {}, ` in room ${data.room}`), " ", statusLine(data.status)),
+      h("h1", {}, `Camera ${data.camera_id}`, h("small", {}, ` in room ${data.room}`), " ", statusLine(data.status)),
       h("div", { class: "grid2" },
         h("div", { class: "block" }, h("h3", {}, "Latest reading"),
           latest
             ? h("div", {},
-              h("p", { class: "reading" }, glyph(describe(latest.label).emoji), describe(latest.label).display_name,
+              h("p", { class: "reading" }, glyph(describe(latest.label)), describe(latest.label).display_name,
                 h("span", { class: "muted" }, ` ${pct(latest.confidence)} at ${fmtTime(latest.at)}`)),
               latest.uncertain_reason && h("p", { class: "muted" }, `uncertain: ${latest.uncertain_reason}`),
               probabilityBars(latest.probabilities, data.modes, describe))
@@ -348,6 +396,27 @@
 
   let loading = false;
   let again = false;
+  let lastData = null;
+  let expiry = null;
+  let staleWatch = null;
+
+  // Draw the last view; redraw it when the next freshness deadline on the page passes, and reload every
+  // second while anything on it is stale (a fresh reading then shows within a second).
+  function draw(view) {
+    pageStale = false;
+    main.replaceChildren(view.draw(lastData));
+    main.setAttribute("aria-busy", "false");
+    forgetImagesExcept(main);
+    clearTimeout(expiry);
+    const deadlines = JSON.stringify(lastData).match(/"fresh_until":"[^"]+"/g) || [];
+    const next = Math.min(...deadlines.map((d) => Date.parse(d.slice(15, -1))).filter((t) => t > serverNow()));
+    if (Number.isFinite(next)) expiry = setTimeout(() => draw(view), next - serverNow() + 50);
+    if (pageStale && staleWatch === null) staleWatch = setInterval(() => reload(view), STALE_REFRESH_MS);
+    if (!pageStale && staleWatch !== null) {
+      clearInterval(staleWatch);
+      staleWatch = null;
+    }
+  }
   async function reload(view) {
     if (loading) {
       again = true;
@@ -357,10 +426,9 @@
     try {
       const response = await fetch(view.url(), { cache: "no-store", headers: { Accept: "application/json" } });
       if (!response.ok) throw new Error(`${response.status} ${response.statusText}`);
-      const next = view.draw(await response.json());
-      main.replaceChildren(next);
-      main.setAttribute("aria-busy", "false");
-      forgetImagesExcept(main);
+      lastData = await response.json();
+      if (lastData.now) serverOffset = Date.now() - Date.parse(lastData.now);
+      draw(view);
       if (liveBadge.dataset.state === "offline") showStream(view);
     } catch (error) {
       if (main.getAttribute("aria-busy") === "true") {
@@ -379,7 +447,7 @@
   let streamOpen = false;
   function showStream(view) {
     if (!view.live) setLive("idle", "");
-    else if (streamOpen) setLive("live", "live");
+    else if (streamOpen) setLive("live", "live", "this page's event stream from the server is connected");
     else setLive("reconnecting", "reconnecting…");
   }
 
