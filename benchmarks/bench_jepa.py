@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import VJEPA2Config, VJEPA2Model
+from transformers import VJEPA2Model
 
-from classroom_mode.model.backbone import Backbone, load_backbone
+from classroom_mode.model.backbone import Backbone, load_backbone, random_twin
 from classroom_mode.model.jepa.data import ClipBank
 from classroom_mode.model.jepa.masks import OFFICIAL_MASKS, TokenGrid, measure_masked_fraction
 from classroom_mode.model.jepa.recipe import SMALL_MODEL, PretrainRecipe
@@ -82,19 +82,6 @@ def throughput(steps: int) -> float:
     return steps * recipe.batch_size / (time.perf_counter() - started)
 
 
-def random_backbone(config: VJEPA2Config) -> Backbone:
-    torch.manual_seed(0)
-    model = VJEPA2Model(config).eval().requires_grad_(False)
-    return Backbone(
-        model,
-        model_id="random",
-        revision=None,
-        weights_identity="random-seed-0",
-        random_weights=True,
-        device=torch.device("cpu"),
-    )
-
-
 def token_features(backbone: Backbone, paths: list[Path]) -> dict[str, np.ndarray]:
     """Two poolings of the frozen tokens per clip: the mean over all tokens (the required probe input), and that
     mean next to the per-channel std over time of the per-tubelet means (how much the clip's features move)."""
@@ -136,7 +123,7 @@ def quality(model_dir: str, eval_data: Path) -> list[tuple[str, float, float]]:
     rows = []
     for name, backbone in (
         ("V-JEPA small, pretrained on simulator footage (ours)", pretrained),
-        ("same architecture, random weights", random_backbone(pretrained.config)),
+        ("same architecture, random weights", random_twin(pretrained)),
     ):
         for pooling, features in token_features(backbone, paths).items():
             rows.append((f"{name}, {pooling}", *accuracies(probe, features, labels)))

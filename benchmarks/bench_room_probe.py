@@ -25,8 +25,7 @@ import numpy as np
 import torch
 from sklearn.model_selection import cross_val_score
 
-from bench_jepa import random_backbone
-from classroom_mode.model.backbone import load_backbone
+from classroom_mode.model.backbone import load_backbone, random_twin
 from classroom_mode.model.cache import EmbeddingCache
 from classroom_mode.model.probes import AttentiveSettings, cross_validate
 from classroom_mode.model.probes.dataset import group_of, load_labelled_features
@@ -60,7 +59,7 @@ def main() -> None:
 
     started = time.perf_counter()
     backbone = load_backbone(args.model, device="cpu", crop_size=args.crop_size)
-    twin = random_backbone(backbone.config)
+    twin = random_twin(backbone)
     runs = [(backbone, "", VARIANTS), (twin, "same architecture, RANDOM weights: ", RANDOM_VARIANTS)]
     scores: dict[str, list[float]] = {prefix + name: [] for _, prefix, variants in runs for name, _, _ in variants}
     scores["downsampled mean frame (baseline)"] = []

@@ -77,6 +77,13 @@ def print_json(payload: Any) -> None:
     click.echo(json.dumps(payload, default=_json_default, ensure_ascii=False, indent=2))
 
 
+def quiet_unless_main(is_main: bool) -> None:
+    """Under torchrun only rank 0 draws progress bars, prints status lines and logs warnings."""
+    if not is_main:
+        output.quiet = True
+        logging.getLogger().setLevel(logging.ERROR)
+
+
 def info(message: str) -> None:
     """A human-facing status line on stderr (kept off stdout so `--json` output stays clean)."""
     if not output.quiet:

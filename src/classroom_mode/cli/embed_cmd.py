@@ -6,9 +6,19 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from classroom_mode.cli.common import ConfigOption, JsonOption, config_from, console, info, print_json, progress_bar
+from classroom_mode.cli.common import (
+    ConfigOption,
+    JsonOption,
+    config_from,
+    console,
+    err_console,
+    info,
+    print_json,
+    progress_bar,
+)
 from classroom_mode.errors import ClassroomModeError, UserError
 
 
@@ -36,8 +46,15 @@ def embed(
     json_output: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:
-    """Embed every clip in a data folder with the V-JEPA 2 encoder; cached clips are not encoded again."""
-    from classroom_mode.model.backbone import fidelity_to_fp32, load_backbone
+    """Embed every clip in a data folder with the V-JEPA 2 encoder; cached clips are not encoded again.
+
+    Under `torchrun --nproc-per-node N` each rank embeds every N-th clip into the same cache (SQLite in WAL mode
+    takes the writers in turn; keys are content hashes, so a rank killed and run again re-encodes nothing it
+    had cached) and rank 0 reports the totals.
+    """
+    from classroom_mode.cli.common import quiet_unless_main
+    from classroom_mode.model import distributed
+    from classroom_mode.model.backbone import fidelity_to_fp32, load_backbone, resolve_device
     from classroom_mode.model.cache import EmbeddingCache
     from classroom_mode.model.embed import embed_paths
     from classroom_mode.video.dataset import list_labelled_clips, list_unlabeled_clips
@@ -46,24 +63,34 @@ def embed(
     paths = [c.path for c in list_labelled_clips(data_dir)] + list_unlabeled_clips(data_dir)
     if not paths:
         raise UserError(f"{data_dir}: no clips found (expected DATA/<mode>/<clip> or DATA/unlabeled/<clip>)")
-    backbone = load_backbone(
-        model or cfg.backbone.model,
-        revision=None if model else cfg.backbone.revision,
-        device=device or cfg.backbone.device,
-        quantize=quantize or cfg.backbone.quantize,
-        compile=cfg.backbone.compile,
-        crop_size=cfg.backbone.crop_size,
-    )
-    info(f"backbone: {backbone.describe()}")
-    with EmbeddingCache(cfg.paths.cache) as cache, progress_bar("embedding", total=len(paths)) as (bar, task):
-        result = embed_paths(
-            paths,
-            backbone,
-            cache,
-            exact_tokens=exact_tokens,
-            batch_size=batch_size,
-            progress=lambda n: bar.advance(task, n),
+    ranks, run_device = distributed.start(resolve_device(device or cfg.backbone.device))
+    quiet_unless_main(ranks.is_main)
+    with distributed.stopped_cleanly(ranks, "embedding (what was cached stays cached: run it again)"):
+        backbone = load_backbone(
+            model or cfg.backbone.model,
+            revision=None if model else cfg.backbone.revision,
+            device=run_device.type,  # under torchrun the rank's own GPU is already the current one
+            quantize=quantize or cfg.backbone.quantize,
+            compile=cfg.backbone.compile,
+            crop_size=cfg.backbone.crop_size,
         )
+        info(escape(f"backbone: {backbone.describe()}"))
+        mine = ranks.shard(paths)
+        with EmbeddingCache(cfg.paths.cache) as cache, progress_bar("embedding", total=len(mine)) as (bar, task):
+            result = embed_paths(
+                mine,
+                backbone,
+                cache,
+                exact_tokens=exact_tokens,
+                batch_size=batch_size,
+                progress=lambda n: bar.advance(task, n),
+            )
+        for path, reason in result.skipped if not ranks.is_main else ():
+            err_console.print(escape(f"rank {ranks.rank}: skipped {path}: {reason}"), soft_wrap=True)
+        cached, encoded, skipped = (int(n) for n in ranks.sum([result.cached, result.encoded, len(result.skipped)]))
+        ranks.barrier()
+    if not ranks.is_main:
+        return
     fidelity = None
     if result.encoded and (backbone.numerics != "fp32" or backbone.compiled):
         first = next(iter(result.embeddings))  # fidelity on one clip: a second model is loaded for it
@@ -78,18 +105,25 @@ def embed(
         "numerics": backbone.numerics,
         "fidelity_cosine_to_fp32": fidelity,
         "cache": str(cfg.paths.cache),
-        "cached": result.cached,
-        "encoded": result.encoded,
+        "cached": cached,
+        "encoded": encoded,
+        "ranks": ranks.world_size,
         "skipped": [{"path": str(p), "reason": r} for p, r in result.skipped],
     }
+    if ranks.distributed:
+        summary["skipped_on_all_ranks"] = skipped  # the list is rank 0's; the others printed theirs
     if json_output:
         print_json(summary)
     else:
-        info(f"{result.cached} cached, {result.encoded} encoded, {len(result.skipped)} skipped")
+        skipped = "" if ranks.distributed else f", {len(result.skipped)} skipped"
+        info(
+            f"{cached} cached, {encoded} encoded{skipped}"
+            + (f" on {ranks.world_size} ranks" if ranks.distributed else "")
+        )
         if backbone.random_weights:
             info("[yellow]warning:[/] RANDOM weights: these embeddings are for tests and timing only")
         if fidelity is not None:
-            info(f"{backbone.numerics}: cosine similarity {fidelity:.6f} to the fp32 encoder on {first.name}")
+            info(escape(f"{backbone.numerics}: cosine similarity {fidelity:.6f} to the fp32 encoder on {first.name}"))
         _print_skipped(result.skipped, data_dir)
 
 

@@ -89,15 +89,16 @@ def register(app: typer.Typer) -> None:
         from pydantic import ValidationError
         from rich.markup import escape
 
+        from classroom_mode.cli.common import quiet_unless_main
         from classroom_mode.config import validation_message
         from classroom_mode.errors import ClassroomModeError, UserError
+        from classroom_mode.model import distributed
         from classroom_mode.model.backbone import resolve_device
         from classroom_mode.model.jepa import pretrain as jepa
         from classroom_mode.model.jepa.indicator import indicator_rooms as indicator_rooms_for
         from classroom_mode.model.jepa.masks import MASK_PRESETS
         from classroom_mode.model.jepa.recipe import MaskSetting, PretrainRecipe
         from classroom_mode.sim.footage import parse_seeds
-        from classroom_mode.video.decode import sample_clip
 
         dtypes = {"float32": torch.float32, "float16": torch.float16}
         if dtype not in dtypes:
@@ -141,36 +142,12 @@ def register(app: typer.Typer) -> None:
             )
         elif stop_unless_better_at is not None:
             raise UserError("--stop-unless-better-at needs --indicator-rooms (the rooms it measures on)")
-        with ExitStack() as stack:
-
-            def on_decode(total: int):
-                # the bar appears only when clips are decoded (not for a refused --out or a reused bank)
-                progress, task = stack.enter_context(progress_bar("decoding clips", total))
-                return lambda: progress.advance(task)
-
-            run = jepa.prepare_run(
-                recipe,
-                data,
-                out,
-                resume=resume,
-                force=force,
-                device=resolve_device(device),
-                read=lambda path, n: sample_clip(path, n).frames,
-                on_decode=on_decode,
-            )
-        _print_skipped(run.skipped)
-        start = run.trainer.step
-        info(
-            f"{len(run.bank)} clips; "
-            + (f"resuming at step {start}" if run.resumed_from is not None else "starting a new run")
-        )
-        with progress_bar("pretraining", steps) as (progress, task):
-            progress.update(task, completed=start)
-
-            def on_step(result) -> None:
-                progress.update(task, completed=result.step, description=f"pretraining  loss {result.loss:.4f}")
-
-            summary = jepa.train(run, dtype=dtypes[dtype], on_step=on_step, indicator=indicator)
+        ranks, run_device = distributed.start(resolve_device(device))
+        quiet_unless_main(ranks.is_main)
+        with distributed.stopped_cleanly(ranks, f"pretraining (the last checkpoint in {out} stays valid: --resume)"):
+            summary = _train(run_device, ranks, recipe, data, out, resume, force, dtypes[dtype], indicator)
+        if not ranks.is_main:
+            return
         final = summary["final"] or {}
         if as_json:
             print_json({k: v for k, v in summary.items() if k != "history"} | {"model": str(out / jepa.MODEL_DIR)})
@@ -187,8 +164,8 @@ def register(app: typer.Typer) -> None:
             )
         if summary["stopped_early"]:
             raise ClassroomModeError(
-                f"stopped at step {run.trainer.step}: the tokens are not above the starting weights; no model written "
-                f"(see {out / jepa.TRAINING_FILE})"
+                f"stopped at step {summary['final']['step']}: the tokens are not above the starting weights; "
+                f"no model written (see {out / jepa.TRAINING_FILE})"
             )
         console.print(
             escape(
@@ -297,6 +274,48 @@ def _stream(scorer, path: Path, every: float, window: float, thresholds, as_json
             line = f"{start:7.1f} s  energy {reading.energy:.4f}  score {reading.score:+7.2f}"
             console.print(f"{line}  [{colour}]{reading.level}[/]", highlight=False)
         start += every
+
+
+def _train(device, ranks, recipe, data: Path, out: Path, resume: bool, force: bool, dtype, indicator) -> dict:
+    """Decode (or reuse) the clips, build or resume the trainer, train with progress bars; the run's summary."""
+    from classroom_mode.model.jepa import pretrain as jepa
+    from classroom_mode.video.decode import sample_clip
+
+    with ExitStack() as stack:
+
+        def on_decode(total: int):
+            # the bar appears only when clips are decoded (not for a refused --out or a reused bank)
+            progress, task = stack.enter_context(progress_bar("decoding clips", total))
+            return lambda: progress.advance(task)
+
+        run = jepa.prepare_run(
+            recipe,
+            data,
+            out,
+            resume=resume,
+            force=force,
+            device=device,
+            read=lambda path, n: sample_clip(path, n).frames,
+            on_decode=on_decode,
+            ranks=ranks,
+        )
+    _print_skipped(run.skipped)
+    start = run.trainer.step
+    where = (
+        f" on {ranks.world_size} ranks ({run.trainer.recipe.effective_batch} clips a step)" if ranks.distributed else ""
+    )
+    info(
+        f"{len(run.bank)} clips; "
+        + (f"resuming at step {start}" if run.resumed_from is not None else "starting a new run")
+        + where
+    )
+    with progress_bar("pretraining", recipe.steps) as (progress, task):
+        progress.update(task, completed=start)
+
+        def on_step(result) -> None:
+            progress.update(task, completed=result.step, description=f"pretraining  loss {result.loss:.4f}")
+
+        return jepa.train(run, dtype=dtype, on_step=on_step, indicator=indicator)
 
 
 def _print_skipped(skipped: list[tuple[str, str]]) -> None:

@@ -297,6 +297,25 @@ def load_backbone(
     return backbone
 
 
+def random_twin(backbone: Backbone) -> Backbone:
+    """The same architecture as `backbone` with seeded random weights: what pretraining is measured against.
+
+    Its weights identity names the architecture, so two twins of different models (same crop and frame count)
+    never share embedding-cache entries.
+    """
+    config = backbone.config
+    architecture = json.dumps(config.to_diff_dict(), sort_keys=True, default=str)
+    model = _random_model(config).to(backbone.device).eval().requires_grad_(False)
+    return Backbone(
+        model,
+        model_id=f"random twin of {backbone.model_id}",
+        revision=None,
+        weights_identity=f"random-seed-{RANDOM_SEED}-" + hashlib.sha256(architecture.encode()).hexdigest()[:16],
+        random_weights=True,
+        device=backbone.device,
+    )
+
+
 def _random_model(config: VJEPA2Config) -> VJEPA2Model:
     # seeded without disturbing the caller's RNG, so every process gets the same random weights
     with torch.random.fork_rng(devices=[]):

@@ -21,6 +21,7 @@ import math
 import os
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +60,17 @@ def square_frames(frames: np.ndarray | torch.Tensor, side: int) -> torch.Tensor:
     if short != side:
         video = F.interpolate(video, size=(side, side), mode="bilinear", align_corners=False, antialias=True)
     return video
+
+
+Crop = tuple[int, int, int, int]
+"""(top, left, height, width) of a random resized crop in the bank's frames."""
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    """The random draws of one batch: (clip index, crop) per row."""
+
+    rows: list[tuple[int, Crop]]
 
 
 class ClipBank:
@@ -159,28 +171,41 @@ class ClipBank:
         if short:
             log.warning("cameras with fewer than %d clips are left out of training: %s", windows_per_room, short)
 
-    def batch(
+    def plan(
         self, batch_size: int, generator: torch.Generator, scale: tuple[float, float], windows_per_room: int = 1
-    ) -> torch.Tensor:
-        """A random batch, (B, T, 3, crop, crop) float32.
+    ) -> BatchPlan:
+        """Every random draw of a batch (which clips, which crops), without touching a pixel.
 
         With `windows_per_room` 1, each clip is drawn independently with its own random resized crop; otherwise
-        the batch is B / windows_per_room rooms, each `windows_per_room` distinct windows of one camera (room
-        after room) sharing one crop.
+        the batch is batch_size / windows_per_room rooms, each `windows_per_room` distinct windows of one camera
+        (room after room) sharing one crop. A distributed run plans its whole effective batch on every rank
+        with the same generator and each rank materialises only its rows, so the clips, crops and masks of a
+        step do not depend on how many ranks share it.
         """
         if windows_per_room == 1:
             picks = torch.randint(len(self), (batch_size,), generator=generator)
-            return torch.stack([self._augment(self.frames[int(i)], self._crop(generator, scale)) for i in picks])
+            return BatchPlan([(int(i), self._crop(generator, scale)) for i in picks])
         cameras = [clips for clips in self.by_camera.values() if len(clips) >= windows_per_room]
-        videos = []
+        rows = []
         for room in torch.randint(len(cameras), (batch_size // windows_per_room,), generator=generator):
             clips = cameras[int(room)]
             crop = self._crop(generator, scale)
-            for k in torch.randperm(len(clips), generator=generator)[:windows_per_room]:
-                videos.append(self._augment(self.frames[clips[int(k)]], crop))
-        return torch.stack(videos)
+            rows.extend(
+                (clips[int(k)], crop) for k in torch.randperm(len(clips), generator=generator)[:windows_per_room]
+            )
+        return BatchPlan(rows)
 
-    def _crop(self, generator: torch.Generator, scale: tuple[float, float]) -> tuple[int, int, int, int]:
+    def materialise(self, plan: BatchPlan, rows: slice = slice(None)) -> torch.Tensor:
+        """The planned clips of `rows`, augmented: (B, T, 3, crop, crop) float32."""
+        return torch.stack([self._augment(self.frames[clip], crop) for clip, crop in plan.rows[rows]])
+
+    def batch(
+        self, batch_size: int, generator: torch.Generator, scale: tuple[float, float], windows_per_room: int = 1
+    ) -> torch.Tensor:
+        """A random batch, planned and materialised: (B, T, 3, crop, crop) float32."""
+        return self.materialise(self.plan(batch_size, generator, scale, windows_per_room))
+
+    def _crop(self, generator: torch.Generator, scale: tuple[float, float]) -> Crop:
         """A random resized crop window (top, left, height, width) of the bank's frames."""
         side = int(self.frames.shape[-1])
         area = side * side * uniform(scale, generator)
@@ -190,7 +215,7 @@ class ClipBank:
         height = min(side, max(1, round(math.sqrt(area / ratio))))
         return randint(side - height + 1, generator), randint(side - width + 1, generator), height, width
 
-    def _augment(self, video: torch.Tensor, crop: tuple[int, int, int, int]) -> torch.Tensor:
+    def _augment(self, video: torch.Tensor, crop: Crop) -> torch.Tensor:
         top, left, height, width = crop
         window = video[..., top : top + height, left : left + width].float()
         window = F.interpolate(window, size=(self.crop_size, self.crop_size), mode="bilinear", align_corners=False)

@@ -20,6 +20,7 @@ import torch
 from transformers import VJEPA2Config, VJEPA2Model
 
 from classroom_mode.errors import ClassroomModeError, UserError
+from classroom_mode.model.distributed import Ranks
 from classroom_mode.model.jepa.checkpoint import (
     checkpoint_recipe,
     checkpoints_dir,
@@ -112,11 +113,15 @@ def prepare_run(
     device: torch.device,
     read: Callable[[Path, int], Any],
     on_decode: Callable[[int], Callable[[], None]] = lambda total: lambda: None,
+    ranks: Ranks | None = None,
 ) -> Run:
     """Check the output folder against `resume`/`force`, decode the clips (or reuse the saved bank), build the trainer.
 
-    `read(path, num_frames)` returns (T, H, W, 3) uint8 frames; `on_decode(total)` returns a per-clip tick.
+    `read(path, num_frames)` returns (T, H, W, 3) uint8 frames; `on_decode(total)` returns a per-clip tick. Under
+    torchrun rank 0 decodes and saves the bank and the other ranks load it; the recipe records the world size.
     """
+    ranks = ranks or Ranks()
+    recipe = recipe.model_copy(update={"world_size": ranks.world_size})
     checkpoint = latest_checkpoint(out) if out.exists() else None
     if checkpoint is not None and not resume and not force:
         raise UserError(f"{out}: already holds a run (checkpoint {checkpoint.name}); pass --resume to continue it")
@@ -131,7 +136,9 @@ def prepare_run(
         if saved.model != recipe.model:
             raise UserError(f"{out}: the saved run has a different architecture; --force cannot change it")
     elif checkpoint is not None:  # --force without --resume: start over, dropping the old run's checkpoints
-        shutil.rmtree(checkpoints_dir(out))
+        ranks.barrier()  # every rank has looked before rank 0 removes them
+        if ranks.is_main:
+            shutil.rmtree(checkpoints_dir(out))
         checkpoint = None
     elif resume:
         log.warning("%s: no checkpoint to resume, starting a new run", out)
@@ -143,8 +150,8 @@ def prepare_run(
         raise UserError(f"{data}: no video files found (looked recursively for .mp4, .mkv, .webm, ...)")
     fingerprint = files_fingerprint(paths, recipe.clip_frames, config.crop_size)
     skipped: list[tuple[str, str]] = []
-    bank = ClipBank.load(out / BANK_FILE, fingerprint)
-    if bank is None:
+    bank = ClipBank.load(out / BANK_FILE, fingerprint) if ranks.is_main else None
+    if ranks.is_main and bank is None:
         bank = ClipBank.decode(
             paths,
             num_frames=recipe.clip_frames,
@@ -157,9 +164,14 @@ def prepare_run(
         if len(bank) == 0:
             raise UserError(f"{data}: no readable clips ({len(skipped)} video files, all unreadable)")
         bank.save(out / BANK_FILE, fingerprint)
+    ranks.barrier()
+    if bank is None:  # another rank: the bank rank 0 decoded (or found)
+        bank = ClipBank.load(out / BANK_FILE, fingerprint)
+        if bank is None:
+            raise ClassroomModeError(f"rank {ranks.rank}: {out / BANK_FILE} is missing or another run's")
     bank.check_grouping(recipe.windows_per_room)
 
-    trainer = JEPATrainer(recipe, initial_model(recipe), device)
+    trainer = JEPATrainer(recipe, initial_model(recipe), device, ranks)
     history: list[dict[str, Any]] = []
     if checkpoint is not None:
         history = load_checkpoint(checkpoint, trainer)
@@ -213,6 +225,11 @@ def indicator_verdict(history: list[dict[str, Any]]) -> dict[str, Any] | None:
     }
 
 
+def _checkpoint(run: Run) -> None:
+    if run.trainer.ranks.is_main:  # every rank holds the same state; one writes it
+        save_checkpoint(run.out, run.trainer, run.history)
+
+
 def train(
     run: Run,
     *,
@@ -252,10 +269,10 @@ def train(
             log.info("step %d: indicator %s", trainer.step, reading)
             verdict = indicator_verdict(run.history)
             if trainer.step == indicator.stop_at and verdict is not None and not verdict["above_start"]:
-                save_checkpoint(run.out, trainer, run.history)
+                _checkpoint(run)
                 return finish(run, dtype, stopped_early=True)
         if trainer.step % recipe.checkpoint_every == 0 or trainer.step == recipe.steps:
-            save_checkpoint(run.out, trainer, run.history)
+            _checkpoint(run)
     return finish(run, dtype)
 
 
@@ -263,7 +280,7 @@ def finish(run: Run, dtype: torch.dtype, *, stopped_early: bool = False) -> dict
     """Export the model (weights in `dtype`) unless the run stopped early; write `training.json`: recipe, mask
     fractions, history, final numbers and the indicator's verdict."""
     trainer = run.trainer
-    if not stopped_early:
+    if not stopped_early and trainer.ranks.is_main:
         export_pretrained(trainer, run.out / MODEL_DIR, dtype)
     grid = trainer.grid
     throughput = [h["clips_per_s"] for h in run.history if h.get("clips_per_s")]
@@ -276,7 +293,11 @@ def finish(run: Run, dtype: torch.dtype, *, stopped_early: bool = False) -> dict
         "indicator": indicator_verdict(run.history),
         "clips_per_s": sum(throughput) / len(throughput) if throughput else None,
         "device": trainer.device.type,
+        "world_size": trainer.ranks.world_size,
+        "effective_batch": trainer.recipe.effective_batch,
         "history": run.history,
     }
-    write_json(run.out / TRAINING_FILE, summary)
+    if trainer.ranks.is_main:
+        write_json(run.out / TRAINING_FILE, summary)
+    trainer.ranks.barrier()  # the model and summary are on disk before any rank reports the run done
     return summary

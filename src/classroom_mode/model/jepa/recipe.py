@@ -47,6 +47,7 @@ class PretrainRecipe(BaseModel):
     steps: int = Field(ge=1)
     batch_size: int = Field(8, ge=1)
     accumulation: int = Field(1, ge=1, description="micro-batches per optimizer step")
+    world_size: int = Field(1, ge=1, description="ranks the run is trained on (torchrun); recorded, may change")
     lr: float = Field(5.25e-4, gt=0)
     min_lr: float = Field(1e-6, ge=0)
     warmup_steps: int = Field(40, ge=0)
@@ -104,9 +105,15 @@ class PretrainRecipe(BaseModel):
         """EMA momentum, linear from `ema_start` to `ema_end` over the run."""
         return self.ema_start + (self.ema_end - self.ema_start) * min(1.0, step / max(1, self.steps))
 
+    @property
+    def effective_batch(self) -> int:
+        """Clips per optimizer step: per-rank batch × ranks × accumulation."""
+        return self.batch_size * self.world_size * self.accumulation
+
     def identity(self) -> dict[str, Any]:
-        """The fields that must match to resume a run (everything but bookkeeping cadences)."""
-        return self.model_dump(mode="json", exclude={"checkpoint_every", "log_every"})
+        """The fields that must match to resume a run: everything but bookkeeping cadences and how a step is
+        spread over ranks and micro-batches (a run resumes at any world size; its per-rank batch must match)."""
+        return self.model_dump(mode="json", exclude={"checkpoint_every", "log_every", "world_size", "accumulation"})
 
 
 SMALL_MODEL: dict[str, Any] = {

@@ -19,13 +19,16 @@ import time
 from dataclasses import dataclass
 
 import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from transformers import VJEPA2Model
 
 from classroom_mode.errors import ClassroomModeError
+from classroom_mode.model.distributed import Ranks
 from classroom_mode.model.jepa.collapse import CollapseStats, collapse_stats
 from classroom_mode.model.jepa.context import encode_context, gather_tokens, predict, target_tokens
 from classroom_mode.model.jepa.data import ClipBank
-from classroom_mode.model.jepa.masks import TokenGrid, sample_masks
+from classroom_mode.model.jepa.masks import MaskPair, TokenGrid, sample_masks
 from classroom_mode.model.jepa.recipe import PretrainRecipe
 from classroom_mode.model.jepa.within_room import centre_per_room, variance_covariance
 
@@ -49,16 +52,57 @@ class StepResult:
     """Collapse statistics of this step's targets: on the first, the last and every `recipe.log_every`-th step."""
 
 
-class JEPATrainer:
-    """The context encoder, predictor, EMA target encoder and optimizer of one run, stepped one batch at a time."""
+class OnlineNetworks(nn.Module):
+    """The trained pair, context encoder then predictor, as one module: what DistributedDataParallel wraps.
 
-    def __init__(self, recipe: PretrainRecipe, model: VJEPA2Model, device: torch.device | None = None) -> None:
+    One forward covers every mask generator of a micro-batch, so a distributed run synchronises its
+    gradients once per backward.
+    """
+
+    def __init__(self, encoder: nn.Module, predictor: nn.Module, num_tokens: int) -> None:
+        super().__init__()
+        self.encoder, self.predictor, self.num_tokens = encoder, predictor, num_tokens
+
+    def forward(self, pixel_values: torch.Tensor, masks: list[MaskPair]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        outputs = []
+        for pair in masks:
+            context = encode_context(self.encoder, pixel_values, pair.context)  # type: ignore[arg-type]
+            predicted = predict(self.predictor, context, pair.context, pair.target, self.num_tokens)  # type: ignore[arg-type]
+            outputs.append((context, predicted))
+        return outputs
+
+
+class JEPATrainer:
+    """The context encoder, predictor, EMA target encoder and optimizer of one run, stepped one batch at a time.
+
+    Under torchrun (`ranks.distributed`) the online pair is wrapped in DistributedDataParallel: each rank plans
+    the step's whole effective batch (per-rank batch × ranks × accumulation) with the same seeded generator
+    and computes only its own rows, gradients are averaged across ranks, and the EMA target, updated from
+    identical weights, stays identical everywhere. A step therefore takes the same clips, crops and masks at
+    any world size, which is what lets a checkpoint resume at another one.
+    """
+
+    def __init__(
+        self,
+        recipe: PretrainRecipe,
+        model: VJEPA2Model,
+        device: torch.device | None = None,
+        ranks: Ranks | None = None,
+    ) -> None:
         self.recipe = recipe
         self.config = model.config
         self.device = device or torch.device("cpu")
+        self.ranks = ranks or Ranks()
         self.grid = TokenGrid.for_config(model.config, recipe.clip_frames)
         self.encoder = model.encoder.to(self.device).train().requires_grad_(True)
         self.predictor = model.predictor.to(self.device).train().requires_grad_(True)
+        self.online: nn.Module = OnlineNetworks(self.encoder, self.predictor, self.grid.num_tokens)
+        if self.ranks.distributed:
+            # the predictor holds one mask token per generator slot; slots a recipe leaves unused get no gradient
+            self.online = DistributedDataParallel(
+                self.online, device_ids=[self.device] if self.device.type == "cuda" else None,
+                find_unused_parameters=True,
+            )  # fmt: skip
         self.target_encoder = copy.deepcopy(self.encoder).eval().requires_grad_(False)
         self.mask_specs = [m.spec() for m in recipe.masks]
         self.optimizer = torch.optim.AdamW(self._param_groups(), lr=recipe.lr, betas=(0.9, 0.999))
@@ -79,23 +123,32 @@ class JEPATrainer:
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
-    def loss(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
-        """The JEPA loss of one batch (B, T, C, H, W), averaged over mask generators; also the targets and parts."""
+    def sample_masks(self, batch: int) -> list[MaskPair]:
+        """One context/target pair per mask generator for `batch` clips (a room group's windows share theirs)."""
+        group = self.recipe.windows_per_room
+        return [sample_masks(self.grid, spec, batch, self.generator, repeat=group) for spec in self.mask_specs]
+
+    def loss(
+        self, pixel_values: torch.Tensor, masks: list[MaskPair] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """The JEPA loss of one batch (B, T, C, H, W), averaged over mask generators; also the targets and parts.
+
+        `masks` (one pair per generator, B rows each) are drawn from the run's generator when not given.
+        """
         recipe = self.recipe
         group = recipe.windows_per_room
         pixel_values = pixel_values.to(self.device)
-        batch = pixel_values.shape[0]
+        if masks is None:
+            masks = self.sample_masks(pixel_values.shape[0])
+        masks = [MaskPair(m.context.to(self.device), m.target.to(self.device)) for m in masks]
         with torch.no_grad(), self._autocast():
             targets = target_tokens(self.target_encoder, pixel_values).float()
         regression = centre_per_room(targets, group) if recipe.target_centring == "room" else targets
+        with self._autocast():
+            outputs = self.online(pixel_values, masks)
         terms: dict[str, list[torch.Tensor]] = {"l1": [], "variance": [], "covariance": []}
-        for spec in self.mask_specs:
-            masks = sample_masks(self.grid, spec, batch, self.generator, repeat=group)
-            visible, hidden = masks.context.to(self.device), masks.target.to(self.device)
-            with self._autocast():
-                context = encode_context(self.encoder, pixel_values, visible)
-                predicted = predict(self.predictor, context, visible, hidden, self.grid.num_tokens)
-            terms["l1"].append((predicted.float() - gather_tokens(regression, hidden)).abs().mean())
+        for pair, (context, predicted) in zip(masks, outputs, strict=True):
+            terms["l1"].append((predicted.float() - gather_tokens(regression, pair.target)).abs().mean())
             if recipe.variance_weight or recipe.covariance_weight:
                 variance, covariance = variance_covariance(context, group)
                 terms["variance"].append(variance)
@@ -107,26 +160,43 @@ class JEPATrainer:
         return total, targets, parts
 
     def train_step(self, bank: ClipBank) -> StepResult:
-        """One optimizer step over `recipe.accumulation` micro-batches drawn from `bank`."""
+        """One optimizer step: the effective batch planned, this rank's micro-batches through forward and backward."""
         started = time.perf_counter()
-        recipe = self.recipe
+        recipe, ranks = self.recipe, self.ranks
         lr = recipe.lr_at(self.step)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.optimizer.zero_grad(set_to_none=True)
+        per_rank = recipe.batch_size * recipe.accumulation
+        effective = per_rank * ranks.world_size
+        plan = bank.plan(effective, self.generator, recipe.random_resized_crop, recipe.windows_per_room)
+        masks = self.sample_masks(effective)
         total = 0.0
         terms: dict[str, float] = {}
-        for _ in range(recipe.accumulation):
-            pixel_values = bank.batch(
-                recipe.batch_size, self.generator, recipe.random_resized_crop, recipe.windows_per_room
-            )
-            loss, targets, parts = self.loss(pixel_values)
-            if not torch.isfinite(loss):
-                raise DivergedError(f"the loss became {loss.item()} at step {self.step + 1}")
-            (loss / recipe.accumulation).backward()
+        for micro in range(recipe.accumulation):
+            start = ranks.rank * per_rank + micro * recipe.batch_size
+            rows = slice(start, start + recipe.batch_size)
+            pixel_values = bank.materialise(plan, rows)
+            last = micro == recipe.accumulation - 1
+            # gradients are averaged across ranks once, on the last micro-batch's backward
+            sync = contextlib.nullcontext() if last or not ranks.distributed else self.online.no_sync()  # type: ignore[operator]
+            with sync:
+                loss, targets, parts = self.loss(
+                    pixel_values, [MaskPair(m.context[rows], m.target[rows]) for m in masks]
+                )
+                if not torch.isfinite(loss):
+                    raise DivergedError(f"the loss became {loss.item()} at step {self.step + 1}")
+                (loss / recipe.accumulation).backward()
             total += loss.item() / recipe.accumulation
             for name, value in parts.items():
                 terms[name] = terms.get(name, 0.0) + value.item() / recipe.accumulation
+        if ranks.distributed:  # what is logged is the whole effective batch's loss, not rank 0's share
+            names = sorted(terms)
+            summed = ranks.sum([total, *(terms[n] for n in names)])
+            total, terms = (
+                summed[0] / ranks.world_size,
+                {n: v / ranks.world_size for n, v in zip(names, summed[1:], strict=True)},
+            )
         self.optimizer.step()
         momentum = recipe.ema_at(self.step)
         self.update_target(momentum)
@@ -138,7 +208,7 @@ class JEPATrainer:
             loss=total,
             lr=lr,
             momentum=momentum,
-            clips=recipe.batch_size * recipe.accumulation,
+            clips=effective,
             seconds=time.perf_counter() - started,
             terms=terms,
             stats=stats,
