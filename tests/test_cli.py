@@ -126,3 +126,15 @@ def test_secrets_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("CM_TEST_TOKEN", "")
     assert secret("CM_TEST_TOKEN") is None
     assert secret(None) is None
+
+
+@pytest.mark.parametrize("name", ["[bold]room", "probes/[red]p1", "a[/x]b", "[/]", "[link=http://x]y"])
+def test_user_text_is_never_rich_markup(cli, tmp_path, name):
+    # a config file named like markup: every message that names it prints the name as it is
+    path = tmp_path / name.replace("/", "_")
+    path.write_text("rooms: [\n")
+    result = cli("config", "check", path)
+    assert result.exit_code == 2 and str(path) in result.stderr and "Traceback" not in result.output
+    path.write_text("rooms: {}\n")
+    ok = cli("config", "check", path)
+    assert ok.exit_code == 0 and str(path) in ok.stdout, ok.output

@@ -21,13 +21,16 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeRemainingColumn
+from rich.text import Text
 from typer.core import TyperGroup
 
 from classroom_mode.config import Config, load_config
 from classroom_mode.errors import ClassroomModeError, NotAvailableError, UserError
 
-console = Console()
-err_console = Console(stderr=True)
+# Markup is off: a path, room, camera or clip name with `[bold]` or `[/x]` in it is printed as it is, never
+# interpreted. Styling is explicit (`Text` with a style, `styled`), so no interpolated value can ever be markup.
+console = Console(markup=False)
+err_console = Console(stderr=True, markup=False)
 
 
 class _Output:
@@ -84,10 +87,20 @@ def quiet_unless_main(is_main: bool) -> None:
         logging.getLogger().setLevel(logging.ERROR)
 
 
-def info(message: str) -> None:
+def styled(*parts: str | tuple[str, str]) -> Text:
+    """A line of plain strings and (text, style) pairs, e.g. styled(("warning:", "yellow"), " ", message)."""
+    return Text.assemble(*parts)
+
+
+def info(message: str | Text) -> None:
     """A human-facing status line on stderr (kept off stdout so `--json` output stays clean)."""
     if not output.quiet:
         err_console.print(message)
+
+
+def warn(message: str) -> None:
+    """`info` with a yellow `warning:` in front."""
+    info(styled(("warning:", "yellow"), " ", message))
 
 
 @contextmanager
@@ -95,7 +108,7 @@ def progress_bar(description: str, total: int | None) -> Iterator[tuple[Progress
     """A Rich progress bar on stderr; yields (progress, task id). Silent with --quiet."""
     columns = [
         SpinnerColumn(),
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
@@ -113,7 +126,7 @@ def not_available(verb: str, waits_for: str) -> None:
 def print_error(exc: ClassroomModeError) -> None:
     prefix = "error" if isinstance(exc, UserError) else "failed"
     for line in str(exc).splitlines() or [type(exc).__name__]:
-        err_console.print(f"[bold red]{prefix}:[/] {line}", markup=True, highlight=False, soft_wrap=True)
+        err_console.print(styled((f"{prefix}:", "bold red"), " ", line), highlight=False, soft_wrap=True)
 
 
 class ErrorMappingGroup(TyperGroup):

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from classroom_mode.cli.common import JsonOption, console, print_json
+from classroom_mode.cli.common import JsonOption, console, print_json, styled
 from classroom_mode.config import DEFAULT_CONFIG_FILE, load_config
 
 
@@ -34,8 +34,11 @@ def register(app: typer.Typer) -> None:
             print_json(config.model_dump(mode="json"))
         else:
             console.print(
-                f"[green]ok[/]: {file} — {len(config.rooms)} room(s), {cameras} camera(s), "
-                f"{len(config.modes)} modes: {', '.join(config.modes)}; backbone {config.backbone.model}"
+                styled(
+                    ("ok", "green"),
+                    f": {file} — {len(config.rooms)} room(s), {cameras} camera(s), "
+                    f"{len(config.modes)} modes: {', '.join(config.modes)}; backbone {config.backbone.model}",
+                )
             )
 
     @config_app.command("example")

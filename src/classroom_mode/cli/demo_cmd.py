@@ -20,7 +20,7 @@ import typer
 import yaml
 
 from classroom_mode.cli import probe_cmd
-from classroom_mode.cli.common import JsonOption, console, info, print_json, progress_bar
+from classroom_mode.cli.common import JsonOption, console, info, print_json, progress_bar, styled
 from classroom_mode.config import (
     DEFAULT_BACKBONE,
     BackboneConfig,
@@ -95,15 +95,21 @@ def register(app: typer.Typer) -> None:
         config = load_config(config_path)
 
         info(
-            f"[bold]1/3[/] recording {preset.clips_per_mode} labelled clips per mode in a simulated classroom "
-            f"into {out / 'data'} (as you would in your own room)"
+            styled(
+                ("1/3", "bold"),
+                f" recording {preset.clips_per_mode} labelled clips per mode in a simulated classroom "
+                f"into {out / 'data'} (as you would in your own room)",
+            )
         )
         _record(out / "data", preset, room_seed(seed))
         timings["record"] = time.perf_counter() - started
 
         info(
-            "[bold]2/3[/] embedding them with the small V-JEPA model, cross-validating (one recording session "
-            "never on both sides) and training the probe"
+            styled(
+                ("2/3", "bold"),
+                " embedding them with the small V-JEPA model, cross-validating (one recording session "
+                "never on both sides) and training the probe",
+            )
         )
         probe_path = config.rooms[ROOM].probe
         assert probe_path is not None
@@ -112,7 +118,7 @@ def register(app: typer.Typer) -> None:
             probe_cmd.train(out / "data", out=probe_path, folds=5, group_by="session", seed=seed, config=config_path)
         timings["embed + train"] = time.perf_counter() - started - sum(timings.values())
 
-        info(f"[bold]3/3[/] the live loop on a simulated classroom: {preset.timeline} (scene seconds)")
+        info(styled(("3/3", "bold"), f" the live loop on a simulated classroom: {preset.timeline} (scene seconds)"))
         result = _live(config, preset, serve=serve, port=port, keep_serving=keep_serving)
         timings["live"] = time.perf_counter() - started - sum(timings.values())
         timings["total"] = time.perf_counter() - started
@@ -122,11 +128,15 @@ def register(app: typer.Typer) -> None:
             print_json(summary)
         else:
             console.print(
-                f"[bold]agreement with ground truth: {result['agreement']:.0%}[/] of {result['windows']} windows "
-                f"(always answering the commonest mode would get {result['chance']:.0%}); "
-                f"[bold]{result['settled_agreement']:.0%}[/] of the {result['settled_windows']} windows when the room "
-                f"had settled, nobody walking in or out (chance {result['settled_chance']:.0%}); "
-                f"total {timings['total']:.0f} s"
+                styled(
+                    (f"agreement with ground truth: {result['agreement']:.0%}", "bold"),
+                    f" of {result['windows']} windows "
+                    f"(always answering the commonest mode would get {result['chance']:.0%}); ",
+                    (f"{result['settled_agreement']:.0%}", "bold"),
+                    f" of the {result['settled_windows']} windows when the room "
+                    f"had settled, nobody walking in or out (chance {result['settled_chance']:.0%}); "
+                    f"total {timings['total']:.0f} s",
+                )
             )
             console.print(f"everything is in {out}/; look again with: classroom-mode serve -c {config_path}")
         if min_agreement is not None and result["agreement"] < min_agreement:
@@ -244,14 +254,16 @@ def _announcer(loop: LiveLoop, cameras: SimulatedCameras):
         clip = loop.last_clip(CAMERA)
         tap = cameras.taps.get(CAMERA)
         truth = tap.truth(clip.ended_at) if clip is not None and clip.ended_at is not None and tap else None
-        verdict = (
-            "" if truth is None else ("  [green]✓ truth[/]" if truth == state.mode else f"  [red]✗ truth: {truth}[/]")
+        verdict: str | tuple[str, str] = (
+            "" if truth is None else (("  ✓ truth", "green") if truth == state.mode else (f"  ✗ truth: {truth}", "red"))
         )
         scene = tap.scene_time(clip.ended_at) if clip is not None and clip.ended_at is not None and tap else None
         when = f"scene {scene:5.0f} s" if scene is not None else change.at.strftime("%H:%M:%S")
         info(
-            f"  {when}  {state.emoji} {state.display_name} → {state.ambience} "
-            f"(confidence {state.confidence:.2f}){verdict}"
+            styled(
+                f"  {when}  {state.emoji} {state.display_name} → {state.ambience} (confidence {state.confidence:.2f})",
+                verdict,
+            )
         )
 
     return announce
@@ -276,7 +288,7 @@ def _start_dashboard(
         time.sleep(0.05)
     if not server.started:
         raise ClassroomModeError(f"the dashboard could not start on 127.0.0.1:{port} (in use? try --port)")
-    info(f"[bold]dashboard: http://127.0.0.1:{port}/[/]")
+    info(styled((f"dashboard: http://127.0.0.1:{port}/", "bold")))
     return server, thread
 
 

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from classroom_mode.cli.common import (
@@ -18,6 +17,7 @@ from classroom_mode.cli.common import (
     info,
     print_json,
     progress_bar,
+    warn,
 )
 from classroom_mode.errors import ClassroomModeError, UserError
 
@@ -74,7 +74,7 @@ def embed(
             compile=cfg.backbone.compile,
             crop_size=cfg.backbone.crop_size,
         )
-        info(escape(f"backbone: {backbone.describe()}"))
+        info(f"backbone: {backbone.describe()}")
         mine = ranks.shard(paths)
         with EmbeddingCache(cfg.paths.cache) as cache, progress_bar("embedding", total=len(mine)) as (bar, task):
             result = embed_paths(
@@ -86,7 +86,7 @@ def embed(
                 progress=lambda n: bar.advance(task, n),
             )
         for path, reason in result.skipped if not ranks.is_main else ():
-            err_console.print(escape(f"rank {ranks.rank}: skipped {path}: {reason}"), soft_wrap=True)
+            err_console.print(f"rank {ranks.rank}: skipped {path}: {reason}", soft_wrap=True)
         cached, encoded, skipped = (int(n) for n in ranks.sum([result.cached, result.encoded, len(result.skipped)]))
         ranks.barrier()
     if not ranks.is_main:
@@ -121,9 +121,9 @@ def embed(
             + (f" on {ranks.world_size} ranks" if ranks.distributed else "")
         )
         if backbone.random_weights:
-            info("[yellow]warning:[/] RANDOM weights: these embeddings are for tests and timing only")
+            warn("RANDOM weights: these embeddings are for tests and timing only")
         if fidelity is not None:
-            info(escape(f"{backbone.numerics}: cosine similarity {fidelity:.6f} to the fp32 encoder on {first.name}"))
+            info(f"{backbone.numerics}: cosine similarity {fidelity:.6f} to the fp32 encoder on {first.name}")
         _print_skipped(result.skipped, data_dir)
 
 

@@ -63,7 +63,6 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Serve the HTTP API (and the dashboard) over the history database."""
         import uvicorn
-        from rich.markup import escape
 
         from classroom_mode.service.analysis import load_local_encoder
         from classroom_mode.service.api import create_app
@@ -73,10 +72,8 @@ def register(app: typer.Typer) -> None:
         cfg = config_from(config)
         if not live:
             info(
-                escape(
-                    f"serving the stored history of {cfg.paths.database}: this server measures nothing itself "
-                    "(rooms stay current only while `classroom-mode run` writes to it; --live runs the cameras here)"
-                )
+                f"serving the stored history of {cfg.paths.database}: this server measures nothing itself "
+                "(rooms stay current only while `classroom-mode run` writes to it; --live runs the cameras here)"
             )
         encoder = None
         with_probe = [room for room, rc in cfg.rooms.items() if rc.probe is not None]
@@ -87,5 +84,5 @@ def register(app: typer.Typer) -> None:
             api = create_app(cfg, store, encoder=encoder, loop=loop)
             mount_dashboard(api, cfg, store, live=loop)
             bind_host, bind_port = host or cfg.server.host, port or cfg.server.port
-            info(escape(f"serving on http://{bind_host}:{bind_port} (API docs at /docs)"))
+            info(f"serving on http://{bind_host}:{bind_port} (API docs at /docs)")
             uvicorn.run(api, host=bind_host, port=bind_port, log_level="warning")

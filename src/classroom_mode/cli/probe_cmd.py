@@ -18,6 +18,8 @@ from classroom_mode.cli.common import (
     info,
     print_json,
     progress_bar,
+    styled,
+    warn,
 )
 from classroom_mode.config import Config
 from classroom_mode.errors import UserError
@@ -75,9 +77,7 @@ def train(
     report = None
     smallest = min(data.labels.count(name) for name in data.classes)
     if folds and smallest < 2:
-        info(
-            "[yellow]warning:[/] a mode has fewer than 2 clips: too few to cross-validate; training without a CV report"
-        )
+        warn("a mode has fewer than 2 clips: too few to cross-validate; training without a CV report")
     elif folds:
         report = _cross_validate(data, kind, folds, _groups(data, group_by), seed, cfg)
     points = None
@@ -89,7 +89,7 @@ def train(
             data.features, data.labels, classes=data.classes, kind=kind, folds=folds, seed=seed
         )
         for reason in left_out:
-            info(f"[yellow]learning curve:[/] left out {reason}")
+            info(styled(("learning curve:", "yellow"), f" left out {reason}"))
     trained = fit_probe(
         data.features,
         data.labels,
@@ -244,7 +244,7 @@ def _labelled(data_dir: Path, model: str | None, cfg: Config) -> tuple[Backbone,
     )
     info(f"backbone: {backbone.describe()}")
     if backbone.random_weights:
-        info("[yellow]warning:[/] RANDOM weights: these features are for tests only, not a trained model")
+        warn("RANDOM weights: these features are for tests only, not a trained model")
     total = len(list_labelled_clips(data_dir))
     with EmbeddingCache(cfg.paths.cache) as cache, progress_bar("embedding", total=total) as (bar, task):
         data = load_labelled_features(data_dir, backbone, cache, progress=lambda n: bar.advance(task, n))
@@ -292,7 +292,7 @@ def _fmt(value: tuple[float, float | None]) -> str:
 
 def _print_report(report: CVReport) -> None:
     kinds = ", ".join(sorted(set(report.kinds)))
-    console.print(f"[bold]{report.scheme}[/] ({kinds} probe)")
+    console.print(styled((report.scheme, "bold"), f" ({kinds} probe)"))
     console.print(
         f"accuracy {_fmt(report.accuracy)}   macro-F1 {_fmt(report.macro_f1)}   "
         f"would be uncertain: {report.uncertain_rate:.1%}"
@@ -305,7 +305,7 @@ def _print_report(report: CVReport) -> None:
     console.print(table)
     console.print(report.confusion_text(), highlight=False)
     for warning in report.warnings:
-        info(f"[yellow]warning:[/] {warning}")
+        warn(warning)
 
 
 def _print_predictions(predictions: dict[Path, Prediction], classes: list[str]) -> None:

@@ -17,6 +17,7 @@ from classroom_mode.cli.common import (
     info,
     print_json,
     progress_bar,
+    styled,
 )
 
 
@@ -87,7 +88,6 @@ def register(app: typer.Typer) -> None:
         """Adapt an encoder to unlabeled footage (or train the small one from scratch) with the V-JEPA objective."""
         import torch
         from pydantic import ValidationError
-        from rich.markup import escape
 
         from classroom_mode.cli.common import quiet_unless_main
         from classroom_mode.config import validation_message
@@ -156,11 +156,9 @@ def register(app: typer.Typer) -> None:
         if verdict is not None:
             start, last = verdict["start"], verdict["last"]
             console.print(
-                escape(
-                    f"indicator at step {verdict['last_step']}: occupancy AUROC {last['occupancy_auroc']:.3f} "
-                    f"(start {start['occupancy_auroc']:.3f}), kNN mode accuracy {last['knn_mode_accuracy']:.2f} "
-                    f"(start {start['knn_mode_accuracy']:.2f}): {verdict['verdict']}"
-                )
+                f"indicator at step {verdict['last_step']}: occupancy AUROC {last['occupancy_auroc']:.3f} "
+                f"(start {start['occupancy_auroc']:.3f}), kNN mode accuracy {last['knn_mode_accuracy']:.2f} "
+                f"(start {start['knn_mode_accuracy']:.2f}): {verdict['verdict']}"
             )
         if summary["stopped_early"]:
             raise ClassroomModeError(
@@ -168,11 +166,9 @@ def register(app: typer.Typer) -> None:
                 f"no model written (see {out / jepa.TRAINING_FILE})"
             )
         console.print(
-            escape(
-                f"model: {out / jepa.MODEL_DIR}  loss {final.get('loss', float('nan')):.4f}  "
-                f"effective rank {final.get('effective_rank', float('nan')):.1f}  "
-                f"{summary['clips_per_s'] or 0:.1f} clips/s"
-            )
+            f"model: {out / jepa.MODEL_DIR}  loss {final.get('loss', float('nan')):.4f}  "
+            f"effective rank {final.get('effective_rank', float('nan')):.1f}  "
+            f"{summary['clips_per_s'] or 0:.1f} clips/s"
         )
 
     @app.command("surprise")
@@ -197,7 +193,6 @@ def register(app: typer.Typer) -> None:
         The energy is the predictor's error on the last frames' tokens given the first frames alone. A stream is
         calibrated against its own rolling baseline into a score and a level (thresholds.surprise in the config).
         """
-        from rich.markup import escape
 
         from classroom_mode.config import ClipSettings
         from classroom_mode.errors import UserError
@@ -213,7 +208,7 @@ def register(app: typer.Typer) -> None:
             device=device or cfg.backbone.device,
             crop_size=cfg.backbone.crop_size,
         )
-        info(f"backbone: {escape(backbone.describe())}")
+        info(f"backbone: {backbone.describe()}")
         scorer = SurpriseModel(backbone)
         if stream is not None:
             _stream(scorer, stream, every, window or ClipSettings().seconds, cfg.thresholds.surprise, as_json)
@@ -272,7 +267,7 @@ def _stream(scorer, path: Path, every: float, window: float, thresholds, as_json
         else:
             colour = {"normal": "green", "unusual": "yellow", "anomaly": "bold red"}[reading.level]
             line = f"{start:7.1f} s  energy {reading.energy:.4f}  score {reading.score:+7.2f}"
-            console.print(f"{line}  [{colour}]{reading.level}[/]", highlight=False)
+            console.print(styled(f"{line}  ", (reading.level, colour)), highlight=False)
         start += every
 
 
