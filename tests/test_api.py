@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from classroom_mode.config import CameraConfig, Config, ModeConfig, RoomConfig, ServerConfig, Thresholds
+from classroom_mode.errors import UserError
 from classroom_mode.model.backbone import load_backbone
 from classroom_mode.model.surprise import SurpriseModel
 from classroom_mode.records import CameraStatus, ModeState, SurpriseReading
@@ -41,10 +42,11 @@ MODES = {
 
 
 def make_config(**server) -> Config:
+    """No token unless a test asks for one (`api_token_env=TOKEN_ENV`): uploads are open by explicit choice."""
     return Config(
         rooms={"r1": RoomConfig(cameras={"cam": CameraConfig(interval_s=0.01)})},
         modes=MODES,
-        server=ServerConfig(**{"api_token_env": TOKEN_ENV, "max_upload_mb": 0.1, "max_upload_seconds": 3.0, **server}),
+        server=ServerConfig(**{"api_token_env": None, "max_upload_mb": 0.1, "max_upload_seconds": 3.0, **server}),
         thresholds=Thresholds(smoothing_alpha=1.0, consecutive_windows=1),
     )
 
@@ -63,6 +65,17 @@ def server(encoder, tmp_path_factory):
         running.store = store
         yield running
     store.close()
+
+
+@pytest.fixture
+def token_server(encoder, tmp_path, monkeypatch):
+    """A server whose uploads need the bearer token in TOKEN_ENV (set before it starts, as it must be)."""
+    monkeypatch.setenv(TOKEN_ENV, "s3cret")
+    with (
+        HistoryStore(tmp_path / "t.db") as store,
+        ServerThread(create_app(make_config(api_token_env=TOKEN_ENV), store, encoder=encoder)) as running,
+    ):
+        yield running
 
 
 @pytest.fixture
@@ -171,8 +184,8 @@ def test_chunked_upload_over_the_limit_is_refused(client):
     assert response.status_code == 413 and "0.1 MB" in response.json()["detail"]
 
 
-def test_bearer_token(client, tmp_path, monkeypatch):
-    monkeypatch.setenv(TOKEN_ENV, "s3cret")
+def test_bearer_token(token_server, tmp_path, monkeypatch):
+    client = httpx.Client(base_url=token_server.url, timeout=30)
     upload = {"file": mp4(tmp_path, BRIGHT)}
     assert client.post("/api/classify", files=upload).status_code == 401
     wrong = client.post("/api/classify", files=upload, headers={"Authorization": "Bearer nope"})
@@ -180,6 +193,17 @@ def test_bearer_token(client, tmp_path, monkeypatch):
     right = client.post("/api/classify", files=upload, headers={"Authorization": "Bearer s3cret"})
     assert right.status_code == 200
     assert client.get("/api/rooms").status_code == 200  # reading needs no token
+    monkeypatch.delenv(TOKEN_ENV)  # gone from under a running server: refused, never open
+    assert client.post("/api/classify", files=upload, headers={"Authorization": "Bearer s3cret"}).status_code == 503
+    client.close()
+
+
+def test_a_configured_token_that_is_not_set_stops_the_server_from_starting(encoder, tmp_path, monkeypatch):
+    monkeypatch.delenv(TOKEN_ENV, raising=False)
+    with HistoryStore(tmp_path / "h.db") as store, pytest.raises(UserError, match=f"{TOKEN_ENV} is not set"):
+        create_app(make_config(api_token_env=TOKEN_ENV), store, encoder=encoder)
+    with HistoryStore(tmp_path / "h.db") as store:  # reading only: no uploads to protect, so it starts
+        create_app(make_config(api_token_env=TOKEN_ENV), store)
 
 
 def test_server_sent_events(server):
@@ -214,10 +238,9 @@ def test_events_resume_after_an_id(server, client):
                 break
 
 
-def test_remote_encoding_path(server, encoder, tmp_path, monkeypatch):
+def test_remote_encoding_path(token_server, encoder, tmp_path):
     """A loop on an 'edge device' posts its clips to the server and gets the same answer a local run would."""
-    monkeypatch.setenv(TOKEN_ENV, "edge-token")
-    remote = RemoteEncoder(server.url, token="edge-token")
+    remote = RemoteEncoder(token_server.url, token="s3cret")
     assert remote.check(["r1"])["fingerprint"] == encoder.fingerprint
     with pytest.raises(Exception, match="no probe for room"):
         remote.check(["r1", "r2"])

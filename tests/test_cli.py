@@ -89,6 +89,11 @@ def test_config_check_reports_every_problem_with_its_path(cli, tmp_path):
         ("rooms: {a: {cameras: {x: {}}}, b: {cameras: {x: {}}}}\n", "camera 'x' is in both rooms"),
         ("rooms: {a: {cameras: {x: {source: {kind: stream, url: 'ftp://cam'}}}}}\n", "must start with rtsp://"),
         ("thresholds: {surprise: {unusual: 5, anomaly: 4}}\n", "anomaly must be greater than unusual"),
+        # a secret pasted where the name of its variable belongs
+        ("discord: {token_env: MTA1.NzU2.x-Yz}\n", "discord.token_env: must be the NAME of an environment variable"),
+        ("server: {api_token_env: 'sk live 123'}\n", "server.api_token_env: must be the NAME"),
+        ("encoding: {where: remote, remote_url: 'https://u:pw@gpu:8765'}\n", "encoding.remote_url: must not hold"),
+        ("discord: {api_url: 'http://admin@room:8765'}\n", "discord.api_url: must not hold credentials"),
         # a room and a camera named like a source kind keep their names in the path; only pydantic's tag goes
         ("rooms: {sim: {cameras: {file: {source: {kind: sim, fps: -3}}}}}\n", "rooms.sim.cameras.file.source.fps"),
     ],
@@ -138,3 +143,15 @@ def test_user_text_is_never_rich_markup(cli, tmp_path, name):
     path.write_text("rooms: {}\n")
     ok = cli("config", "check", path)
     assert ok.exit_code == 0 and str(path) in ok.stdout, ok.output
+
+
+def test_config_check_json_never_prints_a_camera_password(cli, tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "rooms: {r: {cameras: {door: {source: {kind: stream, url: 'rtsp://admin:hunter2@10.0.0.5/live'}}}}}\n"
+    )
+    result = cli("config", "check", path, "--json")
+    assert result.exit_code == 0 and "hunter2" not in result.output
+    assert (
+        json.loads(result.stdout)["rooms"]["r"]["cameras"]["door"]["source"]["url"] == "rtsp://admin:***@10.0.0.5/live"
+    )

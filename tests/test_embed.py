@@ -59,7 +59,7 @@ def test_embed_cli_second_run_does_no_encoder_work(cli, data_dir, tmp_path, monk
     first = cli("embed", data_dir, "--model", "config:tiny", "--config", config)
     assert first.exit_code == 0, first.stderr
     assert "0 cached, 3 encoded, 1 skipped" in first.stderr and "RANDOM" in first.stderr
-    assert "broken.mp4" in first.stdout  # the skipped table
+    assert "broken.mp4" in first.stderr  # the skipped list, with its path whole, beside the other diagnostics
     monkeypatch.setattr(Backbone, "encode", _no_encoder)
     second = cli("embed", data_dir, "--model", "config:tiny", "--config", config, "--json")
     assert second.exit_code == 0, second.stderr

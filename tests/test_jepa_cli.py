@@ -38,7 +38,7 @@ def test_pretrain_writes_checkpoints_and_a_model_the_backbone_loader_accepts(cli
     assert result.exit_code == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["clips"] == 4  # broken.mp4 skipped, .trash ignored
-    assert "1 file(s) skipped" in result.stderr
+    assert "skipped 1 file(s)" in result.stderr
     assert summary["final"]["step"] == 2 and summary["final"]["effective_rank"] > 1
     assert set(summary["masked_fraction"]) == {"8x0.15", "2x0.7"}
     assert latest_checkpoint(out).name == "step-000002"

@@ -76,6 +76,15 @@ def test_api_labels_skips_trashes_and_undoes_with_file_moves(server: str, data: 
         assert client.get("/clip/..%2Fsolo%2Fa.mp4").status_code == 404
         cross = client.post("/api/trash", json={"clip": "a.mp4"}, headers={"Origin": "http://evil.example"})
         assert cross.status_code == 403 and (data / "unlabeled" / "a.mp4").exists()
+        # DNS rebinding: a page at evil.example resolving to 127.0.0.1 is same-origin with itself, not with us
+        port = server.rsplit(":", 1)[1]
+        for host in (f"evil.example:{port}", "evil.example", f"192.168.1.9:{port}"):
+            rebound = client.post(
+                "/api/trash", json={"clip": "a.mp4"}, headers={"Host": host, "Origin": f"http://{host}"}
+            )
+            assert rebound.status_code == 400 and (data / "unlabeled" / "a.mp4").exists(), host
+            assert client.get("/api/state", headers={"Host": host}).status_code == 400
+        assert client.get("/api/state", headers={"Host": f"localhost:{port}"}).status_code == 200
 
 
 @pytest.mark.browser

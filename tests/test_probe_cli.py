@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -135,3 +136,15 @@ def test_a_probe_trained_at_a_larger_crop_classifies_at_that_crop(cli, dataset, 
     # no config here: the sidecar says which model, and at which size, made the features
     result = cli("classify", dataset / "solo" / "solo-0000.mp4", "--probe", scratch / "big", "--json")
     assert result.exit_code == 0, result.output
+
+
+@pytest.mark.timeout(60)
+def test_classify_refuses_what_is_not_a_regular_file_without_blocking(cli, trained, dataset, scratch):
+    fifo = scratch / "camera.mp4"
+    os.mkfifo(fifo)  # a reader of a named pipe with no writer blocks forever
+    for path in (fifo, Path("/dev/zero"), scratch):
+        result = cli("classify", path, "--probe", trained)
+        assert result.exit_code == 2, result.output
+        assert str(path) in result.stderr and "Traceback" not in result.output
+    assert "named pipe" in cli("classify", fifo, "--probe", trained).stderr
+    assert "device or socket" in cli("classify", "/dev/zero", "--probe", trained).stderr

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 
 from classroom_mode.config import CameraConfig, SimSource, StreamSource
+from classroom_mode.config import redact_url as redact
 from classroom_mode.errors import NotAvailableError
 from classroom_mode.video.factory import open_source
 from classroom_mode.video.live import Backoff
 from classroom_mode.video.stream import StreamSource as RtspSource
-from classroom_mode.video.stream import redact
 
 SERVER = Path(__file__).with_name("video_rtsp_server.py")
 SYSTEM_PYTHON = "/usr/bin/python3"

@@ -9,11 +9,12 @@ offline demo runs.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from classroom_mode.errors import UserError
 
@@ -21,6 +22,40 @@ DEFAULT_CONFIG_FILE = "classroom-mode.yaml"
 DEFAULT_BACKBONE = "classroom-mode/vjepa2-tiny-sim"
 """The project's own small V-JEPA model, shipped inside the package (the offline default)."""
 OFFICIAL_BACKBONE = "facebook/vjepa2-vitl-fpc64-256"
+
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+
+def _env_name(name: str) -> str:
+    # a secret pasted where its variable's name belongs would otherwise be looked up, found unset, and ignored
+    if not _ENV_NAME.match(name):
+        raise ValueError(
+            "must be the NAME of an environment variable (letters, digits, '_'; at most 64), not the secret itself"
+        )
+    return name
+
+
+EnvName = Annotated[str, AfterValidator(_env_name)]
+"""A field naming the environment variable that holds a secret: the secret never sits in the file."""
+
+
+def redact_url(url: str) -> str:
+    """The URL without its password, for logs, status lines and `config check` (IP cameras put it in the URL)."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, host = rest.partition("@")
+    if not at or ":" not in userinfo:
+        return url
+    return f"{scheme}{sep}{userinfo.split(':', 1)[0]}:***@{host}"
+
+
+def _no_credentials(url: str | None) -> str | None:
+    if url is not None and "@" in url.partition("://")[2].split("/", 1)[0]:
+        raise ValueError("must not hold credentials: put the token in the environment variable the *_env field names")
+    return url
+
+
+ServiceUrl = Annotated[str | None, AfterValidator(_no_credentials)]
 
 
 class Section(BaseModel):
@@ -138,8 +173,8 @@ class EncodingConfig(Section):
     """Where clips are encoded: in this process, or on a remote `classroom-mode serve` (e.g. a GPU box)."""
 
     where: Literal["local", "remote"] = "local"
-    remote_url: str | None = None
-    remote_token_env: str | None = Field(None, description="environment variable holding the remote API token")
+    remote_url: ServiceUrl = None
+    remote_token_env: EnvName | None = Field(None, description="environment variable holding the remote API token")
 
     @model_validator(mode="after")
     def _remote_needs_url(self) -> EncodingConfig:
@@ -158,20 +193,22 @@ class PathsConfig(Section):
 class ServerConfig(Section):
     host: str = "127.0.0.1"
     port: int = Field(8765, ge=1, le=65535)
-    api_token_env: str | None = Field(
-        "CLASSROOM_MODE_API_TOKEN", description="POST endpoints need this bearer token when the variable is set"
+    api_token_env: EnvName | None = Field(
+        "CLASSROOM_MODE_API_TOKEN",
+        description="POST endpoints need the bearer token this variable holds; a server that encodes clips will not "
+        "start while it is unset. null: POST endpoints without a token (only for a server nobody else can reach)",
     )
     max_upload_mb: float = Field(50.0, gt=0)
     max_upload_seconds: float = Field(60.0, gt=0)
 
 
 class DiscordConfig(Section):
-    token_env: str = "DISCORD_TOKEN"
+    token_env: EnvName = "DISCORD_TOKEN"
     prefix: str = "!"
     prefix_commands: bool = Field(True, description="off for servers that do not grant the message-content intent")
     notify_channel_id: int | None = None
-    webhook_url_env: str | None = "CLASSROOM_MODE_WEBHOOK_URL"
-    api_url: str | None = Field(None, description="read the room state from this `serve` URL instead of the database")
+    webhook_url_env: EnvName | None = "CLASSROOM_MODE_WEBHOOK_URL"
+    api_url: ServiceUrl = Field(None, description="read the room state from this `serve` URL instead of the database")
     cooldown_s: float = Field(300.0, ge=0)
     min_dwell_s: float = Field(60.0, ge=0)
 
@@ -233,6 +270,15 @@ class Config(Section):
         if "uncertain" in modes:
             raise ValueError("'uncertain' is reserved for predictions the probe is unsure of")
         return modes
+
+    def redacted_dump(self) -> dict[str, Any]:
+        """The config as JSON with camera URL passwords replaced by `***`: what `config check --json` prints."""
+        dumped = self.model_dump(mode="json")
+        for room in dumped["rooms"].values():
+            for camera in room["cameras"].values():
+                if camera["source"].get("url"):
+                    camera["source"]["url"] = redact_url(camera["source"]["url"])
+        return dumped
 
     def camera(self, camera_id: str) -> tuple[str, CameraConfig]:
         """The room name and settings of one camera, or a UserError naming the known ones."""

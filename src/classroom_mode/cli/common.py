@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
@@ -101,6 +101,16 @@ def info(message: str | Text) -> None:
 def warn(message: str) -> None:
     """`info` with a yellow `warning:` in front."""
     info(styled(("warning:", "yellow"), " ", message))
+
+
+def print_skipped(skipped: Sequence[tuple[Path | str, str]]) -> None:
+    """What a batch job went on past: one line per file, its path whole (a table cuts long paths with `…` in
+    80 columns, and then two clips cannot be told apart nor the skipped one found), on stderr."""
+    if not skipped:
+        return
+    err_console.print(styled((f"skipped {len(skipped)} file(s):", "yellow")))
+    for path, reason in skipped:
+        err_console.print(f"  {path}: {reason}", soft_wrap=True, highlight=False)
 
 
 @contextmanager

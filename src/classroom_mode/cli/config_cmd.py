@@ -31,7 +31,7 @@ def register(app: typer.Typer) -> None:
         config = load_config(file)
         cameras = sum(len(room.cameras) for room in config.rooms.values())
         if as_json:
-            print_json(config.model_dump(mode="json"))
+            print_json(config.redacted_dump())
         else:
             console.print(
                 styled(

@@ -16,6 +16,7 @@ from classroom_mode.cli.common import (
     err_console,
     info,
     print_json,
+    print_skipped,
     progress_bar,
     warn,
 )
@@ -124,18 +125,7 @@ def embed(
             warn("RANDOM weights: these embeddings are for tests and timing only")
         if fidelity is not None:
             info(f"{backbone.numerics}: cosine similarity {fidelity:.6f} to the fp32 encoder on {first.name}")
-        _print_skipped(result.skipped, data_dir)
-
-
-def _print_skipped(skipped: list[tuple[Path, str]], data_dir: Path) -> None:
-    if not skipped:
-        return
-    table = Table(title=f"skipped clips (under {data_dir})", title_justify="left")
-    table.add_column("file", no_wrap=True)
-    table.add_column("reason")
-    for path, reason in skipped:
-        table.add_row(str(path.relative_to(data_dir)), reason)
-    console.print(table)
+        print_skipped(result.skipped)
 
 
 def models_list(json_output: JsonOption = False) -> None:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from classroom_mode.cli.common import ConfigOption, config_from, info
+from classroom_mode.cli.common import ConfigOption, config_from, info, warn
 from classroom_mode.config import Config
 from classroom_mode.records import ModeChange, ModeState
 
@@ -79,6 +79,11 @@ def register(app: typer.Typer) -> None:
         with_probe = [room for room, rc in cfg.rooms.items() if rc.probe is not None]
         if encode and (live or with_probe):  # nothing to classify with: stay a read-only API, no backbone loaded
             encoder = load_local_encoder(cfg, list(cfg.rooms) if live else with_probe)
+        if encoder is not None and not cfg.server.api_token_env:
+            warn(
+                "server.api_token_env is null: anyone who can reach this server can post clips to it "
+                "(name a variable holding a token to require one)"
+            )
         with HistoryStore(cfg.paths.database) as store:
             loop = _live_loop(cfg, store, encoder) if live else None
             api = create_app(cfg, store, encoder=encoder, loop=loop)

@@ -14,9 +14,9 @@ from classroom_mode.cli.common import (
     JsonOption,
     config_from,
     console,
-    err_console,
     info,
     print_json,
+    print_skipped,
     progress_bar,
     styled,
     warn,
@@ -114,7 +114,7 @@ def train(
     if report:
         _print_report(report)
     info(f"{trained.kind} probe for {', '.join(trained.classes)} written to {tensors_path} + {sidecar_path.name}")
-    _print_skipped(data.skipped)
+    print_skipped(data.skipped)
 
 
 def evaluate(
@@ -144,7 +144,7 @@ def evaluate(
     _print_report(report)
     if confusion is not None:
         info(f"confusion matrix written to {confusion}")
-    _print_skipped(data.skipped)
+    print_skipped(data.skipped)
 
 
 def classify(
@@ -206,7 +206,7 @@ def classify(
         _print_predictions(predictions, trained.classes)
         for path, target in explained.items():
             info(f"{path.name}: attention written to {target}")
-    _print_skipped(result.skipped)
+    print_skipped(result.skipped)
     if not predictions:
         raise UserError("no clip could be classified")
 
@@ -321,14 +321,3 @@ def _print_predictions(predictions: dict[Path, Prediction], classes: list[str]) 
             path.name, label, f"{prediction.confidence:.2f}", *(f"{prediction.probabilities[n]:.2f}" for n in classes)
         )
     console.print(table)
-
-
-def _print_skipped(skipped: list[tuple[Path, str]]) -> None:
-    if not skipped:
-        return
-    table = Table(title="skipped clips", title_justify="left")
-    table.add_column("file")
-    table.add_column("reason")
-    for path, reason in skipped:
-        table.add_row(str(path), reason)
-    err_console.print(table)

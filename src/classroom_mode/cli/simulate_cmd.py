@@ -6,9 +6,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from classroom_mode.cli.common import JsonOption, err_console, info, print_json, progress_bar
+from classroom_mode.cli.common import JsonOption, info, print_json, print_skipped, progress_bar
 from classroom_mode.errors import UserError
 
 
@@ -75,7 +74,7 @@ def register(app: typer.Typer) -> None:
                     workers=workers, progress=lambda done, total: bar.update(task, completed=done, total=total),
                 )  # fmt: skip
             manifest = sim.load_manifest(manifest_path)
-            _report_skipped(manifest["skipped"])
+            print_skipped([(row["path"], row["reason"]) for row in manifest["skipped"]])
             result["manifest"] = str(manifest_path)
             info(f"{len(manifest['clips'])} clips in {out} (manifest: {manifest_path})")
         if contact_sheet is not None:
@@ -101,14 +100,3 @@ def _stream(out: Path | None, timeline: str, events: list[str], fps: float, size
     info(f"stream: {video} (ground truth: {sidecar_path(video)})")
     if json_out:
         print_json({"video": str(video), "sidecar": str(sidecar_path(video))})
-
-
-def _report_skipped(skipped: list[dict[str, str]]) -> None:
-    if not skipped:
-        return
-    table = Table(title=f"{len(skipped)} clips skipped")
-    table.add_column("clip")
-    table.add_column("reason")
-    for row in skipped:
-        table.add_row(row["path"], row["reason"])
-    err_console.print(table)

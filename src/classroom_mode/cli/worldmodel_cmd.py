@@ -13,9 +13,9 @@ from classroom_mode.cli.common import (
     JsonOption,
     config_from,
     console,
-    err_console,
     info,
     print_json,
+    print_skipped,
     progress_bar,
     styled,
 )
@@ -237,7 +237,7 @@ def _score_clips(scorer, paths: list[Path], as_json: bool) -> None:
         for row in results:
             table.add_row(row["clip"], f"{row['energy']:.4f}")
         console.print(table)
-        _print_skipped(skipped)
+        print_skipped(skipped)
     if not results:
         raise UserError("no readable clips to score")
 
@@ -294,7 +294,7 @@ def _train(device, ranks, recipe, data: Path, out: Path, resume: bool, force: bo
             on_decode=on_decode,
             ranks=ranks,
         )
-    _print_skipped(run.skipped)
+    print_skipped(run.skipped)
     start = run.trainer.step
     where = (
         f" on {ranks.world_size} ranks ({run.trainer.recipe.effective_batch} clips a step)" if ranks.distributed else ""
@@ -311,14 +311,3 @@ def _train(device, ranks, recipe, data: Path, out: Path, resume: bool, force: bo
             progress.update(task, completed=result.step, description=f"pretraining  loss {result.loss:.4f}")
 
         return jepa.train(run, dtype=dtype, on_step=on_step, indicator=indicator)
-
-
-def _print_skipped(skipped: list[tuple[str, str]]) -> None:
-    if not skipped:
-        return
-    from rich.table import Table
-
-    table = Table("skipped file", "reason", title=f"{len(skipped)} file(s) skipped")
-    for path, reason in skipped:
-        table.add_row(path, reason)
-    err_console.print(table)

@@ -22,7 +22,7 @@ from classroom_mode.errors import UserError
 from classroom_mode.model.backbone import Backbone
 from classroom_mode.model.cache import EmbeddingCache, embedding_key, file_hash
 from classroom_mode.records import Embedding
-from classroom_mode.video.decode import sample_clip
+from classroom_mode.video.decode import check_clip_file, sample_clip
 
 ACTIVATION_FACTOR = 16
 """Peak activation memory of one clip ≈ this × tokens × width × 4 bytes (residual, q/k/v, MLP hidden, norms)."""
@@ -90,7 +90,11 @@ def embed_paths(
     for raw in paths:
         path = Path(raw)
         try:
+            check_clip_file(path)  # a pipe or a device would be hashed forever
             todo.append((path, embedding_key(file_hash(path), backbone, exact_tokens=exact_tokens)))
+        except UserError as exc:
+            result.skipped.append((path, str(exc).removeprefix(f"{path}: ")))
+            advance(1)
         except OSError as exc:
             result.skipped.append((path, f"cannot read ({exc.strerror or exc})"))
             advance(1)

@@ -106,10 +106,19 @@ def create_app(
     too_large = f"clip too large: the limit is {limits.max_upload_mb:g} MB (server.max_upload_mb)"
     app.add_middleware(BodyLimit, max_bytes=int(limits.max_upload_mb * 1e6) + MULTIPART_SLACK, detail=too_large)
 
+    if encoder is not None and limits.api_token_env and secret(limits.api_token_env) is None:
+        # a token that is configured but missing must not leave the upload endpoints silently open
+        raise UserError(
+            f"server.api_token_env: the variable {limits.api_token_env} is not set; set it to the token clients must "
+            "send, or set server.api_token_env: null to accept clips without one"
+        )
+
     def authorised(authorization: Annotated[str | None, Header()] = None) -> None:
+        if not limits.api_token_env:
+            return  # chosen in the config: no token (serve says so when it starts)
         token = secret(limits.api_token_env)
         if token is None:
-            return
+            raise HTTPException(503, f"server.api_token_env: {limits.api_token_env} is no longer set on the server")
         scheme, _, given = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
             raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})

@@ -7,7 +7,9 @@ Moves are renames inside one folder tree (atomic on POSIX), with the folder fsyn
 
 `mount_labelling` adds the page to any FastAPI app under `/label/` (so `serve` can offer it);
 `serve_labelling` runs it alone on 127.0.0.1 for the `label` command. POSTs from another
-origin are refused, so a web page open in the same browser cannot relabel the dataset.
+origin are refused, so a web page open in the same browser cannot relabel the dataset, and
+requests naming any other host than the one served are refused (Starlette's trusted-host check),
+so a DNS-rebinding page cannot reach it under a name of its own either.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, RedirectResponse
 from pydantic import BaseModel
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from classroom_mode.video.dataset import TRASH_DIR, UNLABELED_DIR, is_label_dir, list_unlabeled_clips
 
@@ -211,8 +214,11 @@ def mount_labelling(app: FastAPI, session: LabelSession, prefix: str = "/label")
     app.include_router(router)
 
 
-def create_label_app(data_dir: Path, modes: list[str]) -> FastAPI:
+def create_label_app(data_dir: Path, modes: list[str], host: str = "127.0.0.1") -> FastAPI:
+    """The labelling app alone, answering only requests addressed to `host` (and `localhost` for a loopback one)."""
     app = FastAPI(title="classroom-mode labelling", docs_url=None, redoc_url=None)
+    loopback = host in ("127.0.0.1", "::1", "localhost")
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=[host, *(["localhost", "127.0.0.1"] if loopback else [])])
     mount_labelling(app, LabelSession(data_dir, modes))
 
     @app.get("/", include_in_schema=False)
@@ -241,4 +247,4 @@ def serve_labelling(
 
     port = port or free_port(host)
     announce(f"labelling {data_dir}: open http://{host}:{port}/label/  (Ctrl+C to stop)")
-    uvicorn.run(create_label_app(data_dir, modes), host=host, port=port, log_level="warning")
+    uvicorn.run(create_label_app(data_dir, modes, host), host=host, port=port, log_level="warning")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -80,13 +81,39 @@ def _fail(path: Path, reason: str) -> UserError:
     return UserError(f"{path}: {reason}")
 
 
-def _open(path: Path) -> av.container.InputContainer:
-    if not path.exists():
-        raise _fail(path, "file not found")
-    if path.is_dir():
+MAX_CLIP_BYTES = 4 * 2**30
+"""The largest file taken as a clip: past this it is an archive to cut into clips, not one to read whole."""
+
+
+def check_clip_file(path: Path | str) -> Path:
+    """The path, if it is a regular file of a size a clip can have; a UserError saying what it is otherwise.
+
+    Every path that comes in goes through here first, before anything opens, hashes or decodes it: a named
+    pipe or a device such as /dev/zero would otherwise block a reader forever or never reach its end.
+    """
+    path = Path(path)
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise _fail(path, "file not found") from None
+    except OSError as exc:
+        raise _fail(path, f"cannot read ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(info.st_mode):
         raise _fail(path, "is a directory, not a video file")
-    if path.stat().st_size == 0:
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a named pipe" if stat.S_ISFIFO(info.st_mode) else "a device or socket"
+        raise _fail(path, f"is {kind}, not a regular file")
+    if info.st_size == 0:
         raise _fail(path, "empty file (0 bytes)")
+    if info.st_size > MAX_CLIP_BYTES:
+        raise _fail(
+            path, f"{info.st_size / 2**30:.1f} GiB is too large for one clip (limit {MAX_CLIP_BYTES // 2**30} GiB)"
+        )
+    return path
+
+
+def _open(path: Path) -> av.container.InputContainer:
+    check_clip_file(path)
     try:
         return av.open(str(path), mode="r")
     except av.error.InvalidDataError:

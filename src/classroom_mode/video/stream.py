@@ -15,18 +15,10 @@ import av
 import av.error
 import numpy as np
 
+from classroom_mode.config import redact_url
 from classroom_mode.errors import ClassroomModeError
 from classroom_mode.video.decode import display_rgb
 from classroom_mode.video.live import Backoff, ReconnectingSource, StatusCallback
-
-
-def redact(url: str) -> str:
-    """The URL without its password, for logs and status lines (IP cameras put credentials in the URL)."""
-    scheme, sep, rest = url.partition("://")
-    userinfo, at, host = rest.partition("@")
-    if not at or ":" not in userinfo:
-        return url
-    return f"{scheme}{sep}{userinfo.split(':', 1)[0]}:***@{host}"
 
 
 class StreamSource(ReconnectingSource):
@@ -52,7 +44,7 @@ class StreamSource(ReconnectingSource):
         options = {"analyzeduration": "500000"}  # 0.5 s of probing, not FFmpeg's 5 s: a live feed is one stream
         if self.url.startswith(("rtsp://", "rtsps://")):
             options["rtsp_transport"] = "tcp"
-        where = redact(self.url)
+        where = redact_url(self.url)
         try:
             container = av.open(self.url, options=options, timeout=(self.open_timeout_s, self.read_timeout_s))
         except av.error.FFmpegError as exc:
