@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 
 import pytest
 
@@ -89,6 +90,13 @@ def test_config_check_reports_every_problem_with_its_path(cli, tmp_path):
         ("rooms: {a: {cameras: {x: {}}}, b: {cameras: {x: {}}}}\n", "camera 'x' is in both rooms"),
         ("rooms: {a: {cameras: {x: {source: {kind: stream, url: 'ftp://cam'}}}}}\n", "must start with rtsp://"),
         ("thresholds: {surprise: {unusual: 5, anomaly: 4}}\n", "anomaly must be greater than unusual"),
+        # a key written twice: a room, a camera, a whole section
+        (
+            "rooms: {a: {cameras: {x: {}}}}\nrooms: {b: {}}\n",
+            "line 2, column 1: not valid YAML ('rooms' is written twice",
+        ),
+        ("rooms:\n  a: {cameras: {x: {}}}\n  a: {cameras: {y: {}}}\n", "'a' is written twice"),
+        ("rooms: {a: {cameras: {x: {}, x: {interval_s: 2}}}}\n", "'x' is written twice"),
         # a secret pasted where the name of its variable belongs
         ("discord: {token_env: MTA1.NzU2.x-Yz}\n", "discord.token_env: must be the NAME of an environment variable"),
         ("server: {api_token_env: 'sk live 123'}\n", "server.api_token_env: must be the NAME"),
@@ -155,3 +163,13 @@ def test_config_check_json_never_prints_a_camera_password(cli, tmp_path):
     assert (
         json.loads(result.stdout)["rooms"]["r"]["cameras"]["door"]["source"]["url"] == "rtsp://admin:***@10.0.0.5/live"
     )
+
+
+def test_serve_on_a_busy_port_is_one_line_and_exit_1(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        result = cli("serve", "--port", port, "--no-encode")
+    assert result.exit_code == 1
+    assert f"cannot serve on 127.0.0.1:{port}: the address is in use" in result.stderr
+    assert "serving on" not in result.stderr and "Traceback" not in result.output

@@ -89,5 +89,26 @@ def register(app: typer.Typer) -> None:
             api = create_app(cfg, store, encoder=encoder, loop=loop)
             mount_dashboard(api, cfg, store, live=loop)
             bind_host, bind_port = host or cfg.server.host, port or cfg.server.port
+            _check_port(bind_host, bind_port)
             info(f"serving on http://{bind_host}:{bind_port} (API docs at /docs)")
             uvicorn.run(api, host=bind_host, port=bind_port, log_level="warning")
+
+
+def _check_port(host: str, port: int) -> None:
+    """Fail with one line before anything says "serving" when the address cannot be bound (uvicorn would print
+    its own error and exit with an undocumented code)."""
+    import errno
+    import socket
+
+    from classroom_mode.errors import ClassroomModeError
+
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as exc:
+        reason = (
+            "is in use (another serve?); pick another with --port"
+            if exc.errno == errno.EADDRINUSE
+            else f"({exc.strerror})"
+        )
+        raise ClassroomModeError(f"cannot serve on {host}:{port}: the address {reason}") from None
