@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 import time
 from datetime import UTC, datetime
@@ -10,7 +11,17 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from classroom_mode.config import CameraConfig, ClipSettings, Config, ModeConfig, RoomConfig, Thresholds
+from classroom_mode.config import (
+    CameraConfig,
+    ClipSettings,
+    Config,
+    ConfigErrors,
+    ModeConfig,
+    RoomConfig,
+    Thresholds,
+    parse_config,
+)
+from classroom_mode.errors import ClassroomModeError
 from classroom_mode.records import UNCERTAIN
 from classroom_mode.service.feeds import CameraOffline, LiveFeed
 from classroom_mode.service.loop import LiveLoop
@@ -264,3 +275,66 @@ def test_attentive_probe_attention_reaches_the_loop(tmp_path):
     side = backbone.config.crop_size // backbone.config.patch_size
     assert attention is not None and attention.shape == (side, side)
     assert np.isclose(attention.sum(), 1.0, atol=1e-3)
+
+
+def test_a_database_locked_by_another_process_holds_the_readings_until_it_is_free(tmp_path):
+    config = make_config(["cam"])
+    with HistoryStore(tmp_path / "h.db", busy_timeout_s=0.05) as store:
+        feeds, _ = scripted({"cam": [BRIGHT] * 400})
+        loop = LiveLoop(config, store, BrightnessAnalyzer(), feeds=feeds, calibrator=ZScoreCalibrator(), tick_s=0.05)
+        other = sqlite3.connect(tmp_path / "h.db", isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another process holds the write lock far past the busy timeout
+        loop.start(windows=40)
+        assert wait_for(lambda: loop.cameras["cam"].windows >= 20, timeout=10)
+        assert len(loop.writes) > 0 and store.predictions(limit=1000) == []  # held in memory, nothing lost yet
+        other.execute("COMMIT")
+        assert wait_for(lambda: loop.cameras["cam"].windows >= 40 and len(loop.writes) == 0, timeout=10)
+        loop.stop()
+        assert len(store.predictions(limit=1000)) == 40 and loop.failure is None
+        assert store.state("r1").mode == "lab"
+        other.close()
+
+
+def test_a_worker_that_dies_is_restarted_and_the_camera_says_why(store):
+    config = make_config(["cam"])
+    feeds, _ = scripted({"cam": [BRIGHT] * 400})
+    loop = LiveLoop(config, store, BrightnessAnalyzer(), feeds=feeds, calibrator=ZScoreCalibrator(), tick_s=0.05)
+    original, calls = loop._set_online, []
+
+    def set_online_once_broken(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("a bug in our code")
+        return original(*args, **kwargs)
+
+    loop._set_online = set_online_once_broken  # type: ignore[method-assign]
+    loop.start(windows=30)
+    assert wait_for(lambda: loop.cameras["cam"].windows >= 30, timeout=10)
+    loop.stop()
+    statuses = [e.record for e in store.events(0, 10_000) if e.kind == "camera"]
+    reason = "worker restarted after: RuntimeError: a bug in our code"
+    restarts = [status for status in statuses if reason in (status.last_error or "")]
+    assert restarts and not restarts[0].online  # the camera said why while its worker was down
+    assert len(store.predictions(limit=1000)) >= 25
+
+
+def test_a_store_that_cannot_be_written_stops_the_loop_with_its_reason(store, monkeypatch):
+    config = make_config(["cam"])
+    feeds, _ = scripted({"cam": [BRIGHT] * 400})
+    loop = LiveLoop(config, store, BrightnessAnalyzer(), feeds=feeds, calibrator=ZScoreCalibrator(), tick_s=0.05)
+
+    def damaged(*_args):
+        raise sqlite3.DatabaseError("database disk image is malformed")
+
+    monkeypatch.setattr(store, "add_prediction", damaged)
+    started = time.monotonic()
+    with pytest.raises(ClassroomModeError, match="the live loop stopped: cannot write the history database: "
+                       "DatabaseError: database disk image is malformed"):  # fmt: skip
+        loop.run()  # forever, unless it cannot go on
+    assert time.monotonic() - started < 10
+
+
+@pytest.mark.parametrize("config_text", ["interval_s: .inf", "offline_after_s: .nan"])
+def test_absurd_intervals_are_refused_before_anything_runs(config_text):
+    with pytest.raises(ConfigErrors, match="finite number"):
+        parse_config(f"rooms: {{r: {{cameras: {{c: {{{config_text}}}}}}}}}")

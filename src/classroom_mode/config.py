@@ -59,7 +59,8 @@ ServiceUrl = Annotated[str | None, AfterValidator(_no_credentials)]
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # `.inf` and `.nan` are valid YAML floats; no interval, limit or threshold of ours means anything at either
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class ClipSettings(Section):

@@ -8,7 +8,10 @@ analysis errors) only marks itself offline or records its error; the others carr
 says which cameras it is using. A camera that went offline is reopened on its next window.
 
 A supervisor thread re-evaluates each room about once a second, so a room whose cameras all went
-quiet becomes `stale` in the store without waiting for a reading, and applies retention hourly.
+quiet becomes `stale` in the store without waiting for a reading, and applies retention hourly. It
+also restarts a camera worker that died of a bug (marking the camera offline with the reason), and
+retries the writes a busy database made wait (`writes.py`). When the store cannot be written at all
+the loop stops and `run` raises the reason, so the process exits non-zero instead of looking alive.
 
 `LiveLoop` is the class `classroom-mode run`, `serve --live` and the demo drive: `start()`/`stop()`,
 `run(windows=N)` for a fixed number of windows per camera, `changes` (a queue of `ModeChange`s) and
@@ -24,16 +27,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Protocol
 
 import numpy as np
 
 from classroom_mode.clock import Clock, utc_now
 from classroom_mode.config import CameraConfig, Config, SurpriseThresholds
+from classroom_mode.errors import ClassroomModeError
 from classroom_mode.modes import RoomModel
 from classroom_mode.records import CameraStatus, Clip, ModeChange, ModeState, SurpriseReading
 from classroom_mode.service.analysis import Analysis, Analyzer
 from classroom_mode.service.feeds import ClipFeed, open_feed
+from classroom_mode.service.writes import WriteQueue
 from classroom_mode.store import HistoryStore
 
 log = logging.getLogger(__name__)
@@ -66,6 +72,8 @@ class _Camera:
     last_clip: Clip | None = None
     last_attention: np.ndarray | None = None
     last_error: str | None = None
+    crashed: str | None = None
+    """Why the camera's worker died, until the supervisor restarts it."""
 
 
 class LiveLoop:
@@ -105,6 +113,11 @@ class LiveLoop:
         }
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._workers: dict[str, threading.Thread] = {}
+        self._windows: int | None = None
+        self.writes = WriteQueue(on_fatal=self._fail)
+        self.failure: str | None = None
+        """Why the loop stopped on its own (the store cannot be written); None while it can go on."""
 
     # -- control ------------------------------------------------------------------------------------
 
@@ -113,30 +126,46 @@ class LiveLoop:
         if self._threads:
             raise RuntimeError("the live loop is already running")
         self._stop.clear()
-        self._threads = [
-            threading.Thread(target=self._worker, args=(cam, windows), name=f"camera-{cam.camera_id}", daemon=True)
-            for cam in self.cameras.values()
-        ]
-        self._threads.append(threading.Thread(target=self._supervise, name="rooms", daemon=True))
-        for thread in self._threads:
-            thread.start()
+        self._windows = windows
+        for camera in self.cameras.values():
+            self._start_worker(camera)
+        self._threads = [threading.Thread(target=self._supervise, name="rooms", daemon=True)]
+        self._threads[0].start()
+
+    def _start_worker(self, camera: _Camera) -> None:
+        thread = threading.Thread(target=self._worker, args=(camera,), name=f"camera-{camera.camera_id}", daemon=True)
+        self._workers[camera.camera_id] = thread
+        thread.start()
 
     def stop(self, timeout_s: float = 10.0) -> None:
         self._stop.set()
-        for thread in self._threads:
+        for thread in [*self._workers.values(), *self._threads]:
             thread.join(timeout=timeout_s)
-        self._threads = []
+        self._threads, self._workers = [], {}
+
+    def _fail(self, reason: str) -> None:
+        log.error("live loop stopping: %s", reason)
+        self.failure = reason
+        self._stop.set()
+
+    def _done(self, camera: _Camera) -> bool:
+        return self._windows is not None and camera.windows >= self._windows
 
     def run(self, windows: int | None = None) -> None:
-        """Run in the calling thread until every camera has done `windows` windows (forever if None) or stop()."""
+        """Run in the calling thread until every camera has done `windows` windows (forever if None) or stop().
+
+        Raises ClassroomModeError when the loop stopped because it could not go on (see `failure`).
+        """
         self.start(windows)
         try:
-            for thread in self._threads[:-1]:
-                while thread.is_alive():
-                    thread.join(timeout=0.5)
+            while not self._stop.is_set() and not all(self._done(c) for c in self.cameras.values()):
+                self._stop.wait(0.2)
             self._refresh_rooms()
+            self.writes.flush()
         finally:
             self.stop()
+        if self.failure is not None:
+            raise ClassroomModeError(f"the live loop stopped: {self.failure}")
 
     def __enter__(self) -> LiveLoop:
         return self
@@ -157,11 +186,11 @@ class LiveLoop:
 
     # -- workers ------------------------------------------------------------------------------------
 
-    def _worker(self, camera: _Camera, windows: int | None) -> None:
+    def _worker(self, camera: _Camera) -> None:
         feed: ClipFeed | None = None
         interval = camera.config.interval_s
         try:
-            while not self._stop.is_set() and (windows is None or camera.windows < windows):
+            while not self._stop.is_set() and not self._done(camera):
                 started = time.monotonic()
                 try:
                     feed = feed or self.feeds(camera.camera_id, camera.config)
@@ -177,6 +206,9 @@ class LiveLoop:
                     self._analyse(camera, clip)
                 camera.windows += 1
                 self._stop.wait(max(0.0, interval - (time.monotonic() - started)))
+        except Exception as exc:  # a bug of ours: the supervisor restarts the worker and says why
+            log.exception("camera %s: worker died", camera.camera_id)
+            camera.crashed = f"{type(exc).__name__}: {exc}"
         finally:
             _close(feed)
 
@@ -193,14 +225,15 @@ class LiveLoop:
     def record(self, room: str, analysis: Analysis) -> ModeState:
         """Write one analysed window to the history and fold it into the room's mode; returns the room state."""
         prediction = analysis.prediction
-        self.store.add_prediction(prediction)
+        self.writes.submit(lambda: self.store.add_prediction(prediction))
         with self._room_locks[room]:
             state = self.rooms[room].observe(prediction)
             self._write_state(state, force=True)
         if analysis.energy is not None:
             if self.calibrator is None:
                 self.calibrator = default_calibrator(self.config.thresholds.surprise)
-            self.store.add_surprise(self.calibrator.update(prediction.camera_id, analysis.energy, prediction.at))
+            reading = self.calibrator.update(prediction.camera_id, analysis.energy, prediction.at)
+            self.writes.submit(lambda: self.store.add_surprise(reading))
         return state
 
     def _set_online(
@@ -216,16 +249,15 @@ class LiveLoop:
         self._write_status(camera, last_frame_at=last_frame_at)
 
     def _write_status(self, camera: _Camera, last_frame_at: datetime | None = None) -> None:
-        self.store.set_camera_status(
-            CameraStatus(
-                camera_id=camera.camera_id,
-                room=camera.room,
-                online=bool(camera.online),
-                since=camera.since or self.clock(),
-                last_frame_at=last_frame_at,
-                last_error=camera.last_error,
-            )
+        status = CameraStatus(
+            camera_id=camera.camera_id,
+            room=camera.room,
+            online=bool(camera.online),
+            since=camera.since or self.clock(),
+            last_frame_at=last_frame_at,
+            last_error=camera.last_error,
         )
+        self.writes.submit(lambda: self.store.set_camera_status(status))
 
     def _write_state(self, state: ModeState, force: bool = False) -> None:
         """Store a room's state (on a tick only when its mode, staleness or cameras changed); hold the room's lock."""
@@ -233,6 +265,9 @@ class LiveLoop:
         if not force and self._written.get(state.room) == key:
             return
         self._written[state.room] = key
+        self.writes.submit(lambda: self._store_state(state))
+
+    def _store_state(self, state: ModeState) -> None:
         change = self.store.set_state(state)
         if change is not None:
             self.changes.put(change)
@@ -247,10 +282,25 @@ class LiveLoop:
     def _supervise(self) -> None:
         last_retention = float("-inf")
         while not self._stop.wait(self.tick_s):
-            self._refresh_rooms()
-            if time.monotonic() - last_retention >= RETENTION_EVERY_S:
-                last_retention = time.monotonic()
-                self.store.apply_retention(self.config.retention, self.clock())
+            try:
+                self.writes.flush()
+                self._restart_dead_workers()
+                self._refresh_rooms()
+                if time.monotonic() - last_retention >= RETENTION_EVERY_S:
+                    last_retention = time.monotonic()
+                    self.writes.submit(partial(self.store.apply_retention, self.config.retention, self.clock()))
+            except Exception:  # the supervisor is what notices everything else: it must not die of one tick
+                log.exception("live loop supervisor: a tick failed")
+
+    def _restart_dead_workers(self) -> None:
+        for camera in self.cameras.values():
+            worker = self._workers.get(camera.camera_id)
+            if worker is None or worker.is_alive() or self._stop.is_set() or self._done(camera):
+                continue
+            reason = camera.crashed or "the worker stopped"
+            camera.crashed = None
+            self._set_online(camera, False, f"worker restarted after: {reason}")
+            self._start_worker(camera)
 
     def _refresh_rooms(self) -> None:
         for name, room in self.rooms.items():

@@ -74,8 +74,10 @@ def _epoch(at: datetime) -> float:
 class HistoryStore:
     """SQLite history shared by the live loop (writer), the API, the dashboard and the bot (readers)."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, busy_timeout_s: float = 10.0) -> None:
         self.path = Path(path)
+        self.busy_timeout_s = busy_timeout_s
+        """How long a write waits for another process's lock before it raises (the live loop then holds it)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
@@ -88,7 +90,9 @@ class HistoryStore:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             try:
-                conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=False)
+                conn = sqlite3.connect(
+                    self.path, timeout=self.busy_timeout_s, isolation_level=None, check_same_thread=False
+                )
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=FULL")
             except sqlite3.DatabaseError as exc:
@@ -115,6 +119,16 @@ class HistoryStore:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
         except sqlite3.DatabaseError as exc:
             raise UserError(f"{self.path}: not a classroom-mode history database ({exc})") from None
+        try:
+            # a history with corrupted pages would fail later, at a write in the middle of the live loop
+            problems = [row[0] for row in conn.execute("PRAGMA quick_check(3)").fetchall()]
+        except sqlite3.DatabaseError as exc:
+            problems = [str(exc)]
+        if problems != ["ok"]:
+            raise UserError(
+                f"{self.path}: the history database is damaged ({'; '.join(problems)}); move it aside to start a "
+                "new one (sqlite3's .recover can often save its rows)"
+            )
         if version > SCHEMA_VERSION:
             raise UserError(
                 f"{self.path}: history schema version {version} is newer than this classroom-mode ({SCHEMA_VERSION})"
