@@ -4,6 +4,7 @@ and a live loop encoding its clips on that server (the remote-encoding path)."""
 from __future__ import annotations
 
 import json
+import tracemalloc
 from datetime import timedelta
 
 import httpx
@@ -299,3 +300,27 @@ def test_states_and_cameras_are_judged_against_the_clock_not_taken_as_stored(tmp
                 assert camera["online"] is ((now - written).total_seconds() <= 15)  # offline_after_s: 15
                 assert camera["online"] or camera["last_error"].startswith("silent")
         assert store.state("r1").stale is False  # the judgement is the reader's, never written back
+
+
+def test_a_small_upload_of_huge_frames_is_decoded_small(client, tmp_path):
+    path = tmp_path / "uhd.mp4"
+    write_mp4(path, np.full((4, 2160, 3840, 3), BRIGHT, np.uint8), 4.0)
+    assert path.stat().st_size < 100_000  # well under the 0.1 MB upload limit
+    response = client.post("/api/embed", files={"file": path.read_bytes()})
+    assert response.status_code == 200, response.text
+
+
+def test_decoding_has_a_pixel_budget_checked_before_any_frame_is_converted(tmp_path):
+    from classroom_mode.errors import UserError as Refused
+    from classroom_mode.video.decode import sample_clip
+
+    path = tmp_path / "uhd.mp4"
+    write_mp4(path, np.zeros((4, 2160, 3840, 3), np.uint8), 4.0)
+    tracemalloc.start()
+    assert sample_clip(path, 4, max_side=640).frames.shape == (4, 360, 640, 3)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 3840 * 2160 * 3, f"{peak / 1e6:.0f} MB: a full-size RGB frame was held"  # one would be 25 MB
+    for frames, budget in ((16, 10_000_000), (2, 3840 * 2160)):
+        with pytest.raises(Refused, match="pixels, more than the"):
+            sample_clip(path, frames, max_pixels=budget)

@@ -5,8 +5,9 @@ Responses are the shared records (`ModeState`, `ModeChange`, `CameraStatus`, `Pr
 endpoints read the history store, which `serve --live` fills in-process or a `classroom-mode run`
 fills from another process. POST endpoints take a clip upload (multipart field `file`) and run the
 `LocalEncoder`; they need `Authorization: Bearer <token>` when `server.api_token_env` names a set
-variable. Upload limits: over `max_upload_mb` → 413, not a readable video → 415, longer than
-`max_upload_seconds` → 422, each with a JSON `detail` saying why.
+variable. Upload limits: over `max_upload_mb` → 413, not a readable video (or more pixels than a clip may
+hold) → 415, longer than `max_upload_seconds` → 422, each with a JSON `detail` saying why; frames are scaled
+to `UPLOAD_MAX_SIDE` as they are decoded, so a small file of huge frames costs no more than a small one.
 
 `create_app(config, store, encoder=, loop=)` builds the app; the dashboard mounts its pages on it.
 """
@@ -39,6 +40,9 @@ from classroom_mode.service.loop import LiveLoop
 from classroom_mode.service.sse import event_stream
 from classroom_mode.store import HistoryStore
 
+UPLOAD_MAX_SIDE = 1280
+"""Uploaded frames are scaled to at most this many pixels a side as they are decoded: well above what any
+backbone looks at (ViT-L resizes the short edge to 292), far below what an 8K clip would hold in RGB."""
 MULTIPART_SLACK = 64 * 1024
 """Bytes allowed over `max_upload_mb` for the multipart envelope around the file."""
 HISTORY_DEFAULT = timedelta(days=1)
@@ -271,6 +275,6 @@ def _decode_upload(path: Path, encoder: LocalEncoder, camera: str, max_seconds: 
     if info.duration > max_seconds:
         raise HTTPException(422, f"clip is {info.duration:.1f} s long; at most {max_seconds:g} s is allowed")
     try:
-        return sample_clip(path, encoder.frames_per_clip, camera_id=camera)
+        return sample_clip(path, encoder.frames_per_clip, camera_id=camera, max_side=UPLOAD_MAX_SIDE)
     except UserError as exc:
         raise HTTPException(415, f"not a readable video: {str(exc).removeprefix(f'{path}: ')}") from None

@@ -36,6 +36,10 @@ Number = TypeVar("Number", float, Fraction)
 
 MAX_FRAME_PIXELS = 7680 * 4320
 """Frames larger than 8K UHD are refused before decoding: one 10,000 x 10,000 RGB frame is 300 MB."""
+MAX_CLIP_PIXELS = 64 * 1920 * 1080
+"""The most RGB pixels one sampled clip may hold (frames × width × height, after any `max_side` scaling):
+about 400 MB. Checked before a single frame is converted, so a small file of a few huge frames cannot make a
+reader hold gigabytes."""
 
 
 @dataclass(frozen=True)
@@ -193,9 +197,19 @@ def _index(
     return _Index(pts, sorted(keyframes), keyframes, pts[-1] + max(last_duration, 1))
 
 
-def display_rgb(frame: av.VideoFrame) -> np.ndarray:
-    """(H, W, 3) uint8 RGB as a viewer would show it, with rotation metadata applied."""
-    image = frame.to_ndarray(format="rgb24")
+def scaled_size(width: int, height: int, max_side: int | None) -> tuple[int, int]:
+    """(width, height) shrunk, keeping the aspect ratio, so the longer side is at most `max_side` (even sizes)."""
+    if max_side is None or max(width, height) <= max_side:
+        return width, height
+    scale = max_side / max(width, height)
+    return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
+
+
+def display_rgb(frame: av.VideoFrame, max_side: int | None = None) -> np.ndarray:
+    """(H, W, 3) uint8 RGB as a viewer would show it, with rotation metadata applied; scaled by FFmpeg as it is
+    converted when `max_side` is given, so a large frame is never held at full size in RGB."""
+    width, height = scaled_size(frame.width, frame.height, max_side)
+    image = frame.to_ndarray(format="rgb24", width=width, height=height)
     turns = round(frame.rotation / 90) % 4
     return np.ascontiguousarray(np.rot90(image, k=turns)) if turns else image
 
@@ -324,18 +338,29 @@ def sample_clip(
     end: float | None = None,
     camera_id: str = "",
     max_seconds: float | None = None,
+    max_side: int | None = None,
+    max_pixels: int = MAX_CLIP_PIXELS,
 ) -> Clip:
     """Sample `num_frames` frames uniformly by presentation time over the file or the window [start, end).
 
     `start` and `end` are seconds from the first frame; `end` past the end of the file is clamped.
     The clip's timestamps are seconds from the window start. Files longer than `max_seconds` are
-    refused (checked from the header first, then from the packets, since headers lie).
+    refused (checked from the header first, then from the packets, since headers lie). Each frame is
+    scaled to at most `max_side` pixels a side as it is converted; a clip that would hold more than
+    `max_pixels` RGB pixels is refused before any frame is converted.
     """
     if num_frames < 1:
         raise ValueError(f"num_frames must be >= 1, got {num_frames}")
     path = Path(path)
     with _open(path) as container:
         stream = _video_stream(path, container)
+        width, height = scaled_size(stream.width, stream.height, max_side)
+        if num_frames * width * height > max_pixels:
+            raise _fail(
+                path,
+                f"{num_frames} frames of {width}x{height} are {num_frames * width * height:,} pixels, more than the "
+                f"{max_pixels:,} a clip may hold here",
+            )
         _refuse_long(path, container, stream, max_seconds)
         index = _index(path, container, stream, max_seconds)
         tb = stream.time_base
@@ -351,9 +376,12 @@ def sample_clip(
         window_end = first + round(Fraction(hi).limit_denominator(10**6) / tb)
         targets = [int(t) for t in segment_centres(Fraction(window_start), Fraction(window_end), num_frames)]
         cursor = _Cursor(path, container, stream, index)
-        chosen = [cursor.frame_at(t) for t in targets]
-        images = [display_rgb(frame) for frame in chosen]
-        times = np.array([float((frame.pts - window_start) * tb) for frame in chosen], dtype=np.float64)
+        images, times_list = [], []
+        for target in targets:  # each frame to (scaled) RGB as it is decoded, before the next one is
+            frame = cursor.frame_at(target)
+            images.append(display_rgb(frame, max_side))
+            times_list.append(float((frame.pts - window_start) * tb))
+        times = np.array(times_list, dtype=np.float64)
     if len({image.shape for image in images}) > 1:
         raise _fail(path, "frame size changes mid-stream; re-encode the file at one size")
     return Clip(frames=np.stack(images), timestamps=times, camera_id=camera_id, source=str(path))
