@@ -97,6 +97,9 @@ def test_config_check_reports_every_problem_with_its_path(cli, tmp_path):
         ),
         ("rooms:\n  a: {cameras: {x: {}}}\n  a: {cameras: {y: {}}}\n", "'a' is written twice"),
         ("rooms: {a: {cameras: {x: {}, x: {interval_s: 2}}}}\n", "'x' is written twice"),
+        # names no URL can reach
+        ("rooms: {'a/b': {cameras: {x: {}}}}\n", "rooms: 'a/b': a room or camera name is"),
+        ("rooms: {a: {cameras: {' x': {}}}}\n", "rooms.a.cameras: ' x': a room or camera name"),
         # a secret pasted where the name of its variable belongs
         ("discord: {token_env: MTA1.NzU2.x-Yz}\n", "discord.token_env: must be the NAME of an environment variable"),
         ("server: {api_token_env: 'sk live 123'}\n", "server.api_token_env: must be the NAME"),

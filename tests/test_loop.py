@@ -21,7 +21,7 @@ from classroom_mode.config import (
     Thresholds,
     parse_config,
 )
-from classroom_mode.errors import ClassroomModeError
+from classroom_mode.errors import ClassroomModeError, UserError
 from classroom_mode.records import UNCERTAIN
 from classroom_mode.service.feeds import CameraOffline, LiveFeed
 from classroom_mode.service.loop import LiveLoop
@@ -338,3 +338,16 @@ def test_a_store_that_cannot_be_written_stops_the_loop_with_its_reason(store, mo
 def test_absurd_intervals_are_refused_before_anything_runs(config_text):
     with pytest.raises(ConfigErrors, match="finite number"):
         parse_config(f"rooms: {{r: {{cameras: {{c: {{{config_text}}}}}}}}}")
+
+
+def test_a_probe_is_found_with_or_without_its_suffix_as_classify_finds_it(tmp_path):
+    from classroom_mode.service.analysis import room_probe_path
+
+    for name in ("room.safetensors", "room.json"):
+        (tmp_path / name).write_bytes(b"{}")
+    for written in ("room", "room.safetensors", "room.json"):
+        config = parse_config(f"rooms: {{r1: {{probe: {tmp_path / written}, cameras: {{cam: {{}}}}}}}}")
+        assert room_probe_path(config, "r1") == tmp_path / "room.safetensors"
+    (tmp_path / "room.json").unlink()
+    with pytest.raises(UserError, match=r"room.json: probe file not found \(rooms.r1.probe\)"):
+        room_probe_path(parse_config(f"rooms: {{r1: {{probe: {tmp_path / 'room'}, cameras: {{c: {{}}}}}}}}"), "r1")

@@ -36,6 +36,20 @@ def _env_name(name: str) -> str:
     return name
 
 
+_NAME = re.compile(r"^[^/\\\x00-\x1f\x7f]{1,64}$")
+
+
+def _reachable_names(names: dict[str, Any]) -> dict[str, Any]:
+    # a room or camera name is a URL path segment (/api/rooms/NAME, /cameras/NAME) and a folder name
+    for name in names:
+        if not _NAME.match(name) or name.strip() != name:
+            raise ValueError(
+                f"{name!r}: a room or camera name is 1 to 64 characters without '/', '\\', control characters "
+                "or spaces at either end (it is part of URLs and file names)"
+            )
+    return names
+
+
 EnvName = Annotated[str, AfterValidator(_env_name)]
 """A field naming the environment variable that holds a secret: the secret never sits in the file."""
 
@@ -127,7 +141,9 @@ class CameraConfig(Section):
 
 
 class RoomConfig(Section):
-    cameras: dict[str, CameraConfig] = Field(default_factory=lambda: {"sim-cam": CameraConfig()})
+    cameras: Annotated[dict[str, CameraConfig], AfterValidator(_reachable_names)] = Field(
+        default_factory=lambda: {"sim-cam": CameraConfig()}
+    )
     probe: Path | None = Field(None, description="the trained probe for this room (safetensors + JSON sidecar)")
     consensus: Literal["average", "most_confident", "agreement"] = "average"
 
@@ -243,7 +259,9 @@ class RetentionConfig(Section):
 
 
 class Config(Section):
-    rooms: dict[str, RoomConfig] = Field(default_factory=lambda: {"demo-room": RoomConfig()})
+    rooms: Annotated[dict[str, RoomConfig], AfterValidator(_reachable_names)] = Field(
+        default_factory=lambda: {"demo-room": RoomConfig()}
+    )
     modes: dict[str, ModeConfig] = Field(default_factory=_default_modes)
     backbone: BackboneConfig = Field(default_factory=BackboneConfig)
     encoding: EncodingConfig = Field(default_factory=EncodingConfig)

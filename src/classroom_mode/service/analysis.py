@@ -27,6 +27,7 @@ from classroom_mode.clock import utc_now
 from classroom_mode.config import Config, secret
 from classroom_mode.errors import ClassroomModeError, UserError
 from classroom_mode.model.cache import embedding_key, frames_hash
+from classroom_mode.model.probes.artifact import probe_paths
 from classroom_mode.records import Clip, Embedding, Prediction
 
 if TYPE_CHECKING:  # torch loads with the model, not with a read-only API
@@ -196,9 +197,11 @@ def room_probe_path(config: Config, room: str) -> Path:
     path = config.rooms[room].probe
     if path is None:
         raise UserError(f"rooms.{room}.probe: no probe configured (train one with `classroom-mode train`)")
-    if not Path(path).is_file():
-        raise UserError(f"{path}: probe file not found (rooms.{room}.probe)")
-    return Path(path)
+    tensors, sidecar = probe_paths(path)  # named with or without its suffix, as `classify --probe` takes it
+    for part in (tensors, sidecar):
+        if not part.is_file():
+            raise UserError(f"{part}: probe file not found (rooms.{room}.probe)")
+    return tensors
 
 
 def load_local_encoder(config: Config, rooms: list[str] | None = None) -> LocalEncoder:
