@@ -162,3 +162,21 @@ def test_fidelity_of_a_speed_option_is_measured_at_the_same_crop():
 def test_a_crop_that_is_not_whole_patches_is_refused():
     with pytest.raises(UserError, match="multiple of the model's 16 px patch"):
         load_backbone("config:tiny", device="cpu", crop_size=100)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("hidden_size", "big", "Field 'hidden_size' expected int"),
+        ("num_attention_heads", 5, "not a multiple of the number of attention heads"),
+        ("patch_size", -16, "invalid V-JEPA 2 config"),
+    ],
+)
+def test_a_config_that_cannot_build_a_model_is_one_line_naming_the_file(tmp_path, field, value, expected):
+    save_tiny(tmp_path)
+    edit_config(tmp_path, **{field: value})
+    with pytest.raises(UserError) as err:
+        load_backbone(str(tmp_path), device="cpu")
+    message = str(err.value)
+    assert message.startswith(f"{tmp_path / 'config.json'}: invalid V-JEPA 2 config") and expected in message
+    assert "\n" not in message

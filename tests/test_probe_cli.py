@@ -148,3 +148,36 @@ def test_classify_refuses_what_is_not_a_regular_file_without_blocking(cli, train
         assert str(path) in result.stderr and "Traceback" not in result.output
     assert "named pipe" in cli("classify", fifo, "--probe", trained).stderr
     assert "device or socket" in cli("classify", "/dev/zero", "--probe", trained).stderr
+
+
+def _tampered(trained: Path, scratch: Path, name: str, change) -> Path:
+    """A copy of the trained probe with its sidecar (a dict) or tensors (a dict of arrays) changed."""
+    from safetensors.numpy import load_file, save_file
+
+    sidecar = json.loads(trained.with_name("room.json").read_text())
+    tensors = load_file(str(trained.with_name("room.safetensors")))
+    change(sidecar, tensors)
+    (scratch / f"{name}.json").write_text(json.dumps(sidecar))
+    save_file(tensors, str(scratch / f"{name}.safetensors"))
+    return scratch / name
+
+
+TAMPERINGS = {
+    "classes-not-a-list": (lambda s, t: s.update(classes="empty,solo"), "classes: Input should be a valid list"),
+    "no-threshold": (lambda s, t: s.pop("uncertain_below"), "uncertain_below: Field required"),
+    "threshold-a-word": (lambda s, t: s.update(uncertain_below="high"), "uncertain_below: Input should be"),
+    "one-mode-twice": (lambda s, t: s.update(classes=["empty", "empty", "solo", "group"]), "a mode is listed twice"),
+    "modes-missing": (lambda s, t: s.update(classes=["empty", "solo", "group"]), "3 modes listed, but the tensors"),
+    "kind-unknown": (lambda s, t: s.update(kind="oracle"), "kind: unknown probe kind"),
+    "gate-gone": (lambda s, t: [t.pop(k) for k in list(t) if k.startswith("gate.")], "do not match its sidecar"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TAMPERINGS))
+def test_a_tampered_probe_is_one_line_naming_its_file_and_field(cli, trained, dataset, scratch, name):
+    change, expected = TAMPERINGS[name]
+    probe = _tampered(trained, scratch, name, change)
+    result = cli("classify", dataset / "solo" / "solo-0000.mp4", "--probe", probe)
+    assert result.exit_code == 2, result.output
+    assert expected in result.stderr and name in result.stderr, result.stderr
+    assert "Traceback" not in result.output and len(result.stderr.strip().splitlines()) == 1

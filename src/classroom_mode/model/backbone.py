@@ -402,9 +402,13 @@ def _read_config(directory: Path) -> VJEPA2Config:
     if model_type != VJEPA2Config.model_type:
         raise UserError(f"{config_file}: architecture is {model_type!r}, expected a V-JEPA 2 model ('vjepa2')")
     try:
-        return VJEPA2Config.from_dict(raw)
-    except (TypeError, ValueError) as exc:
-        raise UserError(f"{config_file}: invalid V-JEPA 2 config ({exc})") from None
+        config = VJEPA2Config.from_dict(raw)
+        with torch.device("meta"):  # the config must also build a model: e.g. heads must divide the width
+            VJEPA2Model(config)
+    except Exception as exc:  # transformers and huggingface_hub raise several kinds for a bad field
+        reason = " ".join(str(exc).split())[:300]
+        raise UserError(f"{config_file}: invalid V-JEPA 2 config ({type(exc).__name__}: {reason})") from None
+    return config
 
 
 def _read_tensors(files: list[Path]) -> dict[str, torch.Tensor]:

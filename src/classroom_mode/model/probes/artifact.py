@@ -13,18 +13,47 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from safetensors import SafetensorError
 from safetensors.numpy import load as load_tensors
 from safetensors.numpy import save as save_tensors
 
+from classroom_mode.config import validation_message
 from classroom_mode.errors import UserError
 from classroom_mode.model.probes.gate import DistanceGate
 from classroom_mode.model.probes.probe import HEADS, TrainedProbe
 
 FORMAT = "classroom-mode-probe/1"
+
+
+class ProbeSidecar(BaseModel):
+    """The fields of a probe's JSON sidecar that loading relies on; the rest (metadata, reports) is kept as is."""
+
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
+
+    format: Literal["classroom-mode-probe/1"]
+    kind: str
+    classes: list[str] = Field(min_length=2)
+    uncertain_below: float = Field(ge=0.0, le=1.0)
+    head: dict[str, Any]
+    gate: dict[str, Any]
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, kind: str) -> str:
+        if kind not in HEADS:
+            raise ValueError(f"unknown probe kind (known: {', '.join(HEADS)})")
+        return kind
+
+    @field_validator("classes")
+    @classmethod
+    def _distinct(cls, classes: list[str]) -> list[str]:
+        if len(set(classes)) != len(classes):
+            raise ValueError("a mode is listed twice")
+        return classes
 
 
 def probe_paths(path: Path | str) -> tuple[Path, Path]:
@@ -63,9 +92,10 @@ def load_probe(path: Path | str, *, expect_fingerprint: str | None = None) -> Tr
         raise UserError(f"{tensors_path}: probe file not found") from None
     except (OSError, SafetensorError) as exc:
         raise UserError(f"{tensors_path}: not a readable probe ({exc})") from None
-    made_for = (sidecar.get("backbone") or {}).get("fingerprint")
+    backbone = sidecar.get("backbone")
+    made_for = backbone.get("fingerprint") if isinstance(backbone, dict) else None
     if expect_fingerprint is not None and made_for != expect_fingerprint:
-        model = (sidecar.get("backbone") or {}).get("model_id", "an unknown backbone")
+        model = backbone.get("model_id", "an unknown backbone") if isinstance(backbone, dict) else "an unknown backbone"
         raise UserError(
             f"{sidecar_path}: this probe was trained on features of {model} (fingerprint {made_for}), not the "
             f"backbone in use (fingerprint {expect_fingerprint}); retrain it with `classroom-mode train`"
@@ -77,8 +107,15 @@ def load_probe(path: Path | str, *, expect_fingerprint: str | None = None) -> Tr
         head = HEADS[sidecar["kind"]].restore(_section(tensors, "head."), sidecar["head"])
         gate = DistanceGate.restore(_section(tensors, "gate."), sidecar["gate"])
     except (KeyError, RuntimeError, TypeError, ValueError) as exc:
-        raise UserError(f"{tensors_path}: probe tensors do not match its sidecar ({exc})") from None
-    return TrainedProbe(list(sidecar["classes"]), head, gate, float(sidecar["uncertain_below"]), meta)
+        raise UserError(
+            f"{tensors_path}: probe tensors do not match its sidecar ({type(exc).__name__}: {exc})"
+        ) from None
+    classes = list(sidecar["classes"])
+    if len(gate.means.centroids) != len(classes):
+        raise UserError(
+            f"{sidecar_path}: classes: {len(classes)} modes listed, but the tensors hold {len(gate.means.centroids)}"
+        )
+    return TrainedProbe(classes, head, gate, float(sidecar["uncertain_below"]), meta)
 
 
 def read_sidecar(path: Path | str) -> dict[str, Any]:
@@ -90,8 +127,12 @@ def read_sidecar(path: Path | str) -> dict[str, Any]:
         raise UserError(f"{sidecar_path}: probe file not found") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise UserError(f"{sidecar_path}: not a readable probe ({exc})") from None
-    if not isinstance(sidecar, dict) or sidecar.get("format") != FORMAT or sidecar.get("kind") not in HEADS:
+    if not isinstance(sidecar, dict) or sidecar.get("format") != FORMAT:
         raise UserError(f"{sidecar_path}: not a classroom-mode probe sidecar")
+    try:
+        ProbeSidecar.model_validate(sidecar)
+    except ValidationError as exc:
+        raise UserError(f"{sidecar_path}: {validation_message(exc)}") from None
     return sidecar
 
 
