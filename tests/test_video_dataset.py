@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from classroom_mode.errors import UserError
-from classroom_mode.video.dataset import VIDEO_EXTENSIONS, LabelledClip, list_labelled_clips, list_unlabeled_clips
+from classroom_mode.video.dataset import (
+    VIDEO_EXTENSIONS,
+    LabelledClip,
+    list_labelled_clips,
+    list_unlabeled_clips,
+    overlooked,
+)
 
 
 def _touch(path: Path) -> None:
@@ -42,3 +49,23 @@ def test_missing_data_folder_is_a_user_error(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="data folder not found"):
         list_labelled_clips(tmp_path / "nope")
     assert list_unlabeled_clips(tmp_path) == []
+
+
+def test_what_the_layout_leaves_out_is_listed_with_why(tmp_path):
+    data = tmp_path / "data"
+    (data / "solo" / "monday").mkdir(parents=True)
+    (data / "unlabeled").mkdir()
+    (data / "solo" / "ok.mp4").write_bytes(b"x")
+    (data / "solo" / "monday" / "nested.mp4").write_bytes(b"x")
+    (data / "solo" / "gone.mp4").symlink_to(tmp_path / "nowhere.mp4")
+    (data / "solo" / "loop-a.mp4").symlink_to(data / "solo" / "loop-b.mp4")
+    (data / "solo" / "loop-b.mp4").symlink_to(data / "solo" / "loop-a.mp4")
+    (data / "solo" / "dir-loop").symlink_to(data / "solo", target_is_directory=True)
+    os.mkfifo(data / "unlabeled" / "pipe.mp4")
+    found = {path.name: reason for path, reason in overlooked(data)}
+    assert found["nested.mp4"] == "in a nested folder: clips go directly in solo/"
+    assert "leads nowhere" in found["gone.mp4"] and "leads nowhere" in found["loop-a.mp4"]
+    assert found["pipe.mp4"].startswith("not a regular file")
+    assert found["dir-loop"] == "a link to a folder: clips go directly in solo/"
+    assert "ok.mp4" not in found
+    assert [c.path.name for c in list_labelled_clips(data)] == ["ok.mp4"]

@@ -58,7 +58,7 @@ def embed(
     from classroom_mode.model.backbone import fidelity_to_fp32, load_backbone, resolve_device
     from classroom_mode.model.cache import EmbeddingCache
     from classroom_mode.model.embed import embed_paths
-    from classroom_mode.video.dataset import list_labelled_clips, list_unlabeled_clips
+    from classroom_mode.video.dataset import list_labelled_clips, list_unlabeled_clips, overlooked
 
     cfg = config_from(config)
     paths = [c.path for c in list_labelled_clips(data_dir)] + list_unlabeled_clips(data_dir)
@@ -125,7 +125,7 @@ def embed(
             warn("RANDOM weights: these embeddings are for tests and timing only")
         if fidelity is not None:
             info(f"{backbone.numerics}: cosine similarity {fidelity:.6f} to the fp32 encoder on {first.name}")
-        print_skipped(result.skipped)
+        print_skipped([*overlooked(data_dir), *result.skipped])
 
 
 def models_list(json_output: JsonOption = False) -> None:

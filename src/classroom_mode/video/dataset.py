@@ -7,6 +7,7 @@ a label, and folders starting with `.` or `_` (the labelling page's `.trash/`) a
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +55,34 @@ def list_labelled_clips(data_dir: Path | str) -> list[LabelledClip]:
         if is_label_dir(folder)
         for path in _clips_in(folder)
     ]
+
+
+def overlooked(data_dir: Path | str) -> list[tuple[Path, str]]:
+    """What the layout leaves out that looks meant as a clip, each with why: a video in a nested folder, a
+    link that leads nowhere or in a loop, a name ending like a video that is not a regular file. A batch job
+    lists these with its skipped clips, so nothing a user put in the folder disappears without a word."""
+    data_dir = _data_dir(data_dir)
+    found: list[tuple[Path, str]] = []
+    folders = [f for f in sorted(data_dir.iterdir()) if is_label_dir(f) or f.name == UNLABELED_DIR]
+    for folder in folders:
+        for entry in sorted(folder.iterdir()):
+            if entry.name.startswith("."):
+                continue
+            if entry.is_symlink() and not entry.exists():
+                found.append((entry, "a link that leads nowhere (or in a loop)"))
+            elif entry.is_dir() and entry.is_symlink():
+                found.append((entry, f"a link to a folder: clips go directly in {folder.name}/"))
+            elif entry.is_dir():
+                nested = sorted(p for p in _walk(entry) if p.suffix.lower() in VIDEO_EXTENSIONS)
+                found.extend((p, f"in a nested folder: clips go directly in {folder.name}/") for p in nested)
+            elif entry.suffix.lower() in VIDEO_EXTENSIONS and not entry.is_file():
+                found.append((entry, "not a regular file (a named pipe or a device)"))
+    return found
+
+
+def _walk(folder: Path) -> list[Path]:
+    # os.walk does not follow links into folders, so a link loop cannot make this run forever
+    return [Path(root) / name for root, _, names in os.walk(folder) for name in names]
 
 
 def list_unlabeled_clips(data_dir: Path | str) -> list[Path]:

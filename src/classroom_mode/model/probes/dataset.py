@@ -23,7 +23,7 @@ from classroom_mode.model.cache import EmbeddingCache
 from classroom_mode.model.embed import embed_paths
 from classroom_mode.model.preprocess import PREPROCESS_VERSION
 from classroom_mode.model.probes.features import FeatureSet
-from classroom_mode.video.dataset import is_label_dir, list_labelled_clips
+from classroom_mode.video.dataset import is_label_dir, list_labelled_clips, overlooked
 
 GroupBy = Literal["session", "camera"]
 SEPARATOR = "__"
@@ -65,7 +65,8 @@ def load_labelled_features(
     if not kept:
         raise UserError(f"{data_dir}: none of the {len(clips)} clips could be embedded")
     features = FeatureSet.from_embeddings([result.embeddings[c.path] for c in kept])
-    return LabelledFeatures(features, [c.label for c in kept], classes, [c.path for c in kept], result.skipped)
+    skipped = [*overlooked(data_dir), *result.skipped]
+    return LabelledFeatures(features, [c.label for c in kept], classes, [c.path for c in kept], skipped)
 
 
 def group_of(path: Path, by: GroupBy) -> str:
