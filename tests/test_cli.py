@@ -176,3 +176,13 @@ def test_serve_on_a_busy_port_is_one_line_and_exit_1(cli, tmp_path, monkeypatch)
     assert result.exit_code == 1
     assert f"cannot serve on 127.0.0.1:{port}: the address is in use" in result.stderr
     assert "serving on" not in result.stderr and "Traceback" not in result.output
+
+
+def test_a_path_whose_folder_is_a_file_is_one_line(cli, tmp_path):
+    (tmp_path / "file").write_text("x")
+    config = tmp_path / "c.yaml"
+    config.write_text(f"paths: {{database: {tmp_path / 'file' / 'h.db'}, cache: {tmp_path / 'file' / 'cache'}}}\n")
+    for args in (["run", "-c", config, "--windows", "1"], ["serve", "-c", config, "--no-encode", "--port", "1"]):
+        result = cli(*args)
+        assert result.exit_code == 2, result.output
+        assert "a folder on its way is a file" in result.stderr and "Traceback" not in result.output

@@ -139,8 +139,20 @@ def print_error(exc: ClassroomModeError) -> None:
         err_console.print(styled((f"{prefix}:", "bold red"), " ", line), highlight=False, soft_wrap=True)
 
 
+PATH_ERRORS = (FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError, FileNotFoundError)
+"""Errors about a path a user gave (in the config or on the command line): theirs to fix, so one line, exit 2."""
+
+
+def path_error(exc: OSError) -> UserError:
+    """`paths.database: /srv/x/h.db` under a folder that is a file, say: the path and what is wrong with it."""
+    where = exc.filename if exc.filename is not None else "a path"
+    hint = " (a folder on its way is a file)" if isinstance(exc, (FileExistsError, NotADirectoryError)) else ""
+    return UserError(f"{where}: {exc.strerror or type(exc).__name__}{hint}")
+
+
 class ErrorMappingGroup(TyperGroup):
-    """The root group: every ClassroomModeError raised below it becomes one line and its exit code."""
+    """The root group: every ClassroomModeError raised below it becomes one line and its exit code, and so does
+    an error about a path the user gave (a parent that is a file, a folder that may not be written)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -148,3 +160,7 @@ class ErrorMappingGroup(TyperGroup):
         except ClassroomModeError as exc:
             print_error(exc)
             raise typer.Exit(exc.exit_code) from None
+        except PATH_ERRORS as exc:
+            error = path_error(exc)
+            print_error(error)
+            raise typer.Exit(error.exit_code) from None
