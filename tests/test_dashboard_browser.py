@@ -201,7 +201,7 @@ def test_phone_screen(pages, servers: contextlib.ExitStack, store: HistoryStore,
     store.set_state(stale)
     page.wait_for_selector(f'{CARD}.card-stale[data-mode="presentation"]', timeout=3000)
     assert page.locator(CARD).evaluate("el => el.scrollWidth <= el.clientWidth")
-    assert "no recent reading" in page.locator(CARD).inner_text()
+    assert "No reading since" in page.locator(CARD).inner_text()  # says since when, in words
     page.screenshot(path=str(tmp_path / "phone.png"), full_page=True)
 
     camera = phone.open(f"{url}/cameras/front")
@@ -241,7 +241,7 @@ def test_the_live_loop_feeds_the_page(pages, servers: contextlib.ExitStack, stor
 
     loop.run(windows=6)
     page.wait_for_selector('section[data-room="r1"] .card[data-mode="lab"]', timeout=3000)
-    assert [b.get_attribute("title").split()[1] for b in page.locator(".band").all()] == ["Exam", "Lab"]
+    assert [b.get_attribute("title").split()[0] for b in page.locator(".band").all()] == ["Exam", "Lab"]
     page.reload()  # the thumbnail URL is versioned by the camera's last frame; a reload fetches the newest
     page.wait_for_function("() => document.querySelector('img.thumb')?.naturalWidth > 0")
     brightness = page.locator("img.thumb").evaluate(

@@ -243,7 +243,8 @@
   function statusLine(status) {
     if (!status) return h("span", { class: "status status-unknown" }, h("i", { class: "dot" }), "no status yet");
     if (isOnline(status)) return h("span", { class: "status status-online" }, h("i", { class: "dot" }), "online");
-    pageStale = true;
+    // offline as its worker said: its coming back is an event; offline by the clock: only a poll can tell
+    pageStale ||= status.online;
     // offline by the clock: since the instant its last frame stopped counting
     const since = status.online ? status.fresh_until : status.since;
     return h("span", { class: "status status-offline", title: status.last_error || "" },
@@ -400,9 +401,13 @@
   let expiry = null;
   let staleWatch = null;
 
+  const sameView = (a, b) => JSON.stringify({ ...a, now: null }) === JSON.stringify({ ...b, now: null });
+
   // Draw the last view; redraw it when the next freshness deadline on the page passes, and reload every
   // second while anything on it is stale (a fresh reading then shows within a second).
+  let lastDrawn = 0;
   function draw(view) {
+    lastDrawn = Date.now();
     pageStale = false;
     main.replaceChildren(view.draw(lastData));
     main.setAttribute("aria-busy", "false");
@@ -426,9 +431,13 @@
     try {
       const response = await fetch(view.url(), { cache: "no-store", headers: { Accept: "application/json" } });
       if (!response.ok) throw new Error(`${response.status} ${response.statusText}`);
-      lastData = await response.json();
-      if (lastData.now) serverOffset = Date.now() - Date.parse(lastData.now);
-      draw(view);
+      const data = await response.json();
+      if (data.now) serverOffset = Date.now() - Date.parse(data.now);
+      // a stale page's one-second poll that brings nothing new leaves the page as it is (elements, focus and
+      // hover stay put); the slow refresh still redraws, for the "12 min" that moves on by itself
+      const same = lastData !== null && sameView(lastData, data) && Date.now() - lastDrawn < REFRESH_MS / 2;
+      lastData = data;
+      if (!same) draw(view);
       if (liveBadge.dataset.state === "offline") showStream(view);
     } catch (error) {
       if (main.getAttribute("aria-busy") === "true") {
