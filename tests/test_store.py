@@ -180,3 +180,16 @@ def test_sigkill_mid_write_keeps_every_committed_row(tmp_path):
         ]
         assert len(store.mode_changes("r")) >= committed + 1
         store.add_prediction(reading("a", T0, one_hot("lab", MODES)))  # and it is writable again
+
+
+def test_a_history_with_damaged_pages_is_refused_on_open_naming_the_file(tmp_path):
+    path = tmp_path / "h.db"
+    with HistoryStore(path) as store:
+        for i in range(300):  # enough rows for several pages of the predictions table
+            store.add_prediction(reading("cam", T0 + timedelta(seconds=i), one_hot("lab", MODES)))
+    data = bytearray(path.read_bytes())
+    page = 4096
+    data[6 * page : 6 * page + 512] = b"\xa5" * 512  # scribble over a page in the middle of the table
+    path.write_bytes(data)
+    with pytest.raises(UserError, match=rf"{path}: the history database is damaged \(.*\); move it aside"):
+        HistoryStore(path)

@@ -126,8 +126,8 @@ class HistoryStore:
             problems = [str(exc)]
         if problems != ["ok"]:
             raise UserError(
-                f"{self.path}: the history database is damaged ({'; '.join(problems)}); move it aside to start a "
-                "new one (sqlite3's .recover can often save its rows)"
+                f"{self.path}: the history database is damaged ({'; '.join(' '.join(p.split()) for p in problems)}); "
+                "move it aside to start a new one (sqlite3's .recover can often save its rows)"
             )
         if version > SCHEMA_VERSION:
             raise UserError(
