@@ -17,10 +17,14 @@ ORDER = [
     "probes",
     "room_probe",
     "room_probe_crop256",
+    "worldmodel_people",
+    "room_probe_people",
     "live",
     "demo",
     "dashboard",
     "bot",
+    "distributed",
+    "hostile",
 ]
 HEADER = """# Results
 

@@ -165,3 +165,23 @@ def test_the_shipped_model_loads_strictly_and_records_how_it_was_made():
     assert record["final"]["step"] == record["recipe"]["steps"] and record["final"]["effective_rank"] > 10
     pixels = torch.randn(1, 8, 3, 128, 128)
     assert 0 < SurpriseModel(backbone).energy(pixels)[0] < 10
+
+
+@pytest.mark.parametrize(("readings", "stops"), [((0.70, 0.69), True), ((0.70, 0.74), False)])
+def test_a_run_not_above_its_start_by_the_given_step_stops_and_writes_no_model(
+    data, tmp_path, monkeypatch, readings, stops
+):
+    # the measurement itself is tested on real rooms in test_jepa_rooms; here only what a run does with it
+    values = iter(readings + readings[-1:] * 10)
+    monkeypatch.setattr(jepa, "measure", lambda *_: {"occupancy_auroc": next(values), "knn_mode_accuracy": 0.25})
+    recipe = tiny_recipe(model=jepa.architecture(load_backbone("config:tiny", device="cpu").config), steps=3)
+    run = jepa.prepare_run(
+        recipe, data, tmp_path, resume=False, force=False, device=torch.device("cpu"),
+        read=lambda path, n: sample_clip(path, n).frames,
+    )  # fmt: skip
+    summary = jepa.train(run, indicator=jepa.Indicator(rooms=[], every=2, stop_at=2))
+    verdict = json.loads((tmp_path / jepa.TRAINING_FILE).read_text())["indicator"]
+    assert summary["stopped_early"] is stops and verdict["above_start"] is not stops
+    assert (tmp_path / jepa.MODEL_DIR).exists() is not stops
+    assert ("NOT above the starting weights" in verdict["verdict"]) is stops
+    assert run.trainer.step == (2 if stops else 3)
