@@ -327,11 +327,14 @@ def test_a_store_that_cannot_be_written_stops_the_loop_with_its_reason(store, mo
         raise sqlite3.DatabaseError("database disk image is malformed")
 
     monkeypatch.setattr(store, "add_prediction", damaged)
+    told: list[str] = []
+    loop.on_failure = told.append  # what `serve --live` uses to stop its server
     started = time.monotonic()
     with pytest.raises(ClassroomModeError, match="the live loop stopped: cannot write the history database: "
                        "DatabaseError: database disk image is malformed"):  # fmt: skip
         loop.run()  # forever, unless it cannot go on
     assert time.monotonic() - started < 10
+    assert len(told) == 1 and "malformed" in told[0]
 
 
 @pytest.mark.parametrize("config_text", ["interval_s: .inf", "offline_after_s: .nan"])

@@ -64,6 +64,7 @@ def register(app: typer.Typer) -> None:
         """Serve the HTTP API (and the dashboard) over the history database."""
         import uvicorn
 
+        from classroom_mode.errors import ClassroomModeError
         from classroom_mode.service.analysis import load_local_encoder
         from classroom_mode.service.api import create_app
         from classroom_mode.service.dashboard import mount_dashboard
@@ -91,7 +92,12 @@ def register(app: typer.Typer) -> None:
             bind_host, bind_port = host or cfg.server.host, port or cfg.server.port
             _check_port(bind_host, bind_port)
             info(f"serving on http://{bind_host}:{bind_port} (API docs at /docs)")
-            uvicorn.run(api, host=bind_host, port=bind_port, log_level="warning")
+            server = uvicorn.Server(uvicorn.Config(api, host=bind_host, port=bind_port, log_level="warning"))
+            if loop is not None:  # a loop that cannot go on takes the server down with it, and says why
+                loop.on_failure = lambda _reason: setattr(server, "should_exit", True)
+            server.run()
+        if loop is not None and loop.failure is not None:
+            raise ClassroomModeError(f"the live loop stopped: {loop.failure}")
 
 
 def _check_port(host: str, port: int) -> None:

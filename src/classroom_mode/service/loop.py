@@ -118,6 +118,8 @@ class LiveLoop:
         self.writes = WriteQueue(on_fatal=self._fail)
         self.failure: str | None = None
         """Why the loop stopped on its own (the store cannot be written); None while it can go on."""
+        self.on_failure: Callable[[str], None] | None = None
+        """Called once with that reason, for whoever runs the loop in the background (`serve --live`)."""
 
     # -- control ------------------------------------------------------------------------------------
 
@@ -147,6 +149,8 @@ class LiveLoop:
         log.error("live loop stopping: %s", reason)
         self.failure = reason
         self._stop.set()
+        if self.on_failure is not None:
+            self.on_failure(reason)
 
     def _done(self, camera: _Camera) -> bool:
         return self._windows is not None and camera.windows >= self._windows
