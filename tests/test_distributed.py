@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -124,3 +125,28 @@ def test_a_gpu_that_does_not_exist_is_one_line_per_rank(footage, tmp_path: Path)
     assert result.returncode != 0
     assert result.stderr.count("error: device: cuda requested but no CUDA device is available") == 2
     assert "classroom_mode/" not in result.stderr  # no traceback of ours (torchrun prints its own summary)
+
+
+def test_a_rank_that_dies_stops_the_job_and_its_last_checkpoint_resumes(footage, tmp_path: Path):
+    import psutil
+
+    data, init = footage
+    out = tmp_path / "killed"
+    command = [str(BIN / "torchrun"), "--standalone", "--nproc-per-node=2", "--no-python", str(BIN / "classroom-mode"),
+               "pretrain", "--data", str(data), "--out", str(out), "--init", str(init), "--steps", "500",
+               "--batch-size", "2", "--warmup", "0", "--checkpoint-every", "1", "--device", "cpu"]  # fmt: skip
+    job = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           env=os.environ | {"OMP_NUM_THREADS": "1"})  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not (out / "checkpoints" / "latest.json").exists():
+        assert time.monotonic() < deadline and job.poll() is None, "the job never wrote a checkpoint"
+        time.sleep(0.2)
+    workers = [p for p in psutil.Process(job.pid).children(recursive=True) if p.environ().get("RANK") == "1"]
+    assert workers, "no rank 1 under torchrun"
+    workers[0].kill()  # SIGKILL: no chance to say goodbye
+    _, stderr = job.communicate(timeout=120)
+    assert job.returncode != 0
+    assert "classroom_mode/" not in stderr  # the survivor says one line (or torchrun stops it first)
+    step = json.loads((out / "checkpoints" / "latest.json").read_text())["step"]
+    resumed = _pretrain(1, footage, out, "--steps", str(step + 1), "--batch-size", "2", "--resume", "--force")
+    assert f"resuming at step {step}" in resumed.stderr
