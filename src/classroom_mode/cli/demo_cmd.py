@@ -29,6 +29,7 @@ from classroom_mode.config import (
     Config,
     PathsConfig,
     RoomConfig,
+    ServerConfig,
     SimSource,
     load_config,
 )
@@ -165,6 +166,8 @@ def _write_config(out: Path, preset: Preset, seed: int, model: str) -> Path:
         rooms={ROOM: RoomConfig(cameras={CAMERA: camera}, probe=out / "probe.safetensors")},
         backbone=BackboneConfig(model=model),
         paths=PathsConfig(data=out / "data", cache=out / "cache", database=out / "history.db", probes=out),
+        # a simulated room served on 127.0.0.1: no token, chosen here in the open (`serve` says so when it starts)
+        server=ServerConfig(api_token_env=None),
     )
     path = out / "classroom-mode.yaml"
     header = "# Written by `classroom-mode demo`: its camera plays a simulated room faster than real time.\n"
