@@ -86,12 +86,15 @@ def embed(
                 batch_size=batch_size,
                 progress=lambda n: bar.advance(task, n),
             )
-        for path, reason in result.skipped if not ranks.is_main else ():
-            err_console.print(f"rank {ranks.rank}: skipped {path}: {reason}", soft_wrap=True)
-        cached, encoded, skipped = (int(n) for n in ranks.sum([result.cached, result.encoded, len(result.skipped)]))
+        if not ranks.is_main:  # rank 0 lists its own with the summary
+            for path, reason in result.skipped:
+                err_console.print(f"rank {ranks.rank}: skipped {path}: {reason}", soft_wrap=True)
+        cached, encoded, failed = (int(n) for n in ranks.sum([result.cached, result.encoded, len(result.skipped)]))
         ranks.barrier()
     if not ranks.is_main:
         return
+    left_out = overlooked(data_dir)  # what the folder holds that is not a clip the layout takes
+    skipped = [*left_out, *result.skipped]
     fidelity = None
     if result.encoded and (backbone.numerics != "fp32" or backbone.compiled):
         first = next(iter(result.embeddings))  # fidelity on one clip: a second model is loaded for it
@@ -109,23 +112,20 @@ def embed(
         "cached": cached,
         "encoded": encoded,
         "ranks": ranks.world_size,
-        "skipped": [{"path": str(p), "reason": r} for p, r in result.skipped],
+        "skipped": [{"path": str(p), "reason": r} for p, r in skipped],
     }
     if ranks.distributed:
-        summary["skipped_on_all_ranks"] = skipped  # the list is rank 0's; the others printed theirs
+        summary["skipped_on_all_ranks"] = failed + len(left_out)  # the list is rank 0's; the others printed theirs
     if json_output:
         print_json(summary)
     else:
-        skipped = "" if ranks.distributed else f", {len(result.skipped)} skipped"
-        info(
-            f"{cached} cached, {encoded} encoded{skipped}"
-            + (f" on {ranks.world_size} ranks" if ranks.distributed else "")
-        )
+        where = f" on {ranks.world_size} ranks" if ranks.distributed else ""
+        info(f"{cached} cached, {encoded} encoded, {failed + len(left_out)} skipped{where}")
         if backbone.random_weights:
             warn("RANDOM weights: these embeddings are for tests and timing only")
         if fidelity is not None:
             info(f"{backbone.numerics}: cosine similarity {fidelity:.6f} to the fp32 encoder on {first.name}")
-        print_skipped([*overlooked(data_dir), *result.skipped])
+        print_skipped(skipped)
 
 
 def models_list(json_output: JsonOption = False) -> None:

@@ -4,12 +4,15 @@ Responses are the shared records (`ModeState`, `ModeChange`, `CameraStatus`, `Pr
 `SurpriseReading`), so the OpenAPI page at `/docs` documents exactly what the store holds. GET
 endpoints read the history store, which `serve --live` fills in-process or a `classroom-mode run`
 fills from another process. POST endpoints take a clip upload (multipart field `file`) and run the
-`LocalEncoder`; they need `Authorization: Bearer <token>` when `server.api_token_env` names a set
-variable. Upload limits: over `max_upload_mb` → 413, not a readable video (or more pixels than a clip may
-hold) → 415, longer than `max_upload_seconds` → 422, each with a JSON `detail` saying why; frames are scaled
+`LocalEncoder`; they need `Authorization: Bearer <token>`, the token in the variable that
+`server.api_token_env` names (a server that encodes clips does not start while it is unset; `null` means no
+token, chosen openly). Upload limits: over `max_upload_mb` → 413, not a readable video (or more pixels than a
+clip may hold) → 415, longer than `max_upload_seconds` → 422, each with a JSON `detail` saying why; frames are scaled
 to `UPLOAD_MAX_SIDE` as they are decoded, so a small file of huge frames costs no more than a small one.
 
-`create_app(config, store, encoder=, loop=)` builds the app; the dashboard mounts its pages on it.
+States and camera statuses are served as judged against the clock (`modes.Freshness`), never as stored.
+
+`create_app(config, store, encoder=, loop=, clock=)` builds the app; the dashboard mounts its pages on it.
 """
 
 from __future__ import annotations

@@ -229,7 +229,7 @@ class LiveLoop:
     def record(self, room: str, analysis: Analysis) -> ModeState:
         """Write one analysed window to the history and fold it into the room's mode; returns the room state."""
         prediction = analysis.prediction
-        self.writes.submit(lambda: self.store.add_prediction(prediction))
+        self.writes.submit(partial(self.store.add_prediction, prediction))
         with self._room_locks[room]:
             state = self.rooms[room].observe(prediction)
             self._write_state(state, force=True)
@@ -237,7 +237,7 @@ class LiveLoop:
             if self.calibrator is None:
                 self.calibrator = default_calibrator(self.config.thresholds.surprise)
             reading = self.calibrator.update(prediction.camera_id, analysis.energy, prediction.at)
-            self.writes.submit(lambda: self.store.add_surprise(reading))
+            self.writes.submit(partial(self.store.add_surprise, reading))
         return state
 
     def _set_online(
@@ -261,7 +261,7 @@ class LiveLoop:
             last_frame_at=last_frame_at,
             last_error=camera.last_error,
         )
-        self.writes.submit(lambda: self.store.set_camera_status(status))
+        self.writes.submit(partial(self.store.set_camera_status, status))
 
     def _write_state(self, state: ModeState, force: bool = False) -> None:
         """Store a room's state (on a tick only when its mode, staleness or cameras changed); hold the room's lock."""
@@ -269,7 +269,7 @@ class LiveLoop:
         if not force and self._written.get(state.room) == key:
             return
         self._written[state.room] = key
-        self.writes.submit(lambda: self._store_state(state))
+        self.writes.submit(partial(self._store_state, state))
 
     def _store_state(self, state: ModeState) -> None:
         change = self.store.set_state(state)

@@ -61,7 +61,7 @@ def render_room_footage(
     folder = Path(out_dir) / f"room{room}"
     paths = []
     for index in range(int(stream.num_frames // frames_per_window)):
-        visit = int(np.searchsorted(stream.bounds, stream.time, side="right") - 1)
+        visit = stream.segment_at(stream.time)
         frames = np.stack([stream.next_frame() for _ in range(frames_per_window)])
         paths.append(write_mp4(folder / f"v{visit:02d}-w{index:03d}.mp4", frames, fps))
     return paths
@@ -125,7 +125,7 @@ def occupancy_windows(
     stream = Stream(calibration_timeline(MODES, visits, visit_s, room), fps=fps, size=(side, side), seed=room)
     frames, people, modes, segments = [], [], [], []
     while stream.frame_index + num_frames <= stream.num_frames:
-        segment = int(np.searchsorted(stream.bounds, stream.time, side="right") - 1)
+        segment = stream.segment_at(stream.time)
         mode = stream.truth_at(stream.time)
         drawn = [stream.next_frame_and_mask() for _ in range(num_frames)]
         if stream.truth_at(stream.time - 1e-6) != mode:

@@ -106,14 +106,15 @@ class Stream:
         self.frame_index = 0
         self._event_rng = np.random.default_rng([seed, 2])
 
-    def _segment(self, t: float) -> int:
+    def segment_at(self, t: float) -> int:
+        """Which timeline segment (visit) scene time `t` falls in."""
         if self.loop:
             t = t % self.duration
         return int(min(np.searchsorted(self.bounds, t, side="right") - 1, len(self.segments) - 1))
 
     def truth_at(self, t: float) -> str:
         """The ground-truth mode at scene time `t` (seconds); it switches exactly at the timeline's boundaries."""
-        return self.segments[self._segment(t)][0]
+        return self.segments[self.segment_at(t)][0]
 
     def events_at(self, t: float) -> list[str]:
         """The kinds of injected events in progress at scene time `t`."""
@@ -156,14 +157,10 @@ class Stream:
         """As `next_frame`, with the (H, W) bool mask of where a person is visible in it."""
         return self._advance(self.world.render_with_mask)
 
-    def skip_frame(self) -> None:
-        """Advance the scene by one frame without drawing it (for windows that keep only some frames)."""
-        self._advance(lambda: None)
-
     def _advance(self, render: Callable[[], _Drawn]) -> _Drawn:
         t = self.time
         scene = self.world.scene
-        if self.loop and self.frame_index and self._segment(t) < self._segment(t - 1.0 / self.fps):
+        if self.loop and self.frame_index and self.segment_at(t) < self.segment_at(t - 1.0 / self.fps):
             for event in self.events:  # a new pass of a looping timeline replays its events
                 event.fired = False
         mode = self.truth_at(t)
@@ -183,7 +180,7 @@ class Stream:
         for event in self.events:
             if event.kind == "lights" and event.start <= t < event.end:
                 world.lights_out = min(1.0, (t - event.start) / 0.3, (event.end - t) / 0.3)
-            if event.kind == "chair" and event.fired and self._segment(t) == self._segment(event.start):
+            if event.kind == "chair" and event.fired and self.segment_at(t) == self.segment_at(event.start):
                 world.room.items[event.target].tilt = min(1.0, (t - event.start) / 0.6) * math.pi / 2
             if event.fired or not event.start <= t < event.end:
                 continue

@@ -243,13 +243,8 @@ class HistoryStore:
         ]
 
     def state(self, room: str) -> ModeState | None:
-        raw = self.state_json(room)
-        return ModeState.model_validate_json(raw) if raw is not None else None
-
-    def state_json(self, room: str) -> str | None:
-        """A room's state as the JSON it was stored as (a `ModeState`): what the API serves without re-encoding."""
         rows = self._rows("SELECT record FROM room_states WHERE room = ?", (room,))
-        return rows[0] if rows else None
+        return ModeState.model_validate_json(rows[0]) if rows else None
 
     def cameras(self) -> list[CameraStatus]:
         return [

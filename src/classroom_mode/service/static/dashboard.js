@@ -8,7 +8,7 @@
 //
 // A room state or camera status holds only until its `fresh_until` (judged by the server from the
 // config's thresholds): at that instant the card greys out and says since when nothing arrived, with no
-// new request, and while anything on the page is stale the view is reloaded every second, so a fresh
+// new request, and while something on it can turn fresh without an event the view is reloaded every second, so a fresh
 // reading shows at once. Mode icons are drawn as SVG here, so a machine without a colour emoji font
 // (a Raspberry Pi kiosk) shows them as well as any other.
 "use strict";
