@@ -185,3 +185,32 @@ def test_a_run_not_above_its_start_by_the_given_step_stops_and_writes_no_model(
     assert (tmp_path / jepa.MODEL_DIR).exists() is not stops
     assert ("NOT above the starting weights" in verdict["verdict"]) is stops
     assert run.trainer.step == (2 if stops else 3)
+
+
+def test_a_run_keeps_the_weights_of_its_best_indicator_reading(data, tmp_path, monkeypatch):
+    # readings at steps 0, 1, 2, 3: the peak at step 2 is kept though step 3 falls back
+    values = iter([0.70, 0.72, 0.78, 0.71])
+    monkeypatch.setattr(jepa, "measure", lambda *_: {"occupancy_auroc": next(values), "knn_mode_accuracy": 0.25})
+    exported: list[int] = []
+    original = jepa.export_pretrained
+
+    def export(trainer, directory, dtype=torch.float32):
+        if directory.name == jepa.BEST_MODEL_DIR:
+            exported.append(trainer.step)
+        return original(trainer, directory, dtype)
+
+    monkeypatch.setattr(jepa, "export_pretrained", export)
+    recipe = tiny_recipe(model=jepa.architecture(load_backbone("config:tiny", device="cpu").config), steps=3)
+    run = jepa.prepare_run(
+        recipe, data, tmp_path, resume=False, force=False, device=torch.device("cpu"),
+        read=lambda path, n: sample_clip(path, n).frames,
+    )  # fmt: skip
+    summary = jepa.train(run, indicator=jepa.Indicator(rooms=[], every=1))
+    assert exported == [1, 2]
+    assert summary["best_indicator"]["step"] == 2 and summary["best_indicator"]["occupancy_auroc"] == 0.78
+    assert load_backbone(str(tmp_path / jepa.BEST_MODEL_DIR), device="cpu").load_report.complete
+
+
+def test_no_best_model_when_no_reading_beats_the_start():
+    history = [{"step": 0, "indicator": {"occupancy_auroc": 0.7}}, {"step": 5, "indicator": {"occupancy_auroc": 0.7}}]
+    assert jepa.best_reading(history) is None

@@ -160,6 +160,12 @@ def register(app: typer.Typer) -> None:
                 f"(start {start['occupancy_auroc']:.3f}), kNN mode accuracy {last['knn_mode_accuracy']:.2f} "
                 f"(start {start['knn_mode_accuracy']:.2f}): {verdict['verdict']}"
             )
+        best = summary["best_indicator"]
+        if best is not None:
+            console.print(
+                f"best indicator reading: step {best['step']}, occupancy AUROC {best['occupancy_auroc']:.3f}; "
+                f"its weights: {out / jepa.BEST_MODEL_DIR}"
+            )
         if summary["stopped_early"]:
             raise ClassroomModeError(
                 f"stopped at step {summary['final']['step']}: the tokens are not above the starting weights; "

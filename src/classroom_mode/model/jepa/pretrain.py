@@ -43,6 +43,9 @@ ARCHITECTURE_FIELDS = tuple(VJEPA2Config.__annotations__)
 """The VJEPA2Config fields that define the encoder and predictor (not transformers' bookkeeping)."""
 BANK_FILE = "clips.safetensors"
 MODEL_DIR = "model"
+BEST_MODEL_DIR = "best-indicator"
+"""Where a run with an indicator keeps the weights of its best reading: a run can peak and fall back (#18),
+and only the two newest checkpoints survive, so the peak would otherwise be lost."""
 TRAINING_FILE = "training.json"
 
 
@@ -225,6 +228,19 @@ def indicator_verdict(history: list[dict[str, Any]]) -> dict[str, Any] | None:
     }
 
 
+def best_reading(history: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The step and reading `BEST_MODEL_DIR` holds: the highest occupancy AUROC after the start (the earliest
+    on ties), or None when no reading was above the starting weights'."""
+    readings = [h for h in history if "indicator" in h]
+    if not readings:
+        return None
+    best, top = None, readings[0]["indicator"]["occupancy_auroc"]
+    for entry in readings[1:]:
+        if entry["indicator"]["occupancy_auroc"] > top:
+            best, top = entry, entry["indicator"]["occupancy_auroc"]
+    return None if best is None else {"step": best["step"], **best["indicator"]}
+
+
 def _checkpoint(run: Run) -> None:
     if run.trainer.ranks.is_main:  # every rank holds the same state; one writes it
         save_checkpoint(run.out, run.trainer, run.history)
@@ -267,6 +283,9 @@ def train(
             reading = measure(trainer.target_encoder, indicator.rooms, trainer.device)
             run.history.append({"step": trainer.step, "indicator": reading})
             log.info("step %d: indicator %s", trainer.step, reading)
+            best = best_reading(run.history)
+            if best is not None and best["step"] == trainer.step and trainer.ranks.is_main:
+                export_pretrained(trainer, run.out / BEST_MODEL_DIR, dtype)
             verdict = indicator_verdict(run.history)
             if trainer.step == indicator.stop_at and verdict is not None and not verdict["above_start"]:
                 _checkpoint(run)
@@ -291,6 +310,7 @@ def finish(run: Run, dtype: torch.dtype, *, stopped_early: bool = False) -> dict
         "final": next((h for h in reversed(run.history) if "loss" in h), None),
         "stopped_early": stopped_early,
         "indicator": indicator_verdict(run.history),
+        "best_indicator": best_reading(run.history),
         "clips_per_s": sum(throughput) / len(throughput) if throughput else None,
         "device": trainer.device.type,
         "world_size": trainer.ranks.world_size,
