@@ -8,7 +8,21 @@ from pathlib import Path
 import classroom_mode
 
 PACKAGE = Path(classroom_mode.__file__).parent
-LAYERS = ["clock", "records", "errors", "config", "video", "sim", "model", "modes", "store", "service", "bot", "cli"]
+LAYERS = [
+    "clock",
+    "records",
+    "errors",
+    "config",
+    "video",
+    "sim",
+    "model",
+    "modes",
+    "store",
+    "outputs",
+    "service",
+    "bot",
+    "cli",
+]
 """Top to bottom; `clock`, `records` and `errors` are shared by all and import nothing of ours but each other."""
 
 

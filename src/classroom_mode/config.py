@@ -17,6 +17,7 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from classroom_mode.errors import UserError
+from classroom_mode.records import OutputKind
 
 DEFAULT_CONFIG_FILE = "classroom-mode.yaml"
 DEFAULT_BACKBONE = "classroom-mode/vjepa2-tiny-sim"
@@ -258,6 +259,92 @@ class RetentionConfig(Section):
     unlabeled_gb: float | None = Field(None, gt=0)
 
 
+class OutputSettings(Section):
+    events: list[OutputKind] = Field(description="which events this sink takes")
+    coalesce_after_s: float = Field(
+        60.0,
+        ge=0,
+        description="once a sink is this far behind, an event a newer one of the same kind and room or camera "
+        "supersedes is skipped: a sink down for hours gets the room's state, not every flip",
+    )
+    max_backoff_s: float = Field(60.0, gt=0, description="longest wait between two retries")
+
+    @field_validator("events")
+    @classmethod
+    def _some_events(cls, events: list[OutputKind]) -> list[OutputKind]:
+        if not events:
+            raise ValueError("a sink needs at least one event kind (reading, mode, surprise, camera)")
+        return list(dict.fromkeys(events))
+
+
+def _http_url(url: str) -> str:
+    if not url.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    return url
+
+
+HttpUrl = Annotated[str, AfterValidator(_http_url), AfterValidator(_no_credentials)]
+
+
+class BusOutput(OutputSettings):
+    """The classroom event bus: `POST {url}/push/state` with the V-JEPA detector's payload, per camera reading."""
+
+    kind: Literal["bus"] = "bus"
+    url: HttpUrl
+    api_key_env: EnvName = Field(description="environment variable holding the bus's X-API-Key")
+    timeout_s: float = Field(5.0, gt=0, le=120)
+    events: list[OutputKind] = Field(default_factory=lambda: ["reading"])
+
+    @field_validator("events")
+    @classmethod
+    def _readings_only(cls, events: list[OutputKind]) -> list[OutputKind]:
+        if events != ["reading"]:
+            raise ValueError("the bus takes camera readings only (it derives its own mode-change events)")
+        return events
+
+
+class MqttOutput(OutputSettings):
+    """An MQTT broker, with Home Assistant discovery so the room shows up there without any YAML."""
+
+    kind: Literal["mqtt"] = "mqtt"
+    host: str
+    port: int = Field(1883, ge=1, le=65535)
+    username: str | None = None
+    password_env: EnvName | None = Field(None, description="environment variable holding the MQTT password")
+    tls: bool = False
+    ca_file: Path | None = Field(None, description="CA certificate for TLS; the system's when unset")
+    client_id: str | None = None
+    topic_prefix: str = Field("classroom-mode", pattern=r"^[^#+\x00]+$")
+    discovery_prefix: str | None = Field(
+        "homeassistant", pattern=r"^[^#+\x00]+$", description="Home Assistant's discovery prefix; null: none"
+    )
+    timeout_s: float = Field(10.0, gt=0, le=120, description="how long a publish may wait for the broker's ack")
+    events: list[OutputKind] = Field(default_factory=lambda: ["reading", "mode", "surprise", "camera"])
+
+
+class WebhookOutput(OutputSettings):
+    """POST each event as JSON, signed with HMAC-SHA256 when a secret is named."""
+
+    kind: Literal["webhook"] = "webhook"
+    url: HttpUrl
+    secret_env: EnvName | None = Field(None, description="environment variable holding the HMAC-SHA256 secret")
+    timeout_s: float = Field(5.0, gt=0, le=120)
+    events: list[OutputKind] = Field(default_factory=lambda: ["mode"])
+
+
+class CommandOutput(OutputSettings):
+    """Run a program (never through a shell) per event: the event in CLASSROOM_* variables and as JSON on stdin."""
+
+    kind: Literal["command"] = "command"
+    argv: list[str] = Field(min_length=1, description="the program and its arguments")
+    timeout_s: float = Field(10.0, gt=0, le=600)
+    events: list[OutputKind] = Field(default_factory=lambda: ["mode"])
+
+
+OutputConfig = Annotated[BusOutput | MqttOutput | WebhookOutput | CommandOutput, Field(discriminator="kind")]
+OUTPUT_KINDS = ("bus", "mqtt", "webhook", "command")
+
+
 class Config(Section):
     rooms: Annotated[dict[str, RoomConfig], AfterValidator(_reachable_names)] = Field(
         default_factory=lambda: {"demo-room": RoomConfig()}
@@ -270,6 +357,9 @@ class Config(Section):
     discord: DiscordConfig = Field(default_factory=DiscordConfig)
     thresholds: Thresholds = Field(default_factory=Thresholds)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    outputs: Annotated[dict[str, OutputConfig], AfterValidator(_reachable_names)] = Field(
+        default_factory=dict, description="where the room's events go, by sink name"
+    )
 
     @model_validator(mode="after")
     def _unique_camera_ids(self) -> Config:
@@ -299,6 +389,23 @@ class Config(Section):
                     camera["source"]["url"] = redact_url(camera["source"]["url"])
         return dumped
 
+    def secret_names(self) -> set[str]:
+        """Every environment variable this config names as holding a secret (each `*_env` field that is set)."""
+        names: set[str] = set()
+
+        def walk(node: Any) -> None:
+            if isinstance(node, dict):
+                for key, value in node.items():
+                    if isinstance(value, str) and key.endswith("_env"):
+                        names.add(value)
+                    walk(value)
+            elif isinstance(node, list):
+                for value in node:
+                    walk(value)
+
+        walk(self.model_dump())
+        return names
+
     def camera(self, camera_id: str) -> tuple[str, CameraConfig]:
         """The room name and settings of one camera, or a UserError naming the known ones."""
         for room_name, room in self.rooms.items():
@@ -326,12 +433,18 @@ def secret(env_var: str | None) -> str | None:
 SOURCE_KINDS = ("file", "webcam", "stream", "oak", "sim")
 
 
+def _is_union_tag(location: tuple[Any, ...], i: int) -> bool:
+    part = location[i]
+    if i > 0 and location[i - 1] == "source":
+        return part in SOURCE_KINDS
+    return i == 2 and location[0] == "outputs" and part in OUTPUT_KINDS
+
+
 def _field_path(location: tuple[Any, ...]) -> str:
-    # pydantic puts the discriminator tag in the location of a union member ('source.sim.fps'); users never wrote
-    # it, so it is dropped there, and only there: a room or camera may well be called `file` or `sim`
-    parts = [
-        str(p) for i, p in enumerate(location) if not (p in SOURCE_KINDS and i > 0 and location[i - 1] == "source")
-    ]
+    # pydantic puts the discriminator tag in the location of a union member ('source.sim.fps',
+    # 'outputs.home.mqtt.port'); users never wrote it, so it is dropped there, and only there: a room, a camera
+    # or a sink may well be called `file`, `sim` or `mqtt`
+    parts = [str(p) for i, p in enumerate(location) if not _is_union_tag(location, i)]
     return ".".join(parts) or "(top level)"
 
 

@@ -20,6 +20,11 @@ UNCERTAIN = "uncertain"
 
 SurpriseLevel = Literal["normal", "unusual", "anomaly"]
 
+OutputKind = Literal["reading", "mode", "surprise", "camera"]
+"""What the outputs layer delivers: every camera reading, a room's mode change (its whole `ModeState`), a
+camera's surprise level change, a camera going on- or offline."""
+OUTPUT_KINDS: tuple[OutputKind, ...] = ("reading", "mode", "surprise", "camera")
+
 
 @dataclass(frozen=True)
 class Clip:
@@ -141,3 +146,29 @@ class ModeChange(Record):
     """The mode the room left (None for the first state the store saw)."""
     at: datetime
     confidence: float = Field(ge=0.0, le=1.0)
+
+
+class SinkStatus(Record):
+    """How one configured output sink is doing: what `GET /api/outputs`, the dashboard and `outputs test` show."""
+
+    name: str
+    kind: str
+    events: list[OutputKind]
+    state: Literal["connected", "retrying", "stopped"]
+    """`connected`: its last attempt went through (or none was needed yet); `retrying`: it is failing and backing
+    off; `stopped`: no delivery worker runs in this process (what a `serve` without `--live` sees)."""
+    target: str
+    """Where it delivers (a URL without credentials, a broker address, a program), for a person to check."""
+    retrying_since: datetime | None = None
+    last_delivery_at: datetime | None = None
+    last_error: str | None = None
+    """The newest failure, one line, never holding a secret."""
+    detail: str | None = None
+    """Sink-specific: a command's last exit status and stderr line."""
+    delivered: int = 0
+    """Events delivered by this process since it started."""
+    pending: int = 0
+    """Events in the outbox it has not delivered yet."""
+    parked: int = 0
+    """Events it refused for good (kept with their error, not retried)."""
+    last_parked_error: str | None = None

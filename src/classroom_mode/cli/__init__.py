@@ -13,6 +13,7 @@ from classroom_mode.cli import (
     demo_cmd,
     embed_cmd,
     live_cmd,
+    outputs_cmd,
     probe_cmd,
     record_cmd,
     simulate_cmd,
@@ -58,6 +59,7 @@ for module in (
     bot_cmd,
     demo_cmd,
     config_cmd,
+    outputs_cmd,
 ):
     module.register(app)
 

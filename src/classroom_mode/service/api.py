@@ -36,7 +36,16 @@ from classroom_mode.clock import Clock, utc_now
 from classroom_mode.config import Config, secret
 from classroom_mode.errors import UserError
 from classroom_mode.modes import Freshness
-from classroom_mode.records import CameraStatus, Clip, ModeChange, ModeState, Prediction, SurpriseReading
+from classroom_mode.outputs import stored_statuses
+from classroom_mode.records import (
+    CameraStatus,
+    Clip,
+    ModeChange,
+    ModeState,
+    Prediction,
+    SinkStatus,
+    SurpriseReading,
+)
 from classroom_mode.service.analysis import LocalEncoder
 from classroom_mode.service.limits import BodyLimit
 from classroom_mode.service.loop import LiveLoop
@@ -185,6 +194,13 @@ def create_app(
         """Every camera's status, judged against the clock: offline once no frame came within `offline_after_s`."""
         now = clock()
         return [freshness.camera(status, now) for status in store.cameras()]
+
+    @app.get("/api/outputs", tags=["status"])
+    def outputs() -> list[SinkStatus]:
+        """Each configured output sink: connected / retrying (since when, why), what it delivered, what waits for it,
+        and what it parked. A server without `--live` runs no delivery workers: its sinks show `stopped`, with what
+        the store knows."""
+        return loop.outputs.statuses() if loop is not None else stored_statuses(config, store)
 
     @app.get("/api/predictions", tags=["cameras"])
     def predictions(camera: str | None = None, limit: Annotated[int, Query(ge=1, le=10_000)] = 100) -> list[Prediction]:

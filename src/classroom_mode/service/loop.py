@@ -12,6 +12,7 @@ quiet becomes `stale` in the store without waiting for a reading, and applies re
 also restarts a camera worker that died of a bug (marking the camera offline with the reason), and
 retries the writes a busy database made wait (`writes.py`). When the store cannot be written at all
 the loop stops and `run` raises the reason, so the process exits non-zero instead of looking alive.
+The outputs layer's delivery workers (`Outputs`) start and stop with the loop.
 
 `LiveLoop` is the class `classroom-mode run`, `serve --live` and the demo drive: `start()`/`stop()`,
 `run(windows=N)` for a fixed number of windows per camera, `changes` (a queue of `ModeChange`s) and
@@ -36,6 +37,7 @@ from classroom_mode.clock import Clock, utc_now
 from classroom_mode.config import CameraConfig, Config, SurpriseThresholds
 from classroom_mode.errors import ClassroomModeError
 from classroom_mode.modes import RoomModel
+from classroom_mode.outputs import Outputs
 from classroom_mode.records import CameraStatus, Clip, ModeChange, ModeState, SurpriseReading
 from classroom_mode.service.analysis import Analysis, Analyzer
 from classroom_mode.service.feeds import ClipFeed, open_feed
@@ -90,6 +92,7 @@ class LiveLoop:
         calibrator: Calibrator | None = None,
         on_change: ChangeCallback | None = None,
         tick_s: float = 1.0,
+        outputs: Outputs | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -120,6 +123,8 @@ class LiveLoop:
         """Why the loop stopped on its own (the store cannot be written); None while it can go on."""
         self.on_failure: Callable[[str], None] | None = None
         """Called once with that reason, for whoever runs the loop in the background (`serve --live`)."""
+        self.outputs = outputs if outputs is not None else Outputs(config, store, clock=clock)
+        """The delivery workers of `config.outputs`: they run while the loop runs."""
 
     # -- control ------------------------------------------------------------------------------------
 
@@ -129,6 +134,8 @@ class LiveLoop:
             raise RuntimeError("the live loop is already running")
         self._stop.clear()
         self._windows = windows
+        self.writes.submit(self.outputs.register)  # before any event of this run, in the order writes keep
+        self.outputs.start(register=False)
         for camera in self.cameras.values():
             self._start_worker(camera)
         self._threads = [threading.Thread(target=self._supervise, name="rooms", daemon=True)]
@@ -144,6 +151,7 @@ class LiveLoop:
         for thread in [*self._workers.values(), *self._threads]:
             thread.join(timeout=timeout_s)
         self._threads, self._workers = [], {}
+        self.outputs.stop()
 
     def _fail(self, reason: str) -> None:
         log.error("live loop stopping: %s", reason)
@@ -293,6 +301,7 @@ class LiveLoop:
                 if time.monotonic() - last_retention >= RETENTION_EVERY_S:
                     last_retention = time.monotonic()
                     self.writes.submit(partial(self.store.apply_retention, self.config.retention, self.clock()))
+                    self.writes.submit(self.store.compact_outbox)
             except Exception:  # the supervisor is what notices everything else: it must not die of one tick
                 log.exception("live loop supervisor: a tick failed")
 

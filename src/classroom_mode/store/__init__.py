@@ -1,5 +1,19 @@
 """All persistence: the SQLite history of readings, mode changes, surprise and camera status."""
 
-from classroom_mode.store.history import SCHEMA_VERSION, EventKind, HistoryStore, StoredEvent
+from classroom_mode.store.history import (
+    SCHEMA_VERSION,
+    EventKind,
+    HistoryStore,
+    OutboxEvent,
+    SinkProgress,
+    StoredEvent,
+)
 
-__all__ = ["SCHEMA_VERSION", "EventKind", "HistoryStore", "StoredEvent"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "EventKind",
+    "HistoryStore",
+    "OutboxEvent",
+    "SinkProgress",
+    "StoredEvent",
+]

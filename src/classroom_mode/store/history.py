@@ -10,25 +10,39 @@ so two writers never deadlock upgrading a read lock.
 Records are stored as their JSON payload next to the few columns the queries filter on, so the
 store returns exactly the record types the API serves, and a field added to a record needs no
 migration. The schema version lives in `PRAGMA user_version`.
+
+The outbox is what the outputs layer delivers to the room's devices: a reading, a mode change, a
+surprise level change or a camera going on- or offline is written there in the same transaction as
+the record it reports, so nothing a sink should hear can be committed without it (or it without the
+record). Each sink keeps a cursor (the last outbox id it is done with) and its parked events; rows
+every sink is past are compacted away. Nothing is written to the outbox while no sink is registered.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
 from classroom_mode.clock import as_utc, utc_now
 from classroom_mode.config import RetentionConfig
 from classroom_mode.errors import UserError
-from classroom_mode.records import CameraStatus, ModeChange, ModeState, Prediction, SurpriseReading
+from classroom_mode.records import (
+    CameraStatus,
+    ModeChange,
+    ModeState,
+    OutputKind,
+    Prediction,
+    SurpriseReading,
+)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE predictions (
@@ -50,12 +64,62 @@ CREATE INDEX events_kind_camera_at ON events (kind, camera_id, at);
 CREATE INDEX events_at ON events (at);
 """
 
+_OUTBOX_SCHEMA = """
+-- what the outputs layer delivers: `uid` is the event id consumers drop duplicates by (delivery is at least once)
+CREATE TABLE outbox (
+    id INTEGER PRIMARY KEY, uid TEXT NOT NULL UNIQUE, kind TEXT NOT NULL, subject TEXT NOT NULL, at REAL NOT NULL,
+    record TEXT NOT NULL);
+CREATE TABLE outbox_sinks (sink TEXT PRIMARY KEY, delivered INTEGER NOT NULL, delivered_at REAL);
+CREATE TABLE outbox_parked (
+    sink TEXT NOT NULL, outbox_id INTEGER NOT NULL, uid TEXT NOT NULL, kind TEXT NOT NULL, record TEXT NOT NULL,
+    error TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY (sink, outbox_id));
+"""
+_MIGRATIONS = {1: _OUTBOX_SCHEMA}
+"""The statements that take a database from the version named to the next one."""
+
 EventKind = Literal["mode", "camera", "surprise"]
 _EVENT_TYPES: dict[str, type[ModeChange | CameraStatus | SurpriseReading]] = {
     "mode": ModeChange,
     "camera": CameraStatus,
     "surprise": SurpriseReading,
 }
+
+
+_OUTBOX_TYPES: dict[str, type[Prediction | ModeState | SurpriseReading | CameraStatus]] = {
+    "reading": Prediction,
+    "mode": ModeState,
+    "surprise": SurpriseReading,
+    "camera": CameraStatus,
+}
+
+
+@dataclass(frozen=True)
+class OutboxEvent:
+    """One event for the room's devices: a reading, a room's new mode (its whole state, with the ambience), a
+    camera's new surprise level, or a camera going on- or offline."""
+
+    id: int
+    """Its place in the outbox: the cursor a sink resumes from."""
+    uid: str
+    """Stable across retries and restarts: what a consumer drops duplicates by."""
+    kind: OutputKind
+    subject: str
+    """The room (mode) or camera (reading, surprise, camera) it is about: later events of the same kind and
+    subject supersede it, which is what coalescing a long backlog relies on."""
+    at: datetime
+    record: Prediction | ModeState | SurpriseReading | CameraStatus
+
+
+@dataclass(frozen=True)
+class SinkProgress:
+    """What the store knows of one sink: how far it got, when, and what it parked."""
+
+    sink: str
+    delivered: int
+    delivered_at: datetime | None
+    pending: int
+    parked: int
+    last_parked_error: str | None
 
 
 @dataclass(frozen=True)
@@ -71,6 +135,17 @@ def _epoch(at: datetime) -> float:
     return as_utc(at).timestamp()
 
 
+def _from_epoch(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, tz=UTC)
+
+
+def _execute_script(conn: sqlite3.Connection, script: str) -> None:
+    # executescript would COMMIT the open transaction; one statement at a time keeps the migration atomic
+    for statement in script.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
 class HistoryStore:
     """SQLite history shared by the live loop (writer), the API, the dashboard and the bot (readers)."""
 
@@ -82,6 +157,9 @@ class HistoryStore:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._outbox_bell = threading.Condition()
+        self._outbox_rings = 0
+        """How many commits added outbox rows in this process: what `wait_for_outbox` waits to change."""
         self._migrate()
 
     # -- connections ---------------------------------------------------------------------------------
@@ -106,12 +184,17 @@ class HistoryStore:
     def _write(self) -> Iterator[sqlite3.Connection]:
         conn = self._connection()
         conn.execute("BEGIN IMMEDIATE")
+        self._local.outbox_written = False
         try:
             yield conn
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+        if self._local.outbox_written:
+            with self._outbox_bell:
+                self._outbox_rings += 1
+                self._outbox_bell.notify_all()
 
     def _migrate(self) -> None:
         conn = self._connection()
@@ -133,15 +216,19 @@ class HistoryStore:
             raise UserError(
                 f"{self.path}: history schema version {version} is newer than this classroom-mode ({SCHEMA_VERSION})"
             )
-        if version == 0:
-            with self._write() as conn:
+        if version == SCHEMA_VERSION:
+            return
+        with self._write() as conn:
+            if version == 0:
                 tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
                 if tables:
                     raise UserError(f"{self.path}: an SQLite database, but not a classroom-mode history")
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                _execute_script(conn, _SCHEMA)
+                version = 1
+            while version < SCHEMA_VERSION:
+                _execute_script(conn, _MIGRATIONS[version])
+                version += 1
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def close(self) -> None:
         """Close every thread's connection (call once, when no thread uses the store any more)."""
@@ -161,20 +248,30 @@ class HistoryStore:
 
     def add_prediction(self, prediction: Prediction) -> None:
         with self._write() as conn:
+            record = prediction.model_dump_json()
             conn.execute(
                 "INSERT INTO predictions (camera_id, at, record) VALUES (?, ?, ?)",
-                (prediction.camera_id, _epoch(prediction.at), prediction.model_dump_json()),
+                (prediction.camera_id, _epoch(prediction.at), record),
             )
+            self._add_outbox(conn, "reading", prediction.camera_id, prediction.at, record)
 
     def add_surprise(self, reading: SurpriseReading) -> None:
-        """Store a surprise reading; an `unusual` or `anomaly` one is also an event (an alert)."""
+        """Store a surprise reading; an `unusual` or `anomaly` one is also an event (an alert), and a change of the
+        camera's level goes to the outbox."""
         with self._write() as conn:
+            row = conn.execute(
+                "SELECT record FROM surprise WHERE camera_id = ? ORDER BY id DESC LIMIT 1", (reading.camera_id,)
+            ).fetchone()
+            previous = SurpriseReading.model_validate_json(row[0]).level if row else "normal"
+            record = reading.model_dump_json()
             conn.execute(
                 "INSERT INTO surprise (camera_id, at, record) VALUES (?, ?, ?)",
-                (reading.camera_id, _epoch(reading.at), reading.model_dump_json()),
+                (reading.camera_id, _epoch(reading.at), record),
             )
             if reading.level != "normal":
-                self._add_event(conn, "surprise", None, reading.camera_id, reading.at, reading.model_dump_json())
+                self._add_event(conn, "surprise", None, reading.camera_id, reading.at, record)
+            if reading.level != previous:
+                self._add_outbox(conn, "surprise", reading.camera_id, reading.at, record)
 
     def set_state(self, state: ModeState) -> ModeChange | None:
         """Store a room's current state; returns (and logs) the change when its mode differs from the stored one."""
@@ -192,6 +289,7 @@ class HistoryStore:
                 room=state.room, mode=state.mode, previous=previous, at=state.since, confidence=state.confidence
             )
             self._add_event(conn, "mode", state.room, None, change.at, change.model_dump_json())
+            self._add_outbox(conn, "mode", state.room, state.since, state.model_dump_json())
             return change
 
     def set_camera_status(self, status: CameraStatus) -> bool:
@@ -205,8 +303,19 @@ class HistoryStore:
                 (status.camera_id, status.model_dump_json()),
             )
             if flipped:
-                self._add_event(conn, "camera", status.room, status.camera_id, status.since, status.model_dump_json())
+                record = status.model_dump_json()
+                self._add_event(conn, "camera", status.room, status.camera_id, status.since, record)
+                self._add_outbox(conn, "camera", status.camera_id, status.since, record)
             return flipped
+
+    def _add_outbox(self, conn: sqlite3.Connection, kind: OutputKind, subject: str, at: datetime, record: str) -> None:
+        if conn.execute("SELECT 1 FROM outbox_sinks LIMIT 1").fetchone() is None:
+            return  # no sink would ever read it
+        conn.execute(
+            "INSERT INTO outbox (uid, kind, subject, at, record) VALUES (?, ?, ?, ?, ?)",
+            (uuid.uuid4().hex, kind, subject, _epoch(at), record),
+        )
+        self._local.outbox_written = True
 
     @staticmethod
     def _add_event(
@@ -231,6 +340,96 @@ class HistoryStore:
         if retention.history_days is None:
             return 0
         return self.prune((now or utc_now()) - timedelta(days=retention.history_days))
+
+    # -- the outbox ----------------------------------------------------------------------------------
+
+    def register_sinks(self, sinks: list[str]) -> None:
+        """Make `sinks` the outbox's readers: a new one starts after the newest event (it is not sent the past),
+        one no longer named is forgotten with its parked events, so it cannot hold rows back from compaction."""
+        with self._write() as conn:
+            newest = conn.execute("SELECT coalesce(max(id), 0) FROM outbox").fetchone()[0]
+            known = {row[0] for row in conn.execute("SELECT sink FROM outbox_sinks")}
+            for sink in known - set(sinks):
+                conn.execute("DELETE FROM outbox_sinks WHERE sink = ?", (sink,))
+                conn.execute("DELETE FROM outbox_parked WHERE sink = ?", (sink,))
+            for sink in set(sinks) - known:
+                conn.execute("INSERT INTO outbox_sinks (sink, delivered) VALUES (?, ?)", (sink, newest))
+
+    def outbox_after(self, sink: str, kinds: tuple[OutputKind, ...], limit: int = 500) -> list[OutboxEvent]:
+        """The events of `kinds` after `sink`'s cursor, oldest first."""
+        marks = ",".join("?" * len(kinds))
+        rows = self._connection().execute(
+            f"SELECT id, uid, kind, subject, at, record FROM outbox WHERE id > "
+            f"(SELECT delivered FROM outbox_sinks WHERE sink = ?) AND kind IN ({marks}) ORDER BY id LIMIT ?",
+            (sink, *kinds, limit),
+        )
+        return [
+            OutboxEvent(i, uid, kind, subject, _from_epoch(at), _OUTBOX_TYPES[kind].model_validate_json(record))
+            for i, uid, kind, subject, at, record in rows
+        ]
+
+    def outbox_rings(self) -> int:
+        """A counter that moves whenever this process commits outbox rows; pass it to `wait_for_outbox`."""
+        with self._outbox_bell:
+            return self._outbox_rings
+
+    def wait_for_outbox(self, rings: int, timeout_s: float) -> None:
+        """Return once this process committed outbox rows after `rings` was read, or after `timeout_s` (another
+        process writing the same database rings no bell here: the timeout is how its rows are found)."""
+        with self._outbox_bell:
+            self._outbox_bell.wait_for(lambda: self._outbox_rings != rings, timeout_s)
+
+    def newest_outbox_id(self) -> int:
+        return self._connection().execute("SELECT coalesce(max(id), 0) FROM outbox").fetchone()[0]
+
+    def mark_delivered(self, sink: str, up_to: int, at: datetime) -> None:
+        """Move `sink`'s cursor to `up_to` (never back): it is done with every event up to there."""
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE outbox_sinks SET delivered = max(delivered, ?), delivered_at = ? WHERE sink = ?",
+                (up_to, _epoch(at), sink),
+            )
+
+    def park(self, sink: str, event: OutboxEvent, error: str, at: datetime) -> None:
+        """Keep an event `sink` refused for good (a poison event) with the reason, and move the cursor past it."""
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO outbox_parked (sink, outbox_id, uid, kind, record, error, at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (sink, event.id, event.uid, event.kind, event.record.model_dump_json(), error, _epoch(at)),
+            )
+            conn.execute("UPDATE outbox_sinks SET delivered = max(delivered, ?) WHERE sink = ?", (event.id, sink))
+
+    def sink_progress(self, sink: str, kinds: tuple[OutputKind, ...]) -> SinkProgress | None:
+        """How far `sink` got, with the events of `kinds` still waiting for it; None for a sink never registered."""
+        conn = self._connection()
+        row = conn.execute("SELECT delivered, delivered_at FROM outbox_sinks WHERE sink = ?", (sink,)).fetchone()
+        if row is None:
+            return None
+        marks = ",".join("?" * len(kinds))
+        pending = conn.execute(
+            f"SELECT count(*) FROM outbox WHERE id > ? AND kind IN ({marks})", (row[0], *kinds)
+        ).fetchone()[0]
+        parked = conn.execute("SELECT count(*), max(at) FROM outbox_parked WHERE sink = ?", (sink,)).fetchone()
+        last_error = conn.execute(
+            "SELECT error FROM outbox_parked WHERE sink = ? ORDER BY at DESC LIMIT 1", (sink,)
+        ).fetchone()
+        return SinkProgress(
+            sink=sink,
+            delivered=row[0],
+            delivered_at=_from_epoch(row[1]) if row[1] is not None else None,
+            pending=pending,
+            parked=parked[0],
+            last_parked_error=last_error[0] if last_error else None,
+        )
+
+    def compact_outbox(self) -> int:
+        """Delete the outbox rows every sink is past; returns how many."""
+        with self._write() as conn:
+            floor = conn.execute("SELECT min(delivered) FROM outbox_sinks").fetchone()[0]
+            if floor is None:
+                return conn.execute("DELETE FROM outbox").rowcount
+            return conn.execute("DELETE FROM outbox WHERE id <= ?", (floor,)).rowcount
 
     # -- readers -------------------------------------------------------------------------------------
 

@@ -1,0 +1,212 @@
+"""MQTT (paho-mqtt 2.x), with Home Assistant discovery: the room shows up there without a line of YAML.
+
+Topics, under `topic_prefix` (default `classroom-mode`), with rooms and cameras as slugs (`slug`):
+
+    <prefix>/status                     online / offline (retained; `offline` is also the last will)
+    <prefix>/<room>/mode                the room's ModeState JSON (retained)
+    <prefix>/<room>/ambience            the ambience, plain text (retained)
+    <prefix>/<room>/<camera>/reading    each reading's Prediction JSON
+    <prefix>/<room>/<camera>/surprise   the camera's SurpriseReading JSON on a level change (retained)
+    <prefix>/<room>/<camera>/status     the camera's CameraStatus JSON on going on- or offline (retained)
+
+Every JSON payload carries `event_id`, so a subscriber can drop the repeat that at-least-once delivery allows.
+QoS 1; a publish counts once the broker acknowledged it. On each connection the discovery configs are
+published (retained) under `discovery_prefix`: per room a mode sensor (its probabilities as attributes) and an
+ambience sensor, per camera an anomaly binary sensor and a connectivity binary sensor, all grouped under one
+device per room and tied to the availability topic.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import re
+import ssl
+import threading
+from typing import Any
+
+import paho.mqtt.client as mqtt
+
+from classroom_mode.config import Config, MqttOutput
+from classroom_mode.errors import UserError
+from classroom_mode.outputs.delivery import Retry
+from classroom_mode.outputs.events import Delivery
+from classroom_mode.records import CameraStatus, ModeState, Prediction, SurpriseReading
+
+log = logging.getLogger(__name__)
+
+KEEPALIVE_S = 30
+
+
+def slug(name: str) -> str:
+    """A room or camera name as an MQTT topic level and a Home Assistant id: [A-Za-z0-9_-] only."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", name)
+
+
+def check_slugs(config: Config) -> None:
+    """Two names that become one slug would share topics; refuse that at start, naming them."""
+    seen: dict[str, str] = {}
+    names = [*config.rooms, *(c for r in config.rooms.values() for c in r.cameras)]
+    for name in names:
+        other = seen.setdefault(slug(name), name)
+        if other != name:
+            raise UserError(f"outputs: {other!r} and {name!r} have the same MQTT topic name {slug(name)!r}; rename one")
+
+
+class Topics:
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix.rstrip("/")
+
+    @property
+    def status(self) -> str:
+        return f"{self.prefix}/status"
+
+    def room(self, room: str, leaf: str) -> str:
+        return f"{self.prefix}/{slug(room)}/{leaf}"
+
+    def camera(self, room: str, camera_id: str, leaf: str) -> str:
+        return f"{self.prefix}/{slug(room)}/{slug(camera_id)}/{leaf}"
+
+
+def messages(topics: Topics, delivery: Delivery) -> list[tuple[str, str, bool]]:
+    """(topic, payload, retain) of what one event publishes; `outputs test` publishes to `<prefix>/test` only, so
+    a test never overwrites a room's retained state."""
+    if delivery.test:
+        return [(f"{topics.prefix}/test", delivery.body().decode(), False)]
+    record = delivery.record
+    payload = json.dumps(record.model_dump(mode="json") | {"event_id": delivery.uid}, ensure_ascii=False)
+    room = delivery.room
+    if isinstance(record, ModeState):
+        return [(topics.room(room, "mode"), payload, True), (topics.room(room, "ambience"), record.ambience, True)]
+    if isinstance(record, Prediction):
+        return [(topics.camera(room, record.camera_id, "reading"), payload, False)]
+    if isinstance(record, SurpriseReading):
+        return [(topics.camera(room, record.camera_id, "surprise"), payload, True)]
+    if isinstance(record, CameraStatus):
+        return [(topics.camera(room, record.camera_id, "status"), payload, True)]
+    raise TypeError(f"no MQTT topic for {type(record).__name__}")
+
+
+def _entity(prefix: str, component: str, node: str, object_id: str, fields: dict[str, Any]) -> tuple[str, str]:
+    body = {"unique_id": f"{node}_{object_id}", "object_id": f"{node}_{object_id}", **fields}
+    return f"{prefix}/{component}/{node}/{object_id}/config", json.dumps(body, ensure_ascii=False)
+
+
+def discovery(config: Config, settings: MqttOutput) -> list[tuple[str, str]]:
+    """(topic, config JSON) of every Home Assistant discovery message; none when discovery is off."""
+    if settings.discovery_prefix is None:
+        return []
+    topics = Topics(settings.topic_prefix)
+    prefix = settings.discovery_prefix.rstrip("/")
+    out: list[tuple[str, str]] = []
+    for room, room_config in config.rooms.items():
+        node = f"classroom_mode_{slug(room)}"
+        common: dict[str, Any] = {
+            "availability_topic": topics.status,
+            "device": {"identifiers": [node], "name": f"{room} (classroom-mode)", "manufacturer": "classroom-mode"},
+        }
+        mode_topic = topics.room(room, "mode")
+        mode = {
+            "name": "Mode",
+            "icon": "mdi:google-classroom",
+            "state_topic": mode_topic,
+            "value_template": "{{ value_json.mode }}",
+            "json_attributes_topic": mode_topic,
+            "json_attributes_template": "{{ value_json.probabilities | tojson }}",
+        }
+        ambience = {"name": "Ambience", "icon": "mdi:music", "state_topic": topics.room(room, "ambience")}
+        out += [
+            _entity(prefix, "sensor", node, "mode", common | mode),
+            _entity(prefix, "sensor", node, "ambience", common | ambience),
+        ]
+        for camera_id in room_config.cameras:
+            anomaly = {
+                "name": f"{camera_id} anomaly",
+                "device_class": "problem",
+                "state_topic": topics.camera(room, camera_id, "surprise"),
+                "value_template": "{{ 'ON' if value_json.level == 'anomaly' else 'OFF' }}",
+            }
+            online = {
+                "name": f"{camera_id} online",
+                "device_class": "connectivity",
+                "entity_category": "diagnostic",
+                "state_topic": topics.camera(room, camera_id, "status"),
+                "value_template": "{{ 'ON' if value_json.online else 'OFF' }}",
+            }
+            out += [
+                _entity(prefix, "binary_sensor", node, f"{slug(camera_id)}_anomaly", common | anomaly),
+                _entity(prefix, "binary_sensor", node, f"{slug(camera_id)}_online", common | online),
+            ]
+    return out
+
+
+class MqttSink:
+    def __init__(self, settings: MqttOutput, config: Config, password: str | None) -> None:
+        self.settings = settings
+        self.topics = Topics(settings.topic_prefix)
+        self._address = f"{settings.host}:{settings.port}"
+        self._first = True
+        self._discovery = discovery(config, settings)
+        self._connected = threading.Event()
+        self._refused: str | None = None
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=settings.client_id or "")
+        if settings.username is not None:
+            client.username_pw_set(settings.username, password)
+        if settings.tls:
+            client.tls_set(ca_certs=str(settings.ca_file) if settings.ca_file else None, cert_reqs=ssl.CERT_REQUIRED)
+        client.will_set(self.topics.status, "offline", qos=1, retain=True)
+        client.reconnect_delay_set(1, max(1, int(settings.max_backoff_s)))
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        self._client = client
+
+    def open(self) -> None:
+        try:
+            self._client.connect_async(self.settings.host, self.settings.port, keepalive=KEEPALIVE_S)
+        except (OSError, ValueError) as exc:  # a host name that cannot be parsed; unreachable shows in deliver
+            self._refused = f"cannot connect: {exc}"
+        self._client.loop_start()
+
+    def _on_connect(
+        self, client: mqtt.Client, userdata: object, flags: object, reason: Any, properties: object
+    ) -> None:
+        if reason.is_failure:
+            self._refused = f"the broker refused the connection: {reason}"
+            return
+        self._refused = None
+        client.publish(self.topics.status, "online", qos=1, retain=True)
+        for topic, payload in self._discovery:
+            client.publish(topic, payload, qos=1, retain=True)
+        self._connected.set()
+
+    def _on_disconnect(
+        self, client: mqtt.Client, userdata: object, flags: object, reason: Any, properties: object
+    ) -> None:
+        self._connected.clear()
+
+    def deliver(self, delivery: Delivery) -> str | None:
+        # the first event waits for the connection `open` started; later ones find out at once
+        wait_s, self._first = (self.settings.timeout_s if self._first else 0.0), False
+        if not self._connected.wait(wait_s):
+            # paho would queue a QoS 1 message in memory and send it on reconnect, behind the worker's back
+            raise Retry(self._refused or f"not connected to {self._address}")
+        for topic, payload, retain in messages(self.topics, delivery):
+            info = self._client.publish(topic, payload, qos=1, retain=retain)
+            if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                raise Retry(f"publish failed: {mqtt.error_string(info.rc)}")
+            try:
+                info.wait_for_publish(self.settings.timeout_s)
+            except (RuntimeError, ValueError) as exc:
+                raise Retry(f"publish failed: {exc}") from None
+            if not info.is_published():
+                raise Retry(f"no acknowledgement from {self._address} within {self.settings.timeout_s:g} s")
+        return None
+
+    def close(self) -> None:
+        if self._connected.is_set():
+            info = self._client.publish(self.topics.status, "offline", qos=1, retain=True)
+            with contextlib.suppress(RuntimeError, ValueError):  # going offline anyway: the last will says it too
+                info.wait_for_publish(2.0)
+        self._client.disconnect()
+        self._client.loop_stop()

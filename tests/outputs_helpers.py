@@ -1,0 +1,202 @@
+"""Real parts for the outputs tests and benchmark: a mosquitto broker on a free loopback port (killable and
+restartable with its retained messages), a paho subscriber that records what arrives, and HTTP receivers for
+the bus and webhook sinks (FastAPI on uvicorn, via `dashboard_helpers.serve`)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from fastapi import FastAPI, Header, Request, Response
+
+from classroom_mode.clock import utc_now
+from classroom_mode.records import ModeState, Prediction
+
+MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float = 10.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(0.02)
+
+
+class Broker:
+    """`mosquitto` on 127.0.0.1:<port>, persisting retained messages in `folder` across `kill()` / `start()`."""
+
+    def __init__(self, folder: Path, port: int | None = None, *, passwords: dict[str, str] | None = None) -> None:
+        self.folder = folder
+        self.port = port or free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        lines = [
+            f"listener {self.port} 127.0.0.1",
+            "user root",  # as root mosquitto would switch to its own user, who cannot read a test's private folder
+            "persistence true",
+            f"persistence_location {folder}/",
+            "autosave_interval 1",
+            f"allow_anonymous {'false' if passwords else 'true'}",
+        ]
+        if passwords:
+            password_file = folder / "passwords"
+            password_file.write_text("".join(f"{user}:{pw}\n" for user, pw in passwords.items()))
+            subprocess.run(["mosquitto_passwd", "-U", str(password_file)], check=True, capture_output=True)
+            lines.append(f"password_file {password_file}")
+        self.conf = folder / "mosquitto.conf"
+        self.conf.write_text("\n".join(lines) + "\n")
+
+    def start(self) -> Broker:
+        self.process = subprocess.Popen(
+            [MOSQUITTO, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+
+        def accepting() -> bool:
+            with socket.socket() as sock:
+                return sock.connect_ex(("127.0.0.1", self.port)) == 0
+
+        wait_until(accepting, 10, "mosquitto to listen")
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: the broker vanishes mid-stream, as a crash or a pulled cable would make it."""
+        if self.process is not None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+            self.process = None
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
+            self.process = None
+
+
+@contextlib.contextmanager
+def broker(folder: Path, **kwargs: Any) -> Iterator[Broker]:
+    running = Broker(folder, **kwargs).start()
+    try:
+        yield running
+    finally:
+        running.kill()
+
+
+@dataclass
+class Subscriber:
+    """A paho client subscribed to `topics` that keeps every (topic, payload, retained) it receives."""
+
+    port: int
+    topics: list[str]
+    received: list[tuple[str, str, bool]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+        self.client.on_connect = lambda c, *_: [c.subscribe(t, qos=1) for t in self.topics]
+        self.client.on_message = self._on_message
+        self.client.connect("127.0.0.1", self.port)
+        self.client.loop_start()
+
+    def _on_message(self, _client: Any, _userdata: Any, message: mqtt.MQTTMessage) -> None:
+        with self.lock:
+            self.received.append((message.topic, message.payload.decode(), bool(message.retain)))
+
+    def on(self, topic: str) -> list[str]:
+        with self.lock:
+            return [payload for t, payload, _ in self.received if t == topic]
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@dataclass
+class HttpReceiver:
+    """What an HTTP sink's receiver got: bodies and headers, in order; `answers` scripts its status codes."""
+
+    bodies: list[dict[str, Any]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
+    raw: list[bytes] = field(default_factory=list)
+    answers: list[int] = field(default_factory=list)
+    """Status codes to answer with, first to last, before answering 200 to everything."""
+    delay_s: float = 0.0
+
+
+def bus_app(receiver: HttpReceiver, api_key: str) -> FastAPI:
+    """The classroom bus's push endpoint as its docs describe it: the key header and the detector's payload."""
+    app = FastAPI()
+
+    @app.post("/push/state")
+    async def push(request: Request, x_api_key: str | None = Header(None)) -> Response:
+        if x_api_key != api_key:
+            return Response(status_code=401)
+        body = await request.json()
+        if set(body) != {"camera_id", "predicted_class", "prediction_confidence", "class_probs"}:
+            return Response(status_code=422)
+        receiver.bodies.append(body)
+        receiver.headers.append(dict(request.headers))
+        return Response(status_code=200)
+
+    return app
+
+
+def webhook_app(receiver: HttpReceiver) -> FastAPI:
+    app = FastAPI()
+
+    @app.post("/hook")
+    async def hook(request: Request) -> Response:
+        if receiver.delay_s:
+            import asyncio
+
+            await asyncio.sleep(receiver.delay_s)
+        if receiver.answers:
+            code = receiver.answers.pop(0)
+            if code != 200:
+                return Response(status_code=code, content=json.dumps({"detail": "scripted failure"}))
+        raw = await request.body()
+        receiver.raw.append(raw)
+        receiver.bodies.append(json.loads(raw))
+        receiver.headers.append(dict(request.headers))
+        return Response(status_code=200)
+
+    return app
+
+
+def mode_state(room: str, mode: str, at_s: float = 0.0) -> ModeState:
+    at = utc_now() + timedelta(seconds=at_s)
+    return ModeState(
+        room=room,
+        mode=mode,
+        display_name=mode.title(),
+        emoji="",
+        ambience={"solo": "party", "group": "café", "presentation": "full silence"}.get(mode, "off"),
+        confidence=0.9,
+        probabilities={mode: 0.9},
+        since=at,
+        updated_at=at,
+        cameras=["cam"],
+    )
+
+
+def reading(camera_id: str, label: str, confidence: float = 0.8) -> Prediction:
+    return Prediction(
+        camera_id=camera_id, at=utc_now(), label=label, confidence=confidence, probabilities={label: confidence}
+    )

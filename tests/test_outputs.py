@@ -1,0 +1,469 @@
+"""The outputs layer on real parts: the store's outbox, mosquitto with a paho subscriber, uvicorn receivers, real
+programs for the command sink."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import sys
+import textwrap
+from datetime import timedelta
+
+import pytest
+
+from classroom_mode.clock import utc_now
+from classroom_mode.config import Config, ConfigErrors, parse_config
+from classroom_mode.errors import UserError
+from classroom_mode.outputs import Outputs, send_test
+from classroom_mode.outputs.delivery import coalesced
+from classroom_mode.records import CameraStatus, SurpriseReading
+from classroom_mode.store import HistoryStore
+from dashboard_helpers import serve
+from outputs_helpers import (
+    HttpReceiver,
+    Subscriber,
+    broker,
+    bus_app,
+    mode_state,
+    reading,
+    wait_until,
+    webhook_app,
+)
+
+
+def config_with(outputs: dict, rooms: dict | None = None) -> Config:
+    rooms = rooms or {"lab": {"cameras": {"cam": {}}}}
+    return Config.model_validate({"rooms": rooms, "outputs": outputs})
+
+
+@pytest.fixture
+def store(tmp_path):
+    with HistoryStore(tmp_path / "history.db") as history:
+        yield history
+
+
+# -- the outbox ----------------------------------------------------------------------------------------
+
+
+def test_the_outbox_is_written_with_the_change_it_reports_and_only_once_a_sink_reads_it(store):
+    store.set_state(mode_state("lab", "solo"))
+    assert store.newest_outbox_id() == 0  # no sink registered: nothing kept
+    store.register_sinks(["hook"])
+    assert store.set_state(mode_state("lab", "group")) is not None
+    assert store.set_state(mode_state("lab", "group")) is None  # same mode: no change, no event
+    store.add_prediction(reading("cam", "group"))
+    surprise = dict(camera_id="cam", at=utc_now(), energy=1.0, score=0.0)
+    store.add_surprise(SurpriseReading(**surprise, level="normal"))  # normal after normal: no level change
+    store.add_surprise(SurpriseReading(**surprise, level="anomaly"))
+    store.set_camera_status(CameraStatus(camera_id="cam", room="lab", online=False, since=utc_now()))
+    events = store.outbox_after("hook", ("reading", "mode", "surprise", "camera"))
+    assert [(e.kind, e.subject) for e in events] == [
+        ("mode", "lab"),
+        ("reading", "cam"),
+        ("surprise", "cam"),
+        ("camera", "cam"),
+    ]
+    assert events[0].record.mode == "group" and events[0].record.ambience == "café"
+    assert len({e.uid for e in events}) == 4
+
+
+def test_a_new_sink_starts_after_the_newest_event_and_a_removed_one_stops_holding_rows(store):
+    store.register_sinks(["a"])
+    store.set_state(mode_state("lab", "solo"))
+    store.register_sinks(["a", "b"])
+    assert store.outbox_after("b", ("mode",)) == []
+    assert len(store.outbox_after("a", ("mode",))) == 1
+    store.register_sinks(["b"])
+    assert store.compact_outbox() == 1
+
+
+def test_a_migrated_version_1_history_keeps_its_rows_and_gains_the_outbox(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    with HistoryStore(path) as history:
+        history.set_state(mode_state("lab", "solo"))
+    conn = sqlite3.connect(path)
+    for table in ("outbox", "outbox_sinks", "outbox_parked"):
+        conn.execute(f"DROP TABLE {table}")
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    with HistoryStore(path) as history:
+        assert history.state("lab").mode == "solo"
+        history.register_sinks(["x"])
+        history.set_state(mode_state("lab", "group"))
+        assert len(history.outbox_after("x", ("mode",))) == 1
+
+
+def test_a_long_backlog_is_coalesced_to_the_newest_state_per_subject(store):
+    store.register_sinks(["s"])
+    for i, mode in enumerate(["solo", "group", "solo", "presentation"]):
+        store.set_state(mode_state("lab", mode, at_s=-3600 + i))
+    store.set_state(mode_state("hall", "group", at_s=-3600))
+    events = store.outbox_after("s", ("mode",))
+    kept, skipped = coalesced(events, utc_now(), after_s=60)
+    assert [(e.subject, e.record.mode) for e in kept] == [("lab", "presentation"), ("hall", "group")]
+    assert skipped == 3
+    fresh, none = coalesced(events, utc_now() - timedelta(hours=2), after_s=60)
+    assert len(fresh) == 5 and none == 0  # not behind: every flip is sent
+
+
+# -- HTTP sinks -----------------------------------------------------------------------------------------
+
+
+def test_the_bus_gets_each_reading_in_its_documented_shape_with_the_key(store, monkeypatch):
+    monkeypatch.setenv("BUS_KEY", "k-123")
+    receiver = HttpReceiver()
+    with serve(bus_app(receiver, "k-123")) as url:
+        config = config_with({"bus": {"kind": "bus", "url": url, "api_key_env": "BUS_KEY"}})
+        outputs = Outputs(config, store)
+        outputs.start()
+        try:
+            store.add_prediction(reading("cam", "solo", 0.7))
+            store.set_state(mode_state("lab", "solo"))  # not for the bus
+            wait_until(lambda: len(receiver.bodies) == 1, what="the bus to get the reading")
+        finally:
+            outputs.stop()
+    assert receiver.bodies == [
+        {"camera_id": "cam", "predicted_class": "solo", "prediction_confidence": 0.7, "class_probs": {"solo": 0.7}}
+    ]
+    status = outputs.statuses()[0]
+    assert status.delivered == 1 and status.pending == 0 and status.state == "stopped"
+
+
+def test_a_refused_key_retries_with_one_clear_line_and_never_shows_the_key(store, monkeypatch, caplog):
+    monkeypatch.setenv("BUS_KEY", "wrong-secret-value")
+    receiver = HttpReceiver()
+    with serve(bus_app(receiver, "right")) as url:
+        config = config_with({"bus": {"kind": "bus", "url": url, "api_key_env": "BUS_KEY", "max_backoff_s": 0.2}})
+        outputs = Outputs(config, store)
+        outputs.start()
+        try:
+            store.add_prediction(reading("cam", "solo"))
+            wait_until(lambda: outputs.statuses()[0].state == "retrying", what="the sink to retry")
+            wait_until(lambda: len(caplog.records) >= 1)
+            status = outputs.statuses()[0]
+        finally:
+            outputs.stop()
+    assert "401" in status.last_error and "refused" in status.last_error and status.pending == 1
+    assert "wrong-secret-value" not in status.model_dump_json() + caplog.text
+    assert sum("refused" in r.getMessage() for r in caplog.records) == 1  # logged once, not per retry
+
+
+def test_the_webhook_is_signed_carries_the_event_id_retries_a_5xx_and_parks_a_4xx(store, monkeypatch):
+    monkeypatch.setenv("HOOK_SECRET", "s3cret")
+    receiver = HttpReceiver(answers=[503, 200, 422])
+    with serve(webhook_app(receiver)) as url:
+        config = config_with(
+            {"hook": {"kind": "webhook", "url": f"{url}/hook", "secret_env": "HOOK_SECRET", "max_backoff_s": 0.2}}
+        )
+        outputs = Outputs(config, store)
+        outputs.start()
+        try:
+            store.set_state(mode_state("lab", "solo"))  # 503, then delivered
+            store.set_state(mode_state("lab", "group"))  # 422: parked
+            store.set_state(mode_state("lab", "presentation"))
+            wait_until(lambda: len(receiver.bodies) == 2, what="two deliveries")
+            wait_until(lambda: outputs.statuses()[0].parked == 1)
+        finally:
+            outputs.stop()
+    assert [b["data"]["mode"] for b in receiver.bodies] == ["solo", "presentation"]
+    for raw, headers, body in zip(receiver.raw, receiver.headers, receiver.bodies, strict=True):
+        expected = "sha256=" + hmac.new(b"s3cret", raw, hashlib.sha256).hexdigest()
+        assert hmac.compare_digest(headers["x-classroom-mode-signature"], expected)
+        assert headers["x-classroom-mode-event"] == body["id"] and body["kind"] == "mode" and body["room"] == "lab"
+    status = outputs.statuses()[0]
+    assert status.last_parked_error.startswith("HTTP 422") and status.pending == 0
+
+
+def test_a_hanging_webhook_is_cut_at_its_timeout_and_retried(store):
+    receiver = HttpReceiver(delay_s=1.0)
+    with serve(webhook_app(receiver)) as url:
+        config = config_with({"hook": {"kind": "webhook", "url": f"{url}/hook", "timeout_s": 0.2}})
+        outputs = Outputs(config, store)
+        outputs.start()
+        try:
+            store.set_state(mode_state("lab", "solo"))
+            wait_until(lambda: (outputs.statuses()[0].last_error or "").startswith("no answer within 0.2 s"))
+        finally:
+            outputs.stop()
+
+
+# -- the command sink -----------------------------------------------------------------------------------
+
+
+def _script(tmp_path, body: str) -> list[str]:
+    path = tmp_path / "react.py"
+    path.write_text(textwrap.dedent(body))
+    return [sys.executable, str(path)]
+
+
+def test_a_command_gets_the_event_in_its_environment_and_on_stdin_and_no_secrets(store, tmp_path, monkeypatch):
+    monkeypatch.setenv("CLASSROOM_MODE_API_TOKEN", "api-secret")
+    out = tmp_path / "seen.json"
+    argv = _script(
+        tmp_path,
+        f"""
+        import json, os, sys
+        event = json.load(sys.stdin)
+        env = {{k: v for k, v in os.environ.items() if k.startswith("CLASSROOM")}}
+        open({str(out)!r}, "w").write(json.dumps({{"event": event, "env": env}}))
+        print("lights set", file=sys.stderr)
+        """,
+    )
+    outputs = Outputs(config_with({"lights": {"kind": "command", "argv": argv}}), store)
+    outputs.start()
+    try:
+        store.set_state(mode_state("lab", "presentation"))
+        wait_until(lambda: outputs.statuses()[0].delivered == 1, what="the command to run")
+    finally:
+        outputs.stop()
+    seen = json.loads(out.read_text())
+    assert seen["env"]["CLASSROOM_MODE"] == "presentation" and seen["env"]["CLASSROOM_AMBIENCE"] == "full silence"
+    assert seen["env"]["CLASSROOM_ROOM"] == "lab" and seen["env"]["CLASSROOM_EVENT_ID"] == seen["event"]["id"]
+    assert "CLASSROOM_MODE_API_TOKEN" not in seen["env"]
+    assert outputs.statuses()[0].detail == "exit 0: lights set"
+
+
+def test_a_failing_or_hanging_command_is_parked_with_its_exit_and_last_stderr_line(store, tmp_path):
+    fails = _script(tmp_path, "import sys\nprint('first', file=sys.stderr)\nsys.exit('no lamp found')\n")
+    config = config_with({"lights": {"kind": "command", "argv": fails}})
+    outputs = Outputs(config, store)
+    outputs.start()
+    try:
+        store.set_state(mode_state("lab", "solo"))
+        wait_until(lambda: outputs.statuses()[0].parked == 1)
+    finally:
+        outputs.stop()
+    assert outputs.statuses()[0].last_parked_error == "exit 1: no lamp found"
+    hangs = config_with({"slow": {"kind": "command", "argv": ["sleep", "30"], "timeout_s": 0.3}})
+    outputs = Outputs(hangs, store)
+    outputs.start()
+    try:
+        store.set_state(mode_state("lab", "group"))
+        wait_until(lambda: outputs.statuses()[0].parked == 1, timeout_s=5)
+    finally:
+        outputs.stop()
+    assert outputs.statuses()[0].last_parked_error == "killed after its timeout of 0.3 s"
+
+
+# -- configuration ---------------------------------------------------------------------------------------
+
+
+def test_a_malformed_outputs_section_names_the_field():
+    text = "outputs:\n  home:\n    kind: mqtt\n    host: h\n    port: 0\n  hook:\n    kind: webhook\n    url: ftp://x\n"
+    with pytest.raises(ConfigErrors) as caught:
+        parse_config(text)
+    assert caught.value.problems == [
+        "outputs.home.port: Input should be greater than or equal to 1",
+        "outputs.hook.url: must start with http:// or https://",
+    ]
+
+
+def test_a_named_secret_that_is_unset_stops_the_start_with_its_name(store, monkeypatch):
+    monkeypatch.delenv("BUS_KEY", raising=False)
+    config = config_with({"bus": {"kind": "bus", "url": "http://127.0.0.1:9", "api_key_env": "BUS_KEY"}})
+    with pytest.raises(UserError, match=r"outputs\.bus\.api_key_env: the environment variable BUS_KEY is not set"):
+        Outputs(config, store)
+
+
+# -- MQTT and Home Assistant ------------------------------------------------------------------------------
+
+
+def test_mqtt_publishes_retained_state_discovery_and_the_last_will(store, tmp_path):
+    with broker(tmp_path) as running:
+        config = config_with({"home": {"kind": "mqtt", "host": "127.0.0.1", "port": running.port}})
+        outputs = Outputs(config, store)
+        outputs.start()
+        try:
+            store.set_state(mode_state("lab", "group"))
+            store.add_prediction(reading("cam", "group"))
+            wait_until(lambda: outputs.statuses()[0].delivered == 2, what="two publishes")
+        finally:
+            outputs.stop()
+        late = Subscriber(running.port, ["classroom-mode/#", "homeassistant/#"])  # retained only, after the fact
+        try:
+            wait_until(lambda: len(late.on("classroom-mode/lab/mode")) == 1)
+            mode = json.loads(late.on("classroom-mode/lab/mode")[0])
+            assert mode["mode"] == "group" and mode["event_id"]
+            assert late.on("classroom-mode/lab/ambience") == ["café"]
+            assert late.on("classroom-mode/status") == ["offline"]  # a clean stop says so too
+            assert late.on("classroom-mode/lab/cam/reading") == []  # readings are not retained
+            sensor = json.loads(late.on("homeassistant/sensor/classroom_mode_lab/mode/config")[0])
+            assert sensor["state_topic"] == "classroom-mode/lab/mode"
+            assert sensor["availability_topic"] == "classroom-mode/status"
+            assert sensor["device"]["identifiers"] == ["classroom_mode_lab"]
+            online = json.loads(late.on("homeassistant/binary_sensor/classroom_mode_lab/cam_online/config")[0])
+            assert online["device_class"] == "connectivity"
+            assert online["device"] == sensor["device"]  # one device per room
+        finally:
+            late.close()
+
+
+def test_a_broker_killed_and_restarted_mid_stream_loses_nothing_and_keeps_order(store, tmp_path):
+    with broker(tmp_path) as running:
+        config = config_with(
+            {"home": {"kind": "mqtt", "host": "127.0.0.1", "port": running.port, "max_backoff_s": 0.5}}
+        )
+        subscriber = Subscriber(running.port, ["classroom-mode/lab/cam/reading"])
+        outputs = Outputs(config, store)
+        outputs.start()
+        try:
+            labels = [f"m{i}" for i in range(30)]
+            for i, label in enumerate(labels):
+                store.add_prediction(reading("cam", label))
+                if i == 10:
+                    running.kill()
+                if i == 20:
+                    wait_until(lambda: outputs.statuses()[0].state == "retrying", what="the sink to notice")
+                    running.start()
+            wait_until(lambda: outputs.statuses()[0].pending == 0, timeout_s=20, what="the backlog to drain")
+            wait_until(lambda: len({json.loads(p)["label"] for p in subscriber.on("classroom-mode/lab/cam/reading")})
+                       == 30, timeout_s=10)  # fmt: skip
+        finally:
+            outputs.stop()
+            subscriber.close()
+    seen = [json.loads(p)["label"] for p in subscriber.on("classroom-mode/lab/cam/reading")]
+    assert list(dict.fromkeys(seen)) == labels  # every one, in order (a repeat of an unacknowledged one allowed)
+
+
+def test_outputs_test_reports_each_sink(store, tmp_path):
+    with broker(tmp_path) as running:
+        subscriber = Subscriber(running.port, ["classroom-mode/test"])
+        config = config_with(
+            {
+                "home": {"kind": "mqtt", "host": "127.0.0.1", "port": running.port},
+                "gone": {"kind": "webhook", "url": "http://127.0.0.1:9/hook", "timeout_s": 1},
+            }
+        )
+        results = send_test(config, store)
+        wait_until(lambda: len(subscriber.on("classroom-mode/test")) == 1)
+        subscriber.close()
+    by_name = {r.sink: r for r in results}
+    assert by_name["home"].ok and by_name["home"].message.startswith("delivered a reading event")
+    assert not by_name["gone"].ok and "cannot reach it" in by_name["gone"].message
+    assert json.loads(subscriber.on("classroom-mode/test")[0])["test"] is True
+
+
+_SERVICE = """
+import sys, time
+from classroom_mode.config import Config
+from classroom_mode.outputs import Outputs
+from classroom_mode.store import HistoryStore
+from outputs_helpers import reading
+db, url, write = sys.argv[1], sys.argv[2], int(sys.argv[3])
+config = Config.model_validate({"rooms": {"lab": {"cameras": {"cam": {}}}},
+                                "outputs": {"hook": {"kind": "webhook", "url": url, "events": ["reading"]}}})
+store = HistoryStore(db)
+outputs = Outputs(config, store)
+outputs.start()
+for i in range(write):
+    store.add_prediction(reading("cam", f"m{i}"))
+print("written", flush=True)
+while True:
+    time.sleep(0.05)
+    if store.sink_progress("hook", ("reading",)).pending == 0:
+        print("drained", flush=True)
+"""
+
+
+def test_a_service_killed_with_a_backlog_delivers_everything_after_a_restart_under_the_same_ids(tmp_path):
+    import os
+    import signal
+    import subprocess
+    from pathlib import Path
+
+    receiver = HttpReceiver(delay_s=0.02)
+    env = os.environ | {"PYTHONPATH": str(Path(__file__).parent)}
+    db = str(tmp_path / "history.db")
+    with serve(webhook_app(receiver)) as url:
+        first = subprocess.Popen(
+            [sys.executable, "-c", _SERVICE, db, f"{url}/hook", "60"], env=env, stdout=subprocess.PIPE, text=True
+        )
+        assert first.stdout.readline().strip() == "written"
+        wait_until(lambda: len(receiver.bodies) >= 5, what="some deliveries before the kill")
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+        before = len(receiver.bodies)
+        assert before < 60  # a backlog was left behind
+        second = subprocess.Popen(
+            [sys.executable, "-c", _SERVICE, db, f"{url}/hook", "0"], env=env, stdout=subprocess.PIPE, text=True
+        )
+        try:
+            assert second.stdout.readline().strip() == "written"
+            assert second.stdout.readline().strip() == "drained"
+        finally:
+            second.kill()
+            second.wait(10)
+    ids_by_label: dict[str, set[str]] = {}
+    for body in receiver.bodies:
+        ids_by_label.setdefault(body["data"]["label"], set()).add(body["id"])
+    assert sorted(ids_by_label, key=lambda label: int(label[1:])) == [f"m{i}" for i in range(60)]
+    assert all(len(ids) == 1 for ids in ids_by_label.values())  # a resend is the same event, never a new id
+
+
+# -- where the status shows -------------------------------------------------------------------------------
+
+
+def test_api_outputs_shows_the_running_sinks_and_a_server_without_workers_says_stopped(store):
+    from fastapi.testclient import TestClient
+
+    from classroom_mode.service.api import create_app
+    from classroom_mode.service.loop import LiveLoop
+    from live_helpers import BrightnessAnalyzer, ScriptedFeed
+
+    receiver = HttpReceiver()
+    with serve(webhook_app(receiver)) as url:
+        config = config_with(
+            {"hook": {"kind": "webhook", "url": f"{url}/hook", "events": ["mode", "camera"]}},
+            rooms={"lab": {"cameras": {"cam": {"interval_s": 0.05}}}},
+        )
+        with TestClient(create_app(config, store)) as client:
+            assert [s["state"] for s in client.get("/api/outputs").json()] == ["stopped"]
+        loop = LiveLoop(
+            config,
+            store,
+            BrightnessAnalyzer(bright="solo", dark="group", energy=False),
+            feeds=lambda camera_id, _: ScriptedFeed(camera_id, [250] * 50),
+            tick_s=0.05,
+        )
+        with TestClient(create_app(config, store, loop=loop)) as client:
+            wait_until(lambda: len(receiver.bodies) >= 2, what="the live loop's events to reach the webhook")
+            shown = client.get("/api/outputs").json()[0]
+    assert shown["name"] == "hook" and shown["state"] == "connected" and shown["delivered"] >= 2
+    assert shown["target"] == f"{url}/hook" and shown["events"] == ["mode", "camera"]
+    assert {b["kind"] for b in receiver.bodies} == {"mode", "camera"}
+    assert next(b for b in receiver.bodies if b["kind"] == "mode")["data"]["ambience"] == "party"
+
+
+def test_cli_outputs_test_exits_1_naming_the_failed_sink(cli, tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        f"paths:\n  database: {tmp_path / 'h.db'}\n"
+        "outputs:\n  gone:\n    kind: webhook\n    url: http://127.0.0.1:9/hook\n    timeout_s: 1\n"
+    )
+    result = cli("outputs", "test", "-c", config)
+    assert result.exit_code == 1
+    assert "gone: failed http://127.0.0.1:9/hook: cannot reach it" in result.stdout
+    assert "1 of 1 outputs failed the test" in result.stderr
+    status = cli("outputs", "status", "-c", config, "--json")
+    assert json.loads(status.stdout)[0]["state"] == "stopped"
+
+
+def test_wrong_mqtt_credentials_are_one_clear_line_without_the_password(store, tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("MQTT_PASSWORD", "not-the-password")
+    with broker(tmp_path, passwords={"room": "right-password"}) as running:
+        settings = {"kind": "mqtt", "host": "127.0.0.1", "port": running.port, "username": "room"}
+        config = config_with({"home": settings | {"password_env": "MQTT_PASSWORD", "timeout_s": 2}})
+        outputs = Outputs(config, store)
+        outputs.start()
+        try:
+            store.set_state(mode_state("lab", "solo"))
+            wait_until(lambda: "refused" in (outputs.statuses()[0].last_error or ""), what="the refusal")
+            status = outputs.statuses()[0]
+        finally:
+            outputs.stop()
+    assert status.state == "retrying" and status.last_error == "the broker refused the connection: Not authorized"
+    assert "not-the-password" not in status.model_dump_json() + caplog.text
