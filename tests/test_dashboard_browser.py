@@ -40,6 +40,7 @@ from dashboard_helpers import (
     two_room_config,
 )
 from live_helpers import BRIGHT, DARK, BrightnessAnalyzer, ScriptedFeed
+from outputs_helpers import wait_until
 
 pytestmark = [pytest.mark.browser, needs_chromium]
 
@@ -324,3 +325,30 @@ def test_mode_icons_need_no_emoji_font(pages, servers: contextlib.ExitStack, sto
     assert box is not None and box["width"] > 40, "the card's icon is drawn at the size of its text"
     text = page.evaluate("document.body.innerText")
     assert not re.search(EMOJI, text), f"the page shows emoji, which need a font: {re.findall(EMOJI, text)}"
+
+
+def test_the_outputs_show_whether_the_room_is_heard(pages, servers: contextlib.ExitStack, store: HistoryStore) -> None:
+    """A sink the live loop delivers to shows connected; one whose receiver is gone shows retrying and why."""
+    from outputs_helpers import HttpReceiver, webhook_app
+
+    receiver = HttpReceiver()
+    hook_url = servers.enter_context(serve(webhook_app(receiver)))
+    config = Config(
+        rooms={"r1": RoomConfig(cameras={"cam": CameraConfig(interval_s=0.01, offline_after_s=30)})},
+        outputs={
+            "hook": {"kind": "webhook", "url": f"{hook_url}/hook", "events": ["mode"]},
+            "gone": {"kind": "webhook", "url": "http://127.0.0.1:9/hook", "events": ["mode"], "timeout_s": 0.5},
+        },
+    )
+    feed = ScriptedFeed("cam", [BRIGHT] * 4)
+    loop = LiveLoop(config, store, BrightnessAnalyzer("solo", "group", energy=False), feeds=lambda c, _: feed)
+    url = servers.enter_context(serve(dashboard_app(config, store, loop)))
+    loop.start(windows=4)
+    try:
+        wait_until(lambda: len(receiver.bodies) == 1 and loop.outputs.statuses()[1].state == "retrying")
+        page = pages().open(url)
+        hook, gone = page.locator('[data-sink="hook"]'), page.locator('[data-sink="gone"]')
+        assert "connected" in hook.inner_text() and "last delivery" in hook.inner_text()
+        assert "retrying since" in gone.inner_text() and "cannot reach it" in gone.inner_text()
+    finally:
+        loop.stop()

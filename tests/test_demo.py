@@ -67,3 +67,17 @@ def test_demo_rerecords_when_its_settings_change_and_leaves_no_stale_clips(tmp_p
     assert len(list(data.rglob("*.mp4"))) == 8
     _record(data, Preset(1, "group:10", 5.0, 1.0), room_seed=3)
     assert len(list(data.rglob("*.mp4"))) == 4  # the earlier run's extra clips would have leaked into training
+
+
+def test_the_demo_sends_the_room_to_an_mqtt_broker_only_when_one_answers(tmp_path):
+    from classroom_mode.cli.demo_cmd import SMALL, _reachable_broker, _write_config
+    from classroom_mode.config import load_config
+    from outputs_helpers import broker, free_port
+
+    assert _reachable_broker(f"127.0.0.1:{free_port()}") is None
+    assert load_config(_write_config(tmp_path / "a", SMALL, 0, "config:tiny", None)).outputs == {}
+    with broker(tmp_path) as running:
+        found = _reachable_broker(f"127.0.0.1:{running.port}")
+    assert found == ("127.0.0.1", running.port)
+    sink = load_config(_write_config(tmp_path / "b", SMALL, 0, "config:tiny", found)).outputs["mqtt"]
+    assert (sink.kind, sink.host, sink.port) == ("mqtt", "127.0.0.1", running.port)

@@ -9,6 +9,7 @@ every mode change is printed next to what was really happening.
 from __future__ import annotations
 
 import contextlib
+import socket
 import sys
 import threading
 import time
@@ -27,6 +28,7 @@ from classroom_mode.config import (
     CameraConfig,
     ClipSettings,
     Config,
+    MqttOutput,
     PathsConfig,
     RoomConfig,
     ServerConfig,
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
     from classroom_mode.service.loop import LiveLoop
 
 ROOM, CAMERA = "demo-room", "sim-cam"
+DEMO_BROKER = "127.0.0.1:1883"
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,10 @@ def register(app: typer.Typer) -> None:
             float | None, typer.Option("--min-agreement", min=0, max=1, help="exit 1 if the live agreement is lower")
         ] = None,
         seed: Annotated[int, typer.Option("--seed", help="seed of the dataset, the probe and the live room")] = 0,
+        mqtt: Annotated[
+            str,
+            typer.Option("--mqtt", help="HOST:PORT of an MQTT broker: the room's events go there when it answers"),
+        ] = DEMO_BROKER,
         model: Annotated[
             str, typer.Option("--model", "-m", help="backbone (default: the project's own small V-JEPA model)")
         ] = DEFAULT_BACKBONE,
@@ -92,8 +99,17 @@ def register(app: typer.Typer) -> None:
         preset = SMALL if small else FULL
         timings: dict[str, float] = {}
         started = time.perf_counter()
-        config_path = _write_config(out, preset, seed, model)
+        broker = _reachable_broker(mqtt)
+        config_path = _write_config(out, preset, seed, model, broker)
         config = load_config(config_path)
+        if broker is not None:
+            info(f"the room's events go to the MQTT broker at {mqtt} (topics classroom-mode/{ROOM}/..., Home Assistant "
+                 "discovery on)")  # fmt: skip
+        else:
+            info(
+                f"no MQTT broker answers at {mqtt}, so the room's events go nowhere but the dashboard: start one "
+                "(apt install mosquitto) and run the demo again, or see the README's 'Make the room react'"
+            )
 
         info(
             styled(
@@ -144,8 +160,21 @@ def register(app: typer.Typer) -> None:
             raise ClassroomModeError(f"agreement {result['agreement']:.2f} is below --min-agreement {min_agreement}")
 
 
-def _write_config(out: Path, preset: Preset, seed: int, model: str) -> Path:
-    """The demo's own config: one room, one simulated camera (the room the clips were recorded in), all inside `out`."""
+def _reachable_broker(address: str) -> tuple[str, int] | None:
+    """(host, port) when something accepts a TCP connection there within a moment, else None."""
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise UserError(f"--mqtt {address}: expected HOST:PORT, e.g. {DEMO_BROKER}")
+    try:
+        with socket.create_connection((host, int(port)), timeout=0.3):
+            return host, int(port)
+    except OSError:
+        return None
+
+
+def _write_config(out: Path, preset: Preset, seed: int, model: str, broker: tuple[str, int] | None = None) -> Path:
+    """The demo's own config: one room, one simulated camera (the room the clips were recorded in), all inside `out`,
+    and an MQTT sink when a broker answered."""
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
@@ -168,6 +197,7 @@ def _write_config(out: Path, preset: Preset, seed: int, model: str) -> Path:
         paths=PathsConfig(data=out / "data", cache=out / "cache", database=out / "history.db", probes=out),
         # a simulated room served on 127.0.0.1: no token, chosen here in the open (`serve` says so when it starts)
         server=ServerConfig(api_token_env=None),
+        outputs={"mqtt": MqttOutput(kind="mqtt", host=broker[0], port=broker[1])} if broker else {},
     )
     path = out / "classroom-mode.yaml"
     header = "# Written by `classroom-mode demo`: its camera plays a simulated room faster than real time.\n"

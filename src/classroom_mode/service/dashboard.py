@@ -24,6 +24,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 
 from classroom_mode.config import Config
 from classroom_mode.errors import UserError
+from classroom_mode.outputs import stored_statuses
 from classroom_mode.records import CameraStatus, Clip
 from classroom_mode.service import dashboard_images as images
 from classroom_mode.service import dashboard_probes as probes
@@ -34,6 +35,7 @@ from classroom_mode.service.dashboard_views import (
     frame_version,
     overview,
 )
+from classroom_mode.service.loop import LiveLoop
 from classroom_mode.store import HistoryStore
 
 STATIC = Path(__file__).parent / "static"
@@ -124,7 +126,8 @@ def mount_dashboard(app: FastAPI, config: Config, store: HistoryStore, live: Liv
     @app.get("/dashboard/api/overview", response_model=Overview, tags=["dashboard"])
     def overview_view() -> Overview:
         """Every room's card in one snapshot: state, today's timeline, camera status, surprise, frame URLs."""
-        view = overview(config, store, live=live is not None)
+        sinks = live.outputs.statuses() if isinstance(live, LiveLoop) else stored_statuses(config, store)
+        view = overview(config, store, live=live is not None, outputs=sinks)
         for room in view.rooms:
             for camera in room.cameras:
                 camera.thumbnail = frame_url(camera.camera_id, camera.status, "thumbnail.jpg")

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from classroom_mode.clock import as_utc, utc_now
 from classroom_mode.config import Config
 from classroom_mode.modes import Freshness, describe
-from classroom_mode.records import CameraStatus, ModeChange, ModeState, Prediction, SurpriseReading
+from classroom_mode.records import CameraStatus, ModeChange, ModeState, Prediction, SinkStatus, SurpriseReading
 from classroom_mode.store import HistoryStore
 
 PALETTE = ("#0ea5e9", "#f59e0b", "#d946ef", "#10b981", "#ef4444", "#8b5cf6", "#14b8a6", "#f97316", "#84cc16")
@@ -69,6 +69,8 @@ class Overview(BaseModel):
     surprise_unusual: float
     surprise_anomaly: float
     rooms: list[RoomCard]
+    outputs: list[SinkStatus] = []
+    """The configured output sinks and how they are doing (empty when none is configured)."""
 
 
 class CameraDetail(BaseModel):
@@ -130,7 +132,14 @@ def timeline(changes: list[ModeChange], state: ModeState | None, day_start: date
     return [b for b in bands if b.end > b.start]
 
 
-def overview(config: Config, store: HistoryStore, *, live: bool, now: datetime | None = None) -> Overview:
+def overview(
+    config: Config,
+    store: HistoryStore,
+    *,
+    live: bool,
+    now: datetime | None = None,
+    outputs: list[SinkStatus] | None = None,
+) -> Overview:
     """Every configured room's card: state, today's timeline, and each camera's status and surprise, each state
     and status judged against the clock."""
     now = now or utc_now()
@@ -162,6 +171,7 @@ def overview(config: Config, store: HistoryStore, *, live: bool, now: datetime |
         surprise_unusual=surprise.unusual,
         surprise_anomaly=surprise.anomaly,
         rooms=rooms,
+        outputs=outputs or [],
     )
 
 

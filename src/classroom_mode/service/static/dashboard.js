@@ -301,7 +301,34 @@
       !data.live && h("p", { class: "banner", role: "note" },
         "This server shows the stored history and measures nothing itself: a room stays current only while "
         + "`classroom-mode run` (or `serve --live`) writes to its database."),
-      h("div", { class: layout }, data.rooms.map((room) => roomSection(room, data, describe, now))));
+      h("div", { class: layout }, data.rooms.map((room) => roomSection(room, data, describe, now))),
+      data.outputs.length > 0 && outputsSection(data.outputs));
+  }
+
+  // What the room's devices are hearing: one line per configured sink (from /api/outputs, refreshed with the page).
+  function outputsSection(sinks) {
+    const stateLine = (sink) => {
+      if (sink.state === "retrying") {
+        return h("span", { class: "status status-offline", title: sink.last_error || "" },
+          h("i", { class: "dot" }), `retrying since ${fmtTime(sink.retrying_since)}`);
+      }
+      if (sink.state === "stopped") {
+        return h("span", { class: "status status-unknown", title: "no delivery worker runs in this server" },
+          h("i", { class: "dot" }), "not delivering here");
+      }
+      return h("span", { class: "status status-online" }, h("i", { class: "dot" }), "connected");
+    };
+    return h("section", { class: "outputs", "aria-label": "outputs" },
+      h("h3", {}, "Outputs"),
+      h("ul", {}, sinks.map((sink) => h("li", { class: "output", "data-sink": sink.name },
+        h("span", { class: "output-name" }, sink.name), h("span", { class: "muted small" }, ` ${sink.kind} → ${sink.target}`),
+        " ", stateLine(sink),
+        h("div", { class: "muted small" },
+          sink.last_delivery_at ? `last delivery ${fmtTime(sink.last_delivery_at)}` : "nothing delivered yet",
+          sink.pending ? ` · ${sink.pending} waiting` : "",
+          sink.parked ? ` · ${sink.parked} parked (${sink.last_parked_error})` : "",
+          sink.state === "retrying" && sink.last_error ? ` · ${sink.last_error}` : "",
+          sink.detail ? ` · ${sink.detail}` : "")))));
   }
 
   // ---- camera page ------------------------------------------------------------------------------
