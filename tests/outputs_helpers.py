@@ -109,7 +109,13 @@ class Subscriber:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+        # a persistent session (fixed id, clean_session off, QoS 1): what the broker holds for it while it is
+        # reconnecting after a broker restart reaches it, so a test counts what the sink sent, not the race
+        # between two clients reconnecting
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-subscriber-{id(self)}", clean_session=False
+        )
+        self.client.reconnect_delay_set(1, 2)
         self.client.on_connect = lambda c, *_: [c.subscribe(t, qos=1) for t in self.topics]
         self.client.on_message = self._on_message
         self.client.connect("127.0.0.1", self.port)
