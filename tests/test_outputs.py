@@ -467,3 +467,93 @@ def test_wrong_mqtt_credentials_are_one_clear_line_without_the_password(store, t
             outputs.stop()
     assert status.state == "retrying" and status.last_error == "the broker refused the connection: Not authorized"
     assert "not-the-password" not in status.model_dump_json() + caplog.text
+
+
+# -- sound ------------------------------------------------------------------------------------------------
+
+
+def _tone(path, hz: float, seconds: float = 0.5) -> None:
+    import wave
+
+    import numpy as np
+
+    t = np.arange(int(44_100 * seconds)) / 44_100
+    samples = (0.5 * np.sin(2 * np.pi * hz * t) * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(44_100)
+        out.writeframes(samples.tobytes())
+
+
+def _heard(pcm: bytes) -> list[str]:
+    """What each 50 ms of 44.1 kHz stereo PCM holds (quiet, 440 Hz, 880 Hz or both), repeats collapsed."""
+    import numpy as np
+
+    mono = np.frombuffer(pcm, "<i2").reshape(-1, 2).mean(axis=1) / 32768.0
+    labels = []
+    for start in range(0, len(mono) - 2205, 2205):
+        window = mono[start : start + 2205]
+        spectrum = np.abs(np.fft.rfft(window))
+        e440, e880 = spectrum[22], spectrum[44]  # 2205 samples at 44.1 kHz: 20 Hz a bin
+        if np.sqrt((window**2).mean()) < 0.01:
+            label = "quiet"
+        elif e440 > 10 * e880:
+            label = "440"
+        elif e880 > 10 * e440:
+            label = "880"
+        else:
+            label = "both"
+        if not labels or labels[-1] != label:
+            labels.append(label)
+    return labels
+
+
+def test_the_sound_sink_plays_each_ambience_and_crossfades_to_the_next_and_to_silence(store, tmp_path):
+    import time
+
+    _tone(tmp_path / "party.wav", 440)
+    (tmp_path / "cafe").mkdir()
+    _tone(tmp_path / "cafe" / "a.wav", 880, 0.3)
+    _tone(tmp_path / "cafe" / "b.wav", 880, 0.2)
+    played = tmp_path / "played.raw"
+    recorder = _script(
+        tmp_path, f"import shutil, sys\nshutil.copyfileobj(sys.stdin.buffer, open({str(played)!r}, 'wb'))\n"
+    )
+    sink = {
+        "kind": "sound",
+        "ambiences": {"party": str(tmp_path / "party.wav"), "café": str(tmp_path / "cafe")},
+        "fade_s": 0.3,
+        "player": recorder,
+    }
+    outputs = Outputs(config_with({"speaker": sink}), store)
+    outputs.start()
+    try:
+        time.sleep(0.3)
+        for mode in ("solo", "group", "presentation"):  # party, café, full silence
+            store.set_state(mode_state("lab", mode))
+            time.sleep(1.0)
+        assert outputs.statuses()[0].detail == "faded out ('full silence' has no sound)"
+    finally:
+        outputs.stop()
+    assert _heard(played.read_bytes()) == ["quiet", "440", "both", "880", "quiet"]
+
+
+def test_the_sound_sink_plays_on_alsa_and_refuses_a_missing_file(store, tmp_path):
+    import shutil
+
+    if shutil.which("aplay") is None:
+        pytest.skip("aplay (alsa-utils) is not installed; scripts/setup.sh installs it")
+    _tone(tmp_path / "party.wav", 440)
+    sink = {"kind": "sound", "ambiences": {"party": str(tmp_path / "party.wav")}, "device": "null"}
+    outputs = Outputs(config_with({"speaker": sink}), store)
+    outputs.start()
+    try:
+        store.set_state(mode_state("lab", "solo"))
+        wait_until(lambda: outputs.statuses()[0].detail == "playing party")
+        assert outputs.statuses()[0].target == "aplay on ALSA device null"
+    finally:
+        outputs.stop()
+    missing = {"kind": "sound", "ambiences": {"party": str(tmp_path / "nope.mp3")}}
+    with pytest.raises(UserError, match=r"outputs\.speaker\.ambiences\.party: .*nope\.mp3 does not exist"):
+        Outputs(config_with({"speaker": missing}), store)

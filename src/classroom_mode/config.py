@@ -341,8 +341,37 @@ class CommandOutput(OutputSettings):
     events: list[OutputKind] = Field(default_factory=lambda: ["mode"])
 
 
-OutputConfig = Annotated[BusOutput | MqttOutput | WebhookOutput | CommandOutput, Field(discriminator="kind")]
-OUTPUT_KINDS = ("bus", "mqtt", "webhook", "command")
+class SoundOutput(OutputSettings):
+    """Play each ambience on this machine's speaker, fading over on a change; an ambience without a sound (such
+    as `full silence`) fades out."""
+
+    kind: Literal["sound"] = "sound"
+    ambiences: dict[str, Path] = Field(
+        min_length=1, description="ambience name → a sound file, or a folder whose files play in turn, looped"
+    )
+    room: str | None = Field(None, description="the room whose mode it follows (needed when there are several)")
+    fade_s: float = Field(2.0, ge=0, le=60, description="seconds the old ambience fades out and the new one in")
+    volume: float = Field(1.0, ge=0, le=1)
+    device: str = Field("default", description="the ALSA device `aplay` plays on")
+    player: list[str] | None = Field(
+        None,
+        min_length=1,
+        description="a program reading 44.1 kHz 16-bit stereo PCM on stdin, instead of aplay on `device`",
+    )
+    events: list[OutputKind] = Field(default_factory=lambda: ["mode"])
+
+    @field_validator("events")
+    @classmethod
+    def _modes_only(cls, events: list[OutputKind]) -> list[OutputKind]:
+        if events != ["mode"]:
+            raise ValueError("a sound sink follows mode changes only")
+        return events
+
+
+OutputConfig = Annotated[
+    BusOutput | MqttOutput | WebhookOutput | CommandOutput | SoundOutput, Field(discriminator="kind")
+]
+OUTPUT_KINDS = ("bus", "mqtt", "webhook", "command", "sound")
 
 
 class Config(Section):
@@ -360,6 +389,17 @@ class Config(Section):
     outputs: Annotated[dict[str, OutputConfig], AfterValidator(_reachable_names)] = Field(
         default_factory=dict, description="where the room's events go, by sink name"
     )
+
+    @model_validator(mode="after")
+    def _sound_follows_one_known_room(self) -> Config:
+        for name, sink in self.outputs.items():
+            if not isinstance(sink, SoundOutput):
+                continue
+            if sink.room is None and len(self.rooms) > 1:
+                raise ValueError(f"outputs.{name}.room: which room's mode it plays ({', '.join(self.rooms)})")
+            if sink.room is not None and sink.room not in self.rooms:
+                raise ValueError(f"outputs.{name}.room: {sink.room!r} is not a configured room")
+        return self
 
     @model_validator(mode="after")
     def _unique_camera_ids(self) -> Config:

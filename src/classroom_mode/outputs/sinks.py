@@ -6,12 +6,22 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from classroom_mode.config import BusOutput, CommandOutput, Config, MqttOutput, OutputConfig, WebhookOutput, secret
+from classroom_mode.config import (
+    BusOutput,
+    CommandOutput,
+    Config,
+    MqttOutput,
+    OutputConfig,
+    SoundOutput,
+    WebhookOutput,
+    secret,
+)
 from classroom_mode.errors import UserError
 from classroom_mode.outputs.bus import BusSink
 from classroom_mode.outputs.command import CommandSink
 from classroom_mode.outputs.delivery import Sink
 from classroom_mode.outputs.mqtt import MqttSink, check_slugs
+from classroom_mode.outputs.sound import SoundSink, ambience_files, check_playable
 from classroom_mode.outputs.webhook import WebhookSink
 
 
@@ -23,6 +33,8 @@ def target_of(settings: OutputConfig) -> str:
         return f"mqtt{'s' if settings.tls else ''}://{settings.host}:{settings.port}"
     if isinstance(settings, WebhookOutput):
         return settings.url
+    if isinstance(settings, SoundOutput):
+        return " ".join(settings.player) if settings.player else f"aplay on ALSA device {settings.device}"
     return " ".join(settings.argv)
 
 
@@ -45,8 +57,19 @@ def build_sink(name: str, settings: OutputConfig, config: Config) -> Sink:
     if isinstance(settings, WebhookOutput):
         signing = _required(name, "secret_env", settings.secret_env) if settings.secret_env else None
         return WebhookSink(settings, signing)
+    if isinstance(settings, SoundOutput):
+        _program(name, "player", (settings.player or ["aplay"])[0])
+        for ambience, path in settings.ambiences.items():
+            if not path.exists():
+                raise UserError(f"outputs.{name}.ambiences.{ambience}: {path} does not exist")
+            for file in ambience_files(path):
+                check_playable(file)
+        return SoundSink(settings, settings.room or next(iter(config.rooms)))
     assert isinstance(settings, CommandOutput)
-    program = settings.argv[0]
-    if shutil.which(program) is None and not Path(program).is_file():
-        raise UserError(f"outputs.{name}.argv: {program!r} is not a program on PATH or a file")
+    _program(name, "argv", settings.argv[0])
     return CommandSink(settings, withheld=config.secret_names())
+
+
+def _program(name: str, field: str, program: str) -> None:
+    if shutil.which(program) is None and not Path(program).is_file():
+        raise UserError(f"outputs.{name}.{field}: {program!r} is not a program on PATH or a file")
