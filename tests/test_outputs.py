@@ -557,3 +557,10 @@ def test_the_sound_sink_plays_on_alsa_and_refuses_a_missing_file(store, tmp_path
     missing = {"kind": "sound", "ambiences": {"party": str(tmp_path / "nope.mp3")}}
     with pytest.raises(UserError, match=r"outputs\.speaker\.ambiences\.party: .*nope\.mp3 does not exist"):
         Outputs(config_with({"speaker": missing}), store)
+
+
+def test_a_sound_sink_in_a_config_of_several_rooms_must_name_its_room():
+    text = "rooms:\n  a: {}\n  b: {}\noutputs:\n  speaker:\n    kind: sound\n    ambiences: {party: x.mp3}\n"
+    with pytest.raises(ConfigErrors) as caught:
+        parse_config(text)
+    assert caught.value.problems == ["outputs.speaker.room: which room's mode it plays (a, b)"]

@@ -490,7 +490,15 @@ def _field_path(location: tuple[Any, ...]) -> str:
 
 def validation_problems(exc: ValidationError) -> list[str]:
     """Each problem of a pydantic validation error as `field.path: reason`, in words a user reads."""
-    return [f"{_field_path(err['loc'])}: {_plain_message(err)}" for err in exc.errors()]
+    problems = []
+    for err in exc.errors():
+        path, message = _field_path(err["loc"]), _plain_message(err)
+        # a check across sections names the field itself ('outputs.speaker.room: ...')
+        problems.append(message if not err["loc"] and _NAMED_FIELD.match(message) else f"{path}: {message}")
+    return problems
+
+
+_NAMED_FIELD = re.compile(r"^[\w-]+(\.[^\s:]+)+: ")
 
 
 def validation_message(exc: ValidationError) -> str:
