@@ -106,3 +106,26 @@ def test_non_finite_energy_is_refused_and_identical_energies_do_not_divide_by_ze
         calibrator.update("cam", float("nan"), T0)
     score, centre = robust_score(2.0, [1.0] * 20)
     assert centre == 1.0 and score == pytest.approx(50.0)  # scale floored at 2 % of the median
+
+
+def test_a_live_window_runs_the_encoder_over_the_full_clip_once_and_the_energy_is_unchanged():
+    """The live loop's window: the embedding's encoder pass is also the surprise model's target pass."""
+    from classroom_mode.model.backbone import load_backbone
+    from classroom_mode.service.analysis import LocalEncoder
+    from live_helpers import T0 as LIVE_T0
+    from live_helpers import CentroidProbe, flat_clip
+
+    backbone = load_backbone("config:tiny", device="cpu")
+    clip = flat_clip("cam", 120, LIVE_T0)
+    scorer = SurpriseModel(backbone)
+    expected = scorer.energy([clip])[0]  # targets from its own pass
+    pooled = backbone.embed([clip])[0].pooled
+    encoder = LocalEncoder(backbone, {"r": CentroidProbe({"a": pooled, "b": -pooled})}, scorer)
+    full_passes = []
+    hook = backbone.model.encoder.register_forward_hook(lambda *_: full_passes.append(1))
+    try:
+        analysis = encoder.analyse(clip, "r")
+    finally:
+        hook.remove()
+    assert len(full_passes) == 1  # the context frames' pass runs the encoder's layers, not its forward
+    assert analysis.energy == pytest.approx(expected, rel=1e-5)

@@ -25,7 +25,13 @@ import torch
 from transformers import VJEPA2Model
 
 from classroom_mode.config import SurpriseThresholds
-from classroom_mode.model.jepa.context import encode_context, gather_tokens, predict, target_tokens
+from classroom_mode.model.jepa.context import (
+    encode_context,
+    gather_tokens,
+    layer_normalised,
+    predict,
+    target_tokens,
+)
 from classroom_mode.model.jepa.masks import TokenGrid
 from classroom_mode.records import Clip, SurpriseLevel, SurpriseReading
 
@@ -65,20 +71,27 @@ class SurpriseModel:
     def context_frames(self) -> int:
         return self.context_tubelets * self.tubelet
 
-    def energy(self, inputs: torch.Tensor | Sequence[Clip]) -> list[float]:
-        """One energy per clip, from preprocessed pixel values (B, T, C, H, W) or from `Clip`s."""
+    def energy(self, inputs: torch.Tensor | Sequence[Clip], encoded: torch.Tensor | None = None) -> list[float]:
+        """One energy per clip, from preprocessed pixel values (B, T, C, H, W) or from `Clip`s.
+
+        `encoded` is the encoder's output on the same full clips (B, N, D), when the caller already has it (the
+        live loop embeds every window anyway): the targets are then read from it instead of a second pass.
+        """
         pixel_values = inputs if isinstance(inputs, torch.Tensor) else self.backbone.preprocess(list(inputs))
-        return self.token_errors(pixel_values).mean(dim=(1, 2)).tolist()
+        return self.token_errors(pixel_values, encoded).mean(dim=(1, 2)).tolist()
 
     @torch.inference_mode()
-    def token_errors(self, pixel_values: torch.Tensor) -> torch.Tensor:
+    def token_errors(self, pixel_values: torch.Tensor, encoded: torch.Tensor | None = None) -> torch.Tensor:
         """|target − prediction| for every last-frame token and channel: (B, M, D) float32."""
-        predicted, targets = self.predict_future(pixel_values)
+        predicted, targets = self.predict_future(pixel_values, encoded)
         return (predicted - targets).abs()
 
     @torch.inference_mode()
-    def predict_future(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(prediction, target) of the last frames' tokens, each (B, M, D) float32."""
+    def predict_future(
+        self, pixel_values: torch.Tensor, encoded: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(prediction, target) of the last frames' tokens, each (B, M, D) float32; the targets come from
+        `encoded` (the encoder's full-clip output) when given, else from a pass of the encoder here."""
         pixel_values = pixel_values.to(self.backbone.device)
         batch = pixel_values.shape[0]
         device = pixel_values.device
@@ -88,7 +101,12 @@ class SurpriseModel:
         future = torch.arange(split, num_tokens, device=device).expand(batch, -1)
         context = self.context_tokens(pixel_values)
         predicted = predict(self.model.predictor, context, visible, future, num_tokens)
-        targets = gather_tokens(target_tokens(self.model.encoder, pixel_values), future)
+        full = (
+            layer_normalised(encoded.to(device))
+            if encoded is not None
+            else target_tokens(self.model.encoder, pixel_values)
+        )
+        targets = gather_tokens(full, future)
         return predicted.float(), targets.float()
 
     @torch.inference_mode()

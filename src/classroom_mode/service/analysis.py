@@ -59,7 +59,7 @@ class Probe(Protocol):
 class EnergyModel(Protocol):
     """The part of `classroom_mode.model.surprise.SurpriseModel` the service uses."""
 
-    def energy(self, inputs: torch.Tensor | list[Clip]) -> list[float]: ...
+    def energy(self, inputs: torch.Tensor | list[Clip], encoded: torch.Tensor | None = None) -> list[float]: ...
 
 
 class EncoderBackbone(Protocol):
@@ -126,13 +126,15 @@ class LocalEncoder:
         return probe.classify(self.embed(clip), camera_id=clip.camera_id, at=clip_time(clip))
 
     def analyse(self, clip: Clip, room: str) -> Analysis:
-        """One window: the clip is preprocessed once for both the encoder and the surprise model."""
+        """One window: the clip is preprocessed once and encoded once; the surprise model reads its targets from
+        that pass and adds only the context frames' pass and the predictor."""
         probe = self.probe(room)
         key = embedding_key(frames_hash(clip.frames), self.backbone, exact_tokens=False)
         with self._lock:
             pixels = self.backbone.preprocess([clip])
-            features = self.backbone.encode(pixels).cpu()
-            energy = float(self.surprise.energy(pixels)[0]) if self.surprise is not None else None
+            encoded = self.backbone.encode(pixels)
+            energy = float(self.surprise.energy(pixels, encoded)[0]) if self.surprise is not None else None
+            features = encoded.cpu()
         embedding = self.backbone.embedding_from_features(features[0], key)
         prediction = probe.classify(embedding, camera_id=clip.camera_id, at=clip_time(clip))
         return Analysis(prediction, energy, probe.attention_map(embedding))

@@ -45,7 +45,11 @@ def predict(
 
 def target_tokens(encoder: VJEPA2Encoder, pixel_values: torch.Tensor) -> torch.Tensor:
     """The full clip through the target encoder, layer-normalised without affine parameters: (B, N, D)."""
-    hidden = encoder(pixel_values).last_hidden_state
+    return layer_normalised(encoder(pixel_values).last_hidden_state)
+
+
+def layer_normalised(hidden: torch.Tensor) -> torch.Tensor:
+    """Encoder outputs as regression targets: LayerNorm without affine parameters over the channels."""
     return F.layer_norm(hidden, (hidden.shape[-1],))
 
 
