@@ -12,6 +12,7 @@ LAYERS = [
     "clock",
     "records",
     "errors",
+    "files",
     "config",
     "video",
     "sim",
@@ -23,7 +24,8 @@ LAYERS = [
     "bot",
     "cli",
 ]
-"""Top to bottom; `clock`, `records` and `errors` are shared by all and import nothing of ours but each other."""
+"""Top to bottom; `clock`, `records`, `errors` and `files` are shared by all and import nothing of ours but the
+first two each other."""
 
 
 def _layer(module: str) -> int | None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import sqlite3
 import threading
 import time
@@ -31,6 +30,7 @@ import numpy as np
 from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save as save_safetensors
 
+from classroom_mode.files import write_bytes
 from classroom_mode.records import Embedding
 
 if TYPE_CHECKING:
@@ -150,7 +150,7 @@ class EmbeddingCache:
             if e.tokens is not None:
                 tensors[f"{e.key}.tokens"] = np.ascontiguousarray(e.tokens)
         shard = f"{uuid.uuid4().hex}.safetensors"
-        _write_atomic(self.shard_dir / shard, save_safetensors(tensors))
+        write_bytes(self.shard_dir / shard, save_safetensors(tensors))
         now = time.time()
         rows = [
             (e.key, e.model_id, e.meta.get("fingerprint", ""), shard, json.dumps(e.grid) if e.grid else None,
@@ -168,12 +168,3 @@ class EmbeddingCache:
         return CacheStats(
             entries=entries, shards=len(shards), bytes=sum(s.stat().st_size for s in shards), models=models
         )
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.partial")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)

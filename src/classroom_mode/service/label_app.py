@@ -26,6 +26,7 @@ from fastapi.responses import FileResponse, RedirectResponse
 from pydantic import BaseModel
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
+from classroom_mode.files import fsync_dir
 from classroom_mode.video.dataset import TRASH_DIR, UNLABELED_DIR, is_label_dir, list_unlabeled_clips
 
 STATIC = Path(__file__).parent / "static"
@@ -42,11 +43,7 @@ def move_atomic(src: Path, folder: Path, name: str | None = None) -> Path:
         n += 1
     os.rename(src, target)
     for changed in {src.parent, folder}:
-        fd = os.open(changed, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_dir(changed)
     return target
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from classroom_mode.errors import UserError
+from classroom_mode.files import write_json
 from classroom_mode.sim.render import World
 from classroom_mode.sim.scene import MODES, Scene, check_modes
 from classroom_mode.video.writer import write_mp4
@@ -131,17 +132,6 @@ def _render_job(out_dir: str, mode: str, index: int, seed: int, seconds: float, 
     return {"path": relative, "index": index, **truth}
 
 
-def write_json_atomic(path: Path, payload: Any) -> Path:
-    """Write JSON to a temporary name beside `path`, fsync, rename: readers see the old file or the new one."""
-    tmp = path.with_name(f".{path.name}.partial")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(payload, handle, ensure_ascii=False, separators=(",", ":"))
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    return path
-
-
 def generate_dataset(
     out_dir: Path | str,
     clips_per_mode: int,
@@ -207,7 +197,7 @@ def generate_dataset(
         "clips": clips,
         "skipped": skipped,
     }
-    return write_json_atomic(out / MANIFEST, manifest)
+    return write_json(out / MANIFEST, manifest, indent=None)
 
 
 def load_manifest(path: Path | str) -> dict[str, Any]:

@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 
 from classroom_mode.errors import UserError
-from classroom_mode.sim.clips import MANIFEST, MANIFEST_VERSION, check_render_args, write_json_atomic
+from classroom_mode.files import write_json
+from classroom_mode.sim.clips import MANIFEST, MANIFEST_VERSION, check_render_args
 from classroom_mode.sim.scene import MODES, check_modes
 from classroom_mode.sim.stream import Stream
 from classroom_mode.video.writer import write_mp4
@@ -136,4 +137,4 @@ def generate_room_dataset(
         "modes": modes,
         "clips": clips,
     }
-    return write_json_atomic(out / MANIFEST, manifest)
+    return write_json(out / MANIFEST, manifest, indent=None)

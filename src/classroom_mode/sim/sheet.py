@@ -6,13 +6,13 @@ Each row is one mode; each cell is one clip, shown as its first, middle and last
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
 
+from classroom_mode.files import atomic_open
 from classroom_mode.sim.clips import clip_seed, render_clip
 from classroom_mode.sim.scene import MODES, check_modes
 
@@ -49,11 +49,6 @@ def contact_sheet(
             draw.text((x, y), label, fill=(230, 230, 230))
             sheet.paste(Image.fromarray(strip), (x, y + label_h))
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.partial")
-    with open(tmp, "wb") as handle:
+    with atomic_open(out) as handle:
         sheet.save(handle, format="PNG")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, out)
     return out

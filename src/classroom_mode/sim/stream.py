@@ -18,7 +18,8 @@ from typing import Any, TypeVar
 import numpy as np
 
 from classroom_mode.errors import UserError
-from classroom_mode.sim.clips import check_render_args, write_json_atomic
+from classroom_mode.files import write_json
+from classroom_mode.sim.clips import check_render_args
 from classroom_mode.sim.render import World
 from classroom_mode.sim.scene import Role, check_modes
 from classroom_mode.video.writer import Mp4Writer
@@ -271,5 +272,5 @@ def write_stream(stream: Stream, out: Path | str, progress: Callable[[int, int],
             if progress is not None and (k % 16 == 0 or k == stream.num_frames - 1):
                 progress(k + 1, stream.num_frames)
         writer.finish()
-    write_json_atomic(sidecar_path(out), {"video": out.name, **stream.describe()})
+    write_json(sidecar_path(out), {"video": out.name, **stream.describe()}, indent=None)
     return out

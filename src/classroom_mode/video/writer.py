@@ -6,12 +6,13 @@ killed halfway never leaves a truncated file under its real name.
 
 from __future__ import annotations
 
-import os
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
+
+from classroom_mode.files import commit, temporary_beside
 
 
 class Mp4Writer:
@@ -23,8 +24,7 @@ class Mp4Writer:
 
     def __init__(self, path: Path | str, fps: float, size: tuple[int, int], crf: int = 23) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = self.path.with_name(f".{self.path.name}.partial")
+        self.tmp = temporary_beside(self.path)
         self.container = av.open(str(self.tmp), mode="w", format="mp4")
         self.stream = self.container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
         width, height = size
@@ -42,10 +42,7 @@ class Mp4Writer:
     def finish(self) -> Path:
         self.container.mux(self.stream.encode(None))
         self.container.close()
-        with open(self.tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(self.tmp, self.path)
-        return self.path
+        return commit(self.tmp, self.path)
 
     def abort(self) -> None:
         self.container.close()

@@ -16,7 +16,6 @@ A checkpoint directory is written under a temporary name, fsynced and renamed, a
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from classroom_mode.errors import ClassroomModeError, UserError
+from classroom_mode.files import replace_dir, temporary_beside, write_json
 from classroom_mode.model.jepa.recipe import PretrainRecipe
 from classroom_mode.model.jepa.trainer import JEPATrainer
 
@@ -36,24 +36,6 @@ _MODULES = ("encoder", "target_encoder", "predictor")
 
 def checkpoints_dir(out: Path) -> Path:
     return out / "checkpoints"
-
-
-def write_json(path: Path, payload: Any) -> None:
-    """Write JSON atomically (temporary file, fsync, rename)."""
-    tmp = path.with_name(f".{path.name}.partial")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(payload, handle, indent=2)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _state_tensors(trainer: JEPATrainer) -> dict[str, torch.Tensor]:
@@ -73,10 +55,7 @@ def save_checkpoint(out: Path, trainer: JEPATrainer, history: list[dict[str, Any
     root = checkpoints_dir(out)
     root.mkdir(parents=True, exist_ok=True)
     name = f"step-{trainer.step:06d}"
-    final = root / name
-    tmp = root / f".{name}.partial"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
+    tmp = temporary_beside(root / name, directory=True)
     save_file(_state_tensors(trainer), str(tmp / "state.safetensors"), metadata={"format": FORMAT})
     param_groups = [{k: v for k, v in group.items()} for group in trainer.optimizer.state_dict()["param_groups"]]
     meta = {
@@ -87,12 +66,7 @@ def save_checkpoint(out: Path, trainer: JEPATrainer, history: list[dict[str, Any
         "history": history,
     }
     write_json(tmp / "state.json", meta)
-    for file in tmp.iterdir():
-        with open(file, "rb") as handle:
-            os.fsync(handle.fileno())
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)
-    _fsync_dir(root)
+    final = replace_dir(tmp, root / name)
     write_json(root / "latest.json", {"step": trainer.step, "directory": name})
     for old in sorted(p for p in root.glob("step-*") if p.is_dir())[:-KEEP]:
         shutil.rmtree(old, ignore_errors=True)
@@ -154,21 +128,11 @@ def load_checkpoint(directory: Path, trainer: JEPATrainer) -> list[dict[str, Any
 
 def export_pretrained(trainer: JEPATrainer, directory: Path, dtype: torch.dtype = torch.float32) -> Path:
     """Write the target encoder + predictor as a `VJEPA2Model` in `save_pretrained` layout, atomically."""
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = directory.with_name(f".{directory.name}.partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
+    tmp = temporary_beside(directory, directory=True)
     model = trainer.export_model(dtype)
     model.config.save_pretrained(tmp)
     save_file(
         {k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp / "model.safetensors"), {"format": "pt"}
     )
-    for file in tmp.iterdir():
-        with open(file, "rb") as handle:
-            os.fsync(handle.fileno())
-    old = directory.with_name(f".{directory.name}.old")
-    if directory.exists():
-        os.replace(directory, old)
-    os.replace(tmp, directory)
-    shutil.rmtree(old, ignore_errors=True)
+    replace_dir(tmp, directory)
     return directory

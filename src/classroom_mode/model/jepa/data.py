@@ -18,7 +18,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from classroom_mode.errors import ClassroomModeError, UserError
+from classroom_mode.files import written_path
 from classroom_mode.model.jepa.masks import randint, uniform
 from classroom_mode.model.preprocess import IMAGENET_MEAN, IMAGENET_STD, resize_size
 
@@ -129,17 +129,14 @@ class ClipBank:
 
     def save(self, path: Path, fingerprint: str) -> None:
         """Write the bank atomically as safetensors; `fingerprint` names the file list it was decoded from."""
-        tmp = path.with_name(f".{path.name}.partial")
         metadata = {
             "fingerprint": fingerprint,
             "crop_size": str(self.crop_size),
             "sources": json.dumps(self.sources),
             "cameras": json.dumps(self.cameras),
         }
-        save_file({"frames": self.frames.contiguous()}, str(tmp), metadata=metadata)
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        with written_path(path) as temporary:
+            save_file({"frames": self.frames.contiguous()}, str(temporary), metadata=metadata)
 
     @classmethod
     def load(cls, path: Path, fingerprint: str) -> ClipBank | None:

@@ -20,6 +20,7 @@ import torch
 from transformers import VJEPA2Config, VJEPA2Model
 
 from classroom_mode.errors import ClassroomModeError, UserError
+from classroom_mode.files import write_json
 from classroom_mode.model.distributed import Ranks
 from classroom_mode.model.jepa.checkpoint import (
     checkpoint_recipe,
@@ -28,7 +29,6 @@ from classroom_mode.model.jepa.checkpoint import (
     latest_checkpoint,
     load_checkpoint,
     save_checkpoint,
-    write_json,
 )
 from classroom_mode.model.jepa.data import ClipBank, files_fingerprint
 from classroom_mode.model.jepa.indicator import IndicatorRoom, measure

@@ -10,8 +10,6 @@ to a probe.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,6 +21,7 @@ from safetensors.numpy import save as save_tensors
 
 from classroom_mode.config import validation_message
 from classroom_mode.errors import UserError
+from classroom_mode.files import write_bytes
 from classroom_mode.model.probes.gate import DistanceGate
 from classroom_mode.model.probes.probe import HEADS, TrainedProbe
 
@@ -77,8 +76,8 @@ def save_probe(probe: TrainedProbe, path: Path | str) -> tuple[Path, Path]:
         "gate": probe.gate.hparams(),
         **probe.meta,
     }
-    write_atomic(tensors_path, save_tensors({k: np.ascontiguousarray(v) for k, v in tensors.items()}))
-    write_atomic(sidecar_path, json.dumps(sidecar, indent=2, ensure_ascii=False, default=_plain).encode())
+    write_bytes(tensors_path, save_tensors({k: np.ascontiguousarray(v) for k, v in tensors.items()}))
+    write_bytes(sidecar_path, json.dumps(sidecar, indent=2, ensure_ascii=False, default=_plain).encode())
     return tensors_path, sidecar_path
 
 
@@ -147,18 +146,3 @@ def _plain(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         return value.tolist()
     raise TypeError(f"cannot write {type(value).__name__} to a probe sidecar")
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write, fsync, rename: a reader sees the old file or the whole new one, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

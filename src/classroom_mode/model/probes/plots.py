@@ -16,8 +16,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from PIL import Image
 
+from classroom_mode.files import write_bytes
 from classroom_mode.model.preprocess import RESIZE_RATIO
-from classroom_mode.model.probes.artifact import write_atomic
 
 
 def save_confusion_png(confusion: np.ndarray, classes: Sequence[str], path: Path | str, title: str = "") -> Path:
@@ -71,5 +71,5 @@ def _save(figure: plt.Figure, path: Path | str) -> Path:
     figure.savefig(buffer, format="png", dpi=100)
     plt.close(figure)
     path = Path(path)
-    write_atomic(path, buffer.getvalue())
+    write_bytes(path, buffer.getvalue())
     return path
