@@ -173,3 +173,14 @@ def test_timeline_text_summarises_long_days():
     text = timeline_text({"r": parts}, MODES)
     assert "18 earlier changes over 18 min" in text
     assert text.count("\n") == 1 + 12
+
+
+def test_a_mode_without_a_colour_is_drawn_the_same_in_discord_as_on_the_dashboard():
+    from classroom_mode.config import Config
+    from classroom_mode.service.dashboard_views import mode_views
+
+    config = Config.model_validate(
+        {"modes": {"lab": {"display_name": "Lab", "ambience": "lo-fi"}, "exam": {"display_name": "E", "ambience": "x"}}}
+    )
+    for view in mode_views(config):
+        assert mode_colour(view.name, config.modes) == int(view.color.lstrip("#"), 16)

@@ -8,7 +8,6 @@ sparklines sit in code blocks so they line up on a phone as well as on a desktop
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from itertools import pairwise
@@ -17,13 +16,12 @@ import discord
 
 from classroom_mode.clock import as_utc
 from classroom_mode.config import ModeConfig, SurpriseThresholds
-from classroom_mode.modes import describe
+from classroom_mode.modes import describe, mode_color
 from classroom_mode.records import CameraStatus, ModeState, Prediction, SurpriseReading
 
 BLOCKS = "▁▂▃▄▅▆▇█"
 FULL, EMPTY = "█", "░"
 LEVEL_EMOJI = {"normal": "🟢", "unusual": "🟡", "anomaly": "🔴"}
-PALETTE = (0x4E79A7, 0xF28E2B, 0x59A14F, 0xE15759, 0x76B7B2, 0xEDC948, 0xB07AA1, 0xFF9DA7, 0x9C755F, 0xBAB0AC)
 """Tableau 10: the colour of a mode, in embeds and in the timeline chart alike."""
 STALE_COLOUR = 0x95A5A6
 LEVEL_COLOUR = {"normal": 0x59A14F, "unusual": 0xEDC948, "anomaly": 0xE15759}
@@ -91,15 +89,8 @@ def sparkline(values: Sequence[float], width: int = 30, *, include: Sequence[flo
 
 
 def mode_colour(mode: str, modes: Mapping[str, ModeConfig]) -> int:
-    """The mode's colour as 0xRRGGBB, the same in every embed and chart.
-
-    The config's `color` when set (the dashboard uses it too); else a palette colour by the mode's
-    place in the config, or by a stable hash of its name for a mode the config does not know.
-    """
-    if mode in modes and modes[mode].color:
-        return int(modes[mode].color.lstrip("#"), 16)
-    index = list(modes).index(mode) if mode in modes else zlib.crc32(mode.encode())
-    return PALETTE[index % len(PALETTE)]
+    """The mode's colour as 0xRRGGBB for an embed: the one the dashboard shows (`modes.mode_color`)."""
+    return int(mode_color(mode, modes).lstrip("#"), 16)
 
 
 def mode_title(state: ModeState) -> str:

@@ -2,11 +2,13 @@
 
 from classroom_mode.modes.consensus import Consensus, Strategy, elect
 from classroom_mode.modes.freshness import Freshness
-from classroom_mode.modes.room import UNKNOWN_AMBIENCE, RoomModel, describe
+from classroom_mode.modes.room import MODE_PALETTE, UNKNOWN_AMBIENCE, UNKNOWN_COLOR, RoomModel, describe, mode_color
 from classroom_mode.modes.tracker import CameraTracker, CameraView
 
 __all__ = [
+    "MODE_PALETTE",
     "UNKNOWN_AMBIENCE",
+    "UNKNOWN_COLOR",
     "CameraTracker",
     "CameraView",
     "Consensus",
@@ -15,4 +17,5 @@ __all__ = [
     "Strategy",
     "describe",
     "elect",
+    "mode_color",
 ]

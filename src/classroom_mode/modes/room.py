@@ -7,6 +7,7 @@ record the store keeps and the API, dashboard and bot show.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 
@@ -26,6 +27,23 @@ def describe(mode: str, modes: Mapping[str, ModeConfig]) -> ModeConfig:
         return modes[mode]
     display = "Uncertain" if mode == UNCERTAIN else mode
     return ModeConfig(display_name=display, emoji="❔", ambience=UNKNOWN_AMBIENCE)
+
+
+MODE_PALETTE = ("#0ea5e9", "#f59e0b", "#d946ef", "#10b981", "#ef4444", "#8b5cf6", "#14b8a6", "#f97316", "#84cc16")
+"""Colours of modes the config gives none, by the mode's place in the config."""
+UNKNOWN_COLOR = "#94a3b8"
+"""`uncertain`'s colour: a neutral grey."""
+
+
+def mode_color(mode: str, modes: Mapping[str, ModeConfig]) -> str:
+    """A mode's colour as #rrggbb, the same on the dashboard, in Discord embeds and in charts: the config's `color`
+    when set, else a palette colour by its place in the config; `uncertain` is grey, and a name the config does
+    not know gets a palette colour by a stable hash of the name."""
+    if mode in modes:
+        return modes[mode].color or MODE_PALETTE[list(modes).index(mode) % len(MODE_PALETTE)]
+    if mode == UNCERTAIN:
+        return UNKNOWN_COLOR
+    return MODE_PALETTE[zlib.crc32(mode.encode()) % len(MODE_PALETTE)]
 
 
 class RoomModel:

@@ -15,13 +15,19 @@ from pydantic import BaseModel
 
 from classroom_mode.clock import as_utc, utc_now
 from classroom_mode.config import Config
-from classroom_mode.modes import Freshness, describe
-from classroom_mode.records import CameraStatus, ModeChange, ModeState, Prediction, SinkStatus, SurpriseReading
+from classroom_mode.modes import Freshness, describe, mode_color
+from classroom_mode.records import (
+    UNCERTAIN,
+    CameraStatus,
+    ModeChange,
+    ModeState,
+    Prediction,
+    SinkStatus,
+    SurpriseReading,
+)
 from classroom_mode.store import HistoryStore
 
-PALETTE = ("#0ea5e9", "#f59e0b", "#d946ef", "#10b981", "#ef4444", "#8b5cf6", "#14b8a6", "#f97316", "#84cc16")
 """Colours for modes whose config gives none, in config order (distinct at a glance, readable with white text)."""
-UNKNOWN_COLOR = "#94a3b8"
 """`uncertain` and any mode name the config does not list."""
 
 SPARKLINE_READINGS = 60
@@ -97,9 +103,9 @@ def mode_views(config: Config) -> list[ModeView]:
             display_name=mode.display_name,
             emoji=mode.emoji,
             ambience=mode.ambience,
-            color=mode.color or PALETTE[i % len(PALETTE)],
+            color=mode_color(name, config.modes),
         )
-        for i, (name, mode) in enumerate(config.modes.items())
+        for name, mode in config.modes.items()
     ]
     uncertain = describe("uncertain", config.modes)
     views.append(
@@ -108,7 +114,7 @@ def mode_views(config: Config) -> list[ModeView]:
             display_name=uncertain.display_name,
             emoji=uncertain.emoji,
             ambience=uncertain.ambience,
-            color=UNKNOWN_COLOR,
+            color=mode_color(UNCERTAIN, config.modes),
         )
     )
     return views
