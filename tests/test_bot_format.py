@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from bot_helpers import NOW, at, config, state
-from classroom_mode.bot.chart import Segment, segments, timeline_png, timeline_text
+from classroom_mode.bot.chart import timeline_png, timeline_text
 from classroom_mode.bot.format import (
     BLOCKS,
     STALE_COLOUR,
@@ -24,8 +24,8 @@ from classroom_mode.bot.format import (
     sparkline,
     surprise_embed,
 )
-from classroom_mode.modes import Freshness
-from classroom_mode.records import CameraStatus, ModeChange, SurpriseReading
+from classroom_mode.modes import Freshness, mode_spans
+from classroom_mode.records import CameraStatus, ModeChange, ModeSpan, SurpriseReading
 
 MODES = config().modes
 
@@ -146,20 +146,28 @@ def test_segments_from_changes_cover_the_window():
         ModeChange(room="r", mode="group", previous="empty", at=at(90), confidence=0.9),
         ModeChange(room="r", mode="presentation", previous="group", at=at(20), confidence=0.9),
     ]
-    parts = segments(changes, None, start, end)
+    parts = mode_spans(changes, None, start, end)
     assert [(p.mode, p.start, p.end) for p in parts] == [
         ("empty", start, at(90)),
         ("group", at(90), at(20)),
         ("presentation", at(20), end),
     ]
     now_state = state("r", "group", since=at(500), updated=NOW)
-    assert segments([], now_state, start, end) == [Segment("group", start, end)]
+    assert mode_spans([], now_state, start, end) == [ModeSpan(mode="group", start=start, end=end)]
     first_ever = [ModeChange(room="r", mode="solo", previous=None, at=at(30), confidence=0.9)]
-    assert segments(first_ever, None, start, end) == [Segment("solo", at(30), end)]  # unknown stretch left out
+    assert mode_spans(first_ever, None, start, end) == [
+        ModeSpan(mode="solo", start=at(30), end=end)
+    ]  # unknown stretch left out
 
 
 def test_timeline_text_and_png():
-    rooms = {"room-101": [Segment("group", at(90), at(20)), Segment("presentation", at(20), NOW)], "lab": []}
+    rooms = {
+        "room-101": [
+            ModeSpan(mode="group", start=at(90), end=at(20)),
+            ModeSpan(mode="presentation", start=at(20), end=NOW),
+        ],
+        "lab": [],
+    }
     text = timeline_text(rooms, MODES)
     assert "☕ Group · 1 h 10 min" in text and "🎤 Presentation · 20 min" in text
     assert "no mode recorded" in text
@@ -169,7 +177,7 @@ def test_timeline_text_and_png():
 
 
 def test_timeline_text_summarises_long_days():
-    parts = [Segment("group" if i % 2 else "solo", at(100 - i), at(99 - i)) for i in range(30)]
+    parts = [ModeSpan(mode="group" if i % 2 else "solo", start=at(100 - i), end=at(99 - i)) for i in range(30)]
     text = timeline_text({"r": parts}, MODES)
     assert "18 earlier changes over 18 min" in text
     assert text.count("\n") == 1 + 12

@@ -137,6 +137,18 @@ class ModeState(Record):
     """When the state turns stale if no reading comes before then; None as stored."""
 
 
+class ModeSpan(Record):
+    """A stretch of time a room spent in one mode: a band of the dashboard's day, a bar of the bot's chart."""
+
+    mode: str
+    start: datetime
+    end: datetime
+
+    @property
+    def seconds(self) -> float:
+        return (self.end - self.start).total_seconds()
+
+
 class ModeChange(Record):
     """One change of a room's mode, as the history, the SSE stream and the bot's notifier see it."""
 

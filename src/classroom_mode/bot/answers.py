@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, tzinfo
 
 import discord
 
-from classroom_mode.bot.chart import segments, timeline_png, timeline_text
+from classroom_mode.bot.chart import timeline_png, timeline_text
 from classroom_mode.bot.client import RoomServiceUnreachable, RoomStateClient
 from classroom_mode.bot.format import (
     MAX_EMBEDS,
@@ -30,7 +30,7 @@ from classroom_mode.bot.format import (
 )
 from classroom_mode.clock import Clock, as_utc, utc_now
 from classroom_mode.config import Config
-from classroom_mode.modes import Freshness
+from classroom_mode.modes import Freshness, mode_spans
 from classroom_mode.records import CameraStatus, ModeState
 
 log = logging.getLogger(__name__)
@@ -178,7 +178,7 @@ class Answers:
         if not states:
             return Reply(f"No room has a mode yet: {RUNNING}")
         changes = await asyncio.gather(*(self.client.mode_changes(s.room, start) for s in states))
-        rooms = {s.room: segments(c, s, start, now) for s, c in zip(states, changes, strict=True)}
+        rooms = {s.room: mode_spans(c, s, start, now) for s, c in zip(states, changes, strict=True)}
         png = await asyncio.to_thread(timeline_png, rooms, self.config.modes, start, now, self.zone)
         embed = discord.Embed(title="🗓️ Mode history", description=clip_lines(timeline_text(rooms, self.config.modes)))
         embed.set_image(url=f"attachment://{CHART_FILE}")

@@ -10,52 +10,19 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
 from classroom_mode.bot.format import discord_time, human_duration, mode_colour
 from classroom_mode.clock import as_utc
 from classroom_mode.config import ModeConfig
 from classroom_mode.modes import describe
-from classroom_mode.records import ModeChange, ModeState
+from classroom_mode.records import ModeSpan
 
 MAX_TEXT_SEGMENTS = 12
 """Lines per room in the text fallback; older segments are summarised in one line."""
 
 
-@dataclass(frozen=True)
-class Segment:
-    """A stretch of time a room spent in one mode."""
-
-    mode: str
-    start: datetime
-    end: datetime
-
-    @property
-    def seconds(self) -> float:
-        return (self.end - self.start).total_seconds()
-
-
-def segments(changes: Sequence[ModeChange], state: ModeState | None, start: datetime, end: datetime) -> list[Segment]:
-    """The room's modes over [start, end] from its changes in that window (oldest first) and its current state.
-
-    A stretch whose mode is not known (before the first state the store ever saw) is left out
-    rather than guessed.
-    """
-    start, end = as_utc(start), as_utc(end)
-    inside = sorted((c for c in changes if start <= as_utc(c.at) <= end), key=lambda c: as_utc(c.at))
-    if not inside:
-        return [Segment(state.mode, start, end)] if state is not None else []
-    out = []
-    if inside[0].previous is not None and as_utc(inside[0].at) > start:
-        out.append(Segment(inside[0].previous, start, as_utc(inside[0].at)))
-    for change, following in zip(inside, [*inside[1:], None], strict=True):
-        stop = as_utc(following.at) if following is not None else end
-        out.append(Segment(change.mode, as_utc(change.at), stop))
-    return out
-
-
-def timeline_text(rooms: Mapping[str, Sequence[Segment]], modes: Mapping[str, ModeConfig]) -> str:
+def timeline_text(rooms: Mapping[str, Sequence[ModeSpan]], modes: Mapping[str, ModeConfig]) -> str:
     """The text fallback: one line per segment, times in the reader's own zone, newest segments kept."""
     blocks = []
     for room, parts in rooms.items():
@@ -76,7 +43,7 @@ def timeline_text(rooms: Mapping[str, Sequence[Segment]], modes: Mapping[str, Mo
 
 
 def timeline_png(
-    rooms: Mapping[str, Sequence[Segment]],
+    rooms: Mapping[str, Sequence[ModeSpan]],
     modes: Mapping[str, ModeConfig],
     start: datetime,
     end: datetime,

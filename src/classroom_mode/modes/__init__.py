@@ -3,6 +3,7 @@
 from classroom_mode.modes.consensus import Consensus, Strategy, elect
 from classroom_mode.modes.freshness import Freshness
 from classroom_mode.modes.room import MODE_PALETTE, UNKNOWN_AMBIENCE, UNKNOWN_COLOR, RoomModel, describe, mode_color
+from classroom_mode.modes.spans import mode_spans
 from classroom_mode.modes.tracker import CameraTracker, CameraView
 
 __all__ = [
@@ -18,4 +19,5 @@ __all__ = [
     "describe",
     "elect",
     "mode_color",
+    "mode_spans",
 ]

@@ -15,11 +15,11 @@ from pydantic import BaseModel
 
 from classroom_mode.clock import as_utc, utc_now
 from classroom_mode.config import Config
-from classroom_mode.modes import Freshness, describe, mode_color
+from classroom_mode.modes import Freshness, describe, mode_color, mode_spans
 from classroom_mode.records import (
     UNCERTAIN,
     CameraStatus,
-    ModeChange,
+    ModeSpan,
     ModeState,
     Prediction,
     SinkStatus,
@@ -42,14 +42,6 @@ class ModeView(BaseModel):
     color: str
 
 
-class Band(BaseModel):
-    """One stretch of the day's timeline during which the room was in one mode."""
-
-    mode: str
-    start: datetime
-    end: datetime
-
-
 class CameraCard(BaseModel):
     camera_id: str
     status: CameraStatus | None
@@ -62,7 +54,7 @@ class CameraCard(BaseModel):
 class RoomCard(BaseModel):
     room: str
     state: ModeState | None
-    timeline: list[Band]
+    timeline: list[ModeSpan]
     cameras: list[CameraCard]
 
 
@@ -126,18 +118,6 @@ def start_of_day(now: datetime) -> datetime:
     return local.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def timeline(changes: list[ModeChange], state: ModeState | None, day_start: datetime, now: datetime) -> list[Band]:
-    """The day's bands from its mode changes (oldest first), starting with the mode the room entered the day in."""
-    bands: list[Band] = []
-    if changes and changes[0].previous is not None and as_utc(changes[0].at) > day_start:
-        bands.append(Band(mode=changes[0].previous, start=day_start, end=changes[0].at))
-    for i, change in enumerate(changes):
-        bands.append(Band(mode=change.mode, start=change.at, end=changes[i + 1].at if i + 1 < len(changes) else now))
-    if not changes and state is not None:
-        bands.append(Band(mode=state.mode, start=max(as_utc(state.since), day_start), end=now))
-    return [b for b in bands if b.end > b.start]
-
-
 def overview(
     config: Config,
     store: HistoryStore,
@@ -166,7 +146,7 @@ def overview(
             for camera_id in room.cameras
         ]
         rooms.append(
-            RoomCard(room=room_name, state=state, timeline=timeline(changes, state, day_start, now), cameras=cameras)
+            RoomCard(room=room_name, state=state, timeline=mode_spans(changes, state, day_start, now), cameras=cameras)
         )
     surprise = config.thresholds.surprise
     return Overview(
