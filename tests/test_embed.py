@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -33,7 +34,8 @@ def test_second_run_reads_the_cache_and_bad_clips_are_skipped_never_cached(data_
         done: list[int] = []
         first = embed_paths(paths, backbone, cache, batch_size=2, progress=done.append)
         assert (first.cached, first.encoded, sum(done)) == (0, 3, 4)
-        assert [p.name for p, _ in first.skipped] == ["broken.mp4"] and "broken.mp4" not in first.skipped[0][1]
+        assert [Path(s.path).name for s in first.skipped] == ["broken.mp4"]
+        assert "broken.mp4" not in first.skipped[0].reason
         monkeypatch.setattr(Backbone, "encode", _no_encoder)
         second = embed_paths(paths, backbone, cache)
         assert (second.cached, second.encoded, len(second.skipped)) == (3, 0, 1)

@@ -129,7 +129,7 @@ def test_surprise_scores_clips_and_skips_bad_ones(cli, data):
     payload = json.loads(result.stdout)
     assert [c["clip"] for c in payload["clips"]] == [str(c) for c in clips]
     assert all(c["energy"] > 0 for c in payload["clips"])
-    assert payload["skipped"][0]["clip"].endswith("broken.mp4")
+    assert payload["skipped"][0]["path"].endswith("broken.mp4")
     nothing = cli("surprise", "--model", "config:tiny")
     assert nothing.exit_code == 2
 

@@ -62,7 +62,7 @@ def test_what_the_layout_leaves_out_is_listed_with_why(tmp_path):
     (data / "solo" / "loop-b.mp4").symlink_to(data / "solo" / "loop-a.mp4")
     (data / "solo" / "dir-loop").symlink_to(data / "solo", target_is_directory=True)
     os.mkfifo(data / "unlabeled" / "pipe.mp4")
-    found = {path.name: reason for path, reason in overlooked(data)}
+    found = {Path(s.path).name: s.reason for s in overlooked(data)}
     assert found["nested.mp4"] == "in a nested folder: clips go directly in solo/"
     assert "leads nowhere" in found["gone.mp4"] and "leads nowhere" in found["loop-a.mp4"]
     assert found["pipe.mp4"].startswith("not a regular file")

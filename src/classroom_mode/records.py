@@ -71,6 +71,13 @@ class Record(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class Skipped(Record):
+    """A file a batch job went on past, and why: every command prints and writes it with these same keys."""
+
+    path: str
+    reason: str
+
+
 class Prediction(Record):
     """One probe result for one clip of one camera."""
 

@@ -26,6 +26,7 @@ from typer.core import TyperGroup
 
 from classroom_mode.config import Config, load_config
 from classroom_mode.errors import ClassroomModeError, NotAvailableError, UserError
+from classroom_mode.records import Skipped
 
 # Markup is off: a path, room, camera or clip name with `[bold]` or `[/x]` in it is printed as it is, never
 # interpreted. Styling is explicit (`Text` with a style, `styled`), so no interpolated value can ever be markup.
@@ -103,14 +104,14 @@ def warn(message: str) -> None:
     info(styled(("warning:", "yellow"), " ", message))
 
 
-def print_skipped(skipped: Sequence[tuple[Path | str, str]]) -> None:
+def print_skipped(skipped: Sequence[Skipped]) -> None:
     """What a batch job went on past: one line per file, its path whole (a table cuts long paths with `…` in
     80 columns, and then two clips cannot be told apart nor the skipped one found), on stderr."""
     if not skipped:
         return
     err_console.print(styled((f"skipped {len(skipped)} file(s):", "yellow")))
-    for path, reason in skipped:
-        err_console.print(f"  {path}: {reason}", soft_wrap=True, highlight=False)
+    for entry in skipped:
+        err_console.print(f"  {entry.path}: {entry.reason}", soft_wrap=True, highlight=False)
 
 
 @contextmanager

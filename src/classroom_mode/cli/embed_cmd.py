@@ -87,8 +87,8 @@ def embed(
                 progress=lambda n: bar.advance(task, n),
             )
         if not ranks.is_main:  # rank 0 lists its own with the summary
-            for path, reason in result.skipped:
-                err_console.print(f"rank {ranks.rank}: skipped {path}: {reason}", soft_wrap=True)
+            for entry in result.skipped:
+                err_console.print(f"rank {ranks.rank}: skipped {entry.path}: {entry.reason}", soft_wrap=True)
         cached, encoded, failed = (int(n) for n in ranks.sum([result.cached, result.encoded, len(result.skipped)]))
         ranks.barrier()
     if not ranks.is_main:
@@ -112,7 +112,7 @@ def embed(
         "cached": cached,
         "encoded": encoded,
         "ranks": ranks.world_size,
-        "skipped": [{"path": str(p), "reason": r} for p, r in skipped],
+        "skipped": skipped,
     }
     if ranks.distributed:
         summary["skipped_on_all_ranks"] = failed + len(left_out)  # the list is rank 0's; the others printed theirs

@@ -199,7 +199,7 @@ def classify(
                     }
                     for p, pred in predictions.items()
                 ],
-                "skipped": [{"path": str(p), "reason": r} for p, r in result.skipped],
+                "skipped": result.skipped,
             }
         )
     else:

@@ -19,6 +19,7 @@ from classroom_mode.cli.common import (
     progress_bar,
     styled,
 )
+from classroom_mode.records import Skipped
 
 
 def register(app: typer.Typer) -> None:
@@ -233,11 +234,11 @@ def _score_clips(scorer, paths: list[Path], as_json: bool) -> None:
         try:
             clip = sample_clip(path, scorer.backbone.frames_per_clip)
         except ClassroomModeError as exc:
-            skipped.append((str(path), str(exc).removeprefix(f"{path}: ")))
+            skipped.append(Skipped(path=str(path), reason=str(exc).removeprefix(f"{path}: ")))
             continue
         results.append({"clip": str(path), "energy": scorer.energy([clip])[0]})
     if as_json:
-        print_json({"clips": results, "skipped": [{"clip": p, "reason": r} for p, r in skipped]})
+        print_json({"clips": results, "skipped": skipped})
     else:
         table = Table("clip", "energy")
         for row in results:

@@ -21,7 +21,7 @@ import torch
 from classroom_mode.errors import UserError
 from classroom_mode.model.backbone import Backbone
 from classroom_mode.model.cache import EmbeddingCache, embedding_key, file_hash
-from classroom_mode.records import Embedding
+from classroom_mode.records import Embedding, Skipped
 from classroom_mode.video.decode import check_clip_file, sample_clip
 
 ACTIVATION_FACTOR = 16
@@ -33,7 +33,7 @@ MAX_BATCH = {"cpu": 8, "mps": 16, "cuda": 64}
 @dataclass
 class EmbedResult:
     embeddings: dict[Path, Embedding] = field(default_factory=dict)
-    skipped: list[tuple[Path, str]] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
     """(file, reason) for each clip that could not be embedded; these are never cached."""
     cached: int = 0
     encoded: int = 0
@@ -93,10 +93,10 @@ def embed_paths(
             check_clip_file(path)  # a pipe or a device would be hashed forever
             todo.append((path, embedding_key(file_hash(path), backbone, exact_tokens=exact_tokens)))
         except UserError as exc:
-            result.skipped.append((path, str(exc).removeprefix(f"{path}: ")))
+            result.skipped.append(Skipped(path=str(path), reason=str(exc).removeprefix(f"{path}: ")))
             advance(1)
         except OSError as exc:
-            result.skipped.append((path, f"cannot read ({exc.strerror or exc})"))
+            result.skipped.append(Skipped(path=str(path), reason=f"cannot read ({exc.strerror or exc})"))
             advance(1)
 
     if cache is not None and todo:
@@ -127,7 +127,7 @@ def embed_paths(
                 if isinstance(item, BaseException):
                     raise item
                 if item.error is not None:
-                    result.skipped.append((item.path, item.error))
+                    result.skipped.append(Skipped(path=str(item.path), reason=item.error))
                     advance(1)
                 else:
                     batch.append(item)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from classroom_mode.errors import UserError
+from classroom_mode.records import Skipped
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".gif", ".mpg", ".mpeg", ".ts"})
 """File endings treated as clips (compared lower-case)."""
@@ -57,26 +58,31 @@ def list_labelled_clips(data_dir: Path | str) -> list[LabelledClip]:
     ]
 
 
-def overlooked(data_dir: Path | str) -> list[tuple[Path, str]]:
+def overlooked(data_dir: Path | str) -> list[Skipped]:
     """What the layout leaves out that looks meant as a clip, each with why: a video in a nested folder, a
     link that leads nowhere or in a loop, a name ending like a video that is not a regular file. A batch job
     lists these with its skipped clips, so nothing a user put in the folder disappears without a word."""
     data_dir = _data_dir(data_dir)
-    found: list[tuple[Path, str]] = []
+    found: list[Skipped] = []
     folders = [f for f in sorted(data_dir.iterdir()) if is_label_dir(f) or f.name == UNLABELED_DIR]
     for folder in folders:
         for entry in sorted(folder.iterdir()):
             if entry.name.startswith("."):
                 continue
             if entry.is_symlink() and not entry.exists():
-                found.append((entry, "a link that leads nowhere (or in a loop)"))
+                found.append(Skipped(path=str(entry), reason="a link that leads nowhere (or in a loop)"))
             elif entry.is_dir() and entry.is_symlink():
-                found.append((entry, f"a link to a folder: clips go directly in {folder.name}/"))
+                found.append(
+                    Skipped(path=str(entry), reason=f"a link to a folder: clips go directly in {folder.name}/")
+                )
             elif entry.is_dir():
                 nested = sorted(p for p in _walk(entry) if p.suffix.lower() in VIDEO_EXTENSIONS)
-                found.extend((p, f"in a nested folder: clips go directly in {folder.name}/") for p in nested)
+                found.extend(
+                    Skipped(path=str(p), reason=f"in a nested folder: clips go directly in {folder.name}/")
+                    for p in nested
+                )
             elif entry.suffix.lower() in VIDEO_EXTENSIONS and not entry.is_file():
-                found.append((entry, "not a regular file (a named pipe or a device)"))
+                found.append(Skipped(path=str(entry), reason="not a regular file (a named pipe or a device)"))
     return found
 
 

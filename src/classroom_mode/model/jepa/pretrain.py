@@ -35,6 +35,7 @@ from classroom_mode.model.jepa.indicator import IndicatorRoom, measure
 from classroom_mode.model.jepa.masks import measure_masked_fraction
 from classroom_mode.model.jepa.recipe import PRESETS, PretrainRecipe
 from classroom_mode.model.jepa.trainer import DivergedError, JEPATrainer, StepResult
+from classroom_mode.records import Skipped
 from classroom_mode.video.dataset import is_video
 
 log = logging.getLogger(__name__)
@@ -102,7 +103,7 @@ class Run:
     trainer: JEPATrainer
     bank: ClipBank
     history: list[dict[str, Any]] = field(default_factory=list)
-    skipped: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
     resumed_from: int | None = None
 
 
@@ -152,7 +153,7 @@ def prepare_run(
     if not paths:
         raise UserError(f"{data}: no video files found (looked recursively for .mp4, .mkv, .webm, ...)")
     fingerprint = files_fingerprint(paths, recipe.clip_frames, config.crop_size)
-    skipped: list[tuple[str, str]] = []
+    skipped: list[Skipped] = []
     bank = ClipBank.load(out / BANK_FILE, fingerprint) if ranks.is_main else None
     if ranks.is_main and bank is None:
         bank = ClipBank.decode(
@@ -160,7 +161,7 @@ def prepare_run(
             num_frames=recipe.clip_frames,
             crop_size=config.crop_size,
             read=read,
-            on_skip=lambda path, reason: skipped.append((str(path), reason)),
+            on_skip=lambda path, reason: skipped.append(Skipped(path=str(path), reason=reason)),
             root=data,
             on_progress=on_decode(len(paths)),
         )

@@ -23,6 +23,7 @@ from classroom_mode.model.cache import EmbeddingCache
 from classroom_mode.model.embed import embed_paths
 from classroom_mode.model.preprocess import PREPROCESS_VERSION
 from classroom_mode.model.probes.features import FeatureSet
+from classroom_mode.records import Skipped
 from classroom_mode.video.dataset import is_label_dir, list_labelled_clips, overlooked
 
 GroupBy = Literal["session", "camera"]
@@ -36,14 +37,14 @@ class LabelledFeatures:
     classes: list[str]
     """Every mode folder, also those whose clips all failed (training refuses those by name)."""
     paths: list[Path]
-    skipped: list[tuple[Path, str]] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         """Clip counts per mode and what was skipped, for the probe's sidecar."""
         return {
             "clips": len(self.labels),
             "per_mode": {name: self.labels.count(name) for name in self.classes},
-            "skipped": [{"path": str(path), "reason": reason} for path, reason in self.skipped],
+            "skipped": [s.model_dump() for s in self.skipped],
         }
 
 
