@@ -180,3 +180,22 @@ def test_a_config_that_cannot_build_a_model_is_one_line_naming_the_file(tmp_path
     message = str(err.value)
     assert message.startswith(f"{tmp_path / 'config.json'}: invalid V-JEPA 2 config") and expected in message
     assert "\n" not in message
+
+
+def test_every_command_builds_the_backbone_the_config_describes(monkeypatch):
+    from classroom_mode.config import BackboneConfig
+    from classroom_mode.model import backbone as module
+
+    seen = []
+    monkeypatch.setattr(module, "load_backbone", lambda spec, **options: seen.append((spec, options)))
+    settings = BackboneConfig(model="org/m", revision="abc", quantize="int8", compile=True, crop_size=192)
+    module.backbone_from_config(settings)
+    module.backbone_from_config(settings, model="other/m", device="cpu")
+    assert seen[0] == (
+        "org/m",
+        {"revision": "abc", "device": "auto", "quantize": "int8", "compile": True, "crop_size": 192},
+    )
+    assert seen[1] == (
+        "other/m",
+        {"revision": None, "device": "cpu", "quantize": "int8", "compile": True, "crop_size": 192},
+    )

@@ -55,7 +55,7 @@ def embed(
     """
     from classroom_mode.cli.common import quiet_unless_main
     from classroom_mode.model import distributed
-    from classroom_mode.model.backbone import fidelity_to_fp32, load_backbone, resolve_device
+    from classroom_mode.model.backbone import backbone_from_config, fidelity_to_fp32, resolve_device
     from classroom_mode.model.cache import EmbeddingCache
     from classroom_mode.model.embed import embed_paths
     from classroom_mode.video.dataset import list_labelled_clips, list_unlabeled_clips, overlooked
@@ -67,14 +67,8 @@ def embed(
     ranks, run_device = distributed.start(resolve_device(device or cfg.backbone.device))
     quiet_unless_main(ranks.is_main)
     with distributed.stopped_cleanly(ranks, "embedding (what was cached stays cached: run it again)"):
-        backbone = load_backbone(
-            model or cfg.backbone.model,
-            revision=None if model else cfg.backbone.revision,
-            device=run_device.type,  # under torchrun the rank's own GPU is already the current one
-            quantize=quantize or cfg.backbone.quantize,
-            compile=cfg.backbone.compile,
-            crop_size=cfg.backbone.crop_size,
-        )
+        # under torchrun the rank's own GPU is already the current one
+        backbone = backbone_from_config(cfg.backbone, model=model, device=run_device.type, quantize=quantize)
         info(f"backbone: {backbone.describe()}")
         mine = ranks.shard(paths)
         with EmbeddingCache(cfg.paths.cache) as cache, progress_bar("embedding", total=len(mine)) as (bar, task):

@@ -230,18 +230,12 @@ def _kind(probe: str) -> ProbeKind:
 
 
 def _labelled(data_dir: Path, model: str | None, cfg: Config) -> tuple[Backbone, LabelledFeatures]:
-    from classroom_mode.model.backbone import load_backbone
+    from classroom_mode.model.backbone import backbone_from_config
     from classroom_mode.model.cache import EmbeddingCache
     from classroom_mode.model.probes.dataset import load_labelled_features
     from classroom_mode.video.dataset import list_labelled_clips
 
-    backbone = load_backbone(
-        model or cfg.backbone.model,
-        revision=None if model else cfg.backbone.revision,
-        device=cfg.backbone.device,
-        quantize=cfg.backbone.quantize,
-        crop_size=cfg.backbone.crop_size,
-    )
+    backbone = backbone_from_config(cfg.backbone, model=model)
     info(f"backbone: {backbone.describe()}")
     if backbone.random_weights:
         warn("RANDOM weights: these features are for tests only, not a trained model")

@@ -203,18 +203,13 @@ def register(app: typer.Typer) -> None:
 
         from classroom_mode.config import ClipSettings
         from classroom_mode.errors import UserError
-        from classroom_mode.model.backbone import load_backbone
+        from classroom_mode.model.backbone import backbone_from_config
         from classroom_mode.model.surprise import SurpriseModel
 
         if bool(clips) == (stream is not None):
             raise UserError("give clips to score, or --stream FILE (not both)")
         cfg = config_from(config)
-        backbone = load_backbone(
-            model or cfg.backbone.model,
-            revision=None if model else cfg.backbone.revision,
-            device=device or cfg.backbone.device,
-            crop_size=cfg.backbone.crop_size,
-        )
+        backbone = backbone_from_config(cfg.backbone, model=model, device=device)
         info(f"backbone: {backbone.describe()}")
         scorer = SurpriseModel(backbone)
         if stream is not None:

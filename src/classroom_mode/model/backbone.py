@@ -33,6 +33,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from transformers import VJEPA2Config, VJEPA2Model
 
+from classroom_mode.config import BackboneConfig
 from classroom_mode.errors import UserError
 from classroom_mode.model.cache import embedding_key, frames_hash
 from classroom_mode.model.configs import CONFIG_PREFIX, RANDOM_SEED, named_config
@@ -248,6 +249,22 @@ def resolve_device(device: str) -> torch.device:
     if device not in ("cpu", "cuda", "mps"):
         raise UserError(f"device: {device!r} is not one of auto, cpu, cuda, mps")
     return torch.device(device)
+
+
+def backbone_from_config(
+    settings: BackboneConfig, *, model: str | None = None, device: str | None = None, quantize: str | None = None
+) -> Backbone:
+    """The backbone `backbone:` describes, the same in every command: a `model` named on the command line replaces
+    the config's (and its revision), `device` and `quantize` override theirs; compile and crop size always come
+    from the config."""
+    return load_backbone(
+        model or settings.model,
+        revision=None if model else settings.revision,
+        device=device or settings.device,
+        quantize=quantize or settings.quantize,
+        compile=settings.compile,
+        crop_size=settings.crop_size,
+    )
 
 
 def load_backbone(

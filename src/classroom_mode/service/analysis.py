@@ -212,19 +212,11 @@ def load_local_encoder(config: Config, rooms: list[str] | None = None) -> LocalE
     A probe trained on another backbone is refused by `load_probe`'s fingerprint check.
     """
     paths = {room: room_probe_path(config, room) for room in (list(config.rooms) if rooms is None else rooms)}
-    from classroom_mode.model.backbone import load_backbone
+    from classroom_mode.model.backbone import backbone_from_config
     from classroom_mode.model.probes import load_probe
     from classroom_mode.model.surprise import SurpriseModel
 
-    spec = config.backbone
-    backbone = load_backbone(
-        spec.model,
-        revision=spec.revision,
-        device=spec.device,
-        quantize=spec.quantize,
-        compile=spec.compile,
-        crop_size=spec.crop_size,
-    )
+    backbone = backbone_from_config(config.backbone)
     probes = {room: load_probe(path, expect_fingerprint=backbone.fingerprint) for room, path in paths.items()}
     return LocalEncoder(backbone, probes, SurpriseModel(backbone))
 
