@@ -6,13 +6,13 @@ import itertools
 
 import torch
 
+from classroom_mode.model.geometry import TokenGrid
 from classroom_mode.model.jepa.collapse import collapse_stats, effective_rank
 from classroom_mode.model.jepa.context import encode_context, gather_tokens, predict
 from classroom_mode.model.jepa.masks import (
     LONG_RANGE,
     SHORT_RANGE,
     BlockMaskSpec,
-    TokenGrid,
     measure_masked_fraction,
     sample_block_mask,
     sample_masks,
@@ -177,3 +177,18 @@ def test_a_training_step_uses_and_advances_the_seeded_generator():
     assert not torch.equal(first.generator.get_state(), torch.Generator().manual_seed(0).get_state())
     features = gather_tokens(torch.arange(12.0).view(1, 6, 2), torch.tensor([[4, 1]]))
     assert features.tolist() == [[[8.0, 9.0], [2.0, 3.0]]]
+
+
+def test_one_token_grid_for_the_backbone_the_recipe_and_the_surprise_model():
+    from classroom_mode.model.backbone import load_backbone
+    from classroom_mode.model.geometry import clip_frames
+    from classroom_mode.model.jepa.recipe import SMALL8_MODEL, PretrainRecipe
+    from classroom_mode.model.surprise import SurpriseModel
+
+    assert [clip_frames(f, 2) for f in (64, 16, 9, 1)] == [16, 16, 8, 2]
+    backbone = load_backbone("config:tiny", device="cpu")
+    grid = TokenGrid.for_config(backbone.config)
+    assert grid.astuple() == backbone.grid and SurpriseModel(backbone).depth == grid.depth
+    recipe = PretrainRecipe(model=SMALL8_MODEL, steps=1)
+    assert TokenGrid.for_config(recipe.model).astuple() == (2, 16, 16)
+    assert recipe.clip_frames == 4

@@ -37,6 +37,7 @@ from classroom_mode.config import BackboneConfig
 from classroom_mode.errors import UserError
 from classroom_mode.model.cache import embedding_key, frames_hash
 from classroom_mode.model.configs import CONFIG_PREFIX, RANDOM_SEED, named_config
+from classroom_mode.model.geometry import TokenGrid, clip_frames
 from classroom_mode.model.preprocess import IMAGENET_MEAN, IMAGENET_STD, PREPROCESS_VERSION, preprocess_video
 from classroom_mode.records import Clip, Embedding
 
@@ -44,8 +45,6 @@ log = logging.getLogger(__name__)
 
 SHIPPED_MODEL_ID = "classroom-mode/vjepa2-tiny-sim"
 SHIPPED_MODEL_DIR = Path(__file__).parent / "weights" / "vjepa2-tiny-sim"
-FRAMES_PER_CLIP = 16
-"""Frames fed per clip, capped by the model's own `frames_per_clip` (see the module docstring)."""
 WEIGHTS_FILE = "model.safetensors"
 WEIGHTS_INDEX = "model.safetensors.index.json"
 _HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
@@ -126,16 +125,9 @@ class Backbone:
         self.quantize = quantize
         self.compiled = compiled
         self.load_report = load_report
-        tubelet = self.config.tubelet_size
-        frames = min(self.config.frames_per_clip, FRAMES_PER_CLIP)
-        self.frames_per_clip = max(tubelet, frames - frames % tubelet)
+        self.frames_per_clip = clip_frames(self.config.frames_per_clip, self.config.tubelet_size)
         self.crop_size: int = self.config.crop_size
-        patch = self.config.patch_size
-        self.grid: tuple[int, int, int] = (
-            self.frames_per_clip // tubelet,
-            self.crop_size // patch,
-            self.crop_size // patch,
-        )
+        self.grid: tuple[int, int, int] = TokenGrid.for_config(self.config, self.frames_per_clip).astuple()
         """(time, rows, cols) of the encoder's token grid for one clip."""
         self.fingerprint = _fingerprint(model_id, revision, weights_identity, self.crop_size, self.frames_per_clip)
 

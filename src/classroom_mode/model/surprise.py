@@ -25,6 +25,7 @@ import torch
 from transformers import VJEPA2Model
 
 from classroom_mode.config import SurpriseThresholds
+from classroom_mode.model.geometry import TokenGrid
 from classroom_mode.model.jepa.context import (
     encode_context,
     gather_tokens,
@@ -32,7 +33,6 @@ from classroom_mode.model.jepa.context import (
     predict,
     target_tokens,
 )
-from classroom_mode.model.jepa.masks import TokenGrid
 from classroom_mode.records import Clip, SurpriseLevel, SurpriseReading
 
 MAD_TO_STD = 1.4826

@@ -21,6 +21,8 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from classroom_mode.model.geometry import TokenGrid
+
 
 @dataclass(frozen=True)
 class BlockMaskSpec:
@@ -61,25 +63,6 @@ OFFICIAL_MASKS = (SHORT_RANGE, LONG_RANGE)
 FUTURE = BlockMaskSpec(num_blocks=2, spatial_scale=0.7, temporal_scale=0.5, anchor="end")
 """Ours: two large blocks over the second half of the clip only, predicted from the first half and the rest."""
 MASK_PRESETS = {"official": OFFICIAL_MASKS, "official+future": (*OFFICIAL_MASKS, FUTURE)}
-
-
-@dataclass(frozen=True)
-class TokenGrid:
-    """The (tubelets, rows, columns) token grid of a clip for a given model geometry."""
-
-    depth: int
-    height: int
-    width: int
-
-    @classmethod
-    def for_config(cls, config: object, frames: int) -> TokenGrid:
-        """The grid a `VJEPA2Config` gives to a clip of `frames` frames at its `crop_size`."""
-        side = config.crop_size // config.patch_size  # type: ignore[attr-defined]
-        return cls(frames // config.tubelet_size, side, side)  # type: ignore[attr-defined]
-
-    @property
-    def num_tokens(self) -> int:
-        return self.depth * self.height * self.width
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from transformers import VJEPA2Config
 
-from classroom_mode.model.backbone import FRAMES_PER_CLIP
+from classroom_mode.model.geometry import FRAMES_PER_CLIP, clip_frames
 from classroom_mode.model.jepa.masks import OFFICIAL_MASKS, BlockMaskSpec
 
 
@@ -90,9 +90,7 @@ class PretrainRecipe(BaseModel):
     def clip_frames(self) -> int:
         """Frames per training clip: what the backbone feeds the model at inference (at most 16; the official
         checkpoints' `frames_per_clip` of 64 is their pretraining length, not what a 3 s camera clip gets)."""
-        tubelet = self.model.get("tubelet_size", 2)
-        frames = min(self.model.get("frames_per_clip", FRAMES_PER_CLIP), FRAMES_PER_CLIP)
-        return max(tubelet, frames - frames % tubelet)
+        return clip_frames(self.model.get("frames_per_clip", FRAMES_PER_CLIP), self.model.get("tubelet_size", 2))
 
     def lr_at(self, step: int) -> float:
         """Linear warm-up to `lr`, then cosine decay to `min_lr` at `steps`."""
