@@ -23,11 +23,11 @@ import torch
 from transformers import VJEPA2Model
 
 from classroom_mode.model.backbone import Backbone, load_backbone, random_twin
-from classroom_mode.model.geometry import TokenGrid
 from classroom_mode.model.jepa.data import ClipBank
 from classroom_mode.model.jepa.masks import OFFICIAL_MASKS, measure_masked_fraction
 from classroom_mode.model.jepa.recipe import SMALL_MODEL, PretrainRecipe
 from classroom_mode.model.jepa.trainer import JEPATrainer
+from classroom_mode.model.token_grid import TokenGrid
 from classroom_mode.sim import generate_dataset, load_manifest
 from classroom_mode.sim.baselines import (
     count_classifier,

@@ -6,7 +6,6 @@ import itertools
 
 import torch
 
-from classroom_mode.model.geometry import TokenGrid
 from classroom_mode.model.jepa.collapse import collapse_stats, effective_rank
 from classroom_mode.model.jepa.context import encode_context, gather_tokens, predict
 from classroom_mode.model.jepa.masks import (
@@ -18,6 +17,7 @@ from classroom_mode.model.jepa.masks import (
     sample_masks,
 )
 from classroom_mode.model.jepa.trainer import DivergedError, JEPATrainer
+from classroom_mode.model.token_grid import TokenGrid
 from jepa_helpers import TINY, pixel_batch, random_bank, tiny_model, tiny_recipe
 
 GRID = TokenGrid(depth=4, height=8, width=8)  # the shipped small model's grid
@@ -181,9 +181,9 @@ def test_a_training_step_uses_and_advances_the_seeded_generator():
 
 def test_one_token_grid_for_the_backbone_the_recipe_and_the_surprise_model():
     from classroom_mode.model.backbone import load_backbone
-    from classroom_mode.model.geometry import clip_frames
     from classroom_mode.model.jepa.recipe import SMALL8_MODEL, PretrainRecipe
     from classroom_mode.model.surprise import SurpriseModel
+    from classroom_mode.model.token_grid import clip_frames
 
     assert [clip_frames(f, 2) for f in (64, 16, 9, 1)] == [16, 16, 8, 2]
     backbone = load_backbone("config:tiny", device="cpu")

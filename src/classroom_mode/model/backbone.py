@@ -37,8 +37,8 @@ from classroom_mode.config import BackboneConfig
 from classroom_mode.errors import UserError
 from classroom_mode.model.cache import embedding_key, frames_hash
 from classroom_mode.model.configs import CONFIG_PREFIX, RANDOM_SEED, named_config
-from classroom_mode.model.geometry import TokenGrid, clip_frames
 from classroom_mode.model.preprocess import IMAGENET_MEAN, IMAGENET_STD, PREPROCESS_VERSION, preprocess_video
+from classroom_mode.model.token_grid import TokenGrid, clip_frames
 from classroom_mode.records import Clip, Embedding
 
 log = logging.getLogger(__name__)

@@ -25,7 +25,6 @@ import torch
 from transformers import VJEPA2Model
 
 from classroom_mode.config import SurpriseThresholds
-from classroom_mode.model.geometry import TokenGrid
 from classroom_mode.model.jepa.context import (
     encode_context,
     gather_tokens,
@@ -33,6 +32,7 @@ from classroom_mode.model.jepa.context import (
     predict,
     target_tokens,
 )
+from classroom_mode.model.token_grid import TokenGrid
 from classroom_mode.records import Clip, SurpriseLevel, SurpriseReading
 
 MAD_TO_STD = 1.4826

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from classroom_mode.model.geometry import TokenGrid
+from classroom_mode.model.token_grid import TokenGrid
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from transformers import VJEPA2Config
 
-from classroom_mode.model.geometry import FRAMES_PER_CLIP, clip_frames
 from classroom_mode.model.jepa.masks import OFFICIAL_MASKS, BlockMaskSpec
+from classroom_mode.model.token_grid import FRAMES_PER_CLIP, clip_frames
 
 
 class MaskSetting(BaseModel):

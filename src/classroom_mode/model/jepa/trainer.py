@@ -25,13 +25,13 @@ from transformers import VJEPA2Model
 
 from classroom_mode.errors import ClassroomModeError
 from classroom_mode.model.distributed import Ranks
-from classroom_mode.model.geometry import TokenGrid
 from classroom_mode.model.jepa.collapse import CollapseStats, collapse_stats
 from classroom_mode.model.jepa.context import encode_context, gather_tokens, predict, target_tokens
 from classroom_mode.model.jepa.data import ClipBank
 from classroom_mode.model.jepa.masks import MaskPair, sample_masks
 from classroom_mode.model.jepa.recipe import PretrainRecipe
 from classroom_mode.model.jepa.within_room import centre_per_room, variance_covariance
+from classroom_mode.model.token_grid import TokenGrid
 
 
 class DivergedError(ClassroomModeError):
