@@ -21,7 +21,7 @@ import typer
 import yaml
 
 from classroom_mode.cli import probe_cmd
-from classroom_mode.cli.common import JsonOption, console, info, print_json, progress_bar, styled
+from classroom_mode.cli.common import JsonOption, console, info, print_json, print_skipped, progress_bar, styled
 from classroom_mode.config import (
     DEFAULT_BACKBONE,
     BackboneConfig,
@@ -132,7 +132,7 @@ def register(app: typer.Typer) -> None:
         assert probe_path is not None
         # with --json, stdout carries only the summary: the CV table goes to stderr with the other progress
         with contextlib.redirect_stdout(sys.stderr) if json_output else contextlib.nullcontext():
-            probe_cmd.train(out / "data", out=probe_path, folds=5, group_by="session", seed=seed, config=config_path)
+            _train_probe(out / "data", probe_path, config, seed)
         timings["embed + train"] = time.perf_counter() - started - sum(timings.values())
 
         info(styled(("3/3", "bold"), f" the live loop on a simulated classroom: {preset.timeline} (scene seconds)"))
@@ -158,6 +158,21 @@ def register(app: typer.Typer) -> None:
             console.print(f"everything is in {out}/; look again with: classroom-mode serve -c {config_path}")
         if min_agreement is not None and result["agreement"] < min_agreement:
             raise ClassroomModeError(f"agreement {result['agreement']:.2f} is below --min-agreement {min_agreement}")
+
+
+def _train_probe(data: Path, probe_path: Path, config: Config, seed: int) -> None:
+    """The room's probe, trained as `classroom-mode train DATA --group-by session` would train it."""
+    from classroom_mode.model.probes import save_probe
+
+    backbone, labelled = probe_cmd.labelled_features(data, None, config)
+    result = probe_cmd.fit_room_probe(
+        labelled, backbone, config, data_dir=data, kind="auto", folds=5, group_by="session", seed=seed
+    )
+    tensors_path, _ = save_probe(result.probe, probe_path)
+    if result.report is not None:
+        probe_cmd.print_report(result.report)
+    info(f"{result.probe.kind} probe written to {tensors_path}")
+    print_skipped(labelled.skipped)
 
 
 def _reachable_broker(address: str) -> tuple[str, int] | None:

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from classroom_mode.model.probes import ProbeKind, TrainedProbe
     from classroom_mode.model.probes.dataset import LabelledFeatures
     from classroom_mode.model.probes.evaluate import CVReport
+    from classroom_mode.model.probes.training import ProbeTraining
     from classroom_mode.records import Embedding, Prediction
 
 ProbeOption = Annotated[str, typer.Option("--probe", "-p", help="attentive, linear, prototype, or auto (by data size)")]
@@ -67,54 +68,69 @@ def train(
     config: ConfigOption = None,
 ) -> None:
     """Train a mode probe on labelled clips (cross-validated first, then fitted on every clip)."""
-    from classroom_mode.model.probes import fit_probe, save_probe
-    from classroom_mode.model.probes.dataset import backbone_record
+    from classroom_mode.model.probes import save_probe
 
-    kind = _kind(probe)
     _check_group_by(group_by)
     cfg = config_from(config)
-    backbone, data = _labelled(data_dir, model, cfg)
-    report = None
-    smallest = min(data.labels.count(name) for name in data.classes)
-    if folds and smallest < 2:
-        warn("a mode has fewer than 2 clips: too few to cross-validate; training without a CV report")
-    elif folds:
-        report = _cross_validate(data, kind, folds, _groups(data, group_by), seed, cfg)
-    points = None
-    if curve and report:
-        from classroom_mode.model.probes.evaluate import learning_curve
-
-        info("learning curve: cross-validating on 5 / 10 / 20 / 50 clips per mode (as far as the data goes)")
-        points, left_out = learning_curve(
-            data.features, data.labels, classes=data.classes, kind=kind, folds=folds, seed=seed
-        )
-        for reason in left_out:
-            info(styled(("learning curve:", "yellow"), f" left out {reason}"))
-    trained = fit_probe(
-        data.features,
-        data.labels,
-        classes=data.classes,
-        kind=kind,
-        seed=seed,
-        uncertain_below=cfg.thresholds.uncertain_below,
-    )
-    trained.meta = {
-        "display_names": {name: cfg.modes[name].display_name for name in data.classes if name in cfg.modes},
-        "backbone": backbone_record(backbone),
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "seed": seed,
-        "data": {"folder": str(data_dir), **data.summary()},
-        "cv": report.to_json() if report else None,
-        "learning_curve": points,
-    }
+    backbone, data = labelled_features(data_dir, model, cfg)
+    result = fit_room_probe(data, backbone, cfg, data_dir=data_dir, kind=_kind(probe), folds=folds,
+                            group_by=group_by, seed=seed, with_curve=curve)  # fmt: skip
+    trained = result.probe
     tensors_path, sidecar_path = save_probe(trained, out)
     if json_output:
         print_json({"probe": str(sidecar_path), "tensors": str(tensors_path), "kind": trained.kind, **trained.meta})
         return
-    if report:
-        _print_report(report)
+    if result.report:
+        print_report(result.report)
     info(f"{trained.kind} probe for {', '.join(trained.classes)} written to {tensors_path} + {sidecar_path.name}")
     print_skipped(data.skipped)
+
+
+def fit_room_probe(
+    data: LabelledFeatures,
+    backbone: Backbone,
+    cfg: Config,
+    *,
+    data_dir: Path,
+    kind: ProbeKind,
+    folds: int,
+    group_by: str | None,
+    seed: int,
+    with_curve: bool = False,
+) -> ProbeTraining:
+    """`train_probe` with this config's modes and threshold, its cross-validation shown as a progress bar."""
+    from classroom_mode.model.probes.dataset import groups_of
+    from classroom_mode.model.probes.evaluate import make_splits
+    from classroom_mode.model.probes.probe import encode_labels
+    from classroom_mode.model.probes.training import train_probe
+
+    enough = bool(folds) and min(data.labels.count(name) for name in data.classes) >= 2
+    if folds and not enough:
+        warn("a mode has fewer than 2 clips: too few to cross-validate; training without a CV report")
+    splits = (
+        make_splits(encode_labels(data.labels, data.classes), groups_of(data, group_by), folds, seed)[0]
+        if enough
+        else []
+    )
+    if with_curve and enough:
+        info("learning curve: cross-validating on 5 / 10 / 20 / 50 clips per mode (as far as the data goes)")
+    with progress_bar("cross-validating", total=len(splits)) as (bar, task):
+        result = train_probe(
+            data,
+            backbone,
+            data_dir=data_dir,
+            kind=kind,
+            folds=folds,
+            group_by=group_by,
+            seed=seed,
+            uncertain_below=cfg.thresholds.uncertain_below,
+            display_names={name: mode.display_name for name, mode in cfg.modes.items()},
+            with_curve=with_curve,
+            on_fold=lambda: bar.advance(task),
+        )
+    for reason in result.curve_left_out:
+        info(styled(("learning curve:", "yellow"), f" left out {reason}"))
+    return result
 
 
 def evaluate(
@@ -129,19 +145,20 @@ def evaluate(
     config: ConfigOption = None,
 ) -> None:
     """Cross-validate a probe on labelled clips: accuracy, macro-F1, per-mode precision/recall, confusion."""
+    from classroom_mode.model.probes.dataset import groups_of
     from classroom_mode.model.probes.plots import save_confusion_png
 
     kind = _kind(probe)
     _check_group_by(group_by)
     cfg = config_from(config)
-    _, data = _labelled(data_dir, model, cfg)
-    report = _cross_validate(data, kind, folds, _groups(data, group_by), seed, cfg)
+    _, data = labelled_features(data_dir, model, cfg)
+    report = _cross_validate(data, kind, folds, groups_of(data, group_by), seed, cfg)
     if confusion is not None:
         save_confusion_png(report.confusion, report.classes, confusion, title=f"{kind} probe, {report.scheme}")
     if json_output:
         print_json({"probe": kind, **report.to_json(), "skipped": data.summary()["skipped"]})
         return
-    _print_report(report)
+    print_report(report)
     if confusion is not None:
         info(f"confusion matrix written to {confusion}")
     print_skipped(data.skipped)
@@ -216,20 +233,14 @@ def _check_group_by(group_by: str | None) -> None:
         raise UserError(f"--group-by: {group_by!r} is not one of session, camera")
 
 
-def _groups(data: LabelledFeatures, group_by: str | None) -> list[str] | None:
-    """Each clip's session or camera (from its file name), so cross-validation never splits one."""
-    from classroom_mode.model.probes.dataset import group_of
-
-    return [group_of(path, group_by) for path in data.paths] if group_by else None  # type: ignore[arg-type]
-
-
 def _kind(probe: str) -> ProbeKind:
     if probe not in KINDS:
         raise UserError(f"--probe: {probe!r} is not one of {', '.join(KINDS)}")
     return cast("ProbeKind", probe)
 
 
-def _labelled(data_dir: Path, model: str | None, cfg: Config) -> tuple[Backbone, LabelledFeatures]:
+def labelled_features(data_dir: Path, model: str | None, cfg: Config) -> tuple[Backbone, LabelledFeatures]:
+    """The backbone `cfg` describes (or `model`) and the folder's labelled clips embedded with it (cached)."""
     from classroom_mode.model.backbone import backbone_from_config
     from classroom_mode.model.cache import EmbeddingCache
     from classroom_mode.model.probes.dataset import load_labelled_features
@@ -284,7 +295,7 @@ def _fmt(value: tuple[float, float | None]) -> str:
     return f"{mean:.3f}" if std is None else f"{mean:.3f} ± {std:.3f}"
 
 
-def _print_report(report: CVReport) -> None:
+def print_report(report: CVReport) -> None:
     kinds = ", ".join(sorted(set(report.kinds)))
     console.print(styled((report.scheme, "bold"), f" ({kinds} probe)"))
     console.print(

@@ -80,6 +80,12 @@ def group_of(path: Path, by: GroupBy) -> str:
     return fields[0] if by == "camera" else f"{fields[0]}{SEPARATOR}{fields[1]}"
 
 
+def groups_of(data: LabelledFeatures, group_by: str | None) -> list[str] | None:
+    """Each clip's session or camera (from its file name), so cross-validation never splits one; None without
+    `group_by`."""
+    return [group_of(path, group_by) for path in data.paths] if group_by else None  # type: ignore[arg-type]
+
+
 def backbone_record(backbone: Backbone) -> dict[str, Any]:
     """What a probe's sidecar says about the features it was trained on (checked again when it is loaded)."""
     return {

@@ -1,0 +1,80 @@
+"""Training a room's probe from its labelled clips, as `train` and the demo both do: cross-validate first (when
+every mode has clips enough), optionally a learning curve, then fit on every clip and write down how it was
+made in the probe's card (its sidecar's `meta`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from classroom_mode.model.backbone import Backbone
+from classroom_mode.model.probes.dataset import LabelledFeatures, backbone_record, groups_of
+from classroom_mode.model.probes.evaluate import CVReport, cross_validate, learning_curve
+from classroom_mode.model.probes.probe import ProbeKind, TrainedProbe, fit_probe
+
+
+@dataclass(frozen=True)
+class ProbeTraining:
+    probe: TrainedProbe
+    """Fitted on every clip, its card in `probe.meta`."""
+    report: CVReport | None
+    """The cross-validation report; None when folds were 0 or a mode had fewer than 2 clips."""
+    curve: list[dict[str, Any]] | None = None
+    curve_left_out: tuple[str, ...] = ()
+    """Why some learning-curve points are missing (too few clips for that size)."""
+
+
+def train_probe(
+    data: LabelledFeatures,
+    backbone: Backbone,
+    *,
+    data_dir: Path,
+    kind: ProbeKind = "auto",
+    folds: int = 5,
+    group_by: str | None = None,
+    seed: int = 0,
+    uncertain_below: float = 0.5,
+    display_names: Mapping[str, str] | None = None,
+    with_curve: bool = False,
+    on_fold: Callable[[], None] | None = None,
+) -> ProbeTraining:
+    """Cross-validate (grouped by session or camera when `group_by` says so: one recording never on both sides),
+    then fit the probe on every clip."""
+    groups = groups_of(data, group_by)
+    smallest = min(data.labels.count(name) for name in data.classes)
+    report = None
+    if folds and smallest >= 2:
+        report = cross_validate(
+            data.features,
+            data.labels,
+            classes=data.classes,
+            kind=kind,
+            folds=folds,
+            groups=groups,
+            seed=seed,
+            uncertain_below=uncertain_below,
+            on_fold=on_fold,
+        )
+    curve, left_out = None, ()
+    if with_curve and report is not None:
+        curve, reasons = learning_curve(
+            data.features, data.labels, classes=data.classes, kind=kind, folds=folds, seed=seed
+        )
+        left_out = tuple(reasons)
+    trained = fit_probe(
+        data.features, data.labels, classes=data.classes, kind=kind, seed=seed, uncertain_below=uncertain_below
+    )
+    names = display_names or {}
+    trained.meta = {
+        "display_names": {name: names[name] for name in data.classes if name in names},
+        "backbone": backbone_record(backbone),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "seed": seed,
+        "data": {"folder": str(data_dir), **data.summary()},
+        "cv": report.to_json() if report else None,
+        "learning_curve": curve,
+    }
+    return ProbeTraining(trained, report, curve, left_out)
