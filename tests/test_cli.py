@@ -12,7 +12,7 @@ from classroom_mode.config import Config, parse_config
 
 VERBS = [
     "simulate", "record", "auto-record", "label", "embed", "train", "evaluate", "classify",
-    "pretrain", "surprise", "run", "serve", "bot", "demo", "config", "models",
+    "pretrain", "surprise", "run", "serve", "bot", "demo", "config", "models", "outputs",
 ]  # fmt: skip
 
 
