@@ -53,6 +53,8 @@ class Broker:
             "user root",  # as root mosquitto would switch to its own user, who cannot read a test's private folder
             "persistence true",
             f"persistence_location {folder}/",
+            # save after every change: a broker SIGKILLed right after acknowledging a message keeps it
+            "autosave_on_changes true",
             "autosave_interval 1",
             f"allow_anonymous {'false' if passwords else 'true'}",
         ]
@@ -116,10 +118,14 @@ class Subscriber:
             mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-subscriber-{id(self)}", clean_session=False
         )
         self.client.reconnect_delay_set(1, 2)
+        subscribed = threading.Event()
         self.client.on_connect = lambda c, *_: [c.subscribe(t, qos=1) for t in self.topics]
+        self.client.on_subscribe = lambda *_: subscribed.set()
         self.client.on_message = self._on_message
         self.client.connect("127.0.0.1", self.port)
         self.client.loop_start()
+        if not subscribed.wait(10):  # what is published before the broker has the subscription is not for it
+            raise RuntimeError("the test subscriber was not subscribed within 10 s")
 
     def _on_message(self, _client: Any, _userdata: Any, message: mqtt.MQTTMessage) -> None:
         with self.lock:

@@ -564,3 +564,17 @@ def test_a_sound_sink_in_a_config_of_several_rooms_must_name_its_room():
     with pytest.raises(ConfigErrors) as caught:
         parse_config(text)
     assert caught.value.problems == ["outputs.speaker.room: which room's mode it plays (a, b)"]
+
+
+def test_a_tls_sink_facing_a_plain_broker_says_tls_failed(store, tmp_path):
+    with broker(tmp_path) as running:
+        settings = {"kind": "mqtt", "host": "127.0.0.1", "port": running.port, "tls": True, "timeout_s": 1}
+        outputs = Outputs(config_with({"home": settings}), store)
+        outputs.start()
+        try:
+            store.set_state(mode_state("lab", "solo"))
+            wait_until(lambda: outputs.statuses()[0].state == "retrying", what="the sink to retry")
+            status = outputs.statuses()[0]
+        finally:
+            outputs.stop()
+    assert status.last_error.startswith(f"TLS failed with 127.0.0.1:{running.port}")

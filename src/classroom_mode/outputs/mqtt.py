@@ -162,10 +162,18 @@ class MqttSink:
         self._client = client
 
     def open(self) -> None:
+        # the first attempt is made here, in the worker's thread, so its reason (refused, unknown host, a TLS
+        # handshake that failed) can be told; paho's own loop then retries with its backoff
         try:
-            self._client.connect_async(self.settings.host, self.settings.port, keepalive=KEEPALIVE_S)
-        except (OSError, ValueError) as exc:  # a host name that cannot be parsed; unreachable shows in deliver
-            self._refused = f"cannot connect: {exc}"
+            self._client.connect(self.settings.host, self.settings.port, keepalive=KEEPALIVE_S)
+        except ssl.SSLError as exc:
+            self._refused = f"TLS failed with {self._address}: {exc.reason or exc}"
+        except ConnectionResetError:
+            closed = "the broker closed the connection"
+            self._refused = (f"TLS failed with {self._address}: {closed} during the handshake (a port without TLS?)"
+                             if self.settings.tls else f"cannot connect to {self._address}: {closed}")  # fmt: skip
+        except (OSError, ValueError) as exc:
+            self._refused = f"cannot connect to {self._address}: {exc.strerror or exc}"
         self._client.loop_start()
 
     def _on_connect(
