@@ -26,8 +26,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, File, Header, HTTPException, Query, Request, UploadFile
-from fastapi.responses import StreamingResponse
+from fastapi import Depends, FastAPI, File, Header, HTTPException, Query, UploadFile
+from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
@@ -49,7 +49,7 @@ from classroom_mode.records import (
 from classroom_mode.service.analysis import LocalEncoder
 from classroom_mode.service.limits import BodyLimit
 from classroom_mode.service.loop import LiveLoop
-from classroom_mode.service.sse import event_stream
+from classroom_mode.service.sse import stored_events
 from classroom_mode.store import HistoryStore
 
 UPLOAD_MAX_SIDE = 1280
@@ -214,10 +214,10 @@ def create_app(
         """The latest surprise readings, newest first."""
         return store.surprise(camera, limit)
 
-    @app.get("/api/events", tags=["status"], response_class=StreamingResponse)
+    @app.get("/api/events", tags=["status"], response_class=EventSourceResponse)
     async def events(
-        request: Request, last_event_id: Annotated[int | None, Header()] = None, after: int | None = None
-    ) -> StreamingResponse:
+        last_event_id: Annotated[int | None, Header()] = None, after: int | None = None
+    ) -> AsyncIterator[ServerSentEvent]:
         """Server-sent events: `mode_change`, `surprise_alert`, `camera_status`, each with the record as JSON data.
 
         New events only, unless `after` (or a reconnecting browser's `Last-Event-ID`) gives the id to resume after.
@@ -225,11 +225,8 @@ def create_app(
         cursor = after if after is not None else last_event_id
         if cursor is None:
             cursor = await run_in_threadpool(store.last_event_id)
-        return StreamingResponse(
-            event_stream(store, cursor, request.is_disconnected),
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-        )
+        async for event in stored_events(store, cursor):
+            yield event
 
     async def uploaded_clip(file: UploadFile, camera: str) -> Clip:
         """The upload as a clip, or the 4xx that says why it cannot be one."""

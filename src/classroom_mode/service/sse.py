@@ -2,45 +2,33 @@
 
 The stream reads the store, not the loop, so `serve` can relay the events of a `run` in another
 process as readily as those of its own `--live` loop. Each event's `id:` is its row in the log: a
-browser's EventSource reconnects with `Last-Event-ID` and misses nothing.
+browser's EventSource reconnects with `Last-Event-ID` and misses nothing. FastAPI's `EventSourceResponse`
+does the wire format, the keep-alive comments and the end of the stream when the client goes away.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
+from fastapi.sse import ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
-from classroom_mode.store import HistoryStore, StoredEvent
+from classroom_mode.store import HistoryStore
 
 EVENT_NAMES = {"mode": "mode_change", "surprise": "surprise_alert", "camera": "camera_status"}
 """Store event kind → the SSE `event:` name clients listen for."""
-KEEPALIVE_S = 15.0
+RETRY_MS = 2000
+"""How long a browser waits before it reconnects a dropped stream."""
 
 
-def format_event(event: StoredEvent) -> str:
-    data = json.dumps(event.record.model_dump(mode="json"), ensure_ascii=False)
-    return f"id: {event.id}\nevent: {EVENT_NAMES[event.kind]}\ndata: {data}\n\n"
-
-
-async def event_stream(
-    store: HistoryStore, after: int, disconnected: Callable[[], Awaitable[bool]], poll_s: float = 0.25
-) -> AsyncIterator[str]:
-    """Yield every event logged after `after`, polling the store, until the client goes away."""
-    yield "retry: 2000\n\n"
-    quiet = 0.0
-    while not await disconnected():
+async def stored_events(store: HistoryStore, after: int, poll_s: float = 0.25) -> AsyncIterator[ServerSentEvent]:
+    """Every event logged after `after`, polling the store, for as long as the client listens."""
+    yield ServerSentEvent(retry=RETRY_MS)
+    while True:
         events = await run_in_threadpool(store.events, after, 100)
         for event in events:
-            yield format_event(event)
+            yield ServerSentEvent(data=event.record, event=EVENT_NAMES[event.kind], id=str(event.id))
             after = event.id
-        if events:
-            quiet = 0.0
-            continue
-        await asyncio.sleep(poll_s)
-        quiet += poll_s
-        if quiet >= KEEPALIVE_S:
-            quiet = 0.0
-            yield ": keep-alive\n\n"
+        if not events:
+            await asyncio.sleep(poll_s)
