@@ -194,7 +194,7 @@ class SinkWorker:
             except Rejected as exc:
                 self.store.park(self.name, event, str(exc), self.clock())
                 log.warning("output %s: event %s parked: %s", self.name, event.uid, exc)
-                self._delivered(detail=None, parked=str(exc))
+                self._answered(parked=str(exc))
                 return True
             except Retry as exc:
                 self._failing(str(exc))
@@ -202,7 +202,7 @@ class SinkWorker:
                 if self._failing(f"unexpected error: {exc}"):
                     log.exception("output %s: unexpected error", self.name)
             else:
-                self._delivered(detail)
+                self._answered(detail=detail)
                 return True
             delay = min(self.settings.max_backoff_s, FIRST_BACKOFF_S * 2**attempt)
             attempt += 1
@@ -220,15 +220,16 @@ class SinkWorker:
             log.warning("output %s: %s; retrying", self.name, error)
         return changed
 
-    def _delivered(self, detail: str | None, parked: str | None = None) -> None:
+    def _answered(self, *, detail: str | None = None, parked: str | None = None) -> None:
+        """The sink answered: it took the event (its `detail`), or refused it for good (`parked`, the reason)."""
         health = self._health
         with health.lock:
             if health.retrying_since is not None:
                 log.info("output %s: delivering again", self.name)
             health.retrying_since = None
-            health.last_delivery_at = self.clock()
-            health.detail = detail if parked is None else health.detail
             if parked is None:
+                health.last_delivery_at = self.clock()
+                health.detail = detail
                 health.delivered += 1
             else:
                 health.last_error = parked
