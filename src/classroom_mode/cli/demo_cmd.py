@@ -93,7 +93,7 @@ def register(app: typer.Typer) -> None:
         model: Annotated[
             str, typer.Option("--model", "-m", help="backbone (default: the project's own small V-JEPA model)")
         ] = DEFAULT_BACKBONE,
-        json_output: JsonOption = False,
+        as_json: JsonOption = False,
     ) -> None:
         """Run the whole pipeline offline on simulated footage and report how well it agrees with ground truth."""
         preset = SMALL if small else FULL
@@ -131,7 +131,7 @@ def register(app: typer.Typer) -> None:
         probe_path = config.rooms[ROOM].probe
         assert probe_path is not None
         # with --json, stdout carries only the summary: the CV table goes to stderr with the other progress
-        with contextlib.redirect_stdout(sys.stderr) if json_output else contextlib.nullcontext():
+        with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
             _train_probe(out / "data", probe_path, config, seed)
         timings["embed + train"] = time.perf_counter() - started - sum(timings.values())
 
@@ -141,7 +141,7 @@ def register(app: typer.Typer) -> None:
         timings["total"] = time.perf_counter() - started
 
         summary = {**result, "timings_s": {k: round(v, 1) for k, v in timings.items()}, "output": str(out)}
-        if json_output:
+        if as_json:
             print_json(summary)
         else:
             console.print(

@@ -44,7 +44,7 @@ def embed(
     batch_size: Annotated[
         int | None, typer.Option(min=1, help="clips per encoder call (default: by free memory)")
     ] = None,
-    json_output: JsonOption = False,
+    as_json: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:
     """Embed every clip in a data folder with the V-JEPA 2 encoder; cached clips are not encoded again.
@@ -110,7 +110,7 @@ def embed(
     }
     if ranks.distributed:
         summary["skipped_on_all_ranks"] = failed + len(left_out)  # the list is rank 0's; the others printed theirs
-    if json_output:
+    if as_json:
         print_json(summary)
     else:
         where = f" on {ranks.world_size} ranks" if ranks.distributed else ""
@@ -122,12 +122,12 @@ def embed(
         print_skipped(skipped)
 
 
-def models_list(json_output: JsonOption = False) -> None:
+def models_list(as_json: JsonOption = False) -> None:
     """Backbones available here: V-JEPA 2 models in the Hugging Face cache, the shipped model, named configs."""
     from classroom_mode.model.catalog import available_models
 
     entries = available_models()
-    if json_output:
+    if as_json:
         print_json(entries)
         return
     table = Table()

@@ -64,7 +64,7 @@ def train(
     curve: Annotated[
         bool, typer.Option("--learning-curve", help="also cross-validate with 5 / 10 / 20 / 50 clips per mode")
     ] = False,
-    json_output: JsonOption = False,
+    as_json: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:
     """Train a mode probe on labelled clips (cross-validated first, then fitted on every clip)."""
@@ -77,7 +77,7 @@ def train(
                             group_by=group_by, seed=seed, with_curve=curve)  # fmt: skip
     trained = result.probe
     tensors_path, sidecar_path = save_probe(trained, out)
-    if json_output:
+    if as_json:
         print_json({"probe": str(sidecar_path), "tensors": str(tensors_path), "kind": trained.kind, **trained.meta})
         return
     if result.report:
@@ -141,7 +141,7 @@ def evaluate(
     group_by: GroupByOption = None,
     confusion: Annotated[Path | None, typer.Option("--confusion", help="write the confusion matrix as PNG")] = None,
     seed: SeedOption = 0,
-    json_output: JsonOption = False,
+    as_json: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:
     """Cross-validate a probe on labelled clips: accuracy, macro-F1, per-mode precision/recall, confusion."""
@@ -155,7 +155,7 @@ def evaluate(
     report = _cross_validate(data, kind, folds, groups_of(data, group_by), seed, cfg)
     if confusion is not None:
         save_confusion_png(report.confusion, report.classes, confusion, title=f"{kind} probe, {report.scheme}")
-    if json_output:
+    if as_json:
         print_json({"probe": kind, **report.to_json(), "skipped": data.summary()["skipped"]})
         return
     print_report(report)
@@ -172,7 +172,7 @@ def classify(
         Path | None,
         typer.Option("--explain", help="PNG of the middle frame with the attentive probe's attention (-CLIP per clip)"),
     ] = None,
-    json_output: JsonOption = False,
+    as_json: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:
     """Classify clips with a trained probe: label (or uncertain), confidence and every mode's probability."""
@@ -204,7 +204,7 @@ def classify(
         for path, prediction in predictions.items():
             target = explain if len(clips) == 1 else explain.with_name(f"{explain.stem}-{path.stem}{explain.suffix}")
             explained[path] = _explain(path, result.embeddings[path], trained, backbone, prediction.label, target)
-    if json_output:
+    if as_json:
         print_json(
             {
                 "probe": str(probe),

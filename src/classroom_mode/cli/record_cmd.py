@@ -55,7 +55,7 @@ def register(app: typer.Typer) -> None:
         countdown: Annotated[float, typer.Option("--countdown", min=0, help="seconds to get in place")] = 3.0,
         data: DataOption = None,
         config_path: ConfigOption = None,
-        json_out: JsonOption = False,
+        as_json: JsonOption = False,
     ) -> None:
         """Record labelled clips from a camera into DATA/<mode>/."""
         config = config_from(config_path)
@@ -70,7 +70,7 @@ def register(app: typer.Typer) -> None:
         written = record_labelled(
             source, settings.clip, data_dir, label, count=count, countdown_s=countdown, notify=info
         )
-        if json_out:
+        if as_json:
             print_json({"camera": camera, "label": label, "clips": written})
 
     @app.command("auto-record")
@@ -86,7 +86,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
         data: DataOption = None,
         config_path: ConfigOption = None,
-        json_out: JsonOption = False,
+        as_json: JsonOption = False,
     ) -> None:
         """Record unlabeled clips every interval into DATA/unlabeled/, with retention (only ever that folder)."""
         config = config_from(config_path)
@@ -105,7 +105,7 @@ def register(app: typer.Typer) -> None:
             retention=rule,
             notify=info,
         )
-        if json_out:
+        if as_json:
             print_json({"camera": camera, "clips": written})
 
     @app.command("label")

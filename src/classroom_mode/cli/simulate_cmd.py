@@ -41,7 +41,7 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         sheet_clips: Annotated[int, typer.Option(help="clips per mode on the contact sheet")] = 3,
-        json_out: JsonOption = False,
+        as_json: JsonOption = False,
     ) -> None:
         """Render labelled synthetic classroom footage with ground truth.
 
@@ -57,7 +57,7 @@ def register(app: typer.Typer) -> None:
         sim.check_modes(mode_list if mode_list is not None else list(sim.MODES))
         sim.check_render_args(seconds if not stream else 1.0, fps, frame_size)
         if stream:
-            _stream(out, timeline, sim.parse_events(events), fps, frame_size, seed, json_out)
+            _stream(out, timeline, sim.parse_events(events), fps, frame_size, seed, as_json)
             return
         if out is None and contact_sheet is None:
             raise UserError("--out: required (a dataset folder), unless only --contact-sheet is asked for")
@@ -84,12 +84,12 @@ def register(app: typer.Typer) -> None:
                                       fps=fps, size=frame_size, seed=seed)  # fmt: skip
             result["contact_sheet"] = str(sheet)
             info(f"contact sheet: {sheet}")
-        if json_out:
+        if as_json:
             print_json(result)
 
 
 def _stream(out: Path | None, timeline: str, events: list[str], fps: float, size: tuple[int, int], seed: int,
-            json_out: bool) -> None:  # fmt: skip
+            as_json: bool) -> None:  # fmt: skip
     from classroom_mode.sim.stream import Stream, check_stream_path, sidecar_path, write_stream
 
     if out is None:
@@ -99,5 +99,5 @@ def _stream(out: Path | None, timeline: str, events: list[str], fps: float, size
     with progress_bar("rendering stream", stream.num_frames) as (bar, task):
         video = write_stream(stream, out, lambda done, total: bar.update(task, completed=done))
     info(f"stream: {video} (ground truth: {sidecar_path(video)})")
-    if json_out:
+    if as_json:
         print_json({"video": str(video), "sidecar": str(sidecar_path(video))})
