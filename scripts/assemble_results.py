@@ -19,12 +19,14 @@ ORDER = [
     "room_probe_crop256",
     "worldmodel_people",
     "room_probe_people",
+    "room_probe_people_s7",
     "live",
     "demo",
     "dashboard",
     "bot",
     "distributed",
     "hostile",
+    "outputs",
 ]
 HEADER = """# Results
 
