@@ -175,7 +175,8 @@ class SinkStatus(Record):
     events: list[OutputKind]
     state: Literal["connected", "retrying", "stopped"]
     """`connected`: its last attempt went through (or none was needed yet); `retrying`: it is failing and backing
-    off; `stopped`: no delivery worker runs in this process (what a `serve` without `--live` sees)."""
+    off; `stopped`: no delivery worker runs in this process (a `serve` without `--live`, or a worker that failed:
+    `last_error` says why)."""
     target: str
     """Where it delivers (a URL without credentials, a broker address, a program), for a person to check."""
     retrying_since: datetime | None = None

@@ -125,12 +125,13 @@ class SinkWorker:
     def status(self, target: str) -> SinkStatus:
         progress = self.store.sink_progress(self.name, self.kinds)
         health = self._health
+        running = self._thread is not None and self._thread.is_alive()
         with health.lock:
             return SinkStatus(
                 name=self.name,
                 kind=self.settings.kind,
                 events=list(self.kinds),
-                state="stopped" if self._thread is None else "retrying" if health.retrying_since else "connected",
+                state="stopped" if not running else "retrying" if health.retrying_since else "connected",
                 target=target,
                 retrying_since=health.retrying_since,
                 last_delivery_at=health.last_delivery_at or (progress.delivered_at if progress else None),
