@@ -11,8 +11,7 @@ import signal
 import socket
 import subprocess
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -23,22 +22,10 @@ from fastapi import FastAPI, Header, Request, Response
 
 from classroom_mode.clock import utc_now
 from classroom_mode.records import ModeState, Prediction
+from classroom_mode.service.label_app import free_port
+from live_helpers import wait_for
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until(condition: Callable[[], bool], timeout_s: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.02)
 
 
 class Broker:
@@ -46,7 +33,7 @@ class Broker:
 
     def __init__(self, folder: Path, port: int | None = None, *, passwords: dict[str, str] | None = None) -> None:
         self.folder = folder
-        self.port = port or free_port()
+        self.port = port or free_port("127.0.0.1")
         self.process: subprocess.Popen[bytes] | None = None
         lines = [
             f"listener {self.port} 127.0.0.1",
@@ -75,7 +62,8 @@ class Broker:
             with socket.socket() as sock:
                 return sock.connect_ex(("127.0.0.1", self.port)) == 0
 
-        wait_until(accepting, 10, "mosquitto to listen")
+        if not wait_for(accepting):
+            raise RuntimeError(f"mosquitto did not listen on port {self.port} within 10 s")
         return self
 
     def kill(self) -> None:

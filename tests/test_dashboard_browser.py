@@ -39,8 +39,7 @@ from dashboard_helpers import (
     trained_probe,
     two_room_config,
 )
-from live_helpers import BRIGHT, DARK, BrightnessAnalyzer, ScriptedFeed
-from outputs_helpers import wait_until
+from live_helpers import BRIGHT, DARK, BrightnessAnalyzer, ScriptedFeed, wait_for
 
 pytestmark = [pytest.mark.browser, needs_chromium]
 
@@ -345,7 +344,7 @@ def test_the_outputs_show_whether_the_room_is_heard(pages, servers: contextlib.E
     url = servers.enter_context(serve(dashboard_app(config, store, loop)))
     loop.start(windows=4)
     try:
-        wait_until(lambda: len(receiver.bodies) == 1 and loop.outputs.statuses()[1].state == "retrying")
+        assert wait_for(lambda: len(receiver.bodies) == 1 and loop.outputs.statuses()[1].state == "retrying")
         page = pages().open(url)
         hook, gone = page.locator('[data-sink="hook"]'), page.locator('[data-sink="gone"]')
         assert "connected" in hook.inner_text() and "last delivery" in hook.inner_text()

@@ -20,6 +20,7 @@ from classroom_mode.outputs.delivery import coalesced
 from classroom_mode.records import CameraStatus, SurpriseReading
 from classroom_mode.store import HistoryStore
 from dashboard_helpers import serve
+from live_helpers import wait_for
 from outputs_helpers import (
     HttpReceiver,
     Subscriber,
@@ -27,7 +28,6 @@ from outputs_helpers import (
     bus_app,
     mode_state,
     reading,
-    wait_until,
     webhook_app,
 )
 
@@ -123,7 +123,7 @@ def test_the_bus_gets_each_reading_in_its_documented_shape_with_the_key(store, m
         try:
             store.add_prediction(reading("cam", "solo", 0.7))
             store.set_state(mode_state("lab", "solo"))  # not for the bus
-            wait_until(lambda: len(receiver.bodies) == 1, what="the bus to get the reading")
+            assert wait_for(lambda: len(receiver.bodies) == 1), "the bus to get the reading"
         finally:
             outputs.stop()
     assert receiver.bodies == [
@@ -142,8 +142,8 @@ def test_a_refused_key_retries_with_one_clear_line_and_never_shows_the_key(store
         outputs.start()
         try:
             store.add_prediction(reading("cam", "solo"))
-            wait_until(lambda: outputs.statuses()[0].state == "retrying", what="the sink to retry")
-            wait_until(lambda: len(caplog.records) >= 1)
+            assert wait_for(lambda: outputs.statuses()[0].state == "retrying"), "the sink to retry"
+            assert wait_for(lambda: len(caplog.records) >= 1)
             status = outputs.statuses()[0]
         finally:
             outputs.stop()
@@ -165,8 +165,8 @@ def test_the_webhook_is_signed_carries_the_event_id_retries_a_5xx_and_parks_a_4x
             store.set_state(mode_state("lab", "solo"))  # 503, then delivered
             store.set_state(mode_state("lab", "group"))  # 422: parked
             store.set_state(mode_state("lab", "presentation"))
-            wait_until(lambda: len(receiver.bodies) == 2, what="two deliveries")
-            wait_until(lambda: outputs.statuses()[0].parked == 1)
+            assert wait_for(lambda: len(receiver.bodies) == 2), "two deliveries"
+            assert wait_for(lambda: outputs.statuses()[0].parked == 1)
         finally:
             outputs.stop()
     assert [b["data"]["mode"] for b in receiver.bodies] == ["solo", "presentation"]
@@ -186,7 +186,7 @@ def test_a_hanging_webhook_is_cut_at_its_timeout_and_retried(store):
         outputs.start()
         try:
             store.set_state(mode_state("lab", "solo"))
-            wait_until(lambda: (outputs.statuses()[0].last_error or "").startswith("no answer within 0.2 s"))
+            assert wait_for(lambda: (outputs.statuses()[0].last_error or "").startswith("no answer within 0.2 s"))
         finally:
             outputs.stop()
 
@@ -217,7 +217,7 @@ def test_a_command_gets_the_event_in_its_environment_and_on_stdin_and_no_secrets
     outputs.start()
     try:
         store.set_state(mode_state("lab", "presentation"))
-        wait_until(lambda: outputs.statuses()[0].delivered == 1, what="the command to run")
+        assert wait_for(lambda: outputs.statuses()[0].delivered == 1), "the command to run"
     finally:
         outputs.stop()
     seen = json.loads(out.read_text())
@@ -234,7 +234,7 @@ def test_a_failing_or_hanging_command_is_parked_with_its_exit_and_last_stderr_li
     outputs.start()
     try:
         store.set_state(mode_state("lab", "solo"))
-        wait_until(lambda: outputs.statuses()[0].parked == 1)
+        assert wait_for(lambda: outputs.statuses()[0].parked == 1)
     finally:
         outputs.stop()
     assert outputs.statuses()[0].last_parked_error == "exit 1: no lamp found"
@@ -243,7 +243,7 @@ def test_a_failing_or_hanging_command_is_parked_with_its_exit_and_last_stderr_li
     outputs.start()
     try:
         store.set_state(mode_state("lab", "group"))
-        wait_until(lambda: outputs.statuses()[0].parked == 1, timeout_s=5)
+        assert wait_for(lambda: outputs.statuses()[0].parked == 1, 5)
     finally:
         outputs.stop()
     assert outputs.statuses()[0].last_parked_error == "killed after its timeout of 0.3 s"
@@ -280,7 +280,7 @@ def test_mqtt_publishes_retained_state_discovery_and_the_last_will(store, tmp_pa
         try:
             store.set_state(mode_state("lab", "group"))
             store.add_prediction(reading("cam", "group"))
-            wait_until(lambda: outputs.statuses()[0].delivered == 2, what="two publishes")
+            assert wait_for(lambda: outputs.statuses()[0].delivered == 2), "two publishes"
         finally:
             outputs.stop()
         late = Subscriber(running.port, ["classroom-mode/#", "homeassistant/#"])  # retained only, after the fact
@@ -292,7 +292,7 @@ def test_mqtt_publishes_retained_state_discovery_and_the_last_will(store, tmp_pa
                 "homeassistant/sensor/classroom_mode_lab/mode/config",
                 "homeassistant/binary_sensor/classroom_mode_lab/cam_online/config",
             ]  # a late subscriber gets them one after another
-            wait_until(lambda: all(late.on(topic) for topic in retained), what="the retained messages")
+            assert wait_for(lambda: all(late.on(topic) for topic in retained)), "the retained messages"
             mode = json.loads(late.on("classroom-mode/lab/mode")[0])
             assert mode["mode"] == "group" and mode["event_id"]
             assert late.on("classroom-mode/lab/ambience") == ["café"]
@@ -324,11 +324,13 @@ def test_a_broker_killed_and_restarted_mid_stream_loses_nothing_and_keeps_order(
                 if i == 10:
                     running.kill()
                 if i == 20:
-                    wait_until(lambda: outputs.statuses()[0].state == "retrying", what="the sink to notice")
+                    assert wait_for(lambda: outputs.statuses()[0].state == "retrying"), "the sink to notice"
                     running.start()
-            wait_until(lambda: outputs.statuses()[0].pending == 0, timeout_s=20, what="the backlog to drain")
-            wait_until(lambda: len({json.loads(p)["label"] for p in subscriber.on("classroom-mode/lab/cam/reading")})
-                       == 30, timeout_s=10)  # fmt: skip
+            assert wait_for(lambda: outputs.statuses()[0].pending == 0, 20), "the backlog to drain"
+            readings = "classroom-mode/lab/cam/reading"
+            assert wait_for(lambda: len({json.loads(p)["label"] for p in subscriber.on(readings)}) == 30, 10), (
+                "the subscriber to get every reading"
+            )
         finally:
             outputs.stop()
             subscriber.close()
@@ -346,7 +348,7 @@ def test_outputs_test_reports_each_sink(store, tmp_path):
             }
         )
         results = send_test(config, store)
-        wait_until(lambda: len(subscriber.on("classroom-mode/test")) == 1)
+        assert wait_for(lambda: len(subscriber.on("classroom-mode/test")) == 1)
         subscriber.close()
     by_name = {r.sink: r for r in results}
     assert by_name["home"].ok and by_name["home"].message.startswith("delivered a reading event")
@@ -390,7 +392,7 @@ def test_a_service_killed_with_a_backlog_delivers_everything_after_a_restart_und
             [sys.executable, "-c", _SERVICE, db, f"{url}/hook", "60"], env=env, stdout=subprocess.PIPE, text=True
         )
         assert first.stdout.readline().strip() == "written"
-        wait_until(lambda: len(receiver.bodies) >= 5, what="some deliveries before the kill")
+        assert wait_for(lambda: len(receiver.bodies) >= 5), "some deliveries before the kill"
         first.send_signal(signal.SIGKILL)
         first.wait(10)
         before = len(receiver.bodies)
@@ -437,7 +439,7 @@ def test_api_outputs_shows_the_running_sinks_and_a_server_without_workers_says_s
             tick_s=0.05,
         )
         with TestClient(create_app(config, store, loop=loop)) as client:
-            wait_until(lambda: len(receiver.bodies) >= 2, what="the live loop's events to reach the webhook")
+            assert wait_for(lambda: len(receiver.bodies) >= 2), "the live loop's events to reach the webhook"
             shown = client.get("/api/outputs").json()[0]
     assert shown["name"] == "hook" and shown["state"] == "connected" and shown["delivered"] >= 2
     assert shown["target"] == f"{url}/hook" and shown["events"] == ["mode", "camera"]
@@ -468,7 +470,7 @@ def test_wrong_mqtt_credentials_are_one_clear_line_without_the_password(store, t
         outputs.start()
         try:
             store.set_state(mode_state("lab", "solo"))
-            wait_until(lambda: "refused" in (outputs.statuses()[0].last_error or ""), what="the refusal")
+            assert wait_for(lambda: "refused" in (outputs.statuses()[0].last_error or "")), "the refusal"
             status = outputs.statuses()[0]
         finally:
             outputs.stop()
@@ -557,7 +559,7 @@ def test_the_sound_sink_plays_on_alsa_and_refuses_a_missing_file(store, tmp_path
     outputs.start()
     try:
         store.set_state(mode_state("lab", "solo"))
-        wait_until(lambda: outputs.statuses()[0].detail == "playing party")
+        assert wait_for(lambda: outputs.statuses()[0].detail == "playing party")
         assert outputs.statuses()[0].target == "aplay on ALSA device null"
     finally:
         outputs.stop()
@@ -580,8 +582,17 @@ def test_a_tls_sink_facing_a_plain_broker_says_tls_failed(store, tmp_path):
         outputs.start()
         try:
             store.set_state(mode_state("lab", "solo"))
-            wait_until(lambda: outputs.statuses()[0].state == "retrying", what="the sink to retry")
+            assert wait_for(lambda: outputs.statuses()[0].state == "retrying"), "the sink to retry"
             status = outputs.statuses()[0]
         finally:
             outputs.stop()
     assert status.last_error.startswith(f"TLS failed with 127.0.0.1:{running.port}")
+
+
+def test_a_sink_that_takes_one_kind_of_event_refuses_others_saying_why():
+    text = "outputs:\n  b:\n    kind: bus\n    url: http://x\n    api_key_env: K\n    events: [reading, mode]\n"
+    with pytest.raises(ConfigErrors) as caught:
+        parse_config(text)
+    assert caught.value.problems == [
+        "outputs.b.events: the bus takes camera readings only (it derives its own mode-change events)"
+    ]
