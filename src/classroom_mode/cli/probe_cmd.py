@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, cast
@@ -99,22 +101,14 @@ def fit_room_probe(
     with_curve: bool = False,
 ) -> ProbeTraining:
     """`train_probe` with this config's modes and threshold, its cross-validation shown as a progress bar."""
-    from classroom_mode.model.probes.dataset import groups_of
-    from classroom_mode.model.probes.evaluate import make_splits
-    from classroom_mode.model.probes.probe import encode_labels
-    from classroom_mode.model.probes.training import train_probe
+    from classroom_mode.model.probes.training import can_cross_validate, train_probe
 
-    enough = bool(folds) and min(data.labels.count(name) for name in data.classes) >= 2
+    enough = can_cross_validate(data, folds)
     if folds and not enough:
         warn("a mode has fewer than 2 clips: too few to cross-validate; training without a CV report")
-    splits = (
-        make_splits(encode_labels(data.labels, data.classes), groups_of(data, group_by), folds, seed)[0]
-        if enough
-        else []
-    )
     if with_curve and enough:
         info("learning curve: cross-validating on 5 / 10 / 20 / 50 clips per mode (as far as the data goes)")
-    with progress_bar("cross-validating", total=len(splits)) as (bar, task):
+    with _fold_progress(data, folds if enough else 0, group_by, seed) as on_fold:
         result = train_probe(
             data,
             backbone,
@@ -126,7 +120,7 @@ def fit_room_probe(
             uncertain_below=cfg.thresholds.uncertain_below,
             display_names={name: mode.display_name for name, mode in cfg.modes.items()},
             with_curve=with_curve,
-            on_fold=lambda: bar.advance(task),
+            on_fold=on_fold,
         )
     for reason in result.curve_left_out:
         info(styled(("learning curve:", "yellow"), f" left out {reason}"))
@@ -145,14 +139,18 @@ def evaluate(
     config: ConfigOption = None,
 ) -> None:
     """Cross-validate a probe on labelled clips: accuracy, macro-F1, per-mode precision/recall, confusion."""
-    from classroom_mode.model.probes.dataset import groups_of
     from classroom_mode.model.probes.plots import save_confusion_png
+    from classroom_mode.model.probes.training import evaluate_probe
 
     kind = _kind(probe)
     _check_group_by(group_by)
     cfg = config_from(config)
     _, data = labelled_features(data_dir, model, cfg)
-    report = _cross_validate(data, kind, folds, groups_of(data, group_by), seed, cfg)
+    with _fold_progress(data, folds, group_by, seed) as on_fold:
+        report = evaluate_probe(
+            data, kind=kind, folds=folds, group_by=group_by, seed=seed,
+            uncertain_below=cfg.thresholds.uncertain_below, on_fold=on_fold,
+        )  # fmt: skip
     if confusion is not None:
         save_confusion_png(report.confusion, report.classes, confusion, title=f"{kind} probe, {report.scheme}")
     if as_json:
@@ -256,25 +254,14 @@ def labelled_features(data_dir: Path, model: str | None, cfg: Config) -> tuple[B
     return backbone, data
 
 
-def _cross_validate(
-    data: LabelledFeatures, kind: ProbeKind, folds: int, groups: list[str] | None, seed: int, cfg: Config
-) -> CVReport:
-    from classroom_mode.model.probes.evaluate import cross_validate, make_splits
-    from classroom_mode.model.probes.probe import encode_labels
+@contextmanager
+def _fold_progress(data: LabelledFeatures, folds: int, group_by: str | None, seed: int) -> Iterator[Callable[[], None]]:
+    """A progress bar over the cross-validation's folds (none when `folds` is 0); yields what advances it."""
+    from classroom_mode.model.probes.training import fold_splits
 
-    splits, _ = make_splits(encode_labels(data.labels, data.classes), groups, folds, seed)
-    with progress_bar("cross-validating", total=len(splits)) as (bar, task):
-        return cross_validate(
-            data.features,
-            data.labels,
-            classes=data.classes,
-            kind=kind,
-            folds=folds,
-            groups=groups,
-            seed=seed,
-            uncertain_below=cfg.thresholds.uncertain_below,
-            on_fold=lambda: bar.advance(task),
-        )
+    total = len(fold_splits(data, folds=folds, group_by=group_by, seed=seed)) if folds else 0
+    with progress_bar("cross-validating", total=total) as (bar, task):
+        yield lambda: bar.advance(task)
 
 
 def _explain(

@@ -10,10 +10,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from classroom_mode.model.backbone import Backbone
 from classroom_mode.model.probes.dataset import LabelledFeatures, backbone_record, groups_of
-from classroom_mode.model.probes.evaluate import CVReport, cross_validate, learning_curve
-from classroom_mode.model.probes.probe import ProbeKind, TrainedProbe, fit_probe
+from classroom_mode.model.probes.evaluate import CVReport, cross_validate, learning_curve, make_splits
+from classroom_mode.model.probes.probe import ProbeKind, TrainedProbe, encode_labels, fit_probe
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,43 @@ class ProbeTraining:
     curve: list[dict[str, Any]] | None = None
     curve_left_out: tuple[str, ...] = ()
     """Why some learning-curve points are missing (too few clips for that size)."""
+
+
+def can_cross_validate(data: LabelledFeatures, folds: int) -> bool:
+    """Whether `folds` asks for cross-validation and every mode has the 2 clips a split needs."""
+    return bool(folds) and min(data.labels.count(name) for name in data.classes) >= 2
+
+
+def fold_splits(
+    data: LabelledFeatures, *, folds: int, group_by: str | None, seed: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The (train, test) splits `evaluate_probe` runs (grouped by session or camera when `group_by` says so: one
+    recording never on both sides)."""
+    return make_splits(encode_labels(data.labels, data.classes), groups_of(data, group_by), folds, seed)[0]
+
+
+def evaluate_probe(
+    data: LabelledFeatures,
+    *,
+    kind: ProbeKind = "auto",
+    folds: int = 5,
+    group_by: str | None = None,
+    seed: int = 0,
+    uncertain_below: float = 0.5,
+    on_fold: Callable[[], None] | None = None,
+) -> CVReport:
+    """Cross-validate a probe on the folder's clips over `fold_splits`."""
+    return cross_validate(
+        data.features,
+        data.labels,
+        classes=data.classes,
+        kind=kind,
+        folds=folds,
+        groups=groups_of(data, group_by),
+        seed=seed,
+        uncertain_below=uncertain_below,
+        on_fold=on_fold,
+    )
 
 
 def train_probe(
@@ -41,22 +80,11 @@ def train_probe(
     with_curve: bool = False,
     on_fold: Callable[[], None] | None = None,
 ) -> ProbeTraining:
-    """Cross-validate (grouped by session or camera when `group_by` says so: one recording never on both sides),
-    then fit the probe on every clip."""
-    groups = groups_of(data, group_by)
-    smallest = min(data.labels.count(name) for name in data.classes)
+    """`evaluate_probe` (when `can_cross_validate`), then fit the probe on every clip."""
     report = None
-    if folds and smallest >= 2:
-        report = cross_validate(
-            data.features,
-            data.labels,
-            classes=data.classes,
-            kind=kind,
-            folds=folds,
-            groups=groups,
-            seed=seed,
-            uncertain_below=uncertain_below,
-            on_fold=on_fold,
+    if can_cross_validate(data, folds):
+        report = evaluate_probe(
+            data, kind=kind, folds=folds, group_by=group_by, seed=seed, uncertain_below=uncertain_below, on_fold=on_fold
         )
     curve, left_out = None, ()
     if with_curve and report is not None:
