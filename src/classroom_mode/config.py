@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -269,11 +269,16 @@ class OutputSettings(Section):
     )
     max_backoff_s: float = Field(60.0, gt=0, description="longest wait between two retries")
 
+    takes_only: ClassVar[tuple[OutputKind, str] | None] = None
+    """For a sink that can take one kind of event: that kind, and why (the error when `events` names others)."""
+
     @field_validator("events")
     @classmethod
     def _some_events(cls, events: list[OutputKind]) -> list[OutputKind]:
         if not events:
             raise ValueError("a sink needs at least one event kind (reading, mode, surprise, camera)")
+        if cls.takes_only is not None and events != [cls.takes_only[0]]:
+            raise ValueError(cls.takes_only[1])
         return list(dict.fromkeys(events))
 
 
@@ -294,13 +299,7 @@ class BusOutput(OutputSettings):
     api_key_env: EnvName = Field(description="environment variable holding the bus's X-API-Key")
     timeout_s: float = Field(5.0, gt=0, le=120)
     events: list[OutputKind] = Field(default_factory=lambda: ["reading"])
-
-    @field_validator("events")
-    @classmethod
-    def _readings_only(cls, events: list[OutputKind]) -> list[OutputKind]:
-        if events != ["reading"]:
-            raise ValueError("the bus takes camera readings only (it derives its own mode-change events)")
-        return events
+    takes_only = ("reading", "the bus takes camera readings only (it derives its own mode-change events)")
 
 
 class MqttOutput(OutputSettings):
@@ -359,13 +358,7 @@ class SoundOutput(OutputSettings):
         description="a program reading 44.1 kHz 16-bit stereo PCM on stdin, instead of aplay on `device`",
     )
     events: list[OutputKind] = Field(default_factory=lambda: ["mode"])
-
-    @field_validator("events")
-    @classmethod
-    def _modes_only(cls, events: list[OutputKind]) -> list[OutputKind]:
-        if events != ["mode"]:
-            raise ValueError("a sound sink follows mode changes only")
-        return events
+    takes_only = ("mode", "a sound sink follows mode changes only")
 
 
 OutputConfig = Annotated[
