@@ -24,6 +24,7 @@ import logging
 import re
 import ssl
 import threading
+import time
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -37,6 +38,8 @@ from classroom_mode.records import CameraStatus, ModeState, Prediction, Surprise
 log = logging.getLogger(__name__)
 
 KEEPALIVE_S = 30
+ACK_SLICE_S = 0.05
+"""How often a publish waiting for its acknowledgement looks whether the connection is still there."""
 
 
 def slug(name: str) -> str:
@@ -203,13 +206,22 @@ class MqttSink:
             info = self._client.publish(topic, payload, qos=1, retain=retain)
             if info.rc != mqtt.MQTT_ERR_SUCCESS:
                 raise Retry(f"publish failed: {mqtt.error_string(info.rc)}")
+            self._await_ack(info)
+        return None
+
+    def _await_ack(self, info: mqtt.MQTTMessageInfo) -> None:
+        """Wait for the broker's acknowledgement, up to `timeout_s`, in short slices: a connection lost meanwhile
+        (a broker killed mid-publish) is a Retry at once, not at the end of the timeout."""
+        deadline = time.monotonic() + self.settings.timeout_s
+        while not info.is_published():
+            if not self._connected.is_set():
+                raise Retry(f"the connection to {self._address} was lost before it acknowledged")
+            if time.monotonic() >= deadline:
+                raise Retry(f"no acknowledgement from {self._address} within {self.settings.timeout_s:g} s")
             try:
-                info.wait_for_publish(self.settings.timeout_s)
+                info.wait_for_publish(ACK_SLICE_S)
             except (RuntimeError, ValueError) as exc:
                 raise Retry(f"publish failed: {exc}") from None
-            if not info.is_published():
-                raise Retry(f"no acknowledgement from {self._address} within {self.settings.timeout_s:g} s")
-        return None
 
     def close(self) -> None:
         if self._connected.is_set():
