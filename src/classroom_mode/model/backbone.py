@@ -1,10 +1,10 @@
 """The frozen V-JEPA 2 encoder: strict loading, official preprocessing, batched embedding.
 
-Built on `transformers`' `VJEPA2Model`. The loader never trusts `from_pretrained`'s warnings: it
-reads the safetensors itself, compares their names and shapes with the model's state_dict and refuses
-anything partial, because a checkpoint that loads nothing still "runs" and returns random features
-that look fine. Hub ids come from the normal Hugging Face cache only; nothing is downloaded at load
-time (`classroom-mode models pull ID` does that).
+Built on `transformers`' `VJEPA2Model`, loaded with its own `from_pretrained` (safetensors only, local
+files only). The loader never trusts that call's warnings: it reads its loading info and refuses anything
+partial, missing, unexpected or of another shape, because a checkpoint that loads nothing still "runs" and
+returns random features that look fine. Hub ids come from the normal Hugging Face cache only; nothing is
+downloaded at load time (`classroom-mode models pull ID` does that).
 
 Frames per clip: the official checkpoints are named fpc64 (pretrained on 64-frame clips), but RoPE
 positions are per tubelet so any multiple of the tubelet size runs correctly; our clips are ~3 s at
@@ -25,13 +25,16 @@ import json
 import logging
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
-from safetensors import SafetensorError, safe_open
+from safetensors import SafetensorError
 from transformers import VJEPA2Config, VJEPA2Model
+from transformers.utils import logging as transformers_logging
 
 from classroom_mode.config import BackboneConfig
 from classroom_mode.errors import UserError
@@ -76,22 +79,18 @@ class LoadReport:
         )
 
 
-def compare_state_dict(checkpoint: dict[str, torch.Tensor], model: torch.nn.Module) -> LoadReport:
-    """Names and shapes of a checkpoint against a model's state_dict (works on a meta-device model)."""
-    expected = {name: tuple(t.shape) for name, t in model.state_dict().items()}
+def _load_report(model: torch.nn.Module, info: dict[str, Any]) -> LoadReport:
+    """`from_pretrained`'s loading info as a `LoadReport` (it counts against the model's own state_dict)."""
+    expected = len(model.state_dict())
+    missing = sorted(info["missing_keys"])
     wrong_shape = [
-        f"{name}: checkpoint {tuple(checkpoint[name].shape)} vs model {shape}"
-        for name, shape in expected.items()
-        if name in checkpoint and tuple(checkpoint[name].shape) != shape
+        f"{name}: checkpoint {tuple(saved)} vs model {tuple(wanted)}" for name, saved, wanted in info["mismatched_keys"]
     ]
-    matched = sum(
-        1 for name, shape in expected.items() if name in checkpoint and tuple(checkpoint[name].shape) == shape
-    )
     return LoadReport(
-        expected=len(expected),
-        matched=matched,
-        missing=sorted(set(expected) - set(checkpoint)),
-        unexpected=sorted(set(checkpoint) - set(expected)),
+        expected=expected,
+        matched=expected - len(missing) - len(wrong_shape),
+        missing=missing,
+        unexpected=sorted(info["unexpected_keys"]),
         wrong_shape=wrong_shape,
     )
 
@@ -420,29 +419,44 @@ def _read_config(directory: Path) -> VJEPA2Config:
     return config
 
 
-def _read_tensors(files: list[Path]) -> dict[str, torch.Tensor]:
-    tensors: dict[str, torch.Tensor] = {}
-    for file in files:
-        try:
-            with safe_open(file, framework="pt") as handle:
-                for name in handle.keys():  # noqa: SIM118 (safe_open is not a mapping)
-                    # checkpoints saved from a task model (e.g. the classifier) prefix the base model's names
-                    tensors[name.removeprefix(VJEPA2Model.base_model_prefix + ".")] = handle.get_tensor(name)
-        except (SafetensorError, OSError, RuntimeError) as exc:
-            raise UserError(f"{file}: corrupted or unreadable safetensors file ({exc})") from None
-    return tensors
-
-
 def _load_directory(directory: Path, crop_size: int | None) -> tuple[VJEPA2Model, LoadReport]:
+    """`from_pretrained` on a local directory, refusing anything it could not load exactly.
+
+    Mismatched shapes are reported instead of raised, so every kind of mismatch reaches the one refusal below;
+    transformers' own load table and progress bar are silenced because that refusal says the same in one line.
+    """
     config = _at_crop(_read_config(directory), crop_size)
-    tensors = _read_tensors(_weight_files(directory))
-    with torch.device("meta"):
-        model = VJEPA2Model(config)
-    report = compare_state_dict(tensors, model)
+    try:
+        with quiet_transformers():
+            model, info = VJEPA2Model.from_pretrained(
+                directory,
+                config=config,
+                local_files_only=True,
+                use_safetensors=True,
+                ignore_mismatched_sizes=True,
+                output_loading_info=True,
+                dtype=torch.float32,
+            )
+    except (SafetensorError, OSError, RuntimeError) as exc:
+        reason = " ".join(str(exc).split())[:300]
+        raise UserError(f"{_weight_files(directory)[0]}: corrupted or unreadable safetensors file ({reason})") from None
+    report = _load_report(model, info)
     if not report.complete:
         raise UserError(f"{directory}: refusing a partial or mismatched checkpoint: {report.summary()}")
-    model.load_state_dict({k: v.float() for k, v in tensors.items()}, strict=True, assign=True)
     return model, report
+
+
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """transformers' warnings and progress bars off for a load or save whose outcome the caller reports itself."""
+    verbosity = transformers_logging.get_verbosity()
+    transformers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        transformers_logging.set_verbosity(verbosity)
+        transformers_logging.enable_progress_bar()
 
 
 _identity_memo: dict[tuple[str, int, int], str] = {}

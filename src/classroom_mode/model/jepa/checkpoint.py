@@ -6,7 +6,8 @@ Layout of a run's output directory:
                                                      rng.generator (the run's torch.Generator state, uint8)
     OUT/checkpoints/step-000200/state.json          step, recipe, optimizer param groups, training history
     OUT/checkpoints/latest.json                     {"step": 200, "directory": "step-000200"}
-    OUT/model/                                      config.json + model.safetensors (target encoder + predictor)
+    OUT/model/                                      config.json + model.safetensors (target encoder + predictor),
+                                                     written by transformers' `save_pretrained`
 
 A checkpoint directory is written under a temporary name, fsynced and renamed, and only then does
 `latest.json` (itself replaced atomically) point at it: a crash or a diverging loss can never leave
@@ -26,6 +27,7 @@ from safetensors.torch import load_file, save_file
 
 from classroom_mode.errors import ClassroomModeError, UserError
 from classroom_mode.files import replace_dir, temporary_beside, write_json
+from classroom_mode.model.backbone import quiet_transformers
 from classroom_mode.model.jepa.recipe import PretrainRecipe
 from classroom_mode.model.jepa.trainer import JEPATrainer
 
@@ -127,12 +129,9 @@ def load_checkpoint(directory: Path, trainer: JEPATrainer) -> list[dict[str, Any
 
 
 def export_pretrained(trainer: JEPATrainer, directory: Path, dtype: torch.dtype = torch.float32) -> Path:
-    """Write the target encoder + predictor as a `VJEPA2Model` in `save_pretrained` layout, atomically."""
+    """Write the target encoder + predictor as a `VJEPA2Model` with its own `save_pretrained`, atomically."""
     tmp = temporary_beside(directory, directory=True)
-    model = trainer.export_model(dtype)
-    model.config.save_pretrained(tmp)
-    save_file(
-        {k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp / "model.safetensors"), {"format": "pt"}
-    )
+    with quiet_transformers():  # no progress bar for one small file
+        trainer.export_model(dtype).save_pretrained(tmp)
     replace_dir(tmp, directory)
     return directory
