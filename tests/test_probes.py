@@ -10,6 +10,9 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from safetensors import safe_open
+from safetensors.numpy import save_file as save_numpy
+from transformers import VJEPA2Config, VJEPA2ForVideoClassification
 
 from classroom_mode.errors import UserError
 from classroom_mode.model.probes import (
@@ -58,18 +61,31 @@ def test_attentive_classifier_shapes_and_attention_is_a_distribution():
     logits, attention = model(torch.randn(7, 15, 24))
     assert logits.shape == (7, 4) and attention.shape == (7, 15)
     torch.testing.assert_close(attention.sum(dim=1), torch.ones(7))
-    assert len(model.blocks) == 2
-    assert model.cross.cross_attn.num_heads == 12  # the largest divisor of 24 not above 16
+    assert len(model.pooler.self_attention_layers) == 2
+    assert model.pooler.cross_attention_layer.cross_attn.num_heads == 12  # the largest divisor of 24 not above 16
+
+
+def test_attentive_probe_tensors_are_named_as_in_the_transformers_classifier():
+    settings = AttentiveSettings(self_attention_layers=1, num_heads=4)
+    model = AttentiveClassifier(dim=24, grid=(3, 5), n_classes=4, settings=settings)
+    config = VJEPA2Config(hidden_size=24, num_attention_heads=4, num_pooler_layers=1, num_labels=4)
+    with torch.device("meta"):
+        reference = VJEPA2ForVideoClassification(config).state_dict()
+    ours = {name: tuple(t.shape) for name, t in model.state_dict().items() if name != "background"}
+    assert ours == {
+        name: tuple(t.shape) for name, t in reference.items() if name.split(".")[0] in ("pooler", "classifier")
+    }
 
 
 def test_fast_cross_attention_equals_the_transformers_layer():
     model = AttentiveClassifier(dim=24, grid=(3, 5), n_classes=4, settings=AttentiveSettings(num_heads=4)).double()
     with torch.no_grad():  # non-trivial LayerNorm affine and biases, so nothing passes by being zero
-        for parameter in model.cross.parameters():
+        for parameter in model.pooler.cross_attention_layer.parameters():
             parameter.add_(0.3 * torch.randn_like(parameter))
     hidden = torch.randn(5, 15, 24, dtype=torch.float64)
-    model.cross.cross_attn.config._attn_implementation = "eager"
-    reference, weights = model.cross(model.query.expand(5, -1, -1), hidden)
+    layer = model.pooler.cross_attention_layer
+    layer.cross_attn.config._attn_implementation = "eager"
+    reference, weights = layer(model.pooler.query_tokens.expand(5, -1, -1), hidden)
     pooled, attention = model.cross_attend(hidden)
     # float64 throughout, except that transformers' eager attention takes its softmax in float32
     torch.testing.assert_close(pooled, reference.squeeze(1), rtol=1e-5, atol=1e-6)
@@ -188,6 +204,21 @@ def test_artifact_round_trip_and_refusal(attentive, data, tmp_path):
     with pytest.raises(UserError, match="not a readable probe"):
         load_probe(tmp_path / "room")
     assert probe_paths(tmp_path / "room.json") == (tensors_path, sidecar_path)
+
+
+def test_a_probe_saved_under_the_old_tensor_names_still_loads(attentive, data, tmp_path):
+    _, _, test, _ = data
+    tensors_path, _ = save_probe(attentive, tmp_path / "room.safetensors")
+    with safe_open(tensors_path, framework="np") as handle:
+        metadata, tensors = handle.metadata(), {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
+    legacy = {"head.pooler.query_tokens": "head.query", "head.pooler.cross_attention_layer.": "head.cross."}
+    renamed = {}
+    for name, value in tensors.items():
+        old = next((legacy[new] + name.removeprefix(new) for new in legacy if name.startswith(new)), name)
+        renamed[old] = value
+    assert "head.query" in renamed and any(name.startswith("head.cross.") for name in renamed)
+    save_numpy(renamed, str(tensors_path), metadata=metadata)
+    np.testing.assert_allclose(load_probe(tmp_path / "room").predict_proba(test), attentive.predict_proba(test))
 
 
 @pytest.mark.parametrize("kind", ["linear", "prototype"])

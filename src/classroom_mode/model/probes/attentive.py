@@ -1,9 +1,10 @@
 """Attentive probe in the official V-JEPA style, trained as a small lr × weight-decay grid in one pass.
 
 A learned query token cross-attends over the frozen patch tokens (after an optional stack of
-self-attention blocks; the official probe uses 3 + 1 blocks and 16 heads). The blocks are
-`transformers`' own `VJEPA2PoolerSelfAttentionLayer` / `VJEPA2PoolerCrossAttentionLayer`, built
-from a small `VJEPA2Config` whose width is the token width. The pooler carries no positions (the
+self-attention blocks; the official probe uses 3 + 1 blocks and 16 heads). The modules are
+`transformers`' own `VJEPA2AttentivePooler`, built from a small `VJEPA2Config` whose width is the token
+width, beside a linear classifier: a saved probe's `pooler.*` and `classifier.*` tensors are named as in
+`VJEPA2ForVideoClassification`. The pooler carries no positions (the
 encoder's tokens were produced with RoPE), so fixed 2-D sin-cos positions of the (rows, cols) grid
 can be added to the tokens; whether that helps is measured in benchmarks/bench_probes.py. Unlike the
 official probe, which sees many scenes, ours belongs to one fixed camera: by default it first subtracts
@@ -32,7 +33,7 @@ from sklearn.model_selection import train_test_split
 from torch import nn
 from torch.nn import functional
 from transformers import VJEPA2Config
-from transformers.models.vjepa2.modeling_vjepa2 import VJEPA2PoolerCrossAttentionLayer, VJEPA2PoolerSelfAttentionLayer
+from transformers.models.vjepa2.modeling_vjepa2 import VJEPA2AttentivePooler
 
 from classroom_mode.errors import UserError
 from classroom_mode.model.probes.features import FeatureSet
@@ -84,12 +85,8 @@ class AttentiveClassifier(nn.Module):
             num_pooler_layers=settings.self_attention_layers,
         )
         config._attn_implementation = "sdpa"  # for the self-attention blocks; cross-attention: see cross_attend
-        self.query = nn.Parameter(torch.empty(1, 1, dim))
-        nn.init.trunc_normal_(self.query, std=0.02)
-        self.blocks = nn.ModuleList(
-            [VJEPA2PoolerSelfAttentionLayer(config) for _ in range(settings.self_attention_layers)]
-        )
-        self.cross = VJEPA2PoolerCrossAttentionLayer(config)
+        self.pooler = VJEPA2AttentivePooler(config)
+        nn.init.trunc_normal_(self.pooler.query_tokens, std=0.02)
         self.classifier = nn.Linear(dim, n_classes)
         positions = sincos_2d(grid, dim) if settings.positions == "sincos" else torch.zeros(grid[0] * grid[1], dim)
         self.register_buffer("positions", positions, persistent=False)
@@ -99,13 +96,15 @@ class AttentiveClassifier(nn.Module):
     def forward(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits (B, C) and the query's attention over the tokens (B, N), averaged over heads."""
         hidden = tokens + self.positions if self.background is None else tokens - self.background + self.positions
-        for block in self.blocks:
+        for block in self.pooler.self_attention_layers:
             hidden = block(hidden, attention_mask=None)[0]
         pooled, attention = self.cross_attend(hidden)
         return self.classifier(pooled), attention.mean(dim=1)
 
     def cross_attend(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """`self.cross` for one learned query, computed in an exactly equal but cheaper order: (B, D), (B, H, N).
+        """The pooler's cross-attention for its one learned query, in an exactly equal but cheaper order.
+
+        Returns (B, D) pooled and (B, H, N) attention.
 
         `transformers`' layer projects all N tokens to keys and values (2·N·D² per clip: hours per probe
         on CPU for ViT-L's 256 × 1024 tokens). With a single query, the key projection can be folded into
@@ -114,17 +113,18 @@ class AttentiveClassifier(nn.Module):
         (the weights sum to one), so each clip costs O(N·D·H + D²). Same parameters, same outputs: a
         test checks this against the layer's own forward.
         """
-        layer, attn = self.cross, self.cross.cross_attn
+        layer, query_token = self.pooler.cross_attention_layer, self.pooler.query_tokens.view(1, -1)
+        attn = layer.cross_attn
         batch, _, dim = hidden.shape
         heads, head_dim = attn.num_heads, attn.head_dim
         norm = layer.layer_norm1
         normalised = functional.layer_norm(hidden, (dim,), eps=norm.eps)  # LN without its affine part
-        query = attn.q_proj(self.query.view(1, dim)).view(heads, head_dim)
+        query = attn.q_proj(query_token).view(heads, head_dim)
         folded = torch.einsum("hd,hdk->hk", query, attn.k_proj.weight.view(heads, head_dim, dim)) * attn.scale
         attention = torch.einsum("bnk,hk->bhn", normalised, folded * norm.weight).softmax(dim=-1)
         mixed = torch.einsum("bhn,bnk->bhk", attention, normalised) * norm.weight + norm.bias
         values = torch.einsum("bhk,hdk->bhd", mixed, attn.v_proj.weight.view(heads, head_dim, dim))
-        pooled = self.query.view(1, dim) + (values + attn.v_proj.bias.view(heads, head_dim)).reshape(batch, dim)
+        pooled = query_token + (values + attn.v_proj.bias.view(heads, head_dim)).reshape(batch, dim)
         return pooled + layer.mlp(layer.layer_norm2(pooled)), attention
 
 
@@ -200,10 +200,24 @@ class AttentiveHead:
         settings = AttentiveSettings(**raw)
         grid = (int(hparams["grid"][0]), int(hparams["grid"][1]))
         model = AttentiveClassifier(int(hparams["dim"]), grid, int(hparams["n_classes"]), settings)
-        model.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in tensors.items()}, strict=True)
+        state = {_current_name(k): torch.from_numpy(np.ascontiguousarray(v)) for k, v in tensors.items()}
+        model.load_state_dict(state, strict=True)
         chosen = {k: v for k, v in hparams.items() if k not in ("settings", "dim", "grid", "n_classes", "temperature")}
         n_classes, temperature = int(hparams["n_classes"]), float(hparams["temperature"])
         return cls(model, settings, int(hparams["dim"]), grid, n_classes, temperature, chosen)
+
+
+_RENAMED = {
+    "query": "pooler.query_tokens",
+    "cross": "pooler.cross_attention_layer",
+    "blocks": "pooler.self_attention_layers",
+}
+"""Module names of probes saved before the modules were transformers' pooler → today's."""
+
+
+def _current_name(name: str) -> str:
+    first, dot, rest = name.partition(".")
+    return _RENAMED[first] + dot + rest if first in _RENAMED else name
 
 
 def _train_grid(
