@@ -39,6 +39,7 @@ from transformers.utils import logging as transformers_logging
 from classroom_mode.config import BackboneConfig
 from classroom_mode.errors import UserError
 from classroom_mode.model.cache import embedding_key, frames_hash
+from classroom_mode.model.compute import autocast
 from classroom_mode.model.configs import CONFIG_PREFIX, RANDOM_SEED, named_config
 from classroom_mode.model.preprocess import IMAGENET_MEAN, IMAGENET_STD, PREPROCESS_VERSION, preprocess_video
 from classroom_mode.model.token_grid import TokenGrid, clip_frames
@@ -164,7 +165,7 @@ class Backbone:
             raise ValueError(
                 f"pixel_values must be (B, {', '.join(map(str, expected))}), got {tuple(pixel_values.shape)}"
             )
-        with torch.inference_mode(), self._autocast():
+        with torch.inference_mode(), autocast(self.device):
             features = self.model.get_vision_features(pixel_values.to(self.device, non_blocking=True))
         return features.float()
 
@@ -204,11 +205,6 @@ class Backbone:
                 "tokens": "exact" if exact_tokens else "time-averaged",
             },
         )
-
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
 
 
 def _fingerprint(model_id: str, revision: str | None, weights: str, crop_size: int, frames: int) -> str:

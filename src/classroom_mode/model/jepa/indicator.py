@@ -24,9 +24,9 @@ import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
-from threadpoolctl import threadpool_limits
 from transformers.models.vjepa2.modeling_vjepa2 import VJEPA2Encoder
 
+from classroom_mode.model.compute import one_thread
 from classroom_mode.model.preprocess import IMAGENET_MEAN, IMAGENET_STD
 
 COVERED = 0.2
@@ -89,7 +89,7 @@ def _room_tokens(encoder: VJEPA2Encoder, pixels: torch.Tensor, device: torch.dev
 def measure(encoder: VJEPA2Encoder, rooms: Sequence[IndicatorRoom], device: torch.device) -> dict[str, float]:
     """{"occupancy_auroc", "knn_mode_accuracy"}: each the mean over the indicator's rooms."""
     aurocs, accuracies = [], []
-    with threadpool_limits(1):
+    with one_thread():
         for room in rooms:
             tokens = _room_tokens(encoder, room.pixels, device)
             fit, score = room.first_round, ~room.first_round

@@ -9,13 +9,13 @@ to 1.0 over the run (an averaging horizon of ~250 steps early on, freezing the t
 
 from __future__ import annotations
 
-import math
 from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from transformers import VJEPA2Config
 
 from classroom_mode.model.jepa.masks import OFFICIAL_MASKS, BlockMaskSpec
+from classroom_mode.model.schedule import warmup_cosine
 from classroom_mode.model.token_grid import FRAMES_PER_CLIP, clip_frames
 
 
@@ -93,11 +93,8 @@ class PretrainRecipe(BaseModel):
         return clip_frames(self.model.get("frames_per_clip", FRAMES_PER_CLIP), self.model.get("tubelet_size", 2))
 
     def lr_at(self, step: int) -> float:
-        """Linear warm-up to `lr`, then cosine decay to `min_lr` at `steps`."""
-        if step < self.warmup_steps:
-            return self.lr * (step + 1) / self.warmup_steps
-        progress = (step - self.warmup_steps) / max(1, self.steps - self.warmup_steps)
-        return self.min_lr + 0.5 * (self.lr - self.min_lr) * (1 + math.cos(math.pi * min(1.0, progress)))
+        """Linear warm-up from `min_lr` to `lr`, then cosine decay back to `min_lr` at `steps`."""
+        return self.min_lr + (self.lr - self.min_lr) * warmup_cosine(step, self.steps, self.warmup_steps)
 
     def ema_at(self, step: int) -> float:
         """EMA momentum, linear from `ema_start` to `ema_end` over the run."""

@@ -24,6 +24,7 @@ from torch.nn.parallel import DistributedDataParallel
 from transformers import VJEPA2Model
 
 from classroom_mode.errors import ClassroomModeError
+from classroom_mode.model.compute import autocast
 from classroom_mode.model.distributed import Ranks
 from classroom_mode.model.jepa.collapse import CollapseStats, collapse_stats
 from classroom_mode.model.jepa.context import encode_context, gather_tokens, predict, target_tokens
@@ -119,11 +120,6 @@ class JEPATrainer:
             {"params": no_decay, "weight_decay": 0.0},
         ]
 
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
-
     def sample_masks(self, batch: int) -> list[MaskPair]:
         """One context/target pair per mask generator for `batch` clips (a room group's windows share theirs)."""
         group = self.recipe.windows_per_room
@@ -142,10 +138,10 @@ class JEPATrainer:
         if masks is None:
             masks = self.sample_masks(pixel_values.shape[0])
         masks = [MaskPair(m.context.to(self.device), m.target.to(self.device)) for m in masks]
-        with torch.no_grad(), self._autocast():
+        with torch.no_grad(), autocast(self.device):
             targets = target_tokens(self.target_encoder, pixel_values).float()
         regression = centre_per_room(targets, group) if recipe.target_centring == "room" else targets
-        with self._autocast():
+        with autocast(self.device):
             outputs = self.online(pixel_values, masks)
         terms: dict[str, list[torch.Tensor]] = {"l1": [], "variance": [], "covariance": []}
         for pair, (context, predicted) in zip(masks, outputs, strict=True):

@@ -22,8 +22,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
@@ -36,8 +35,10 @@ from transformers import VJEPA2Config
 from transformers.models.vjepa2.modeling_vjepa2 import VJEPA2AttentivePooler
 
 from classroom_mode.errors import UserError
+from classroom_mode.model.compute import one_thread
 from classroom_mode.model.probes.features import FeatureSet
 from classroom_mode.model.probes.geometry import fit_temperature
+from classroom_mode.model.schedule import warmup_cosine
 
 TEMPERATURES = (0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0)
 """Softmax temperatures tried on the validation split, so `uncertain_below` reads a calibrated probability."""
@@ -160,7 +161,7 @@ class AttentiveHead:
                 f"the attentive probe needs at least {MIN_CLIPS_PER_CLASS} clips per mode (the smallest has "
                 f"{smallest}); use --probe prototype"
             )
-        with torch.random.fork_rng(devices=[]), _one_thread():
+        with torch.random.fork_rng(devices=[]), one_thread():
             torch.manual_seed(seed)
             model, temperature, chosen = _train_grid(features, y, n_classes, seed, settings)
         return cls(model, settings, features.dim, features.grid, n_classes, temperature, chosen)
@@ -249,7 +250,7 @@ def _train_grid(
     )
     steps_per_epoch = math.ceil(len(train) / settings.batch_size)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, _warmup_cosine(settings.max_epochs * steps_per_epoch, settings.warmup_fraction)
+        optimizer, _schedule(settings.max_epochs * steps_per_epoch, settings.warmup_fraction)
     )
     generator = torch.Generator().manual_seed(seed)
     best = [_Best() for _ in grid]
@@ -314,29 +315,9 @@ def _validate(
     return float(loss_fn(logits, labels)), float(np.mean(recalls))
 
 
-def _warmup_cosine(total_steps: int, warmup_fraction: float):
+def _schedule(total_steps: int, warmup_fraction: float) -> Callable[[int], float]:
     warmup = max(1, int(total_steps * warmup_fraction))
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = (step - warmup) / max(1, total_steps - warmup)
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-    return factor
-
-
-@contextmanager
-def _one_thread() -> Iterator[None]:
-    """Train on one intra-op thread: a probe's matrices are small, and on a shared machine extra threads
-    spin-wait (measured here: 78 ms vs 1.2 ms per step for a 16-token, 32-wide probe on 2 busy cores; 3.0 s vs
-    0.66 s for ViT-L-shaped 256 × 1024 tokens)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    return lambda step: warmup_cosine(step, total_steps, warmup)
 
 
 def _heads_for(dim: int, wanted: int) -> int:

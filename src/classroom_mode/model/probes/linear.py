@@ -12,8 +12,8 @@ from typing import Any, ClassVar
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_score
-from threadpoolctl import threadpool_limits
 
+from classroom_mode.model.compute import one_thread
 from classroom_mode.model.probes.features import FeatureSet
 from classroom_mode.model.probes.geometry import softmax
 
@@ -38,7 +38,7 @@ class LinearHead:
         scale = np.where(scale > 1e-8, scale, 1.0)
         xs = (x - mean) / scale
         # one BLAS thread: these matrices are tiny, and on a busy machine extra threads only spin (6x slower here)
-        with threadpool_limits(1):
+        with one_thread():
             c = _choose_c(xs, y, seed)
             model = LogisticRegression(C=c, class_weight="balanced", max_iter=5000).fit(xs, y)
         weight, bias = model.coef_, model.intercept_
