@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -26,7 +27,7 @@ from classroom_mode.model.probes import (
 )
 from classroom_mode.model.probes.attentive import AttentiveClassifier
 from classroom_mode.model.probes.evaluate import data_warnings, learning_curve, make_splits
-from classroom_mode.model.probes.plots import save_attention_png, save_confusion_png
+from classroom_mode.model.probes.plots import attention_png, confusion_png
 from classroom_mode.records import UNCERTAIN, Embedding
 from probe_helpers import MODES, synthetic_embeddings
 
@@ -290,10 +291,9 @@ def test_attention_map_and_explain_picture(attentive, tmp_path):
     attention = attentive.attention_map(embeddings[0])
     assert attention.shape == (4, 4) and np.isclose(attention.sum(), 1.0, atol=1e-5)
     frame = np.random.default_rng(0).integers(0, 255, (120, 160, 3), dtype=np.uint8)
-    out = save_attention_png(frame, attention, tmp_path / "explain.png", caption="group")
-    assert Image.open(out).format == "PNG"
-    matrix = save_confusion_png(np.array([[3, 1], [0, 4]]), ["a", "b"], tmp_path / "cm.png")
-    assert Image.open(matrix).size[0] > 100
+    assert Image.open(io.BytesIO(attention_png(frame, attention, caption="group"))).format == "PNG"
+    matrix = confusion_png(np.array([[3, 1], [0, 4]]), ["a", "b"])
+    assert Image.open(io.BytesIO(matrix)).size[0] > 100
 
 
 def test_linear_probe_has_no_attention_map(data):

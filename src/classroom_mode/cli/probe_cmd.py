@@ -25,6 +25,7 @@ from classroom_mode.cli.common import (
 )
 from classroom_mode.config import Config
 from classroom_mode.errors import UserError
+from classroom_mode.files import write_bytes
 
 if TYPE_CHECKING:
     from classroom_mode.model.backbone import Backbone
@@ -139,7 +140,7 @@ def evaluate(
     config: ConfigOption = None,
 ) -> None:
     """Cross-validate a probe on labelled clips: accuracy, macro-F1, per-mode precision/recall, confusion."""
-    from classroom_mode.model.probes.plots import save_confusion_png
+    from classroom_mode.model.probes.plots import confusion_png
     from classroom_mode.model.probes.training import evaluate_probe
 
     kind = _kind(probe)
@@ -152,7 +153,7 @@ def evaluate(
             uncertain_below=cfg.thresholds.uncertain_below, on_fold=on_fold,
         )  # fmt: skip
     if confusion is not None:
-        save_confusion_png(report.confusion, report.classes, confusion, title=f"{kind} probe, {report.scheme}")
+        write_bytes(confusion, confusion_png(report.confusion, report.classes, title=f"{kind} probe, {report.scheme}"))
     if as_json:
         print_json({"probe": kind, **report.to_json(), "skipped": data.summary()["skipped"]})
         return
@@ -267,13 +268,13 @@ def _fold_progress(data: LabelledFeatures, folds: int, group_by: str | None, see
 def _explain(
     path: Path, embedding: Embedding, trained: TrainedProbe, backbone: Backbone, label: str, target: Path
 ) -> str:
-    from classroom_mode.model.probes.plots import save_attention_png
+    from classroom_mode.model.probes.plots import attention_png
     from classroom_mode.video.decode import sample_clip
 
     clip = sample_clip(path, backbone.frames_per_clip)
     attention = trained.attention_map(embedding)
     assert attention is not None  # classify only explains attentive probes
-    save_attention_png(clip.frames[len(clip.frames) // 2], attention, target, caption=f"{path.name}: {label}")
+    write_bytes(target, attention_png(clip.frames[len(clip.frames) // 2], attention, caption=f"{path.name}: {label}"))
     return str(target)
 
 

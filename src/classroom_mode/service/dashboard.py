@@ -24,6 +24,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 
 from classroom_mode.config import Config
 from classroom_mode.errors import UserError
+from classroom_mode.model.probes import plots
 from classroom_mode.outputs import stored_statuses
 from classroom_mode.records import CameraStatus, Clip
 from classroom_mode.service import dashboard_images as images
@@ -161,18 +162,19 @@ def mount_dashboard(app: FastAPI, config: Config, store: HistoryStore, live: Liv
         weights = live.last_attention(camera) if live is not None else None
         if weights is None:
             raise HTTPException(status_code=404, detail=f"the probe of camera {camera!r} gives no attention map")
-        return image(images.attention_png(clip.frames[clip.num_frames // 2], weights), "image/png")
+        return image(plots.attention_png(clip.frames[clip.num_frames // 2], weights), "image/png")
 
     @app.get("/dashboard/probes/{index}/confusion.png", include_in_schema=False)
     def confusion(index: int) -> Response:
         found = probes.confusion(probe_file(index))
         if found is None:
             raise HTTPException(status_code=404, detail="the probe's metadata has no confusion matrix")
-        return image(images.confusion_png(*found), "image/png")
+        classes, counts = found
+        return image(plots.confusion_png(np.asarray(counts, dtype=np.float64), classes), "image/png")
 
     @app.get("/dashboard/probes/{index}/learning-curve.png", include_in_schema=False)
     def learning_curve(index: int) -> Response:
         found = probes.learning_curve(probe_file(index))
         if found is None:
             raise HTTPException(status_code=404, detail="the probe's metadata has no learning curve")
-        return image(images.learning_curve_png(*found), "image/png")
+        return image(plots.learning_curve_png(*found), "image/png")

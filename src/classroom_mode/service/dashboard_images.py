@@ -1,18 +1,13 @@
 """The dashboard's images, drawn on the server so the page needs no plotting library and no CDN.
 
-Frames become JPEG with Pillow. The attention heatmap and the confusion matrix are the probe
-package's own pictures (`classroom_mode.model.probes.plots`), so the dashboard shows exactly what
-`classify --explain` and `evaluate --confusion` write. The learning curve is drawn here on a bare
-matplotlib `Figure` (no pyplot state, safe on the server's worker threads).
+Frames become JPEG with Pillow. The attention heatmap, the confusion matrix and the learning curve are
+the probe package's own pictures (`classroom_mode.model.probes.plots`), so the dashboard shows exactly
+what `classify --explain` and `evaluate --confusion` write.
 """
 
 from __future__ import annotations
 
 import io
-import tempfile
-import threading
-from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -20,7 +15,6 @@ from PIL import Image
 STRIP_FRAMES = 8
 STRIP_HEIGHT = 144
 THUMBNAIL_WIDTH = 480
-_PYPLOT = threading.Lock()
 
 
 def _jpeg(image: Image.Image) -> bytes:
@@ -56,55 +50,3 @@ def frame_strip_jpeg(frames: np.ndarray, count: int = STRIP_FRAMES, height: int 
         strip.paste(tile, (x, 0))
         x += tile.width + gap
     return _jpeg(strip)
-
-
-def attention_png(frame: np.ndarray, attention: np.ndarray) -> bytes:
-    """The probe's (rows, cols) attention over the part of the frame the encoder saw, as `classify --explain`."""
-    from classroom_mode.model.probes.plots import save_attention_png
-
-    return _drawn_by_probe_plots(lambda path: save_attention_png(frame, np.asarray(attention), path))
-
-
-def confusion_png(classes: Sequence[str], matrix: Sequence[Sequence[float]]) -> bytes:
-    """The cross-validation confusion matrix, as `classroom-mode evaluate --confusion` draws it."""
-    from classroom_mode.model.probes.plots import save_confusion_png
-
-    counts = np.asarray(matrix, dtype=np.float64)
-    return _drawn_by_probe_plots(lambda path: save_confusion_png(counts, list(classes), path))
-
-
-def _drawn_by_probe_plots(draw: Callable[[Path], Path]) -> bytes:
-    """Run one of the probe package's PNG writers and return its bytes.
-
-    They draw with pyplot, whose figure registry is process-global, and the server answers on several
-    threads: one drawing at a time. They write a file (atomically); a scratch directory holds it.
-    """
-    with _PYPLOT, tempfile.TemporaryDirectory(prefix="classroom-mode-plot-") as scratch:
-        return draw(Path(scratch) / "plot.png").read_bytes()
-
-
-def learning_curve_png(
-    sizes: Sequence[float], means: Sequence[float], stds: Sequence[float] | None, metric: str = "accuracy"
-) -> bytes:
-    """Cross-validated score against labelled clips per mode, with ± one standard deviation over folds."""
-    from matplotlib.figure import Figure
-
-    x = np.asarray(sizes, dtype=np.float64)
-    y = np.asarray(means, dtype=np.float64)
-    fig = Figure(figsize=(6.0, 3.6), dpi=110, layout="constrained")
-    ax = fig.add_subplot()
-    ax.plot(x, y, marker="o", color="#0ea5e9")
-    if stds is not None:
-        spread = np.asarray(stds, dtype=np.float64)
-        ax.fill_between(x, y - spread, y + spread, color="#0ea5e9", alpha=0.2, linewidth=0)
-    ax.set_xscale("log")
-    ax.set_xticks(x, labels=[f"{v:g}" for v in x])
-    ax.minorticks_off()
-    ax.set_ylim(0.0, 1.02)
-    ax.set_xlabel("labelled clips per mode")
-    ax.set_ylabel(metric)
-    ax.grid(alpha=0.3)
-    ax.set_title("Learning curve")
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    return buffer.getvalue()
