@@ -24,7 +24,7 @@ from transformers import VJEPA2Model
 
 from classroom_mode.model.backbone import Backbone, load_backbone, random_twin
 from classroom_mode.model.jepa.data import ClipBank
-from classroom_mode.model.jepa.masks import OFFICIAL_MASKS, measure_masked_fraction
+from classroom_mode.model.jepa.objective import OFFICIAL_MASKS, measure_masked_fraction
 from classroom_mode.model.jepa.recipe import SMALL_MODEL, PretrainRecipe
 from classroom_mode.model.jepa.trainer import JEPATrainer
 from classroom_mode.model.token_grid import TokenGrid

@@ -7,12 +7,14 @@ import itertools
 import torch
 
 from classroom_mode.model.jepa.collapse import collapse_stats, effective_rank
-from classroom_mode.model.jepa.context import encode_context, gather_tokens, predict
-from classroom_mode.model.jepa.masks import (
+from classroom_mode.model.jepa.objective import (
     LONG_RANGE,
     SHORT_RANGE,
     BlockMaskSpec,
+    encode_context,
+    gather_tokens,
     measure_masked_fraction,
+    predict,
     sample_block_mask,
     sample_masks,
 )

@@ -13,9 +13,14 @@ from pydantic import ValidationError
 from classroom_mode.errors import UserError
 from classroom_mode.model.jepa.data import ClipBank, camera_of
 from classroom_mode.model.jepa.indicator import indicator_rooms, measure, token_occupancy
-from classroom_mode.model.jepa.masks import BlockMaskSpec, sample_block_mask, sample_masks
+from classroom_mode.model.jepa.objective import (
+    BlockMaskSpec,
+    centre_per_room,
+    sample_block_mask,
+    sample_masks,
+    variance_covariance,
+)
 from classroom_mode.model.jepa.trainer import JEPATrainer
-from classroom_mode.model.jepa.within_room import centre_per_room, variance_covariance
 from classroom_mode.model.token_grid import TokenGrid
 from classroom_mode.sim.footage import generate_footage, occupancy_windows, parse_seeds
 from jepa_helpers import TINY, pixel_batch, tiny_model, tiny_recipe

@@ -97,7 +97,7 @@ def register(app: typer.Typer) -> None:
         from classroom_mode.model.backbone import resolve_device
         from classroom_mode.model.jepa import pretrain as jepa
         from classroom_mode.model.jepa.indicator import indicator_rooms as indicator_rooms_for
-        from classroom_mode.model.jepa.masks import MASK_PRESETS
+        from classroom_mode.model.jepa.objective import MASK_PRESETS
         from classroom_mode.model.jepa.recipe import MaskSetting, PretrainRecipe
         from classroom_mode.sim.footage import parse_seeds
 

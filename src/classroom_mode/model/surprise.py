@@ -25,7 +25,7 @@ import torch
 from transformers import VJEPA2Model
 
 from classroom_mode.config import SurpriseThresholds
-from classroom_mode.model.jepa.context import (
+from classroom_mode.model.jepa.objective import (
     encode_context,
     gather_tokens,
     layer_normalised,

@@ -3,8 +3,10 @@
 Decoding a clip costs far more than a training step of a tiny model, so every clip is decoded once into a
 uint8 tensor at the model's resize size (short edge `crop × 256/224`, centre square), saved as one safetensors
 file beside the checkpoints, and reused on resume. Each batch then draws clips with the trainer's seeded
-generator and applies the official video augmentation: one random resized crop per clip (the same window on
-every frame), scaled to the crop size and normalised with the ImageNet statistics the backbone uses.
+generator and applies the official video augmentation's random resized crop (scale 0.3–1, aspect 0.75–1.35,
+the same window on every frame), scaled to the crop size and normalised with the ImageNet statistics the
+backbone uses. The official horizontal flip is left out on purpose: a fixed camera never sees its room
+mirrored, and where the board or the door is belongs to what the room's modes look like.
 
 Room-grouped batches (`windows_per_room` > 1) draw several windows of one camera per batch and give them one
 crop, so the room itself (its walls, light, furniture and camera pose) is constant within a group and only
@@ -31,13 +33,13 @@ from safetensors.torch import save_file
 
 from classroom_mode.errors import ClassroomModeError, UserError
 from classroom_mode.files import written_path
-from classroom_mode.model.jepa.masks import randint, uniform
+from classroom_mode.model.jepa.draws import randint, uniform
 from classroom_mode.model.preprocess import IMAGENET_MEAN, IMAGENET_STD, resize_size
 
 log = logging.getLogger(__name__)
 
 ASPECT_RATIO = (0.75, 1.35)
-"""Aspect-ratio range of the random resized crop (official V-JEPA video augmentation)."""
+"""Aspect-ratio range of the random resized crop (as the official V-JEPA video augmentation)."""
 _RECORDED = re.compile(r"^(?P<camera>.+)_\d{8}T\d{6}\.\d{3}Z(-1)*$")
 """`record` / `auto-record` file names: `<camera>_<UTC time>.mp4` (see `video.recorder.clip_filename`)."""
 

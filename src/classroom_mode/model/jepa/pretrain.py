@@ -32,7 +32,7 @@ from classroom_mode.model.jepa.checkpoint import (
 )
 from classroom_mode.model.jepa.data import ClipBank, files_fingerprint
 from classroom_mode.model.jepa.indicator import IndicatorRoom, measure
-from classroom_mode.model.jepa.masks import measure_masked_fraction
+from classroom_mode.model.jepa.objective import measure_masked_fraction
 from classroom_mode.model.jepa.recipe import PRESETS, PretrainRecipe
 from classroom_mode.model.jepa.trainer import DivergedError, JEPATrainer, StepResult
 from classroom_mode.records import Skipped

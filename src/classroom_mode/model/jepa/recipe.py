@@ -1,10 +1,13 @@
 """The pretraining recipe: every hyperparameter of a run, in one validated record saved beside its checkpoints.
 
-Defaults follow the official V-JEPA 2 ViT-L 256 px / 16 f recipe where its numbers carry over to a tiny model
-(masks, L1 loss, AdamW lr 5.25e-4 and weight decay 0.04, warm-up then cosine). The EMA momentum is the one
-deliberate change: the official 0.99925 averages over ~1,300 steps, which is most of a short CPU run, so the
-target encoder would barely move from its random initialisation. We use I-JEPA's schedule instead, 0.996 rising
-to 1.0 over the run (an averaging horizon of ~250 steps early on, freezing the target at the end).
+Defaults follow the official V-JEPA 2 ViT-L 256 px / 16 f recipe where its numbers carry over to a tiny model:
+the masks and L1 loss (`objective.py` says where they differ), AdamW with peak lr 5.25e-4 and weight decay 0.04.
+Two schedules deliberately differ. The official EMA momentum, a constant 0.99925, averages over ~1,300 steps,
+most of a short CPU run, so the target encoder would barely move from its random initialisation; we use
+I-JEPA's schedule instead, 0.996 rising to 1.0 over the run (an averaging horizon of ~250 steps early on,
+freezing the target at the end). The official learning rate warms up from 1e-4 and is then held constant,
+with a separate cool-down phase; ours warms up from `min_lr` and decays by a cosine to `min_lr` within the
+run (`schedule.warmup_cosine`), because a run of a few thousand steps has no room for a separate cool-down.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from transformers import VJEPA2Config
 
-from classroom_mode.model.jepa.masks import OFFICIAL_MASKS, BlockMaskSpec
+from classroom_mode.model.jepa.objective import OFFICIAL_MASKS, BlockMaskSpec, LossSettings
 from classroom_mode.model.schedule import warmup_cosine
 from classroom_mode.model.token_grid import FRAMES_PER_CLIP, clip_frames
 
@@ -61,7 +64,7 @@ class PretrainRecipe(BaseModel):
         1, ge=1, description="windows of one camera per batch, sharing a crop and a mask (1: independent clips)"
     )
     target_centring: Literal["none", "room"] = Field(
-        "none", description="room: targets minus their room group's mean token at each position (see within_room)"
+        "none", description="room: targets minus their room group's mean token at each position (see objective.py)"
     )
     variance_weight: float = Field(0.0, ge=0, description="within-room VICReg variance term on context tokens")
     covariance_weight: float = Field(0.0, ge=0, description="within-room VICReg covariance term on context tokens")
@@ -91,6 +94,14 @@ class PretrainRecipe(BaseModel):
         """Frames per training clip: what the backbone feeds the model at inference (at most 16; the official
         checkpoints' `frames_per_clip` of 64 is their pretraining length, not what a 3 s camera clip gets)."""
         return clip_frames(self.model.get("frames_per_clip", FRAMES_PER_CLIP), self.model.get("tubelet_size", 2))
+
+    def loss_settings(self) -> LossSettings:
+        return LossSettings(
+            windows_per_room=self.windows_per_room,
+            centre_targets=self.target_centring == "room",
+            variance_weight=self.variance_weight,
+            covariance_weight=self.covariance_weight,
+        )
 
     def lr_at(self, step: int) -> float:
         """Linear warm-up from `min_lr` to `lr`, then cosine decay back to `min_lr` at `steps`."""

@@ -1,14 +1,10 @@
-"""One V-JEPA training step: masked context → predictor → L1 against EMA targets, then AdamW and the EMA update.
+"""One V-JEPA training step: the objective's loss (`objective.py`), then AdamW and the EMA update.
 
-Per clip and per mask generator: the context encoder encodes the visible tokens alone, the predictor fills in
-the masked ones from the context outputs and learnable mask tokens with their positions, and the loss is the
-L1 distance to the target encoder's non-affine layer-normalised tokens of the full clip (stop-gradient). The
-loss averages over generators; gradients accumulate over `recipe.accumulation` micro-batches before each
-AdamW step (weight decay on matrices only, as the official code), after which the target encoder moves toward
-the context encoder by the scheduled EMA momentum. With room-grouped batches (`recipe.windows_per_room` > 1)
-the windows of a room share one mask per generator, and the recipe may centre the targets per room or add
-the within-room variance-covariance terms (`within_room.py`). Every random draw (batches, crops, masks) comes from one
-seeded generator whose state is checkpointed, so a resumed run takes exactly the step it would have taken.
+Gradients accumulate over `recipe.accumulation` micro-batches before each AdamW step (weight decay on matrices
+only, as the official code), after which the target encoder moves toward the context encoder by the scheduled
+EMA momentum. With room-grouped batches (`recipe.windows_per_room` > 1) the windows of a room share one mask
+per generator. Every random draw (batches, crops, masks) comes from one seeded generator whose state is
+checkpointed, so a resumed run takes exactly the step it would have taken.
 """
 
 from __future__ import annotations
@@ -24,14 +20,11 @@ from torch.nn.parallel import DistributedDataParallel
 from transformers import VJEPA2Model
 
 from classroom_mode.errors import ClassroomModeError
-from classroom_mode.model.compute import autocast
 from classroom_mode.model.distributed import Ranks
 from classroom_mode.model.jepa.collapse import CollapseStats, collapse_stats
-from classroom_mode.model.jepa.context import encode_context, gather_tokens, predict, target_tokens
 from classroom_mode.model.jepa.data import ClipBank
-from classroom_mode.model.jepa.masks import MaskPair, sample_masks
+from classroom_mode.model.jepa.objective import MaskPair, OnlineNetworks, jepa_loss, sample_masks
 from classroom_mode.model.jepa.recipe import PretrainRecipe
-from classroom_mode.model.jepa.within_room import centre_per_room, variance_covariance
 from classroom_mode.model.token_grid import TokenGrid
 
 
@@ -52,26 +45,6 @@ class StepResult:
     """The loss's parts (the L1, and the within-room terms a recipe adds), averaged over micro-batches."""
     stats: CollapseStats | None
     """Collapse statistics of this step's targets: on the first, the last and every `recipe.log_every`-th step."""
-
-
-class OnlineNetworks(nn.Module):
-    """The trained pair, context encoder then predictor, as one module: what DistributedDataParallel wraps.
-
-    One forward covers every mask generator of a micro-batch, so a distributed run synchronises its
-    gradients once per backward.
-    """
-
-    def __init__(self, encoder: nn.Module, predictor: nn.Module, num_tokens: int) -> None:
-        super().__init__()
-        self.encoder, self.predictor, self.num_tokens = encoder, predictor, num_tokens
-
-    def forward(self, pixel_values: torch.Tensor, masks: list[MaskPair]) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        outputs = []
-        for pair in masks:
-            context = encode_context(self.encoder, pixel_values, pair.context)  # type: ignore[arg-type]
-            predicted = predict(self.predictor, context, pair.context, pair.target, self.num_tokens)  # type: ignore[arg-type]
-            outputs.append((context, predicted))
-        return outputs
 
 
 class JEPATrainer:
@@ -128,33 +101,15 @@ class JEPATrainer:
     def loss(
         self, pixel_values: torch.Tensor, masks: list[MaskPair] | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
-        """The JEPA loss of one batch (B, T, C, H, W), averaged over mask generators; also the targets and parts.
+        """`objective.jepa_loss` of one batch (B, T, C, H, W) on this run's networks and recipe.
 
         `masks` (one pair per generator, B rows each) are drawn from the run's generator when not given.
         """
-        recipe = self.recipe
-        group = recipe.windows_per_room
         pixel_values = pixel_values.to(self.device)
         if masks is None:
             masks = self.sample_masks(pixel_values.shape[0])
         masks = [MaskPair(m.context.to(self.device), m.target.to(self.device)) for m in masks]
-        with torch.no_grad(), autocast(self.device):
-            targets = target_tokens(self.target_encoder, pixel_values).float()
-        regression = centre_per_room(targets, group) if recipe.target_centring == "room" else targets
-        with autocast(self.device):
-            outputs = self.online(pixel_values, masks)
-        terms: dict[str, list[torch.Tensor]] = {"l1": [], "variance": [], "covariance": []}
-        for pair, (context, predicted) in zip(masks, outputs, strict=True):
-            terms["l1"].append((predicted.float() - gather_tokens(regression, pair.target)).abs().mean())
-            if recipe.variance_weight or recipe.covariance_weight:
-                variance, covariance = variance_covariance(context, group)
-                terms["variance"].append(variance)
-                terms["covariance"].append(covariance)
-        parts = {name: torch.stack(values).mean() for name, values in terms.items() if values}
-        total = parts["l1"]
-        if "variance" in parts:
-            total = total + recipe.variance_weight * parts["variance"] + recipe.covariance_weight * parts["covariance"]
-        return total, targets, parts
+        return jepa_loss(self.online, self.target_encoder, pixel_values, masks, self.recipe.loss_settings())
 
     def train_step(self, bank: ClipBank) -> StepResult:
         """One optimizer step: the effective batch planned, this rank's micro-batches through forward and backward."""
