@@ -151,7 +151,7 @@ def simulator_clips(cameras: dict[str, str]) -> HeldClips:
 def dashboard_app(config: Config, store: HistoryStore, live: HeldClips | None = None) -> FastAPI:
     """The API app as `serve` builds it, with the dashboard mounted on it."""
     app = create_app(config, store)
-    mount_dashboard(app, config, store, live=live)
+    mount_dashboard(app, live=live)
     return app
 
 

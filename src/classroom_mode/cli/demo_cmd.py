@@ -327,7 +327,7 @@ def _start_dashboard(
     from classroom_mode.service.dashboard import mount_dashboard
 
     app = create_app(config, store, encoder=encoder)
-    mount_dashboard(app, config, store, live=loop)
+    mount_dashboard(app, live=loop)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, name="dashboard", daemon=True)
     thread.start()

@@ -88,7 +88,7 @@ def register(app: typer.Typer) -> None:
         with HistoryStore(cfg.paths.database) as store:
             loop = _live_loop(cfg, store, encoder) if live else None
             api = create_app(cfg, store, encoder=encoder, loop=loop)
-            mount_dashboard(api, cfg, store, live=loop)
+            mount_dashboard(api, live=loop)
             bind_host, bind_port = host or cfg.server.host, port or cfg.server.port
             _check_port(bind_host, bind_port)
             info(f"serving on http://{bind_host}:{bind_port} (API docs at /docs)")

@@ -6,9 +6,10 @@ server-sent events (`/api/events`) and reloads its view when one arrives, so a m
 to the store reaches the card in one event plus one request. Images (the latest frame, the last
 clip as a strip, the probe's attention, its confusion matrix and learning curve) are drawn here.
 
-`mount_dashboard(app, config, store, live=...)` is the one entry point; `live` is whatever holds the
-cameras' last analysed clips (the live loop when `serve` runs it in-process). Without it the pages
-say that frames are shown only while the live loop runs in the same process.
+`mount_dashboard(app, live=...)` adds the dashboard's router to an app `create_app` built (its config and store
+come from `app.state.services`); `live` is whatever holds the cameras' last analysed clips (the live loop when
+`serve` runs it in-process). Without it the pages say that frames are shown only while the live loop runs in
+the same process. Its stylesheet and script are served by `StaticFiles`.
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ from __future__ import annotations
 import html
 from functools import cache
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
 import numpy as np
-from fastapi import FastAPI, HTTPException
-from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi.responses import HTMLResponse, Response
+from fastapi.staticfiles import StaticFiles
 
-from classroom_mode.config import Config
+from classroom_mode import __version__
 from classroom_mode.errors import UserError
 from classroom_mode.model.probes import plots
 from classroom_mode.outputs import stored_statuses
@@ -36,11 +38,10 @@ from classroom_mode.service.dashboard_views import (
     frame_version,
     overview,
 )
+from classroom_mode.service.deps import Services, errors
 from classroom_mode.service.loop import LiveLoop
-from classroom_mode.store import HistoryStore
 
 STATIC = Path(__file__).parent / "static"
-ASSETS = ("dashboard.css", "dashboard.js")
 _NO_STORE = {"Cache-Control": "no-store"}
 
 
@@ -61,120 +62,154 @@ def _page_template() -> str:
 
 def render_page(page: str, title: str, subject: str = "", status_code: int = 200) -> HTMLResponse:
     """The one HTML shell; `page` picks what dashboard.js draws into it, `subject` is the camera on its page."""
-    fields = {"page": page, "title": title, "subject": subject}
+    fields = {"page": page, "title": title, "subject": subject, "version": __version__}
     text = _page_template()
     for key, value in fields.items():
         text = text.replace("{{" + key + "}}", html.escape(value))
     return HTMLResponse(text, status_code=status_code, headers=_NO_STORE)
 
 
-def mount_dashboard(app: FastAPI, config: Config, store: HistoryStore, live: LiveFrames | None = None) -> None:
-    """Add the dashboard's pages, its JSON views and its images to the API app."""
+def mount_dashboard(app: FastAPI, live: LiveFrames | None = None) -> None:
+    """Add the dashboard's pages, its JSON views and its images to the API app (`create_app`'s)."""
+    app.state.live = live
+    app.include_router(router)
+    app.mount("/dashboard/static", StaticFiles(directory=STATIC / "dashboard"), name="dashboard-static")
 
-    def known_camera(camera: str) -> str:
-        try:
-            config.camera(camera)
-        except UserError as exc:
-            raise HTTPException(status_code=404, detail=str(exc)) from None
-        return camera
 
-    def last_clip(camera: str) -> Clip:
-        clip = live.last_clip(known_camera(camera)) if live is not None else None
-        if clip is None:
-            raise HTTPException(status_code=404, detail=f"no clip from camera {camera!r} yet")
-        return clip
+def _live(request: Request) -> LiveFrames | None:
+    return request.app.state.live
 
-    def frame_url(camera: str, status: CameraStatus | None, kind: str) -> str | None:
-        """An image of the camera's last clip, versioned by its last frame so a browser never shows a stale one."""
-        if live is None or live.last_clip(camera) is None:
-            return None
-        return f"/dashboard/cameras/{camera}/{kind}?v={frame_version(status)}"
 
-    def probe_file(index: int) -> dict[str, Any]:
-        files = probes.configured_probes(config)
-        if not 0 <= index < len(files):
-            raise HTTPException(status_code=404, detail=f"no probe number {index}")
-        try:
-            return probes.read_sidecar(files[index][0])
-        except UserError as exc:
-            raise HTTPException(status_code=404, detail=str(exc)) from None
+Live = Annotated[LiveFrames | None, Depends(_live)]
 
-    def image(payload: bytes, media_type: str) -> Response:
-        return Response(payload, media_type=media_type, headers=_NO_STORE)
 
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def rooms_page() -> HTMLResponse:
-        return render_page("rooms", "Rooms")
+def known_camera(camera: str, app: Services) -> str:
+    try:
+        app.config.camera(camera)
+    except UserError as exc:
+        raise HTTPException(status_code=404, detail=str(exc)) from None
+    return camera
 
-    @app.get("/cameras/{camera}", response_class=HTMLResponse, include_in_schema=False)
-    def camera_page(camera: str) -> HTMLResponse:
-        try:
-            config.camera(camera)
-        except UserError:
-            return render_page("missing", f"No camera called {camera}", camera, status_code=404)
-        return render_page("camera", f"Camera {camera}", camera)
 
-    @app.get("/probe", response_class=HTMLResponse, include_in_schema=False)
-    def probe_page() -> HTMLResponse:
-        return render_page("probe", "Probe")
+KnownCamera = Annotated[str, Depends(known_camera)]
 
-    @app.get("/dashboard/static/{name}", include_in_schema=False)
-    def asset(name: str) -> FileResponse:
-        if name not in ASSETS:
-            raise HTTPException(status_code=404, detail=f"no dashboard asset {name!r}")
-        return FileResponse(STATIC / name, headers={"Cache-Control": "no-cache"})
 
-    @app.get("/dashboard/api/overview", response_model=Overview, tags=["dashboard"])
-    def overview_view() -> Overview:
-        """Every room's card in one snapshot: state, today's timeline, camera status, surprise, frame URLs."""
-        sinks = live.outputs.statuses() if isinstance(live, LiveLoop) else stored_statuses(config, store)
-        view = overview(config, store, live=live is not None, outputs=sinks)
-        for room in view.rooms:
-            for camera in room.cameras:
-                camera.thumbnail = frame_url(camera.camera_id, camera.status, "thumbnail.jpg")
-        return view
+def last_clip(camera: KnownCamera, live: Live) -> Clip:
+    clip = live.last_clip(camera) if live is not None else None
+    if clip is None:
+        raise HTTPException(status_code=404, detail=f"no clip from camera {camera!r} yet")
+    return clip
 
-    @app.get("/dashboard/api/cameras/{camera}", response_model=CameraDetail, tags=["dashboard"])
-    def camera_view(camera: str) -> CameraDetail:
-        """One camera: status, latest reading, surprise history with its baseline, last clip and attention URLs."""
-        view = camera_detail(config, store, known_camera(camera))
-        view.strip = frame_url(camera, view.status, "strip.jpg")
-        if view.strip is not None and live is not None and live.last_attention(camera) is not None:
-            view.attention = frame_url(camera, view.status, "attention.png")
-        return view
 
-    @app.get("/dashboard/api/probes", response_model=list[probes.ProbeSummary], tags=["dashboard"])
-    def probes_view() -> list[probes.ProbeSummary]:
-        """Each configured probe and its cross-validation metrics, from its JSON sidecar."""
-        return [probes.summarise(path, rooms, i) for i, (path, rooms) in enumerate(probes.configured_probes(config))]
+LastClip = Annotated[Clip, Depends(last_clip)]
 
-    @app.get("/dashboard/cameras/{camera}/thumbnail.jpg", include_in_schema=False)
-    def thumbnail(camera: str) -> Response:
-        return image(images.thumbnail_jpeg(last_clip(camera).frames[-1]), "image/jpeg")
 
-    @app.get("/dashboard/cameras/{camera}/strip.jpg", include_in_schema=False)
-    def strip(camera: str) -> Response:
-        return image(images.frame_strip_jpeg(last_clip(camera).frames), "image/jpeg")
+def probe_file(index: int, app: Services) -> dict[str, Any]:
+    files = probes.configured_probes(app.config)
+    if not 0 <= index < len(files):
+        raise HTTPException(status_code=404, detail=f"no probe number {index}")
+    try:
+        return probes.read_sidecar(files[index][0])
+    except UserError as exc:
+        raise HTTPException(status_code=404, detail=str(exc)) from None
 
-    @app.get("/dashboard/cameras/{camera}/attention.png", include_in_schema=False)
-    def attention(camera: str) -> Response:
-        clip = last_clip(camera)
-        weights = live.last_attention(camera) if live is not None else None
-        if weights is None:
-            raise HTTPException(status_code=404, detail=f"the probe of camera {camera!r} gives no attention map")
-        return image(plots.attention_png(clip.frames[clip.num_frames // 2], weights), "image/png")
 
-    @app.get("/dashboard/probes/{index}/confusion.png", include_in_schema=False)
-    def confusion(index: int) -> Response:
-        found = probes.confusion(probe_file(index))
-        if found is None:
-            raise HTTPException(status_code=404, detail="the probe's metadata has no confusion matrix")
-        classes, counts = found
-        return image(plots.confusion_png(np.asarray(counts, dtype=np.float64), classes), "image/png")
+ProbeFile = Annotated[dict[str, Any], Depends(probe_file)]
 
-    @app.get("/dashboard/probes/{index}/learning-curve.png", include_in_schema=False)
-    def learning_curve(index: int) -> Response:
-        found = probes.learning_curve(probe_file(index))
-        if found is None:
-            raise HTTPException(status_code=404, detail="the probe's metadata has no learning curve")
-        return image(plots.learning_curve_png(*found), "image/png")
+
+def _frame_url(live: LiveFrames | None, camera: str, status: CameraStatus | None, kind: str) -> str | None:
+    """An image of the camera's last clip, versioned by its last frame so a browser never shows a stale one."""
+    if live is None or live.last_clip(camera) is None:
+        return None
+    return f"/dashboard/cameras/{camera}/{kind}?v={frame_version(status)}"
+
+
+def _image(payload: bytes, media_type: str) -> Response:
+    return Response(payload, media_type=media_type, headers=_NO_STORE)
+
+
+router = APIRouter()
+
+
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+def rooms_page() -> HTMLResponse:
+    return render_page("rooms", "Rooms")
+
+
+@router.get("/cameras/{camera}", response_class=HTMLResponse, include_in_schema=False)
+def camera_page(camera: str, app: Services) -> HTMLResponse:
+    try:
+        app.config.camera(camera)
+    except UserError:
+        return render_page("missing", f"No camera called {camera}", camera, status_code=404)
+    return render_page("camera", f"Camera {camera}", camera)
+
+
+@router.get("/probe", response_class=HTMLResponse, include_in_schema=False)
+def probe_page() -> HTMLResponse:
+    return render_page("probe", "Probe")
+
+
+@router.get("/dashboard/api/overview", response_model=Overview, tags=["dashboard"])
+def overview_view(app: Services, live: Live) -> Overview:
+    """Every room's card in one snapshot: state, today's timeline, camera status, surprise, frame URLs."""
+    sinks = live.outputs.statuses() if isinstance(live, LiveLoop) else stored_statuses(app.config, app.store)
+    view = overview(app.config, app.store, live=live is not None, outputs=sinks)
+    for room in view.rooms:
+        for camera in room.cameras:
+            camera.thumbnail = _frame_url(live, camera.camera_id, camera.status, "thumbnail.jpg")
+    return view
+
+
+@router.get(
+    "/dashboard/api/cameras/{camera}", response_model=CameraDetail, tags=["dashboard"],
+    responses=errors(e404="no such camera in the config"),
+)  # fmt: skip
+def camera_view(camera: KnownCamera, app: Services, live: Live) -> CameraDetail:
+    """One camera: status, latest reading, surprise history with its baseline, last clip and attention URLs."""
+    view = camera_detail(app.config, app.store, camera)
+    view.strip = _frame_url(live, camera, view.status, "strip.jpg")
+    if view.strip is not None and live is not None and live.last_attention(camera) is not None:
+        view.attention = _frame_url(live, camera, view.status, "attention.png")
+    return view
+
+
+@router.get("/dashboard/api/probes", response_model=list[probes.ProbeSummary], tags=["dashboard"])
+def probes_view(app: Services) -> list[probes.ProbeSummary]:
+    """Each configured probe and its cross-validation metrics, from its JSON sidecar."""
+    return [probes.summarise(path, rooms, i) for i, (path, rooms) in enumerate(probes.configured_probes(app.config))]
+
+
+@router.get("/dashboard/cameras/{camera}/thumbnail.jpg", include_in_schema=False)
+def thumbnail(clip: LastClip) -> Response:
+    return _image(images.thumbnail_jpeg(clip.frames[-1]), "image/jpeg")
+
+
+@router.get("/dashboard/cameras/{camera}/strip.jpg", include_in_schema=False)
+def strip(clip: LastClip) -> Response:
+    return _image(images.frame_strip_jpeg(clip.frames), "image/jpeg")
+
+
+@router.get("/dashboard/cameras/{camera}/attention.png", include_in_schema=False)
+def attention(camera: str, clip: LastClip, live: Live) -> Response:
+    weights = live.last_attention(camera) if live is not None else None
+    if weights is None:
+        raise HTTPException(status_code=404, detail=f"the probe of camera {camera!r} gives no attention map")
+    return _image(plots.attention_png(clip.frames[clip.num_frames // 2], weights), "image/png")
+
+
+@router.get("/dashboard/probes/{index}/confusion.png", include_in_schema=False)
+def confusion(sidecar: ProbeFile) -> Response:
+    found = probes.confusion(sidecar)
+    if found is None:
+        raise HTTPException(status_code=404, detail="the probe's metadata has no confusion matrix")
+    classes, counts = found
+    return _image(plots.confusion_png(np.asarray(counts, dtype=np.float64), classes), "image/png")
+
+
+@router.get("/dashboard/probes/{index}/learning-curve.png", include_in_schema=False)
+def learning_curve(sidecar: ProbeFile) -> Response:
+    found = probes.learning_curve(sidecar)
+    if found is None:
+        raise HTTPException(status_code=404, detail="the probe's metadata has no learning curve")
+    return _image(plots.learning_curve_png(*found), "image/png")

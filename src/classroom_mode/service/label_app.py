@@ -23,6 +23,7 @@ from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
@@ -174,12 +175,6 @@ def mount_labelling(app: FastAPI, session: LabelSession, prefix: str = "/label")
     def page() -> FileResponse:
         return FileResponse(STATIC / "label.html", headers={"Cache-Control": "no-cache"})
 
-    @router.get("/static/{name}", include_in_schema=False)
-    def asset(name: str) -> FileResponse:
-        if name not in {"label.js", "label.css"}:
-            raise HTTPException(404)
-        return FileResponse(STATIC / name, headers={"Cache-Control": "no-cache"})
-
     @router.get("/clip/{clip}", include_in_schema=False)
     def clip_file(clip: str) -> FileResponse:
         return FileResponse(session.clip_path(clip))
@@ -209,6 +204,7 @@ def mount_labelling(app: FastAPI, session: LabelSession, prefix: str = "/label")
         return session.state()
 
     app.include_router(router)
+    app.mount(f"{prefix}/static", StaticFiles(directory=STATIC / "label"), name="label-static")
 
 
 def create_label_app(data_dir: Path, modes: list[str], host: str = "127.0.0.1") -> FastAPI:
