@@ -242,7 +242,7 @@ def test_events_resume_after_an_id(server, client):
 def test_remote_encoding_path(token_server, encoder, tmp_path):
     """A loop on an 'edge device' posts its clips to the server and gets the same answer a local run would."""
     remote = RemoteEncoder(token_server.url, token="s3cret")
-    assert remote.check(["r1"])["fingerprint"] == encoder.fingerprint
+    assert remote.check(["r1"]).fingerprint == encoder.fingerprint
     with pytest.raises(Exception, match="no probe for room"):
         remote.check(["r1", "r2"])
 

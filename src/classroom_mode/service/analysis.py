@@ -18,10 +18,11 @@ import threading
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 import httpx
 import numpy as np
+from pydantic import ValidationError
 
 from classroom_mode.clock import utc_now
 from classroom_mode.config import Config, secret
@@ -29,6 +30,7 @@ from classroom_mode.errors import ClassroomModeError, UserError
 from classroom_mode.model.cache import embedding_key, frames_hash
 from classroom_mode.model.probes.artifact import probe_paths
 from classroom_mode.records import Clip, Embedding, Prediction
+from classroom_mode.service.api_models import ClassifyResult, Health
 
 if TYPE_CHECKING:  # torch loads with the model, not with a read-only API
     import torch
@@ -148,13 +150,15 @@ class RemoteEncoder:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._client = httpx.Client(base_url=self.url, headers=headers, timeout=timeout_s)
 
-    def check(self, rooms: list[str]) -> dict[str, Any]:
+    def check(self, rooms: list[str]) -> Health:
         """Refuse to start unless the remote server answers and holds a probe for each of `rooms`."""
         try:
-            health = self._client.get("/health").raise_for_status().json()
+            health = Health.model_validate_json(self._client.get("/health").raise_for_status().content)
         except httpx.HTTPError as exc:
             raise UserError(f"encoding.remote_url: {self.url} does not answer ({exc})") from None
-        missing = [r for r in rooms if r not in health.get("probes", [])]
+        except ValidationError:
+            raise UserError(f"encoding.remote_url: {self.url} is not a classroom-mode server (its /health)") from None
+        missing = [r for r in rooms if r not in health.probes]
         if missing:
             raise UserError(f"encoding.remote_url: {self.url} has no probe for room(s) {', '.join(missing)}")
         return health
@@ -171,8 +175,12 @@ class RemoteEncoder:
                     raise ClassroomModeError(f"{self.url}: classify failed ({exc})") from None
         if response.status_code != 200:
             raise ClassroomModeError(f"{self.url}: classify answered {response.status_code}: {_reason(response)}")
-        body = response.json()
-        return Analysis(Prediction.model_validate(body["prediction"]), body.get("energy"))
+        try:
+            result = ClassifyResult.model_validate_json(response.content)
+        except ValidationError as exc:
+            reason = f"{exc.error_count()} validation errors"
+            raise ClassroomModeError(f"{self.url}: classify answered an unexpected body ({reason})") from None
+        return Analysis(result.prediction, result.energy)
 
     def close(self) -> None:
         self._client.close()

@@ -12,12 +12,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Query
 from fastapi.sse import EventSourceResponse, ServerSentEvent
-from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from classroom_mode import __version__
 from classroom_mode.outputs import stored_statuses
 from classroom_mode.records import CameraStatus, ModeChange, ModeState, Prediction, SinkStatus, SurpriseReading
+from classroom_mode.service.api_models import Health
 from classroom_mode.service.deps import KnownRoom, Services, errors, known_room
 from classroom_mode.service.sse import stored_events
 
@@ -25,18 +25,6 @@ HISTORY_DEFAULT = timedelta(days=1)
 Limit = Annotated[int, Query(ge=1, le=10_000, description="at most this many, newest first")]
 
 router = APIRouter()
-
-
-class Health(BaseModel):
-    status: str = "ok"
-    version: str
-    rooms: list[str]
-    probes: list[str]
-    """Rooms whose probe this server holds: what `POST /api/classify?room=` accepts."""
-    fingerprint: str | None
-    """The backbone's fingerprint (model, weights, preprocessing), when this server encodes clips."""
-    live: bool
-    """Whether this server runs the live loop itself (`serve --live`)."""
 
 
 @router.get("/health", tags=["status"])

@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, HTTPException, UploadFile
-from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from classroom_mode.errors import UserError
-from classroom_mode.records import Clip, Prediction
+from classroom_mode.records import Clip
 from classroom_mode.service.analysis import LocalEncoder
+from classroom_mode.service.api_models import ClassifyResult, EmbedResult, SurpriseResult
 from classroom_mode.service.deps import Encoder, Services, authorised, errors
 
 UPLOAD_MAX_SIDE = 1280
@@ -38,25 +38,6 @@ UPLOAD_ERRORS = errors(
 )
 
 router = APIRouter(tags=["analysis"], dependencies=[Depends(authorised)], responses=UPLOAD_ERRORS)
-
-
-class ClassifyResult(BaseModel):
-    prediction: Prediction
-    energy: float | None
-    """Raw surprise energy of the clip; None when the server has no surprise model."""
-    fingerprint: str
-
-
-class EmbedResult(BaseModel):
-    model_id: str
-    fingerprint: str
-    dim: int
-    pooled: list[float]
-
-
-class SurpriseResult(BaseModel):
-    energy: float | None
-    fingerprint: str
 
 
 def too_large(max_upload_mb: float) -> str:
