@@ -124,7 +124,7 @@ class SinkProgress:
 
 @dataclass(frozen=True)
 class StoredEvent:
-    """One row of the event log: its id is the cursor a reader (SSE, notifier) resumes from."""
+    """One row of the event log: its id is the cursor a reader (the server-sent event stream) resumes from."""
 
     id: int
     kind: EventKind
