@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -259,6 +260,11 @@ class RetentionConfig(Section):
     unlabeled_gb: float | None = Field(None, gt=0)
 
 
+def _kinds(*kinds: OutputKind) -> Callable[[], list[OutputKind]]:
+    """A sink's default `events`, as a fresh list per config."""
+    return lambda: list(kinds)
+
+
 class OutputSettings(Section):
     events: list[OutputKind] = Field(description="which events this sink takes")
     coalesce_after_s: float = Field(
@@ -298,7 +304,7 @@ class BusOutput(OutputSettings):
     url: HttpUrl
     api_key_env: EnvName = Field(description="environment variable holding the bus's X-API-Key")
     timeout_s: float = Field(5.0, gt=0, le=120)
-    events: list[OutputKind] = Field(default_factory=lambda: ["reading"])
+    events: list[OutputKind] = Field(default_factory=_kinds("reading"))
     takes_only = ("reading", "the bus takes camera readings only (it derives its own mode-change events)")
 
 
@@ -318,7 +324,7 @@ class MqttOutput(OutputSettings):
         "homeassistant", pattern=r"^[^#+\x00]+$", description="Home Assistant's discovery prefix; null: none"
     )
     timeout_s: float = Field(10.0, gt=0, le=120, description="how long a publish may wait for the broker's ack")
-    events: list[OutputKind] = Field(default_factory=lambda: ["reading", "mode", "surprise", "camera"])
+    events: list[OutputKind] = Field(default_factory=_kinds("reading", "mode", "surprise", "camera"))
 
 
 class WebhookOutput(OutputSettings):
@@ -328,7 +334,7 @@ class WebhookOutput(OutputSettings):
     url: HttpUrl
     secret_env: EnvName | None = Field(None, description="environment variable holding the HMAC-SHA256 secret")
     timeout_s: float = Field(5.0, gt=0, le=120)
-    events: list[OutputKind] = Field(default_factory=lambda: ["mode"])
+    events: list[OutputKind] = Field(default_factory=_kinds("mode"))
 
 
 class CommandOutput(OutputSettings):
@@ -337,7 +343,7 @@ class CommandOutput(OutputSettings):
     kind: Literal["command"] = "command"
     argv: list[str] = Field(min_length=1, description="the program and its arguments")
     timeout_s: float = Field(10.0, gt=0, le=600)
-    events: list[OutputKind] = Field(default_factory=lambda: ["mode"])
+    events: list[OutputKind] = Field(default_factory=_kinds("mode"))
 
 
 class SoundOutput(OutputSettings):
@@ -357,7 +363,7 @@ class SoundOutput(OutputSettings):
         min_length=1,
         description="a program reading 44.1 kHz 16-bit stereo PCM on stdin, instead of aplay on `device`",
     )
-    events: list[OutputKind] = Field(default_factory=lambda: ["mode"])
+    events: list[OutputKind] = Field(default_factory=_kinds("mode"))
     takes_only = ("mode", "a sound sink follows mode changes only")
 
 
@@ -506,7 +512,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, yaml.Mark] = {}
         for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            key = self.construct_object(key_node, deep=deep)
             if key in seen:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"{key!r} is written twice (first on line {seen[key].line + 1})", key_node.start_mark

@@ -12,7 +12,7 @@ import io
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 
 import discord
 
@@ -73,7 +73,7 @@ class Answers:
         self.client = client
         self.config = config
         self.clock = clock
-        self.zone = zone or datetime.now().astimezone().tzinfo
+        self.zone: tzinfo = zone or datetime.now().astimezone().tzinfo or UTC
         self.freshness = Freshness(config)
 
     async def guarded(self, answer: Callable[[], Awaitable[Reply]]) -> Reply:

@@ -218,8 +218,8 @@ class Notifier:
                 room = room_of.get(reading.camera_id) or next(
                     (s.room for s in states if reading.camera_id in s.cameras), reading.camera_id
                 )
-                if note := self.policy.on_surprise(room, reading, now):
-                    found.append(note)
+                if anomaly := self.policy.on_surprise(room, reading, now):
+                    found.append(anomaly)
         for note in found:
             try:
                 await self.sender.send(notification_embed(note, self.modes, now))

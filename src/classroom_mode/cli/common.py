@@ -15,7 +15,6 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from pydantic import BaseModel
 from rich.console import Console
@@ -78,7 +77,7 @@ def _json_default(value: Any) -> Any:
 
 def print_json(payload: Any) -> None:
     """Write one JSON document to stdout (no Rich markup, so a script can parse it)."""
-    click.echo(json.dumps(payload, default=_json_default, ensure_ascii=False, indent=2))
+    typer.echo(json.dumps(payload, default=_json_default, ensure_ascii=False, indent=2))
 
 
 def quiet_unless_main(is_main: bool) -> None:
@@ -155,7 +154,7 @@ class ErrorMappingGroup(TyperGroup):
     """The root group: every ClassroomModeError raised below it becomes one line and its exit code, and so does
     an error about a path the user gave (a parent that is a file, a folder that may not be written)."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:  # typer's own (vendored) click.Context
         try:
             return super().invoke(ctx)
         except ClassroomModeError as exc:

@@ -153,4 +153,5 @@ def models_pull(
         backbone = load_backbone(model_id, revision=revision, device="cpu")
     except UserError as exc:
         raise ClassroomModeError(f"downloaded to {snapshot} but it does not load: {exc}") from None
-    info(f"{model_id}: downloaded to {snapshot}; {backbone.load_report.summary()}")
+    loaded = backbone.load_report.summary() if backbone.load_report else "loaded"
+    info(f"{model_id}: downloaded to {snapshot}; {loaded}")

@@ -198,7 +198,7 @@ def classify(
         path: trained.classify(embedding, camera_id="cli", at=now, uncertain_below=cfg.thresholds.uncertain_below)
         for path, embedding in result.embeddings.items()
     }
-    explained = {}
+    explained: dict[Path, str] = {}
     if explain is not None:
         for path, prediction in predictions.items():
             target = explain if len(clips) == 1 else explain.with_name(f"{explain.stem}-{path.stem}{explain.suffix}")
@@ -220,8 +220,8 @@ def classify(
         )
     else:
         _print_predictions(predictions, trained.classes)
-        for path, target in explained.items():
-            info(f"{path.name}: attention written to {target}")
+        for clip_path, picture in explained.items():
+            info(f"{clip_path.name}: attention written to {picture}")
     print_skipped(result.skipped)
     if not predictions:
         raise UserError("no clip could be classified")

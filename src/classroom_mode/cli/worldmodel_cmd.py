@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, cast
 
 import typer
 
@@ -135,7 +135,7 @@ def register(app: typer.Typer) -> None:
                     parse_seeds(indicator_rooms, "--indicator-rooms"),
                     num_frames=recipe.clip_frames,
                     crop_size=config.crop_size,
-                    patch=config.patch_size,
+                    patch=cast(int, config.patch_size),  # V-JEPA 2 patches are square: one int
                     tubelet=config.tubelet_size,
                 ),
                 every=indicator_every,
@@ -249,8 +249,6 @@ def _stream(scorer, path: Path, every: float, window: float, thresholds, as_json
     import json
     from datetime import UTC, datetime, timedelta
 
-    import click
-
     from classroom_mode.errors import UserError
     from classroom_mode.model.surprise import SurpriseCalibrator
     from classroom_mode.video.decode import probe_video, sample_clip
@@ -265,7 +263,7 @@ def _stream(scorer, path: Path, every: float, window: float, thresholds, as_json
         clip = sample_clip(path, scorer.backbone.frames_per_clip, start=start, end=start + window)
         reading = calibrator.update(path.name, scorer.energy([clip])[0], started + timedelta(seconds=start))
         if as_json:
-            click.echo(json.dumps({"t": round(start, 3)} | reading.model_dump(mode="json")))
+            typer.echo(json.dumps({"t": round(start, 3)} | reading.model_dump(mode="json")))
         else:
             colour = {"normal": "green", "unusual": "yellow", "anomaly": "bold red"}[reading.level]
             line = f"{start:7.1f} s  energy {reading.energy:.4f}  score {reading.score:+7.2f}"

@@ -28,7 +28,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -281,7 +281,7 @@ def load_backbone(
         model, report = _load_directory(directory, crop_size)
         identity, random_weights = _weights_identity(directory), False
 
-    model.to(target).eval().requires_grad_(False)
+    model.to(device=target).eval().requires_grad_(False)  # type: ignore[call-arg]  # transformers types `to` as an unbound wrapper
     if quantize == "int8":
         _quantize_int8(model)
     if compile:
@@ -309,7 +309,7 @@ def random_twin(backbone: Backbone) -> Backbone:
     """
     config = backbone.config
     architecture = json.dumps(config.to_diff_dict(), sort_keys=True, default=str)
-    model = _random_model(config).to(backbone.device).eval().requires_grad_(False)
+    model = _random_model(config).to(device=backbone.device).eval().requires_grad_(False)  # type: ignore[call-arg]  # transformers types `to` as an unbound wrapper
     return Backbone(
         model,
         model_id=f"random twin of {backbone.model_id}",
@@ -331,7 +331,7 @@ def _at_crop(config: VJEPA2Config, crop_size: int | None) -> VJEPA2Config:
     """`config` with its input size set to `crop_size` (None keeps the model's own)."""
     if crop_size is None:
         return config
-    patch = config.patch_size
+    patch = cast(int, config.patch_size)  # V-JEPA 2 patches are square: one int
     if crop_size < patch or crop_size % patch:
         raise UserError(f"backbone crop_size {crop_size}: must be a multiple of the model's {patch} px patch size")
     config.crop_size = crop_size
@@ -424,7 +424,7 @@ def _load_directory(directory: Path, crop_size: int | None) -> tuple[VJEPA2Model
     config = _at_crop(_read_config(directory), crop_size)
     try:
         with quiet_transformers():
-            model, info = VJEPA2Model.from_pretrained(
+            loaded = VJEPA2Model.from_pretrained(
                 directory,
                 config=config,
                 local_files_only=True,
@@ -436,6 +436,7 @@ def _load_directory(directory: Path, crop_size: int | None) -> tuple[VJEPA2Model
     except (SafetensorError, OSError, RuntimeError) as exc:
         reason = " ".join(str(exc).split())[:300]
         raise UserError(f"{_weight_files(directory)[0]}: corrupted or unreadable safetensors file ({reason})") from None
+    model, info = cast(tuple[VJEPA2Model, dict[str, Any]], loaded)  # output_loading_info: (model, info)
     report = _load_report(model, info)
     if not report.complete:
         raise UserError(f"{directory}: refusing a partial or mismatched checkpoint: {report.summary()}")

@@ -24,7 +24,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 from safetensors import SafetensorError, safe_open
@@ -32,9 +32,6 @@ from safetensors.numpy import save as save_safetensors
 
 from classroom_mode.files import write_bytes
 from classroom_mode.records import Embedding
-
-if TYPE_CHECKING:
-    from classroom_mode.model.backbone import Backbone
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +62,17 @@ def file_hash(path: Path) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
-def embedding_key(content_hash: str, backbone: Backbone, *, exact_tokens: bool) -> str:
+class EncoderIdentity(Protocol):
+    """What an embedding's cache key needs of the backbone that made it."""
+
+    @property
+    def fingerprint(self) -> str: ...
+
+    @property
+    def numerics(self) -> str: ...
+
+
+def embedding_key(content_hash: str, backbone: EncoderIdentity, *, exact_tokens: bool) -> str:
     """The cache key of one clip's embedding under one backbone, its numerics and a token layout."""
     layout = "exact" if exact_tokens else "time-averaged"
     parts = (content_hash, backbone.fingerprint, backbone.numerics, layout)

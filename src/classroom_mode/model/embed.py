@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import psutil
 import torch
@@ -146,7 +147,8 @@ def embed_paths(
 def _encode_batch(
     batch: list[_Decoded], backbone: Backbone, cache: EmbeddingCache | None, exact_tokens: bool, result: EmbedResult
 ) -> None:
-    features = backbone.encode(torch.stack([item.pixels for item in batch])).cpu()
+    # a batch holds only items decoded without an error, which carry their pixels
+    features = backbone.encode(torch.stack([cast(torch.Tensor, item.pixels) for item in batch])).cpu()
     embeddings = [
         backbone.embedding_from_features(f, item.key, exact_tokens=exact_tokens)
         for f, item in zip(features, batch, strict=True)

@@ -176,7 +176,8 @@ class MqttSink:
             self._refused = (f"TLS failed with {self._address}: {closed} during the handshake (a port without TLS?)"
                              if self.settings.tls else f"cannot connect to {self._address}: {closed}")  # fmt: skip
         except (OSError, ValueError) as exc:
-            self._refused = f"cannot connect to {self._address}: {exc.strerror or exc}"
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            self._refused = f"cannot connect to {self._address}: {reason}"
         self._client.loop_start()
 
     def _on_connect(

@@ -69,8 +69,10 @@ class EncoderBackbone(Protocol):
 
     fingerprint: str
     model_id: str
-    numerics: str
     frames_per_clip: int
+
+    @property
+    def numerics(self) -> str: ...
 
     def embed(self, clips: list[Clip]) -> list[Embedding]: ...
 

@@ -84,7 +84,8 @@ def learning_curve(sidecar: dict[str, Any]) -> tuple[list[float], list[float], l
         rows.append((float(size), *score))
     rows.sort(key=lambda row: row[0])
     stds = [row[2] for row in rows]
-    return [r[0] for r in rows], [r[1] for r in rows], None if any(s is None for s in stds) else stds  # type: ignore[misc]
+    spread = [s for s in stds if s is not None]
+    return [r[0] for r in rows], [r[1] for r in rows], spread if len(spread) == len(stds) else None
 
 
 def _cv(sidecar: dict[str, Any]) -> dict[str, Any]:
@@ -113,7 +114,8 @@ def summarise(probe: Path, rooms: list[str], index: int) -> ProbeSummary:
         summary.problem = str(exc)
         return summary
     cv = _cv(sidecar)
-    backbone = sidecar.get("backbone") if isinstance(sidecar.get("backbone"), dict) else {}
+    found = sidecar.get("backbone")
+    backbone: dict[str, Any] = found if isinstance(found, dict) else {}
     summary.kind = sidecar.get("kind")
     summary.classes = [str(c) for c in sidecar.get("classes") or []]
     summary.backbone = backbone.get("model_id")

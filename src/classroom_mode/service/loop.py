@@ -210,7 +210,8 @@ class LiveLoop:
                 except Exception as exc:  # any camera fault: this camera goes offline, the room goes on
                     if camera.online is not False or camera.last_error != str(exc):  # log news, not every retry
                         log.warning("camera %s offline: %s", camera.camera_id, exc)
-                    feed = _close(feed)
+                    _close(feed)
+                    feed = None
                     self._set_online(camera, False, str(exc))
                 else:
                     camera.last_clip = clip

@@ -160,7 +160,6 @@ def generate_dataset(
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
     clips: list[dict[str, Any]] = []
     skipped: list[dict[str, str]] = []
-    args = (str(out),)
 
     def done(job: tuple[str, int, int], result: dict[str, Any] | None, error: BaseException | None) -> None:
         if error is not None:
@@ -175,12 +174,12 @@ def generate_dataset(
     if workers == 1:
         for job in jobs:
             try:
-                done(job, _render_job(*args, *job, seconds, fps, size), None)
+                done(job, _render_job(str(out), *job, seconds, fps, size), None)
             except Exception as exc:  # a batch goes on past one bad clip
                 done(job, None, exc)
     else:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            pending = {pool.submit(_render_job, *args, *job, seconds, fps, size): job for job in jobs}
+            pending = {pool.submit(_render_job, str(out), *job, seconds, fps, size): job for job in jobs}
             while pending:
                 finished, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in finished:

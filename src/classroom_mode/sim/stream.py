@@ -111,7 +111,7 @@ class Stream:
         """Which timeline segment (visit) scene time `t` falls in."""
         if self.loop:
             t = t % self.duration
-        return int(min(np.searchsorted(self.bounds, t, side="right") - 1, len(self.segments) - 1))
+        return min(int(np.searchsorted(self.bounds, t, side="right")) - 1, len(self.segments) - 1)
 
     def truth_at(self, t: float) -> str:
         """The ground-truth mode at scene time `t` (seconds); it switches exactly at the timeline's boundaries."""

@@ -128,7 +128,7 @@ def _open(path: Path) -> av.container.InputContainer:
 
 def _video_stream(path: Path, container: av.container.InputContainer) -> av.video.stream.VideoStream:
     if not container.streams.video:
-        kinds = sorted({s.type for s in container.streams}) or ["no streams"]
+        kinds: list[str] = sorted({s.type for s in container.streams}) or ["no streams"]
         raise _fail(path, f"has no video stream ({', '.join(kinds)} only)")
     stream = container.streams.video[0]
     context = stream.codec_context
@@ -146,6 +146,18 @@ def _video_stream(path: Path, container: av.container.InputContainer) -> av.vide
     return stream
 
 
+def time_base(stream: av.video.stream.VideoStream) -> Fraction:
+    """The stream's time base; FFmpeg gives every demuxed stream one (PyAV types it as optional)."""
+    assert stream.time_base is not None, "a demuxed video stream always has a time base"
+    return stream.time_base
+
+
+def pts(frame: av.VideoFrame) -> int:
+    """A decoded frame's pts (the cursor decodes only frames that have one)."""
+    assert frame.pts is not None, "decoded frames carry their packet's pts"
+    return frame.pts
+
+
 def _header_seconds(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float | None:
     if stream.duration is not None and stream.time_base is not None:
         return float(stream.duration * stream.time_base)
@@ -161,7 +173,7 @@ def _index(
     max_seconds: float | None,
 ) -> _Index:
     """Demux (without decoding) every packet of the video stream; stops early once past `max_seconds`."""
-    tb = stream.time_base
+    tb = time_base(stream)
     pts: list[int] = []
     keyframes: dict[int, int] = {}
     durations: dict[int, int] = {}
@@ -257,7 +269,7 @@ class _Cursor:
 
     def _advance_to(self, t: int) -> None:
         while (frame := self._next()) is not None:
-            if frame.pts > t:
+            if pts(frame) > t:
                 self._ahead = frame
                 return
             self._shown = frame
@@ -311,7 +323,7 @@ def _info(
     index: _Index,
     rotation: int,
 ) -> VideoInfo:
-    tb = stream.time_base
+    tb = time_base(stream)
     duration = float((index.end - index.pts[0]) * tb)
     gaps = np.diff(index.pts)
     width, height = (stream.height, stream.width) if rotation in (90, 270) else (stream.width, stream.height)
@@ -363,7 +375,7 @@ def sample_clip(
             )
         _refuse_long(path, container, stream, max_seconds)
         index = _index(path, container, stream, max_seconds)
-        tb = stream.time_base
+        tb = time_base(stream)
         first = index.pts[0]
         total = float((index.end - first) * tb)
         lo = 0.0 if start is None else start
@@ -380,7 +392,7 @@ def sample_clip(
         for target in targets:  # each frame to (scaled) RGB as it is decoded, before the next one is
             frame = cursor.frame_at(target)
             images.append(display_rgb(frame, max_side))
-            times_list.append(float((frame.pts - window_start) * tb))
+            times_list.append(float((pts(frame) - window_start) * tb))
         times = np.array(times_list, dtype=np.float64)
     if len({image.shape for image in images}) > 1:
         raise _fail(path, "frame size changes mid-stream; re-encode the file at one size")

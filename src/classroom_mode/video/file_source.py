@@ -15,7 +15,7 @@ import av
 import av.error
 
 from classroom_mode.errors import UserError
-from classroom_mode.video.decode import display_rgb, probe_video
+from classroom_mode.video.decode import display_rgb, probe_video, time_base
 from classroom_mode.video.live import ReportingSource, StatusCallback
 from classroom_mode.video.source import Frame
 
@@ -47,7 +47,7 @@ class FileSource(ReportingSource):
                 for frame in container.decode(stream):
                     if frame.pts is None:
                         continue
-                    t = float(frame.pts * stream.time_base)
+                    t = float(frame.pts * time_base(stream))
                     first = t if first is None else first
                     yield t - first, frame
         except av.error.FFmpegError as exc:

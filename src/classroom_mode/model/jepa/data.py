@@ -185,7 +185,7 @@ class ClipBank:
             picks = torch.randint(len(self), (batch_size,), generator=generator)
             return BatchPlan([(int(i), self._crop(generator, scale)) for i in picks])
         cameras = [clips for clips in self.by_camera.values() if len(clips) >= windows_per_room]
-        rows = []
+        rows: list[tuple[int, Crop]] = []
         for room in torch.randint(len(cameras), (batch_size // windows_per_room,), generator=generator):
             clips = cameras[int(room)]
             crop = self._crop(generator, scale)

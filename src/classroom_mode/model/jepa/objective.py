@@ -120,7 +120,8 @@ def sample_masks(
     Every clip keeps the same number of context and target tokens (trimmed to the batch's minimum, as the
     official collator does), so the masks are dense (B, n) tensors.
     """
-    contexts, targets = [], []
+    contexts: list[torch.Tensor] = []
+    targets: list[torch.Tensor] = []
     while len(contexts) < batch_size // repeat:
         flat = sample_block_mask(grid, spec, generator).flatten()
         if flat.all() or not flat.any():

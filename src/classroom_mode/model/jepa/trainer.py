@@ -178,4 +178,4 @@ class JEPATrainer:
         state = {f"encoder.{k}": v for k, v in self.target_encoder.state_dict().items()}
         state |= {f"predictor.{k}": v for k, v in self.predictor.state_dict().items()}
         model.load_state_dict(state, strict=True)
-        return model.to(dtype).eval()
+        return model.to(dtype=dtype).eval()  # type: ignore[call-arg]  # transformers types `to` as an unbound wrapper

@@ -77,6 +77,9 @@ class AttentiveSettings:
 class AttentiveClassifier(nn.Module):
     """Query token → (self-attention blocks over the tokens) → cross-attention → linear classifier."""
 
+    positions: torch.Tensor
+    background: torch.Tensor | None
+
     def __init__(self, dim: int, grid: tuple[int, int], n_classes: int, settings: AttentiveSettings):
         super().__init__()
         config = VJEPA2Config(

@@ -224,5 +224,5 @@ def _scores(y: np.ndarray, predicted: np.ndarray, n_classes: int) -> dict[str, A
 
 
 def _mean_std(values: Sequence[float]) -> tuple[float, float | None]:
-    values = np.asarray(values, dtype=np.float64)
-    return float(values.mean()), (float(values.std()) if len(values) > 1 else None)
+    array = np.asarray(values, dtype=np.float64)
+    return float(array.mean()), (float(array.std()) if len(array) > 1 else None)

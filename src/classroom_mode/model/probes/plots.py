@@ -44,8 +44,8 @@ def attention_png(frame: np.ndarray, attention: np.ndarray, caption: str = "") -
     attention = np.asarray(attention, dtype=np.float64)
     height, width = frame.shape[:2]
     spread = max(float(attention.max() - attention.min()), 1e-12)  # min-max: a near-flat map still shows its peaks
-    heat = Image.fromarray((255 * (attention - attention.min()) / spread).astype(np.uint8))
-    heat = np.asarray(heat.resize((width, height), Image.Resampling.BILINEAR), dtype=np.float32) / 255.0
+    small = Image.fromarray((255 * (attention - attention.min()) / spread).astype(np.uint8))
+    heat = np.asarray(small.resize((width, height), Image.Resampling.BILINEAR), dtype=np.float32) / 255.0
     figure = Figure(figsize=(6, 6 * height / width + (0.4 if caption else 0)), layout="tight")
     axes = figure.add_subplot()
     axes.imshow(frame)
@@ -90,5 +90,5 @@ def encoder_view(frame: np.ndarray) -> np.ndarray:
 def _png(figure: Figure, dpi: float | None = 100) -> bytes:
     """The figure as PNG bytes (`dpi=None`: the figure's own)."""
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", **({} if dpi is None else {"dpi": dpi}))
+    figure.savefig(buffer, format="png", dpi="figure" if dpi is None else dpi)
     return buffer.getvalue()

@@ -145,7 +145,7 @@ def encode_labels(labels: Sequence[str], classes: Sequence[str]) -> np.ndarray:
         raise UserError(f"labels {', '.join(unknown)} are not among the modes {', '.join(classes)}")
     y = np.array([index[label] for label in labels], dtype=np.int64)
     counts = np.bincount(y, minlength=len(classes))
-    empty = [classes[i] for i in np.flatnonzero(counts == 0)]
+    empty = [classes[int(i)] for i in np.flatnonzero(counts == 0)]
     if empty:
         raise UserError(f"mode {', '.join(empty)} has no usable clips: add clips or remove the folder")
     return y

@@ -86,7 +86,8 @@ def train_probe(
         report = evaluate_probe(
             data, kind=kind, folds=folds, group_by=group_by, seed=seed, uncertain_below=uncertain_below, on_fold=on_fold
         )
-    curve, left_out = None, ()
+    curve = None
+    left_out: tuple[str, ...] = ()
     if with_curve and report is not None:
         curve, reasons = learning_curve(
             data.features, data.labels, classes=data.classes, kind=kind, folds=folds, seed=seed
