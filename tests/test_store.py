@@ -13,7 +13,7 @@ from datetime import timedelta
 import pytest
 
 from classroom_mode.config import RetentionConfig
-from classroom_mode.errors import UserError
+from classroom_mode.errors import ClassroomModeError, UserError
 from classroom_mode.records import CameraStatus, ModeState, SurpriseReading
 from classroom_mode.store import SCHEMA_VERSION, HistoryStore
 from live_helpers import T0, one_hot, reading
@@ -193,3 +193,28 @@ def test_a_history_with_damaged_pages_is_refused_on_open_naming_the_file(tmp_pat
     path.write_bytes(data)
     with pytest.raises(UserError, match=rf"{path}: the history database is damaged \(.*\); move it aside"):
         HistoryStore(path)
+
+
+def test_close_waits_for_a_statement_running_in_another_thread_and_later_use_is_a_clear_error(tmp_path):
+    """Closing a connection under a running statement crashes SQLite; close must wait for the reader instead."""
+    store = HistoryStore(tmp_path / "h.db")
+    reading, release, closed = threading.Event(), threading.Event(), threading.Event()
+
+    def reader() -> None:
+        with store._use() as conn:  # a statement in flight in another thread, as a bot worker thread has
+            conn.execute("SELECT count(*) FROM events").fetchone()
+            reading.set()
+            release.wait(10)
+
+    worker = threading.Thread(target=reader)
+    worker.start()
+    assert reading.wait(10)
+    closer = threading.Thread(target=lambda: (store.close(), closed.set()))
+    closer.start()
+    assert not closed.wait(0.3), "close returned while another thread still used its connection"
+    release.set()
+    assert closed.wait(10)
+    worker.join()
+    closer.join()
+    with pytest.raises(ClassroomModeError, match="history store is closed"):
+        store.states()

@@ -23,16 +23,16 @@ from __future__ import annotations
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from classroom_mode.clock import as_utc, utc_now
 from classroom_mode.config import RetentionConfig
-from classroom_mode.errors import UserError
+from classroom_mode.errors import ClassroomModeError, UserError
 from classroom_mode.records import (
     CameraStatus,
     ModeChange,
@@ -157,6 +157,10 @@ class HistoryStore:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._in_use = 0
+        """Statements running now, in any thread: `close` waits for them (see `_use`)."""
+        self._closed = False
         self._outbox_bell = threading.Condition()
         self._outbox_rings = 0
         """How many commits added outbox rows in this process: what `wait_for_outbox` waits to change."""
@@ -181,16 +185,35 @@ class HistoryStore:
         return conn
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        conn = self._connection()
-        conn.execute("BEGIN IMMEDIATE")
-        self._local.outbox_written = False
+    def _use(self) -> Iterator[sqlite3.Connection]:
+        """This thread's connection, counted as in use until the block ends, so that `close` waits for it.
+
+        Each thread has its own connection, and `close` closes them all: one closed under a statement another
+        thread is still running crashes the process (the bot's readers run in worker threads, and a reader can
+        outlive the task that started it). After `close`, every use is a clear error instead.
+        """
+        with self._idle:
+            if self._closed:
+                raise ClassroomModeError(f"{self.path}: the history store is closed")
+            self._in_use += 1
         try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+            yield self._connection()
+        finally:
+            with self._idle:
+                self._in_use -= 1
+                self._idle.notify_all()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._use() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            self._local.outbox_written = False
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
         if self._local.outbox_written:
             with self._outbox_bell:
                 self._outbox_rings += 1
@@ -231,8 +254,10 @@ class HistoryStore:
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def close(self) -> None:
-        """Close every thread's connection (call once, when no thread uses the store any more)."""
-        with self._lock:
+        """Close every thread's connection, once the statements running in other threads have finished."""
+        with self._idle:
+            self._closed = True
+            self._idle.wait_for(lambda: self._in_use == 0)
             for conn in self._connections:
                 conn.close()
             self._connections.clear()
@@ -358,7 +383,7 @@ class HistoryStore:
     def outbox_after(self, sink: str, kinds: tuple[OutputKind, ...], limit: int = 500) -> list[OutboxEvent]:
         """The events of `kinds` after `sink`'s cursor, oldest first."""
         marks = ",".join("?" * len(kinds))
-        rows = self._connection().execute(
+        rows = self._fetch(
             f"SELECT id, uid, kind, subject, at, record FROM outbox WHERE id > "
             f"(SELECT delivered FROM outbox_sinks WHERE sink = ?) AND kind IN ({marks}) ORDER BY id LIMIT ?",
             (sink, *kinds, limit),
@@ -380,7 +405,7 @@ class HistoryStore:
             self._outbox_bell.wait_for(lambda: self._outbox_rings != rings, timeout_s)
 
     def newest_outbox_id(self) -> int:
-        return self._connection().execute("SELECT coalesce(max(id), 0) FROM outbox").fetchone()[0]
+        return self._fetch("SELECT coalesce(max(id), 0) FROM outbox")[0][0]
 
     def mark_delivered(self, sink: str, up_to: int, at: datetime) -> None:
         """Move `sink`'s cursor to `up_to` (never back): it is done with every event up to there."""
@@ -402,18 +427,18 @@ class HistoryStore:
 
     def sink_progress(self, sink: str, kinds: tuple[OutputKind, ...]) -> SinkProgress | None:
         """How far `sink` got, with the events of `kinds` still waiting for it; None for a sink never registered."""
-        conn = self._connection()
-        row = conn.execute("SELECT delivered, delivered_at FROM outbox_sinks WHERE sink = ?", (sink,)).fetchone()
-        if row is None:
-            return None
-        marks = ",".join("?" * len(kinds))
-        pending = conn.execute(
-            f"SELECT count(*) FROM outbox WHERE id > ? AND kind IN ({marks})", (row[0], *kinds)
-        ).fetchone()[0]
-        parked = conn.execute("SELECT count(*), max(at) FROM outbox_parked WHERE sink = ?", (sink,)).fetchone()
-        last_error = conn.execute(
-            "SELECT error FROM outbox_parked WHERE sink = ? ORDER BY at DESC LIMIT 1", (sink,)
-        ).fetchone()
+        with self._use() as conn:
+            row = conn.execute("SELECT delivered, delivered_at FROM outbox_sinks WHERE sink = ?", (sink,)).fetchone()
+            if row is None:
+                return None
+            marks = ",".join("?" * len(kinds))
+            pending = conn.execute(
+                f"SELECT count(*) FROM outbox WHERE id > ? AND kind IN ({marks})", (row[0], *kinds)
+            ).fetchone()[0]
+            parked = conn.execute("SELECT count(*), max(at) FROM outbox_parked WHERE sink = ?", (sink,)).fetchone()
+            last_error = conn.execute(
+                "SELECT error FROM outbox_parked WHERE sink = ? ORDER BY at DESC LIMIT 1", (sink,)
+            ).fetchone()
         return SinkProgress(
             sink=sink,
             delivered=row[0],
@@ -433,8 +458,13 @@ class HistoryStore:
 
     # -- readers -------------------------------------------------------------------------------------
 
+    def _fetch(self, sql: str, params: Sequence[object] = ()) -> list[Any]:
+        """Every row of one query, read while the connection counts as in use."""
+        with self._use() as conn:
+            return conn.execute(sql, params).fetchall()
+
     def _rows(self, sql: str, params: tuple[object, ...]) -> list[str]:
-        return [row[0] for row in self._connection().execute(sql, params)]
+        return [row[0] for row in self._fetch(sql, params)]
 
     def states(self) -> list[ModeState]:
         return [
@@ -468,20 +498,18 @@ class HistoryStore:
         if since is not None:
             sql += " AND at >= ?"
             params.append(_epoch(since))
-        return self._decode_events(self._connection().execute(sql + " ORDER BY at, id", params))
+        return self._decode_events(self._fetch(sql + " ORDER BY at, id", params))
 
     def events(self, after: int = 0, limit: int = 100) -> list[StoredEvent]:
         """Events with an id greater than `after`, in the order they were written (the SSE cursor)."""
-        rows = self._connection().execute(
-            "SELECT id, kind, record FROM events WHERE id > ? ORDER BY id LIMIT ?", (after, limit)
-        )
+        rows = self._fetch("SELECT id, kind, record FROM events WHERE id > ? ORDER BY id LIMIT ?", (after, limit))
         return self._decode_events(rows)
 
     def last_event_id(self) -> int:
-        return self._connection().execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
+        return self._fetch("SELECT coalesce(max(id), 0) FROM events")[0][0]
 
     @staticmethod
-    def _decode_events(rows: sqlite3.Cursor) -> list[StoredEvent]:
+    def _decode_events(rows: list[Any]) -> list[StoredEvent]:
         return [StoredEvent(i, kind, _EVENT_TYPES[kind].model_validate_json(record)) for i, kind, record in rows]
 
     def predictions(self, camera_id: str | None = None, limit: int = 100) -> list[Prediction]:
