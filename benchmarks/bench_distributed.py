@@ -11,7 +11,6 @@ command's wall time, start-up included (each rank loads torch and the model).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import shutil
@@ -22,6 +21,8 @@ from pathlib import Path
 
 import torch
 
+from classroom_mode.model.jepa.pretrain import TRAINING_FILE
+from classroom_mode.model.jepa.summary import read_training_summary
 from classroom_mode.sim.footage import generate_footage
 
 BIN = Path(sys.executable).parent
@@ -62,8 +63,8 @@ def main() -> None:
         run(world, ["pretrain", "--data", str(footage), "--out", str(out), "--config", "small8",
                     "--steps", str(args.steps), "--batch-size", str(args.batch_size), "--windows-per-room", "4",
                     "--device", args.device, "--checkpoint-every", str(args.steps)])  # fmt: skip
-        summary = json.loads((out / "training.json").read_text())
-        steady = [h["clips_per_s"] for h in summary["history"] if h.get("clips_per_s") and h["step"] > 1]
+        summary = read_training_summary(out / TRAINING_FILE)
+        steady = [h["clips_per_s"] for h in summary.history if h.get("clips_per_s") and h["step"] > 1]
         cache = args.work / f"cache-w{world}"
         shutil.rmtree(cache, ignore_errors=True)
         config = args.work / f"config-w{world}.yaml"

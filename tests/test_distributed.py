@@ -16,6 +16,8 @@ import torch
 from safetensors.torch import load_file
 
 from classroom_mode.model.cache import EmbeddingCache
+from classroom_mode.model.jepa.pretrain import TRAINING_FILE
+from classroom_mode.model.jepa.summary import read_training_summary
 from jepa_helpers import tiny_model, write_clips
 
 pytestmark = pytest.mark.slow
@@ -65,8 +67,8 @@ def test_two_ranks_of_two_clips_take_the_step_one_rank_of_four_takes(footage, tm
     _pretrain(2, footage, tmp_path / "two", "--steps", "1", "--batch-size", "2")
     _pretrain(1, footage, tmp_path / "one", "--steps", "1", "--batch-size", "4")
     _assert_same_weights(tmp_path / "two", tmp_path / "one")
-    summary = json.loads((tmp_path / "two" / "training.json").read_text())
-    assert summary["world_size"] == 2 and summary["effective_batch"] == 4
+    summary = read_training_summary(tmp_path / "two" / TRAINING_FILE)
+    assert summary.world_size == 2 and summary.effective_batch == 4
     start = tiny_model().state_dict()
     assert any(not torch.equal(start[k], v) for k, v in _weights(tmp_path / "two").items() if k in start)
 

@@ -12,6 +12,7 @@ from classroom_mode.errors import ClassroomModeError
 from classroom_mode.model.backbone import load_backbone
 from classroom_mode.model.jepa import pretrain as jepa
 from classroom_mode.model.jepa.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from classroom_mode.model.jepa.summary import read_training_summary
 from classroom_mode.model.jepa.trainer import JEPATrainer
 from classroom_mode.video.decode import sample_clip
 from classroom_mode.video.writer import write_mp4
@@ -180,10 +181,10 @@ def test_a_run_not_above_its_start_by_the_given_step_stops_and_writes_no_model(
         read=lambda path, n: sample_clip(path, n).frames,
     )  # fmt: skip
     summary = jepa.train(run, indicator=jepa.Indicator(rooms=[], every=2, stop_at=2))
-    verdict = json.loads((tmp_path / jepa.TRAINING_FILE).read_text())["indicator"]
-    assert summary["stopped_early"] is stops and verdict["above_start"] is not stops
+    verdict = read_training_summary(tmp_path / jepa.TRAINING_FILE).indicator
+    assert verdict is not None and summary.stopped_early is stops and verdict.above_start is not stops
     assert (tmp_path / jepa.MODEL_DIR).exists() is not stops
-    assert ("NOT above the starting weights" in verdict["verdict"]) is stops
+    assert ("NOT above the starting weights" in verdict.verdict) is stops
     assert run.trainer.step == (2 if stops else 3)
 
 
@@ -207,7 +208,8 @@ def test_a_run_keeps_the_weights_of_its_best_indicator_reading(data, tmp_path, m
     )  # fmt: skip
     summary = jepa.train(run, indicator=jepa.Indicator(rooms=[], every=1))
     assert exported == [1, 2]
-    assert summary["best_indicator"]["step"] == 2 and summary["best_indicator"]["occupancy_auroc"] == 0.78
+    assert summary.best_indicator is not None
+    assert summary.best_indicator.step == 2 and summary.best_indicator.occupancy_auroc == 0.78
     assert load_backbone(str(tmp_path / jepa.BEST_MODEL_DIR), device="cpu").load_report.complete
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Annotated, cast
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 
@@ -20,6 +20,9 @@ from classroom_mode.cli.common import (
     styled,
 )
 from classroom_mode.records import Skipped
+
+if TYPE_CHECKING:
+    from classroom_mode.model.jepa.summary import TrainingSummary
 
 
 def register(app: typer.Typer) -> None:
@@ -149,33 +152,33 @@ def register(app: typer.Typer) -> None:
             summary = _train(run_device, ranks, recipe, data, out, resume, force, dtypes[dtype], indicator)
         if not ranks.is_main:
             return
-        final = summary["final"] or {}
+        final = summary.final or {}
         if as_json:
-            print_json({k: v for k, v in summary.items() if k != "history"} | {"model": str(out / jepa.MODEL_DIR)})
+            print_json(summary.model_dump(mode="json", exclude={"history"}) | {"model": str(out / jepa.MODEL_DIR)})
             return
-        verdict = summary["indicator"]
+        verdict = summary.indicator
         if verdict is not None:
-            start, last = verdict["start"], verdict["last"]
+            start, last = verdict.start, verdict.last
             console.print(
-                f"indicator at step {verdict['last_step']}: occupancy AUROC {last['occupancy_auroc']:.3f} "
-                f"(start {start['occupancy_auroc']:.3f}), kNN mode accuracy {last['knn_mode_accuracy']:.2f} "
-                f"(start {start['knn_mode_accuracy']:.2f}): {verdict['verdict']}"
+                f"indicator at step {verdict.last_step}: occupancy AUROC {last.occupancy_auroc:.3f} "
+                f"(start {start.occupancy_auroc:.3f}), kNN mode accuracy {last.knn_mode_accuracy:.2f} "
+                f"(start {start.knn_mode_accuracy:.2f}): {verdict.verdict}"
             )
-        best = summary["best_indicator"]
+        best = summary.best_indicator
         if best is not None:
             console.print(
-                f"best indicator reading: step {best['step']}, occupancy AUROC {best['occupancy_auroc']:.3f}; "
+                f"best indicator reading: step {best.step}, occupancy AUROC {best.occupancy_auroc:.3f}; "
                 f"its weights: {out / jepa.BEST_MODEL_DIR}"
             )
-        if summary["stopped_early"]:
+        if summary.stopped_early:
             raise ClassroomModeError(
-                f"stopped at step {summary['final']['step']}: the tokens are not above the starting weights; "
+                f"stopped at step {final.get('step')}: the tokens are not above the starting weights; "
                 f"no model written (see {out / jepa.TRAINING_FILE})"
             )
         console.print(
             f"model: {out / jepa.MODEL_DIR}  loss {final.get('loss', float('nan')):.4f}  "
             f"effective rank {final.get('effective_rank', float('nan')):.1f}  "
-            f"{summary['clips_per_s'] or 0:.1f} clips/s"
+            f"{summary.clips_per_s or 0:.1f} clips/s"
         )
 
     @app.command("surprise")
@@ -271,7 +274,9 @@ def _stream(scorer, path: Path, every: float, window: float, thresholds, as_json
         start += every
 
 
-def _train(device, ranks, recipe, data: Path, out: Path, resume: bool, force: bool, dtype, indicator) -> dict:
+def _train(
+    device, ranks, recipe, data: Path, out: Path, resume: bool, force: bool, dtype, indicator
+) -> TrainingSummary:
     """Decode (or reuse) the clips, build or resume the trainer, train with progress bars; the run's summary."""
     from classroom_mode.model.jepa import pretrain as jepa
     from classroom_mode.video.decode import sample_clip

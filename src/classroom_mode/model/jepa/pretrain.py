@@ -34,6 +34,7 @@ from classroom_mode.model.jepa.data import ClipBank, files_fingerprint
 from classroom_mode.model.jepa.indicator import IndicatorRoom, measure
 from classroom_mode.model.jepa.objective import measure_masked_fraction
 from classroom_mode.model.jepa.recipe import PRESETS, PretrainRecipe
+from classroom_mode.model.jepa.summary import TrainingSummary, best_reading, indicator_verdict
 from classroom_mode.model.jepa.trainer import DivergedError, JEPATrainer, StepResult
 from classroom_mode.records import Skipped
 from classroom_mode.video.dataset import is_video
@@ -209,39 +210,6 @@ def _history_entry(results: list[StepResult]) -> dict[str, Any]:
     return entry
 
 
-def indicator_verdict(history: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The first and the latest indicator readings of a run, and whether the latest beats the first."""
-    readings = [h for h in history if "indicator" in h]
-    if not readings:
-        return None
-    start, last = readings[0], readings[-1]
-    above = last["step"] > start["step"] and (
-        last["indicator"]["occupancy_auroc"] > start["indicator"]["occupancy_auroc"]
-    )
-    return {
-        "start": start["indicator"],
-        "last": last["indicator"],
-        "last_step": last["step"],
-        "above_start": above,
-        "verdict": "tokens encode people better than the starting weights"
-        if above
-        else "NOT above the starting weights: this run learned nothing a probe could use about people",
-    }
-
-
-def best_reading(history: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The step and reading `BEST_MODEL_DIR` holds: the highest occupancy AUROC after the start (the earliest
-    on ties), or None when no reading was above the starting weights'."""
-    readings = [h for h in history if "indicator" in h]
-    if not readings:
-        return None
-    best, top = None, readings[0]["indicator"]["occupancy_auroc"]
-    for entry in readings[1:]:
-        if entry["indicator"]["occupancy_auroc"] > top:
-            best, top = entry, entry["indicator"]["occupancy_auroc"]
-    return None if best is None else {"step": best["step"], **best["indicator"]}
-
-
 def _checkpoint(run: Run) -> None:
     if run.trainer.ranks.is_main:  # every rank holds the same state; one writes it
         save_checkpoint(run.out, run.trainer, run.history)
@@ -253,7 +221,7 @@ def train(
     dtype: torch.dtype = torch.float32,
     on_step: Callable[[StepResult], None] = lambda result: None,
     indicator: Indicator | None = None,
-) -> dict[str, Any]:
+) -> TrainingSummary:
     """Train to `recipe.steps`, checkpointing every `checkpoint_every` steps; export and return the summary.
 
     A NaN/inf loss raises ClassroomModeError naming the last good checkpoint, which stays as it was. With an
@@ -285,10 +253,10 @@ def train(
             run.history.append({"step": trainer.step, "indicator": reading})
             log.info("step %d: indicator %s", trainer.step, reading)
             best = best_reading(run.history)
-            if best is not None and best["step"] == trainer.step and trainer.ranks.is_main:
+            if best is not None and best.step == trainer.step and trainer.ranks.is_main:
                 export_pretrained(trainer, run.out / BEST_MODEL_DIR, dtype)
             verdict = indicator_verdict(run.history)
-            if trainer.step == indicator.stop_at and verdict is not None and not verdict["above_start"]:
+            if trainer.step == indicator.stop_at and verdict is not None and not verdict.above_start:
                 _checkpoint(run)
                 return finish(run, dtype, stopped_early=True)
         if trainer.step % recipe.checkpoint_every == 0 or trainer.step == recipe.steps:
@@ -296,7 +264,7 @@ def train(
     return finish(run, dtype)
 
 
-def finish(run: Run, dtype: torch.dtype, *, stopped_early: bool = False) -> dict[str, Any]:
+def finish(run: Run, dtype: torch.dtype, *, stopped_early: bool = False) -> TrainingSummary:
     """Export the model (weights in `dtype`) unless the run stopped early; write `training.json`: recipe, mask
     fractions, history, final numbers and the indicator's verdict."""
     trainer = run.trainer
@@ -304,21 +272,21 @@ def finish(run: Run, dtype: torch.dtype, *, stopped_early: bool = False) -> dict
         export_pretrained(trainer, run.out / MODEL_DIR, dtype)
     grid = trainer.grid
     throughput = [h["clips_per_s"] for h in run.history if h.get("clips_per_s")]
-    summary = {
-        "recipe": trainer.recipe.model_dump(mode="json"),
-        "clips": len(run.bank),
-        "masked_fraction": {spec.label(): round(measure_masked_fraction(grid, spec), 4) for spec in trainer.mask_specs},
-        "final": next((h for h in reversed(run.history) if "loss" in h), None),
-        "stopped_early": stopped_early,
-        "indicator": indicator_verdict(run.history),
-        "best_indicator": best_reading(run.history),
-        "clips_per_s": sum(throughput) / len(throughput) if throughput else None,
-        "device": trainer.device.type,
-        "world_size": trainer.ranks.world_size,
-        "effective_batch": trainer.recipe.effective_batch,
-        "history": run.history,
-    }
+    summary = TrainingSummary(
+        recipe=trainer.recipe,
+        clips=len(run.bank),
+        masked_fraction={spec.label(): round(measure_masked_fraction(grid, spec), 4) for spec in trainer.mask_specs},
+        final=next((h for h in reversed(run.history) if "loss" in h), None),
+        stopped_early=stopped_early,
+        indicator=indicator_verdict(run.history),
+        best_indicator=best_reading(run.history),
+        clips_per_s=sum(throughput) / len(throughput) if throughput else None,
+        device=trainer.device.type,
+        world_size=trainer.ranks.world_size,
+        effective_batch=trainer.recipe.effective_batch,
+        history=run.history,
+    )
     if trainer.ranks.is_main:
-        write_json(run.out / TRAINING_FILE, summary)
+        write_json(run.out / TRAINING_FILE, summary.model_dump(mode="json"))
     trainer.ranks.barrier()  # the model and summary are on disk before any rank reports the run done
     return summary
