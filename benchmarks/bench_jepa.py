@@ -117,9 +117,9 @@ def accuracies(model_factory, features: np.ndarray, labels: list[str]) -> tuple[
 def quality(model_dir: str, eval_data: Path) -> list[tuple[str, float, float]]:
     if not (eval_data / "manifest.json").is_file():
         generate_dataset(eval_data, 40, seconds=3.0, fps=16, size=(160, 160), seed=7)
-    entries = load_manifest(eval_data)["clips"]
-    paths = [eval_data / e["path"] for e in entries]
-    labels = [e["mode"] for e in entries]
+    entries = load_manifest(eval_data).clips
+    paths = [eval_data / e.path for e in entries]
+    labels = [e.mode for e in entries]
     pretrained = load_backbone(model_dir, device="cpu")
     rows = []
     for name, backbone in (

@@ -78,7 +78,7 @@ def main() -> None:
     if data.skipped:
         raise SystemExit(f"{len(data.skipped)} clips could not be embedded: {data.skipped[:3]}")
     labels = np.array(data.labels)
-    entries = {data_dir / e["path"]: e for e in load_manifest(data_dir)["clips"]}
+    entries = {data_dir / e.path: e for e in load_manifest(data_dir).clips}
     counts = person_count_features([entries[p] for p in data.paths])
     frames = np.stack([mean_frame_features(sample_clip(p, 16).frames) for p in data.paths])
     print(f"{len(labels)} clips embedded and decoded in {time.perf_counter() - started:.0f} s; evaluating")

@@ -31,7 +31,8 @@ from classroom_mode.model.probes import AttentiveSettings, cross_validate
 from classroom_mode.model.probes.dataset import group_of, load_labelled_features
 from classroom_mode.model.probes.evaluate import make_splits
 from classroom_mode.sim.baselines import mean_frame_classifier, mean_frame_features
-from classroom_mode.sim.room_dataset import generate_room_dataset, previous_recording, recorded_with
+from classroom_mode.sim.manifest import previous_recording, recorded_with
+from classroom_mode.sim.room_dataset import generate_room_dataset
 from classroom_mode.video.decode import sample_clip
 
 VARIANTS = (

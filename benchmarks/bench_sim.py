@@ -43,14 +43,14 @@ def speed(root: Path, clips_per_mode: int, workers: int) -> dict[str, float]:
     cpu, started = _cpu_seconds(), time.perf_counter()
     manifest = load_manifest(generate_dataset(root / "speed", clips_per_mode, seed=1, workers=workers))
     wall, cpu = time.perf_counter() - started, _cpu_seconds() - cpu
-    frames = sum(c["frames"] for c in manifest["clips"])
-    return {"clips": len(manifest["clips"]), "frames": frames, "wall_s": wall, "fps": frames / wall, "cpu_s": cpu}
+    frames = sum(c.frames for c in manifest.clips)
+    return {"clips": len(manifest.clips), "frames": frames, "wall_s": wall, "fps": frames / wall, "cpu_s": cpu}
 
 
 def difficulty(root: Path, clips_per_mode: int, workers: int, seed: int) -> dict[str, dict[str, float]]:
     manifest = load_manifest(generate_dataset(root / "difficulty", clips_per_mode, seed=seed, workers=workers))
-    entries = manifest["clips"]
-    features = np.stack([mean_frame_features(decode(root / "difficulty" / e["path"])) for e in entries])
+    entries = manifest.clips
+    features = np.stack([mean_frame_features(decode(root / "difficulty" / e.path)) for e in entries])
     return difficulty_report(entries, features)
 
 

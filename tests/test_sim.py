@@ -18,6 +18,7 @@ import pytest
 from classroom_mode.errors import UserError
 from classroom_mode.sim import MODES, contact_sheet, generate_dataset, load_manifest, render_clip
 from classroom_mode.sim.baselines import difficulty_report, mean_frame_features, person_count_features
+from classroom_mode.sim.manifest import ClipTruth
 from classroom_mode.sim.room import FRONT_ZONE, random_room
 from classroom_mode.sim.scene import CROWD, GroupDirector, PresentationDirector
 
@@ -68,7 +69,7 @@ def test_manifest_schema_and_files(dataset: Path):
 
 
 def test_counts_per_mode(dataset: Path):
-    counts = {c["mode"]: c["num_people"] for c in load_manifest(dataset)["clips"]}
+    counts = {c.mode: c.num_people for c in load_manifest(dataset).clips}
     assert counts["empty"] == 0 and counts["solo"] == 1
     assert CROWD[0] <= counts["group"] <= CROWD[1] and CROWD[0] <= counts["presentation"] <= CROWD[1]
 
@@ -193,7 +194,7 @@ def test_baselines_leave_group_vs_presentation_open():
     for mode in MODES:
         for seed in range(8):
             frames, truth = render_clip(mode, 100 + seed, seconds=0.25, fps=8.0, size=(32, 32))
-            entries.append(truth)
+            entries.append(ClipTruth.model_validate(truth))
             means.append(mean_frame_features(frames, size=8))
     assert person_count_features(entries).shape == (32, 1)
     report = difficulty_report(entries, np.stack(means), folds=4)

@@ -80,7 +80,7 @@ def test_room_dataset_refuses_a_visit_too_short_for_a_clip(tmp_path):
 
 def test_a_recording_says_which_settings_made_it(tmp_path):
     """What the demo and the per-room benchmark ask before reusing clips instead of recording again."""
-    from classroom_mode.sim.room_dataset import previous_recording, recorded_with
+    from classroom_mode.sim.manifest import previous_recording, recorded_with
 
     assert previous_recording(tmp_path) is None and not recorded_with(None, {})
     generate_room_dataset(tmp_path, 1, seed=4, seconds=1.0, fps=4.0, size=(48, 48), visit_s=20.0, settle_s=1.0)

@@ -223,7 +223,8 @@ def _write_config(out: Path, preset: Preset, seed: int, model: str, broker: tupl
 
 def _record(data: Path, preset: Preset, room_seed: int) -> None:
     """Record the labelled clips in the demo room, or reuse the ones a previous run recorded with the same settings."""
-    from classroom_mode.sim.room_dataset import generate_room_dataset, previous_recording, recorded_with
+    from classroom_mode.sim.manifest import previous_recording, recorded_with
+    from classroom_mode.sim.room_dataset import generate_room_dataset
 
     wanted = {"clips_per_mode": preset.clips_per_mode, "seconds": CLIP_SECONDS, "fps": CLIP_FPS,
               "size": list(CLIP_SIZE), "seed": room_seed, "settled_only": True}  # fmt: skip
@@ -234,8 +235,8 @@ def _record(data: Path, preset: Preset, room_seed: int) -> None:
     if previous is not None:
         # an earlier demo run with other settings: its clips (only those its manifest lists) would mix in
         inside = data.resolve()
-        for clip in previous.get("clips", []):
-            path = (data / str(clip.get("path", ""))).resolve()
+        for clip in previous.clips:
+            path = (data / clip.path).resolve()
             if path.suffix == ".mp4" and path.is_relative_to(inside):
                 path.unlink(missing_ok=True)
     with progress_bar("recording clips", total=None) as (bar, task):

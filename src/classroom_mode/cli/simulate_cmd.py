@@ -9,7 +9,6 @@ import typer
 
 from classroom_mode.cli.common import JsonOption, info, print_json, print_skipped, progress_bar
 from classroom_mode.errors import UserError
-from classroom_mode.records import Skipped
 
 
 def register(app: typer.Typer) -> None:
@@ -75,9 +74,9 @@ def register(app: typer.Typer) -> None:
                     workers=workers, progress=lambda done, total: bar.update(task, completed=done, total=total),
                 )  # fmt: skip
             manifest = sim.load_manifest(manifest_path)
-            print_skipped([Skipped.model_validate(row) for row in manifest["skipped"]])
+            print_skipped(manifest.skipped)
             result["manifest"] = str(manifest_path)
-            info(f"{len(manifest['clips'])} clips in {out} (manifest: {manifest_path})")
+            info(f"{len(manifest.clips)} clips in {out} (manifest: {manifest_path})")
         if contact_sheet is not None:
             info(f"rendering a contact sheet of {sheet_clips} clips per mode")
             sheet = sim.contact_sheet(contact_sheet, clips_per_mode=sheet_clips, modes=mode_list, seconds=seconds,

@@ -5,7 +5,8 @@
 `camera.SimCamera` plays a timeline as a live camera.
 """
 
-from classroom_mode.sim.clips import check_render_args, generate_dataset, load_manifest, parse_size, render_clip
+from classroom_mode.sim.clips import check_render_args, generate_dataset, parse_size, render_clip
+from classroom_mode.sim.manifest import load_manifest
 from classroom_mode.sim.scene import MODES, check_modes
 from classroom_mode.sim.sheet import contact_sheet
 from classroom_mode.sim.stream import EVENT_KINDS, parse_events, parse_timeline, render_stream, sidecar_path

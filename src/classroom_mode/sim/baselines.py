@@ -20,10 +20,12 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
+from classroom_mode.sim.manifest import ClipTruth
 
-def person_count_features(entries: Sequence[dict[str, Any]]) -> np.ndarray:
+
+def person_count_features(entries: Sequence[ClipTruth]) -> np.ndarray:
     """(N, 1) ground-truth person counts of manifest entries: what a perfect person detector would report."""
-    return np.array([[entry["num_people"]] for entry in entries], dtype=np.float64)
+    return np.array([[entry.num_people] for entry in entries], dtype=np.float64)
 
 
 def mean_frame_features(frames: np.ndarray, size: int = 16) -> np.ndarray:
@@ -49,13 +51,13 @@ def cv_accuracy(model: Any, features: np.ndarray, labels: Sequence[str], folds: 
 
 
 def difficulty_report(
-    entries: Sequence[dict[str, Any]], mean_frames: np.ndarray, folds: int = 5
+    entries: Sequence[ClipTruth], mean_frames: np.ndarray, folds: int = 5
 ) -> dict[str, dict[str, float]]:
     """4-class and group-vs-presentation cross-validated accuracy of both baselines.
 
     `mean_frames` holds `mean_frame_features` of each entry's clip, in the same order.
     """
-    labels = [entry["mode"] for entry in entries]
+    labels = [entry.mode for entry in entries]
     counts = person_count_features(entries)
     pair = np.array([label in ("group", "presentation") for label in labels])
     pair_labels = [label for label, keep in zip(labels, pair, strict=True) if keep]

@@ -7,7 +7,6 @@ killed halfway leaves either the previous manifest or none, never a torn one.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -18,13 +17,12 @@ from typing import Any
 import numpy as np
 
 from classroom_mode.errors import UserError
-from classroom_mode.files import write_json
+from classroom_mode.records import Skipped
+from classroom_mode.sim.manifest import DatasetClip, DatasetManifest, DatasetParams, write_manifest
 from classroom_mode.sim.render import World
 from classroom_mode.sim.scene import MODES, Scene, check_modes
 from classroom_mode.video.writer import write_mp4
 
-MANIFEST = "manifest.json"
-MANIFEST_VERSION = 1
 MAX_SIDE = 2048
 
 
@@ -187,29 +185,11 @@ def generate_dataset(
                     error = future.exception()
                     done(job, None if error else future.result(), error)
     clips.sort(key=lambda c: (modes.index(c["mode"]), c["index"]))
-    manifest = {
-        "version": MANIFEST_VERSION,
-        "generator": "classroom_mode.sim",
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "params": {"clips_per_mode": clips_per_mode, "seconds": seconds, "fps": fps, "size": list(size), "seed": seed},
-        "modes": modes,
-        "clips": clips,
-        "skipped": skipped,
-    }
-    return write_json(out / MANIFEST, manifest, indent=None)
-
-
-def load_manifest(path: Path | str) -> dict[str, Any]:
-    """Read a dataset's manifest (a directory or the file itself); UserError if missing or not one."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / MANIFEST
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"{path}: no manifest (generate one with `classroom-mode simulate`)") from None
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{path}: not a readable manifest ({exc})") from None
-    if not isinstance(manifest, dict) or "clips" not in manifest:
-        raise UserError(f"{path}: not a simulator manifest (no 'clips')")
-    return manifest
+    manifest = DatasetManifest(
+        created=datetime.now(UTC).replace(microsecond=0),
+        params=DatasetParams(clips_per_mode=clips_per_mode, seconds=seconds, fps=fps, size=size, seed=seed),
+        modes=modes,
+        clips=[DatasetClip.model_validate(clip) for clip in clips],
+        skipped=[Skipped.model_validate(s) for s in skipped],
+    )
+    return write_manifest(out, manifest)

@@ -12,9 +12,8 @@ session` reads, so cross-validation can keep the near-identical clips of one vis
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,31 +21,14 @@ from typing import Any
 import numpy as np
 
 from classroom_mode.errors import UserError
-from classroom_mode.files import write_json
-from classroom_mode.sim.clips import MANIFEST, MANIFEST_VERSION, check_render_args
+from classroom_mode.sim.clips import check_render_args
+from classroom_mode.sim.manifest import RecordedClip, RecordingParams, RoomRecording, write_manifest
 from classroom_mode.sim.scene import MODES, check_modes
 from classroom_mode.sim.stream import Stream
 from classroom_mode.video.writer import write_mp4
 
 SPARE_ROUNDS = 3
 """Rounds planned per round expected: a change into a crowded mode can take 15 s of people walking in."""
-
-GENERATOR = "classroom_mode.sim.room_dataset"
-"""The manifest's `generator`: how a later run knows these clips are the simulator's own."""
-
-
-def previous_recording(out_dir: Path | str) -> dict[str, Any] | None:
-    """The manifest a one-room recording left in `out_dir`, or None when there is none (or another generator's)."""
-    try:
-        manifest = json.loads((Path(out_dir) / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return manifest if isinstance(manifest, dict) and manifest.get("generator") == GENERATOR else None
-
-
-def recorded_with(manifest: dict[str, Any] | None, params: Mapping[str, Any]) -> bool:
-    """Whether a recording was made with every one of `params`, so its clips can stand in for a new one."""
-    return manifest is not None and all(manifest.get("params", {}).get(k) == v for k, v in params.items())
 
 
 def calibration_timeline(modes: Sequence[str], visits: int, visit_s: float, seed: int) -> list[tuple[str, float]]:
@@ -119,22 +101,20 @@ def generate_room_dataset(
     room = stream.describe()  # what was played, not the spare visits planned after it
     room["timeline"] = room["timeline"][:visits]
     room["duration"], room["frames"] = room["timeline"][-1]["end"], stream.frame_index
-    manifest = {
-        "version": MANIFEST_VERSION,
-        "generator": GENERATOR,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "params": {
-            "clips_per_mode": clips_per_mode,
-            "seconds": seconds,
-            "fps": fps,
-            "size": list(size),
-            "seed": seed,
-            "visit_s": visit_s,
-            "settle_s": settle_s,
-            "settled_only": True,
-        },
-        "room": room,
-        "modes": modes,
-        "clips": clips,
-    }
-    return write_json(out / MANIFEST, manifest, indent=None)
+    manifest = RoomRecording(
+        created=datetime.now(UTC).replace(microsecond=0),
+        params=RecordingParams(
+            clips_per_mode=clips_per_mode,
+            seconds=seconds,
+            fps=fps,
+            size=size,
+            seed=seed,
+            visit_s=visit_s,
+            settle_s=settle_s,
+            settled_only=True,
+        ),
+        room=room,
+        modes=list(modes),
+        clips=[RecordedClip.model_validate(clip) for clip in clips],
+    )
+    return write_manifest(out, manifest)
