@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +15,7 @@ from pathlib import Path
 from aiohttp import web
 
 from classroom_mode.config import Config, parse_config
+from classroom_mode.ports import free_port
 from classroom_mode.records import CameraStatus, ModeState, Prediction, SurpriseReading
 from classroom_mode.store import HistoryStore
 
@@ -153,9 +153,7 @@ class FakeDiscord:
 
 def closed_port_url() -> str:
     """A loopback URL where nothing listens: the room service is down."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+    return f"http://127.0.0.1:{free_port()}"
 
 
 def embed_text(embed_dict: dict) -> str:

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import statistics
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -16,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import uvicorn
 from fastapi import FastAPI
 
 from classroom_mode.clock import utc_now
@@ -28,6 +25,7 @@ from classroom_mode.service.dashboard import mount_dashboard
 from classroom_mode.service.dashboard_views import start_of_day
 from classroom_mode.sim import render_clip
 from classroom_mode.store import HistoryStore
+from live_helpers import ServerThread
 from probe_helpers import synthetic_embeddings
 
 CONFIG_YAML = """
@@ -226,26 +224,8 @@ class StreamDropper:
 @contextlib.contextmanager
 def serve(app: Any) -> Iterator[str]:
     """Run `app` on a real uvicorn server on 127.0.0.1 (a free port) in a thread; yields its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=1, ws="none")
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    with ServerThread(app) as running:
+        yield running.url
 
 
 def card_mode_latencies(page: Any, store: HistoryStore, config: Config, room: str, modes: list[str]) -> list[float]:

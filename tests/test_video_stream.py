@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -17,6 +16,7 @@ import pytest
 from classroom_mode.config import CameraConfig, SimSource, StreamSource
 from classroom_mode.config import redact_url as redact
 from classroom_mode.errors import NotAvailableError
+from classroom_mode.ports import free_port
 from classroom_mode.video.factory import open_source
 from classroom_mode.video.live import Backoff
 from classroom_mode.video.stream import StreamSource as RtspSource
@@ -37,17 +37,11 @@ def _gst_rtsp_missing() -> str | None:
 pytestmark = pytest.mark.skipif(bool(_gst_rtsp_missing()), reason=_gst_rtsp_missing() or "")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class RtspServer:
     """One GStreamer RTSP server process on 127.0.0.1; `pause`, `kill` and `start` it again on the same port."""
 
     def __init__(self) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"rtsp://127.0.0.1:{self.port}/cam"
         self.process: subprocess.Popen[str] | None = None
 
@@ -151,7 +145,7 @@ def test_a_stalled_then_restarted_server_goes_offline_reconnects_and_resumes_wit
 
 
 def test_nothing_listening_is_reported_offline_with_the_reason(tmp_path: Path) -> None:
-    watcher = _watch(f"rtsp://user:secret@127.0.0.1:{_free_port()}/cam", "nobody")
+    watcher = _watch(f"rtsp://user:secret@127.0.0.1:{free_port()}/cam", "nobody")
     try:
         assert watcher.wait(lambda: watcher.source.last_error is not None, 10)
         assert watcher.source.status == "offline" and watcher.frames == 0

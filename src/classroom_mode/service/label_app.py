@@ -15,7 +15,6 @@ so a DNS-rebinding page cannot reach it under a name of its own either.
 from __future__ import annotations
 
 import os
-import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from pydantic import BaseModel
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from classroom_mode.files import fsync_dir
+from classroom_mode.ports import free_port
 from classroom_mode.video.dataset import TRASH_DIR, UNLABELED_DIR, is_label_dir, list_unlabeled_clips
 
 STATIC = Path(__file__).parent / "static"
@@ -219,12 +219,6 @@ def create_label_app(data_dir: Path, modes: list[str], host: str = "127.0.0.1") 
         return RedirectResponse("/label/")
 
     return app
-
-
-def free_port(host: str) -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
 
 
 def serve_labelling(
