@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from classroom_mode.errors import UserError
-from classroom_mode.video.decode import probe_video, sample_clip
+from classroom_mode.video.decode import VideoFile, probe_video, sample_clip
 from video_helpers import cfr_times, index_frame, read_index, write_indexed
 
 CODECS = {
@@ -83,6 +83,18 @@ def test_window_on_a_long_gop_file_seeks_to_the_right_frames(tmp_path: Path) -> 
     # timestamps count from the window start, not from the file start
     np.testing.assert_allclose(clip.timestamps, [times[i] / 1000 - 7.0 for i in got], atol=1e-3)
     assert clip.timestamps[0] >= 0
+
+
+def test_one_open_file_cuts_every_window_as_a_fresh_open_would_in_any_order(tmp_path: Path) -> None:
+    """`surprise --stream` indexes a file once and cuts window after window (forward, and back when asked)."""
+    times = cfr_times(240, 20)
+    path = write_indexed(tmp_path / "long.mp4", times, options={"g": "25", "bf": "2"})
+    windows = [(0.0, 2.0), (0.5, 2.5), (1.0, 3.0), (7.0, 9.4), (2.0, 4.0)]
+    with VideoFile(path) as video:
+        assert video.info() == probe_video(path)
+        for start, end in windows:
+            got = [read_index(f) for f in video.clip(8, start=start, end=end).frames]
+            assert got == expected_indices(times, 8, (start, end)), (start, end)
 
 
 def test_rotation_metadata_is_applied(tmp_path: Path) -> None:

@@ -254,24 +254,25 @@ def _stream(scorer, path: Path, every: float, window: float, thresholds, as_json
 
     from classroom_mode.errors import UserError
     from classroom_mode.model.surprise import SurpriseCalibrator
-    from classroom_mode.video.decode import probe_video, sample_clip
+    from classroom_mode.video.decode import VideoFile
 
-    duration = probe_video(path).duration
-    if duration < window:
-        raise UserError(f"{path}: {duration:.1f} s long, shorter than one {window:.1f} s window")
-    calibrator = SurpriseCalibrator(thresholds)
-    started = datetime.now(UTC)
-    start = 0.0
-    while start + window <= duration + 1e-6:
-        clip = sample_clip(path, scorer.backbone.frames_per_clip, start=start, end=start + window)
-        reading = calibrator.update(path.name, scorer.energy([clip])[0], started + timedelta(seconds=start))
-        if as_json:
-            typer.echo(json.dumps({"t": round(start, 3)} | reading.model_dump(mode="json")))
-        else:
-            colour = {"normal": "green", "unusual": "yellow", "anomaly": "bold red"}[reading.level]
-            line = f"{start:7.1f} s  energy {reading.energy:.4f}  score {reading.score:+7.2f}"
-            console.print(styled(f"{line}  ", (reading.level, colour)), highlight=False)
-        start += every
+    with VideoFile(path) as video:  # indexed once, decoded forward window after window
+        duration = video.info().duration
+        if duration < window:
+            raise UserError(f"{path}: {duration:.1f} s long, shorter than one {window:.1f} s window")
+        calibrator = SurpriseCalibrator(thresholds)
+        started = datetime.now(UTC)
+        start = 0.0
+        while start + window <= duration + 1e-6:
+            clip = video.clip(scorer.backbone.frames_per_clip, start=start, end=start + window)
+            reading = calibrator.update(path.name, scorer.energy([clip])[0], started + timedelta(seconds=start))
+            if as_json:
+                typer.echo(json.dumps({"t": round(start, 3)} | reading.model_dump(mode="json")))
+            else:
+                colour = {"normal": "green", "unusual": "yellow", "anomaly": "bold red"}[reading.level]
+                line = f"{start:7.1f} s  energy {reading.energy:.4f}  score {reading.score:+7.2f}"
+                console.print(styled(f"{line}  ", (reading.level, colour)), highlight=False)
+            start += every
 
 
 def _train(

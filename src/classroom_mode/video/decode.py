@@ -298,13 +298,8 @@ def probe_video(path: Path | str, *, max_seconds: float | None = None) -> VideoI
 
     Costs one demux pass (no decoding) plus decoding the first frame, which carries the rotation.
     """
-    path = Path(path)
-    with _open(path) as container:
-        stream = _video_stream(path, container)
-        _refuse_long(path, container, stream, max_seconds)
-        index = _index(path, container, stream, max_seconds)
-        first = _Cursor(path, container, stream, index).frame_at(index.pts[0])
-        return _info(path, container, stream, index, round(first.rotation / 90) % 4 * 90)
+    with VideoFile(path, max_seconds=max_seconds) as video:
+        return video.info()
 
 
 def _refuse_long(
@@ -342,6 +337,99 @@ def _info(
     )
 
 
+class VideoFile:
+    """One open video, demuxed and indexed once, from which any number of clips are cut.
+
+    `sample_clip` opens one for a single clip; a caller cutting many windows from one file (`surprise --stream`)
+    keeps one open, so the file is indexed once rather than once per window, and decoding moves forward
+    from the previous window instead of seeking from the start. Files longer than `max_seconds` are refused
+    (checked from the header first, then from the packets, since headers lie).
+    """
+
+    def __init__(self, path: Path | str, *, max_seconds: float | None = None) -> None:
+        self.path = Path(path)
+        self.max_seconds = max_seconds
+        self._container = _open(self.path)
+        try:
+            self._stream = _video_stream(self.path, self._container)
+            _refuse_long(self.path, self._container, self._stream, max_seconds)
+        except BaseException:
+            self._container.close()
+            raise
+        self._cursor: _Cursor | None = None
+
+    def __enter__(self) -> VideoFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._container.close()
+
+    def _indexed(self) -> _Cursor:
+        """The packet index and a decoding cursor, built on first use (a clip refused for its size needs neither)."""
+        if self._cursor is None:
+            index = _index(self.path, self._container, self._stream, self.max_seconds)
+            self._cursor = _Cursor(self.path, self._container, self._stream, index)
+        return self._cursor
+
+    def info(self) -> VideoInfo:
+        cursor = self._indexed()
+        first = cursor.frame_at(cursor.index.pts[0])
+        return _info(self.path, self._container, self._stream, cursor.index, round(first.rotation / 90) % 4 * 90)
+
+    def clip(
+        self,
+        num_frames: int,
+        *,
+        start: float | None = None,
+        end: float | None = None,
+        camera_id: str = "",
+        max_side: int | None = None,
+        max_pixels: int = MAX_CLIP_PIXELS,
+    ) -> Clip:
+        """`num_frames` frames sampled uniformly by presentation time over the file or the window [start, end).
+
+        `start` and `end` are seconds from the first frame; `end` past the end of the file is clamped. The
+        clip's timestamps are seconds from the window start. Each frame is scaled to at most `max_side` pixels
+        a side as it is converted; a clip that would hold more than `max_pixels` RGB pixels is refused before
+        the file is even indexed.
+        """
+        if num_frames < 1:
+            raise ValueError(f"num_frames must be >= 1, got {num_frames}")
+        path, stream = self.path, self._stream
+        width, height = scaled_size(stream.width, stream.height, max_side)
+        if num_frames * width * height > max_pixels:
+            raise _fail(
+                path,
+                f"{num_frames} frames of {width}x{height} are {num_frames * width * height:,} pixels, more than the "
+                f"{max_pixels:,} a clip may hold here",
+            )
+        cursor = self._indexed()
+        tb = time_base(stream)
+        first = cursor.index.pts[0]
+        total = float((cursor.index.end - first) * tb)
+        lo = 0.0 if start is None else start
+        hi = total if end is None else min(end, total)
+        if lo < 0 or lo >= total:
+            raise _fail(path, f"window start {lo:g} s is outside the video (0 to {total:.3f} s)")
+        if hi <= lo:
+            raise _fail(path, f"window end {hi:g} s is not after its start {lo:g} s")
+        window_start = first + round(Fraction(lo).limit_denominator(10**6) / tb)
+        window_end = first + round(Fraction(hi).limit_denominator(10**6) / tb)
+        targets = [int(t) for t in segment_centres(Fraction(window_start), Fraction(window_end), num_frames)]
+        images, times_list = [], []
+        for target in targets:  # each frame to (scaled) RGB as it is decoded, before the next one is
+            frame = cursor.frame_at(target)
+            images.append(display_rgb(frame, max_side))
+            times_list.append(float((pts(frame) - window_start) * tb))
+        if len({image.shape for image in images}) > 1:
+            raise _fail(path, "frame size changes mid-stream; re-encode the file at one size")
+        times = np.array(times_list, dtype=np.float64)
+        return Clip(frames=np.stack(images), timestamps=times, camera_id=camera_id, source=str(path))
+
+
 def sample_clip(
     path: Path | str,
     num_frames: int,
@@ -353,47 +441,8 @@ def sample_clip(
     max_side: int | None = None,
     max_pixels: int = MAX_CLIP_PIXELS,
 ) -> Clip:
-    """Sample `num_frames` frames uniformly by presentation time over the file or the window [start, end).
-
-    `start` and `end` are seconds from the first frame; `end` past the end of the file is clamped.
-    The clip's timestamps are seconds from the window start. Files longer than `max_seconds` are
-    refused (checked from the header first, then from the packets, since headers lie). Each frame is
-    scaled to at most `max_side` pixels a side as it is converted; a clip that would hold more than
-    `max_pixels` RGB pixels is refused before any frame is converted.
-    """
-    if num_frames < 1:
-        raise ValueError(f"num_frames must be >= 1, got {num_frames}")
-    path = Path(path)
-    with _open(path) as container:
-        stream = _video_stream(path, container)
-        width, height = scaled_size(stream.width, stream.height, max_side)
-        if num_frames * width * height > max_pixels:
-            raise _fail(
-                path,
-                f"{num_frames} frames of {width}x{height} are {num_frames * width * height:,} pixels, more than the "
-                f"{max_pixels:,} a clip may hold here",
-            )
-        _refuse_long(path, container, stream, max_seconds)
-        index = _index(path, container, stream, max_seconds)
-        tb = time_base(stream)
-        first = index.pts[0]
-        total = float((index.end - first) * tb)
-        lo = 0.0 if start is None else start
-        hi = total if end is None else min(end, total)
-        if lo < 0 or lo >= total:
-            raise _fail(path, f"window start {lo:g} s is outside the video (0 to {total:.3f} s)")
-        if hi <= lo:
-            raise _fail(path, f"window end {hi:g} s is not after its start {lo:g} s")
-        window_start = first + round(Fraction(lo).limit_denominator(10**6) / tb)
-        window_end = first + round(Fraction(hi).limit_denominator(10**6) / tb)
-        targets = [int(t) for t in segment_centres(Fraction(window_start), Fraction(window_end), num_frames)]
-        cursor = _Cursor(path, container, stream, index)
-        images, times_list = [], []
-        for target in targets:  # each frame to (scaled) RGB as it is decoded, before the next one is
-            frame = cursor.frame_at(target)
-            images.append(display_rgb(frame, max_side))
-            times_list.append(float((pts(frame) - window_start) * tb))
-        times = np.array(times_list, dtype=np.float64)
-    if len({image.shape for image in images}) > 1:
-        raise _fail(path, "frame size changes mid-stream; re-encode the file at one size")
-    return Clip(frames=np.stack(images), timestamps=times, camera_id=camera_id, source=str(path))
+    """One clip of a file (`VideoFile.clip`), the file opened and indexed for it alone."""
+    with VideoFile(path, max_seconds=max_seconds) as video:
+        return video.clip(
+            num_frames, start=start, end=end, camera_id=camera_id, max_side=max_side, max_pixels=max_pixels
+        )
