@@ -25,6 +25,11 @@ OutputKind = Literal["reading", "mode", "surprise", "camera"]
 camera's surprise level change, a camera going on- or offline."""
 OUTPUT_KINDS: tuple[OutputKind, ...] = ("reading", "mode", "surprise", "camera")
 
+ProbeKind = Literal["attentive", "linear", "prototype", "auto"]
+"""Which probe to train; `auto` chooses by how many clips the smallest mode has (`model.probes.choose_kind`)."""
+GroupBy = Literal["session", "camera"]
+"""What cross-validation keeps in one fold: a recording session's clips, or a camera's (from the file names)."""
+
 
 @dataclass(frozen=True)
 class Clip:

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, cast
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -26,16 +26,17 @@ from classroom_mode.cli.common import (
 from classroom_mode.config import Config
 from classroom_mode.errors import UserError
 from classroom_mode.files import write_bytes
+from classroom_mode.records import GroupBy, ProbeKind
 
 if TYPE_CHECKING:
     from classroom_mode.model.backbone import Backbone
-    from classroom_mode.model.probes import ProbeKind, TrainedProbe
+    from classroom_mode.model.probes import TrainedProbe
     from classroom_mode.model.probes.dataset import LabelledFeatures
     from classroom_mode.model.probes.evaluate import CVReport
     from classroom_mode.model.probes.training import ProbeTraining
     from classroom_mode.records import Embedding, Prediction
 
-ProbeOption = Annotated[str, typer.Option("--probe", "-p", help="attentive, linear, prototype, or auto (by data size)")]
+ProbeOption = Annotated[ProbeKind, typer.Option("--probe", "-p", help="auto chooses by how many clips each mode has")]
 ModelOption = Annotated[
     str | None, typer.Option("--model", "-m", help="backbone: hub id, save_pretrained folder or config:NAME")
 ]
@@ -44,10 +45,9 @@ FoldsOption = Annotated[
 ]
 SeedOption = Annotated[int, typer.Option("--seed", help="seed for splits, initialisation and shuffling")]
 GroupByOption = Annotated[
-    str | None,
+    GroupBy | None,
     typer.Option("--group-by", help="keep one session's or camera's clips in one fold (CAMERA__SESSION__NAME files)"),
 ]
-KINDS = ("attentive", "linear", "prototype", "auto")
 
 
 def register(app: typer.Typer) -> None:
@@ -73,10 +73,9 @@ def train(
     """Train a mode probe on labelled clips (cross-validated first, then fitted on every clip)."""
     from classroom_mode.model.probes import save_probe
 
-    _check_group_by(group_by)
     cfg = config_from(config)
     backbone, data = labelled_features(data_dir, model, cfg)
-    result = fit_room_probe(data, backbone, cfg, data_dir=data_dir, kind=_kind(probe), folds=folds,
+    result = fit_room_probe(data, backbone, cfg, data_dir=data_dir, kind=probe, folds=folds,
                             group_by=group_by, seed=seed, with_curve=curve)  # fmt: skip
     trained = result.probe
     tensors_path, sidecar_path = save_probe(trained, out)
@@ -97,7 +96,7 @@ def fit_room_probe(
     data_dir: Path,
     kind: ProbeKind,
     folds: int,
-    group_by: str | None,
+    group_by: GroupBy | None,
     seed: int,
     with_curve: bool = False,
 ) -> ProbeTraining:
@@ -143,8 +142,7 @@ def evaluate(
     from classroom_mode.model.probes.plots import confusion_png
     from classroom_mode.model.probes.training import evaluate_probe
 
-    kind = _kind(probe)
-    _check_group_by(group_by)
+    kind = probe
     cfg = config_from(config)
     _, data = labelled_features(data_dir, model, cfg)
     with _fold_progress(data, folds, group_by, seed) as on_fold:
@@ -227,17 +225,6 @@ def classify(
         raise UserError("no clip could be classified")
 
 
-def _check_group_by(group_by: str | None) -> None:
-    if group_by not in (None, "session", "camera"):
-        raise UserError(f"--group-by: {group_by!r} is not one of session, camera")
-
-
-def _kind(probe: str) -> ProbeKind:
-    if probe not in KINDS:
-        raise UserError(f"--probe: {probe!r} is not one of {', '.join(KINDS)}")
-    return cast("ProbeKind", probe)
-
-
 def labelled_features(data_dir: Path, model: str | None, cfg: Config) -> tuple[Backbone, LabelledFeatures]:
     """The backbone `cfg` describes (or `model`) and the folder's labelled clips embedded with it (cached)."""
     from classroom_mode.model.backbone import backbone_from_config
@@ -256,7 +243,9 @@ def labelled_features(data_dir: Path, model: str | None, cfg: Config) -> tuple[B
 
 
 @contextmanager
-def _fold_progress(data: LabelledFeatures, folds: int, group_by: str | None, seed: int) -> Iterator[Callable[[], None]]:
+def _fold_progress(
+    data: LabelledFeatures, folds: int, group_by: GroupBy | None, seed: int
+) -> Iterator[Callable[[], None]]:
     """A progress bar over the cross-validation's folds (none when `folds` is 0); yields what advances it."""
     from classroom_mode.model.probes.training import fold_splits
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contextlib import ExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, cast
+from typing import TYPE_CHECKING, Annotated, Literal, cast
 
 import typer
 
@@ -80,9 +80,9 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or mps")] = "auto",
-        dtype: Annotated[str, typer.Option("--dtype", help="weights of the exported model: float32 or float16")] = (
-            "float32"
-        ),
+        dtype: Annotated[
+            Literal["float32", "float16"], typer.Option("--dtype", help="weights of the exported model")
+        ] = "float32",
         resume: Annotated[bool, typer.Option("--resume", help="continue the run saved in --out")] = False,
         force: Annotated[
             bool, typer.Option("--force", help="resume with changed options, or start over in a used --out")
@@ -105,8 +105,6 @@ def register(app: typer.Typer) -> None:
         from classroom_mode.sim.footage import parse_seeds
 
         dtypes = {"float32": torch.float32, "float16": torch.float16}
-        if dtype not in dtypes:
-            raise UserError(f"--dtype {dtype}: must be float32 or float16")
         if masks not in MASK_PRESETS:
             raise UserError(f"--masks {masks}: known are {', '.join(MASK_PRESETS)}")
         try:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from classroom_mode.errors import UserError
 from classroom_mode.model.backbone import Backbone
@@ -23,10 +23,9 @@ from classroom_mode.model.cache import EmbeddingCache
 from classroom_mode.model.embed import embed_paths
 from classroom_mode.model.preprocess import PREPROCESS_VERSION
 from classroom_mode.model.probes.features import FeatureSet
-from classroom_mode.records import Skipped
+from classroom_mode.records import GroupBy, Skipped
 from classroom_mode.video.dataset import is_label_dir, list_labelled_clips, overlooked
 
-GroupBy = Literal["session", "camera"]
 SEPARATOR = "__"
 
 
@@ -80,10 +79,10 @@ def group_of(path: Path, by: GroupBy) -> str:
     return fields[0] if by == "camera" else f"{fields[0]}{SEPARATOR}{fields[1]}"
 
 
-def groups_of(data: LabelledFeatures, group_by: str | None) -> list[str] | None:
+def groups_of(data: LabelledFeatures, group_by: GroupBy | None) -> list[str] | None:
     """Each clip's session or camera (from its file name), so cross-validation never splits one; None without
     `group_by`."""
-    return [group_of(path, group_by) for path in data.paths] if group_by else None  # type: ignore[arg-type]
+    return [group_of(path, group_by) for path in data.paths] if group_by else None
 
 
 def backbone_record(backbone: Backbone) -> dict[str, Any]:

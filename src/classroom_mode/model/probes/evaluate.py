@@ -19,7 +19,8 @@ from sklearn.model_selection import LeaveOneGroupOut, LeaveOneOut, StratifiedGro
 from classroom_mode.errors import UserError
 from classroom_mode.model.probes.attentive import AttentiveSettings
 from classroom_mode.model.probes.features import FeatureSet
-from classroom_mode.model.probes.probe import ProbeKind, encode_labels, fit_probe
+from classroom_mode.model.probes.probe import encode_labels, fit_probe
+from classroom_mode.records import ProbeKind
 
 SMALL_CLASS = 10
 """Fewer clips than this in a mode and its scores swing by whole clips: say so."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
@@ -20,9 +20,8 @@ from classroom_mode.model.probes.features import FeatureSet
 from classroom_mode.model.probes.gate import DistanceGate
 from classroom_mode.model.probes.linear import LinearHead
 from classroom_mode.model.probes.prototype import PrototypeHead
-from classroom_mode.records import UNCERTAIN, Embedding, Prediction
+from classroom_mode.records import UNCERTAIN, Embedding, Prediction, ProbeKind
 
-ProbeKind = Literal["attentive", "linear", "prototype", "auto"]
 Head = AttentiveHead | LinearHead | PrototypeHead
 HEADS: dict[str, type[Head]] = {h.kind: h for h in (AttentiveHead, LinearHead, PrototypeHead)}
 

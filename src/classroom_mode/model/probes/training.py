@@ -15,7 +15,8 @@ import numpy as np
 from classroom_mode.model.backbone import Backbone
 from classroom_mode.model.probes.dataset import LabelledFeatures, backbone_record, groups_of
 from classroom_mode.model.probes.evaluate import CVReport, cross_validate, learning_curve, make_splits
-from classroom_mode.model.probes.probe import ProbeKind, TrainedProbe, encode_labels, fit_probe
+from classroom_mode.model.probes.probe import TrainedProbe, encode_labels, fit_probe
+from classroom_mode.records import GroupBy, ProbeKind
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ def can_cross_validate(data: LabelledFeatures, folds: int) -> bool:
 
 
 def fold_splits(
-    data: LabelledFeatures, *, folds: int, group_by: str | None, seed: int
+    data: LabelledFeatures, *, folds: int, group_by: GroupBy | None, seed: int
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """The (train, test) splits `evaluate_probe` runs (grouped by session or camera when `group_by` says so: one
     recording never on both sides)."""
@@ -47,7 +48,7 @@ def evaluate_probe(
     *,
     kind: ProbeKind = "auto",
     folds: int = 5,
-    group_by: str | None = None,
+    group_by: GroupBy | None = None,
     seed: int = 0,
     uncertain_below: float = 0.5,
     on_fold: Callable[[], None] | None = None,
@@ -73,7 +74,7 @@ def train_probe(
     data_dir: Path,
     kind: ProbeKind = "auto",
     folds: int = 5,
-    group_by: str | None = None,
+    group_by: GroupBy | None = None,
     seed: int = 0,
     uncertain_below: float = 0.5,
     display_names: Mapping[str, str] | None = None,
