@@ -19,29 +19,31 @@ def example_text() -> str:
 def register(app: typer.Typer) -> None:
     config_app = typer.Typer(help="Check a config file or print an example one.", no_args_is_help=True)
     app.add_typer(config_app, name="config")
+    config_app.command("check")(check)
+    config_app.command("example")(example)
 
-    @config_app.command("check")
-    def check(
-        file: Annotated[
-            Path, typer.Argument(help=f"config file, or - for standard input (default: {DEFAULT_CONFIG_FILE})")
-        ] = Path(DEFAULT_CONFIG_FILE),
-        as_json: JsonOption = False,
-    ) -> None:
-        """Validate a config file: every problem on its own line with the field path (exit 2 if any)."""
-        config = load_config(file)
-        cameras = sum(len(room.cameras) for room in config.rooms.values())
-        if as_json:
-            print_json(config.redacted_dump())
-        else:
-            console.print(
-                styled(
-                    ("ok", "green"),
-                    f": {file} — {len(config.rooms)} room(s), {cameras} camera(s), "
-                    f"{len(config.modes)} modes: {', '.join(config.modes)}; backbone {config.backbone.model}",
-                )
+
+def check(
+    file: Annotated[
+        Path, typer.Argument(help=f"config file, or - for standard input (default: {DEFAULT_CONFIG_FILE})")
+    ] = Path(DEFAULT_CONFIG_FILE),
+    as_json: JsonOption = False,
+) -> None:
+    """Validate a config file: every problem on its own line with the field path (exit 2 if any)."""
+    config = load_config(file)
+    cameras = sum(len(room.cameras) for room in config.rooms.values())
+    if as_json:
+        print_json(config.redacted_dump())
+    else:
+        console.print(
+            styled(
+                ("ok", "green"),
+                f": {file} — {len(config.rooms)} room(s), {cameras} camera(s), "
+                f"{len(config.modes)} modes: {', '.join(config.modes)}; backbone {config.backbone.model}",
             )
+        )
 
-    @config_app.command("example")
-    def example() -> None:
-        """Print a commented example config (write it with `classroom-mode config example > classroom-mode.yaml`)."""
-        typer.echo(example_text(), nl=False)
+
+def example() -> None:
+    """Print a commented example config (write it with `classroom-mode config example > classroom-mode.yaml`)."""
+    typer.echo(example_text(), nl=False)

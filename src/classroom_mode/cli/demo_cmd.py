@@ -69,95 +69,95 @@ def room_seed(seed: int) -> int:
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("demo")
-    def demo(
-        serve: Annotated[
-            bool, typer.Option("--serve/--no-serve", help="serve the dashboard during the live part")
-        ] = True,
-        small: Annotated[bool, typer.Option("--small", help="a smaller, faster run (what CI runs)")] = False,
-        out: Annotated[Path, typer.Option("--out", help="folder for the dataset, probe, config and history")] = Path(
-            "demo-output"
-        ),
-        port: Annotated[int, typer.Option("--port", min=1, max=65535, help="dashboard port")] = 8765,
-        keep_serving: Annotated[
-            bool, typer.Option("--keep-serving", help="keep the dashboard up after the run, until Ctrl-C")
-        ] = False,
-        min_agreement: Annotated[
-            float | None, typer.Option("--min-agreement", min=0, max=1, help="exit 1 if the live agreement is lower")
-        ] = None,
-        seed: Annotated[int, typer.Option("--seed", help="seed of the dataset, the probe and the live room")] = 0,
-        mqtt: Annotated[
-            str,
-            typer.Option("--mqtt", help="HOST:PORT of an MQTT broker: the room's events go there when it answers"),
-        ] = DEMO_BROKER,
-        model: Annotated[
-            str, typer.Option("--model", "-m", help="backbone (default: the project's own small V-JEPA model)")
-        ] = DEFAULT_BACKBONE,
-        as_json: JsonOption = False,
-    ) -> None:
-        """Run the whole pipeline offline on simulated footage and report how well it agrees with ground truth."""
-        preset = SMALL if small else FULL
-        timings: dict[str, float] = {}
-        started = time.perf_counter()
-        broker = _reachable_broker(mqtt)
-        config_path = _write_config(out, preset, seed, model, broker)
-        config = load_config(config_path)
-        if broker is not None:
-            info(f"the room's events go to the MQTT broker at {mqtt} (topics classroom-mode/{ROOM}/..., Home Assistant "
-                 "discovery on)")  # fmt: skip
-        else:
-            info(
-                f"no MQTT broker answers at {mqtt}, so the room's events go nowhere but the dashboard: start one "
-                "(apt install mosquitto) and run the demo again, or see the README's 'Make the room react'"
-            )
+    app.command("demo")(demo)
 
+
+def demo(
+    serve: Annotated[bool, typer.Option("--serve/--no-serve", help="serve the dashboard during the live part")] = True,
+    small: Annotated[bool, typer.Option("--small", help="a smaller, faster run (what CI runs)")] = False,
+    out: Annotated[Path, typer.Option("--out", help="folder for the dataset, probe, config and history")] = Path(
+        "demo-output"
+    ),
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="dashboard port")] = 8765,
+    keep_serving: Annotated[
+        bool, typer.Option("--keep-serving", help="keep the dashboard up after the run, until Ctrl-C")
+    ] = False,
+    min_agreement: Annotated[
+        float | None, typer.Option("--min-agreement", min=0, max=1, help="exit 1 if the live agreement is lower")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="seed of the dataset, the probe and the live room")] = 0,
+    mqtt: Annotated[
+        str,
+        typer.Option("--mqtt", help="HOST:PORT of an MQTT broker: the room's events go there when it answers"),
+    ] = DEMO_BROKER,
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="backbone (default: the project's own small V-JEPA model)")
+    ] = DEFAULT_BACKBONE,
+    as_json: JsonOption = False,
+) -> None:
+    """Run the whole pipeline offline on simulated footage and report how well it agrees with ground truth."""
+    preset = SMALL if small else FULL
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    broker = _reachable_broker(mqtt)
+    config_path = _write_config(out, preset, seed, model, broker)
+    config = load_config(config_path)
+    if broker is not None:
+        info(f"the room's events go to the MQTT broker at {mqtt} (topics classroom-mode/{ROOM}/..., Home Assistant "
+             "discovery on)")  # fmt: skip
+    else:
         info(
+            f"no MQTT broker answers at {mqtt}, so the room's events go nowhere but the dashboard: start one "
+            "(apt install mosquitto) and run the demo again, or see the README's 'Make the room react'"
+        )
+
+    info(
+        styled(
+            ("1/3", "bold"),
+            f" recording {preset.clips_per_mode} labelled clips per mode in a simulated classroom "
+            f"into {out / 'data'} (as you would in your own room)",
+        )
+    )
+    _record(out / "data", preset, room_seed(seed))
+    timings["record"] = time.perf_counter() - started
+
+    info(
+        styled(
+            ("2/3", "bold"),
+            " embedding them with the small V-JEPA model, cross-validating (one recording session "
+            "never on both sides) and training the probe",
+        )
+    )
+    probe_path = config.rooms[ROOM].probe
+    assert probe_path is not None
+    # with --json, stdout carries only the summary: the CV table goes to stderr with the other progress
+    with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
+        _train_probe(out / "data", probe_path, config, seed)
+    timings["embed + train"] = time.perf_counter() - started - sum(timings.values())
+
+    info(styled(("3/3", "bold"), f" the live loop on a simulated classroom: {preset.timeline} (scene seconds)"))
+    result = _live(config, preset, serve=serve, port=port, keep_serving=keep_serving)
+    timings["live"] = time.perf_counter() - started - sum(timings.values())
+    timings["total"] = time.perf_counter() - started
+
+    summary = {**result, "timings_s": {k: round(v, 1) for k, v in timings.items()}, "output": str(out)}
+    if as_json:
+        print_json(summary)
+    else:
+        console.print(
             styled(
-                ("1/3", "bold"),
-                f" recording {preset.clips_per_mode} labelled clips per mode in a simulated classroom "
-                f"into {out / 'data'} (as you would in your own room)",
+                (f"agreement with ground truth: {result['agreement']:.0%}", "bold"),
+                f" of {result['windows']} windows "
+                f"(always answering the commonest mode would get {result['chance']:.0%}); ",
+                (f"{result['settled_agreement']:.0%}", "bold"),
+                f" of the {result['settled_windows']} windows when the room "
+                f"had settled, nobody walking in or out (chance {result['settled_chance']:.0%}); "
+                f"total {timings['total']:.0f} s",
             )
         )
-        _record(out / "data", preset, room_seed(seed))
-        timings["record"] = time.perf_counter() - started
-
-        info(
-            styled(
-                ("2/3", "bold"),
-                " embedding them with the small V-JEPA model, cross-validating (one recording session "
-                "never on both sides) and training the probe",
-            )
-        )
-        probe_path = config.rooms[ROOM].probe
-        assert probe_path is not None
-        # with --json, stdout carries only the summary: the CV table goes to stderr with the other progress
-        with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
-            _train_probe(out / "data", probe_path, config, seed)
-        timings["embed + train"] = time.perf_counter() - started - sum(timings.values())
-
-        info(styled(("3/3", "bold"), f" the live loop on a simulated classroom: {preset.timeline} (scene seconds)"))
-        result = _live(config, preset, serve=serve, port=port, keep_serving=keep_serving)
-        timings["live"] = time.perf_counter() - started - sum(timings.values())
-        timings["total"] = time.perf_counter() - started
-
-        summary = {**result, "timings_s": {k: round(v, 1) for k, v in timings.items()}, "output": str(out)}
-        if as_json:
-            print_json(summary)
-        else:
-            console.print(
-                styled(
-                    (f"agreement with ground truth: {result['agreement']:.0%}", "bold"),
-                    f" of {result['windows']} windows "
-                    f"(always answering the commonest mode would get {result['chance']:.0%}); ",
-                    (f"{result['settled_agreement']:.0%}", "bold"),
-                    f" of the {result['settled_windows']} windows when the room "
-                    f"had settled, nobody walking in or out (chance {result['settled_chance']:.0%}); "
-                    f"total {timings['total']:.0f} s",
-                )
-            )
-            console.print(f"everything is in {out}/; look again with: classroom-mode serve -c {config_path}")
-        if min_agreement is not None and result["agreement"] < min_agreement:
-            raise ClassroomModeError(f"agreement {result['agreement']:.2f} is below --min-agreement {min_agreement}")
+        console.print(f"everything is in {out}/; look again with: classroom-mode serve -c {config_path}")
+    if min_agreement is not None and result["agreement"] < min_agreement:
+        raise ClassroomModeError(f"agreement {result['agreement']:.2f} is below --min-agreement {min_agreement}")
 
 
 def _train_probe(data: Path, probe_path: Path, config: Config, seed: int) -> None:

@@ -47,78 +47,80 @@ DataOption = Annotated[Path | None, typer.Option("--data", "-d", help="dataset f
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("record")
-    def record(
-        camera: Annotated[str, typer.Option("--camera", help="camera name from the config")],
-        label: Annotated[str, typer.Option("--label", help="the mode being shown: clips go to DATA/<mode>/")],
-        count: Annotated[int, typer.Option("--count", "-n", min=1, help="clips to record back to back")] = 1,
-        countdown: Annotated[float, typer.Option("--countdown", min=0, help="seconds to get in place")] = 3.0,
-        data: DataOption = None,
-        config_path: ConfigOption = None,
-        as_json: JsonOption = False,
-    ) -> None:
-        """Record labelled clips from a camera into DATA/<mode>/."""
-        config = config_from(config_path)
-        data_dir = data or config.paths.data
-        labels = known_labels(data_dir, list(config.modes))
-        if check_label(label) not in labels:
-            raise UserError(
-                f"--label {label!r}: not a configured mode ({', '.join(labels)}); add it under modes: "
-                f"in the config or create {data_dir / label}/ first"
-            )
-        source, settings = _open(config, camera)
-        written = record_labelled(
-            source, settings.clip, data_dir, label, count=count, countdown_s=countdown, notify=info
-        )
-        if as_json:
-            print_json({"camera": camera, "label": label, "clips": written})
+    app.command("record")(record)
+    app.command("auto-record")(auto_record_cmd)
+    app.command("label")(label)
 
-    @app.command("auto-record")
-    def auto_record_cmd(
-        camera: Annotated[str, typer.Option("--camera", help="camera name from the config")],
-        every: Annotated[str, typer.Option("--every", help="time between clip starts, e.g. 30s, 5m")] = "30s",
-        count: Annotated[int, typer.Option("--count", "-n", min=0, help="stop after this many clips (0: never)")] = 0,
-        keep_days: Annotated[
-            float | None, typer.Option("--keep-days", min=0, help="delete unlabeled clips older than this")
-        ] = None,
-        keep_gb: Annotated[
-            float | None, typer.Option("--keep-gb", min=0, help="keep DATA/unlabeled/ under this size")
-        ] = None,
-        data: DataOption = None,
-        config_path: ConfigOption = None,
-        as_json: JsonOption = False,
-    ) -> None:
-        """Record unlabeled clips every interval into DATA/unlabeled/, with retention (only ever that folder)."""
-        config = config_from(config_path)
-        every_s = parse_duration(every, "--every")
-        rule = Retention(
-            days=keep_days if keep_days is not None else config.retention.unlabeled_days,
-            gb=keep_gb if keep_gb is not None else config.retention.unlabeled_gb,
-        )
-        source, settings = _open(config, camera)
-        written = auto_record(
-            source,
-            settings.clip,
-            data or config.paths.data,
-            every_s=every_s,
-            count=count or None,
-            retention=rule,
-            notify=info,
-        )
-        if as_json:
-            print_json({"camera": camera, "clips": written})
 
-    @app.command("label")
-    def label(
-        data: Annotated[Path, typer.Argument(help="dataset folder holding unlabeled/ and one folder per mode")],
-        host: Annotated[str, typer.Option("--host", help="address to serve on (keep it local)")] = "127.0.0.1",
-        port: Annotated[int, typer.Option("--port", min=0, max=65535, help="port (0: any free one)")] = 8766,
-        config_path: ConfigOption = None,
-    ) -> None:
-        """Label unlabeled clips in a local web page: one key per mode, skip, undo, delete to trash."""
-        from classroom_mode.service.label_app import serve_labelling
+def record(
+    camera: Annotated[str, typer.Option("--camera", help="camera name from the config")],
+    label: Annotated[str, typer.Option("--label", help="the mode being shown: clips go to DATA/<mode>/")],
+    count: Annotated[int, typer.Option("--count", "-n", min=1, help="clips to record back to back")] = 1,
+    countdown: Annotated[float, typer.Option("--countdown", min=0, help="seconds to get in place")] = 3.0,
+    data: DataOption = None,
+    config_path: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Record labelled clips from a camera into DATA/<mode>/."""
+    config = config_from(config_path)
+    data_dir = data or config.paths.data
+    labels = known_labels(data_dir, list(config.modes))
+    if check_label(label) not in labels:
+        raise UserError(
+            f"--label {label!r}: not a configured mode ({', '.join(labels)}); add it under modes: "
+            f"in the config or create {data_dir / label}/ first"
+        )
+    source, settings = _open(config, camera)
+    written = record_labelled(source, settings.clip, data_dir, label, count=count, countdown_s=countdown, notify=info)
+    if as_json:
+        print_json({"camera": camera, "label": label, "clips": written})
 
-        config = config_from(config_path)
-        if not data.is_dir():
-            raise UserError(f"{data}: data folder not found")
-        serve_labelling(data, known_labels(data, list(config.modes)), host=host, port=port, announce=info)
+
+def auto_record_cmd(
+    camera: Annotated[str, typer.Option("--camera", help="camera name from the config")],
+    every: Annotated[str, typer.Option("--every", help="time between clip starts, e.g. 30s, 5m")] = "30s",
+    count: Annotated[int, typer.Option("--count", "-n", min=0, help="stop after this many clips (0: never)")] = 0,
+    keep_days: Annotated[
+        float | None, typer.Option("--keep-days", min=0, help="delete unlabeled clips older than this")
+    ] = None,
+    keep_gb: Annotated[
+        float | None, typer.Option("--keep-gb", min=0, help="keep DATA/unlabeled/ under this size")
+    ] = None,
+    data: DataOption = None,
+    config_path: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Record unlabeled clips every interval into DATA/unlabeled/, with retention (only ever that folder)."""
+    config = config_from(config_path)
+    every_s = parse_duration(every, "--every")
+    rule = Retention(
+        days=keep_days if keep_days is not None else config.retention.unlabeled_days,
+        gb=keep_gb if keep_gb is not None else config.retention.unlabeled_gb,
+    )
+    source, settings = _open(config, camera)
+    written = auto_record(
+        source,
+        settings.clip,
+        data or config.paths.data,
+        every_s=every_s,
+        count=count or None,
+        retention=rule,
+        notify=info,
+    )
+    if as_json:
+        print_json({"camera": camera, "clips": written})
+
+
+def label(
+    data: Annotated[Path, typer.Argument(help="dataset folder holding unlabeled/ and one folder per mode")],
+    host: Annotated[str, typer.Option("--host", help="address to serve on (keep it local)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="port (0: any free one)")] = 8766,
+    config_path: ConfigOption = None,
+) -> None:
+    """Label unlabeled clips in a local web page: one key per mode, skip, undo, delete to trash."""
+    from classroom_mode.service.label_app import serve_labelling
+
+    config = config_from(config_path)
+    if not data.is_dir():
+        raise UserError(f"{data}: data folder not found")
+    serve_labelling(data, known_labels(data, list(config.modes)), host=host, port=port, announce=info)

@@ -12,79 +12,75 @@ from classroom_mode.errors import UserError
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("simulate")
-    def simulate(
-        out: Annotated[
-            Path | None, typer.Option("--out", "-o", help="dataset folder, or the .mp4 file with --stream")
-        ] = None,
-        clips_per_mode: Annotated[int, typer.Option("--clips-per-mode", "-n", help="clips of each mode")] = 10,
-        seconds: Annotated[float, typer.Option(help="length of each clip")] = 3.0,
-        fps: Annotated[float, typer.Option(help="frames per second")] = 16.0,
-        size: Annotated[str, typer.Option(help="frame size WIDTHxHEIGHT")] = "256x256",
-        seed: Annotated[int, typer.Option(help="same seed, same footage")] = 0,
-        modes: Annotated[
-            str | None, typer.Option(help="comma-separated subset of empty,solo,group,presentation")
-        ] = None,
-        workers: Annotated[int | None, typer.Option(help="parallel processes (default: all cores)")] = None,
-        stream: Annotated[bool, typer.Option("--stream", help="render one long video following --timeline")] = False,
-        timeline: Annotated[
-            str, typer.Option(help="with --stream: mode:seconds,... e.g. presentation:120,group:300,solo:60")
-        ] = "presentation:60,group:60,solo:30,empty:20",
-        events: Annotated[
-            str, typer.Option(help="with --stream: unusual events to inject: fall,run,chair,lights")
-        ] = "",
-        contact_sheet: Annotated[
-            Path | None,
-            typer.Option(
-                "--contact-sheet", help="also save a PNG grid of the first clips of each mode (needs no --out)"
-            ),
-        ] = None,
-        sheet_clips: Annotated[int, typer.Option(help="clips per mode on the contact sheet")] = 3,
-        as_json: JsonOption = False,
-    ) -> None:
-        """Render labelled synthetic classroom footage with ground truth.
+    app.command("simulate")(simulate)
 
-        Clips: [bold]simulate --out DIR -n 40[/] writes DIR/<mode>/<mode>-NNNN.mp4 and DIR/manifest.json.
-        Streams: [bold]simulate --stream --timeline presentation:120,group:300 --events fall,lights --out FILE.mp4[/]
-        writes the video and FILE.json (timeline and event spans).
-        Look: [bold]simulate --contact-sheet sheet.png[/] saves a grid of clips per mode.
-        """
-        from classroom_mode import sim
 
-        frame_size = sim.parse_size(size)
-        mode_list = [m.strip() for m in modes.split(",") if m.strip()] if modes is not None else None
-        sim.check_modes(mode_list if mode_list is not None else list(sim.MODES))
-        sim.check_render_args(seconds if not stream else 1.0, fps, frame_size)
-        if stream:
-            _stream(out, timeline, sim.parse_events(events), fps, frame_size, seed, as_json)
-            return
-        if out is None and contact_sheet is None:
-            raise UserError("--out: required (a dataset folder), unless only --contact-sheet is asked for")
-        if clips_per_mode < 1:
-            raise UserError(f"--clips-per-mode {clips_per_mode}: must be at least 1")
-        if sheet_clips < 1:
-            raise UserError(f"--sheet-clips {sheet_clips}: must be at least 1")
-        if out is not None and out.exists() and not out.is_dir():
-            raise UserError(f"{out}: exists and is not a directory")
-        result: dict[str, str] = {}
-        if out is not None:
-            with progress_bar("rendering clips", None) as (bar, task):
-                manifest_path = sim.generate_dataset(
-                    out, clips_per_mode, seconds=seconds, fps=fps, size=frame_size, seed=seed, modes=mode_list,
-                    workers=workers, progress=lambda done, total: bar.update(task, completed=done, total=total),
-                )  # fmt: skip
-            manifest = sim.load_manifest(manifest_path)
-            print_skipped(manifest.skipped)
-            result["manifest"] = str(manifest_path)
-            info(f"{len(manifest.clips)} clips in {out} (manifest: {manifest_path})")
-        if contact_sheet is not None:
-            info(f"rendering a contact sheet of {sheet_clips} clips per mode")
-            sheet = sim.contact_sheet(contact_sheet, clips_per_mode=sheet_clips, modes=mode_list, seconds=seconds,
-                                      fps=fps, size=frame_size, seed=seed)  # fmt: skip
-            result["contact_sheet"] = str(sheet)
-            info(f"contact sheet: {sheet}")
-        if as_json:
-            print_json(result)
+def simulate(
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="dataset folder, or the .mp4 file with --stream")
+    ] = None,
+    clips_per_mode: Annotated[int, typer.Option("--clips-per-mode", "-n", help="clips of each mode")] = 10,
+    seconds: Annotated[float, typer.Option(help="length of each clip")] = 3.0,
+    fps: Annotated[float, typer.Option(help="frames per second")] = 16.0,
+    size: Annotated[str, typer.Option(help="frame size WIDTHxHEIGHT")] = "256x256",
+    seed: Annotated[int, typer.Option(help="same seed, same footage")] = 0,
+    modes: Annotated[str | None, typer.Option(help="comma-separated subset of empty,solo,group,presentation")] = None,
+    workers: Annotated[int | None, typer.Option(help="parallel processes (default: all cores)")] = None,
+    stream: Annotated[bool, typer.Option("--stream", help="render one long video following --timeline")] = False,
+    timeline: Annotated[
+        str, typer.Option(help="with --stream: mode:seconds,... e.g. presentation:120,group:300,solo:60")
+    ] = "presentation:60,group:60,solo:30,empty:20",
+    events: Annotated[str, typer.Option(help="with --stream: unusual events to inject: fall,run,chair,lights")] = "",
+    contact_sheet: Annotated[
+        Path | None,
+        typer.Option("--contact-sheet", help="also save a PNG grid of the first clips of each mode (needs no --out)"),
+    ] = None,
+    sheet_clips: Annotated[int, typer.Option(help="clips per mode on the contact sheet")] = 3,
+    as_json: JsonOption = False,
+) -> None:
+    """Render labelled synthetic classroom footage with ground truth.
+
+    Clips: [bold]simulate --out DIR -n 40[/] writes DIR/<mode>/<mode>-NNNN.mp4 and DIR/manifest.json.
+    Streams: [bold]simulate --stream --timeline presentation:120,group:300 --events fall,lights --out FILE.mp4[/]
+    writes the video and FILE.json (timeline and event spans).
+    Look: [bold]simulate --contact-sheet sheet.png[/] saves a grid of clips per mode.
+    """
+    from classroom_mode import sim
+
+    frame_size = sim.parse_size(size)
+    mode_list = [m.strip() for m in modes.split(",") if m.strip()] if modes is not None else None
+    sim.check_modes(mode_list if mode_list is not None else list(sim.MODES))
+    sim.check_render_args(seconds if not stream else 1.0, fps, frame_size)
+    if stream:
+        _stream(out, timeline, sim.parse_events(events), fps, frame_size, seed, as_json)
+        return
+    if out is None and contact_sheet is None:
+        raise UserError("--out: required (a dataset folder), unless only --contact-sheet is asked for")
+    if clips_per_mode < 1:
+        raise UserError(f"--clips-per-mode {clips_per_mode}: must be at least 1")
+    if sheet_clips < 1:
+        raise UserError(f"--sheet-clips {sheet_clips}: must be at least 1")
+    if out is not None and out.exists() and not out.is_dir():
+        raise UserError(f"{out}: exists and is not a directory")
+    result: dict[str, str] = {}
+    if out is not None:
+        with progress_bar("rendering clips", None) as (bar, task):
+            manifest_path = sim.generate_dataset(
+                out, clips_per_mode, seconds=seconds, fps=fps, size=frame_size, seed=seed, modes=mode_list,
+                workers=workers, progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )  # fmt: skip
+        manifest = sim.load_manifest(manifest_path)
+        print_skipped(manifest.skipped)
+        result["manifest"] = str(manifest_path)
+        info(f"{len(manifest.clips)} clips in {out} (manifest: {manifest_path})")
+    if contact_sheet is not None:
+        info(f"rendering a contact sheet of {sheet_clips} clips per mode")
+        sheet = sim.contact_sheet(contact_sheet, clips_per_mode=sheet_clips, modes=mode_list, seconds=seconds,
+                                  fps=fps, size=frame_size, seed=seed)  # fmt: skip
+        result["contact_sheet"] = str(sheet)
+        info(f"contact sheet: {sheet}")
+    if as_json:
+        print_json(result)
 
 
 def _stream(out: Path | None, timeline: str, events: list[str], fps: float, size: tuple[int, int], seed: int,
