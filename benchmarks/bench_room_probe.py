@@ -43,11 +43,15 @@ VARIANTS = (
 )
 RANDOM_VARIANTS = VARIANTS[0], VARIANTS[2]
 """Run again on the same architecture with random weights."""
+SCREEN_VARIANTS = RANDOM_VARIANTS
+"""`--screen`: what choosing a pretraining recipe needs, on rooms kept apart from the final measurement."""
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="classroom-mode/vjepa2-tiny-sim")
+    parser.add_argument(
+        "--model", default="classroom-mode/vjepa2-tiny-sim", help="a backbone, or a pretraining checkpoint folder"
+    )
     parser.add_argument("--rooms", type=int, nargs="+", default=[10000, 10001, 10002, 10003])
     parser.add_argument("--clips-per-mode", type=int, default=20)
     parser.add_argument("--visit", type=float, default=20.0, help="seconds per recording session")
@@ -56,14 +60,21 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--work", type=Path, default=Path(".classroom-mode/bench/room-probe"))
     parser.add_argument("--out", type=Path, default=Path("docs/results/room_probe.md"))
+    parser.add_argument(
+        "--screen", action="store_true", help="the default attentive and the linear probe only, and no baseline"
+    )
     args = parser.parse_args()
 
     started = time.perf_counter()
-    backbone = load_backbone(args.model, device="cpu", crop_size=args.crop_size)
+    backbone = load_backbone(_exported(args.model, args.work), device="cpu", crop_size=args.crop_size)
     twin = random_twin(backbone)
-    runs = [(backbone, "", VARIANTS), (twin, "same architecture, RANDOM weights: ", RANDOM_VARIANTS)]
+    runs = [
+        (backbone, "", SCREEN_VARIANTS if args.screen else VARIANTS),
+        (twin, "same architecture, RANDOM weights: ", RANDOM_VARIANTS),
+    ]
     scores: dict[str, list[float]] = {prefix + name: [] for _, prefix, variants in runs for name, _, _ in variants}
-    scores["downsampled mean frame (baseline)"] = []
+    if not args.screen:
+        scores["downsampled mean frame (baseline)"] = []
     with EmbeddingCache(args.work / "cache") as cache:
         for room in args.rooms:
             data_dir = _room_clips(args, room)
@@ -76,6 +87,8 @@ def main() -> None:
                     )
                     scores[prefix + name].append(report.accuracy[0])
                     print(room, prefix + name, round(report.accuracy[0], 3), flush=True)
+            if args.screen:
+                continue
             y = np.array(data.labels)
             frames = np.stack([mean_frame_features(sample_clip(p, 16).frames) for p in data.paths])
             splits, _ = make_splits(np.unique(y, return_inverse=True)[1], groups, args.folds, 0)
@@ -84,6 +97,23 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(_markdown(args, backbone, scores, time.perf_counter() - started), encoding="utf-8")
     print(f"written {args.out}")
+
+
+def _exported(model: str, work: Path) -> str:
+    """A pretraining checkpoint folder (`state.safetensors`) exported as a model first; any other model as it is."""
+    checkpoint = Path(model)
+    if not (checkpoint / "state.safetensors").is_file():
+        return model
+    from classroom_mode.model.distributed import Ranks
+    from classroom_mode.model.jepa.checkpoint import checkpoint_recipe, export_pretrained, load_checkpoint
+    from classroom_mode.model.jepa.pretrain import initial_model
+    from classroom_mode.model.jepa.trainer import JEPATrainer
+
+    recipe = checkpoint_recipe(checkpoint)
+    trainer = JEPATrainer(recipe, initial_model(recipe), torch.device("cpu"), Ranks())
+    load_checkpoint(checkpoint, trainer)
+    out = work / "exported" / f"{checkpoint.parent.parent.name}-{checkpoint.name}"
+    return str(export_pretrained(trainer, out, torch.float16))
 
 
 def _room_clips(args: argparse.Namespace, room: int) -> Path:
@@ -100,7 +130,9 @@ def _room_clips(args: argparse.Namespace, room: int) -> Path:
 def _markdown(args, backbone, scores: dict[str, list[float]], seconds: float) -> str:
     rooms = " | ".join(f"room {r}" for r in args.rooms)
     options = (
-        f"--rooms {' '.join(map(str, args.rooms))} --clips-per-mode {args.clips_per_mode} --visit {args.visit:g} "
+        f"--model {args.model} "
+        + ("--screen " if args.screen else "")
+        + f"--rooms {' '.join(map(str, args.rooms))} --clips-per-mode {args.clips_per_mode} --visit {args.visit:g} "
         f"--size {args.size}" + (f" --crop-size {args.crop_size}" if args.crop_size else "") + f" --out {args.out}"
     )
     lines = [
