@@ -59,13 +59,15 @@ def encoder() -> LocalEncoder:
     return LocalEncoder(backbone, {"r1": CentroidProbe({"lab": bright, "exam": dark})}, SurpriseModel(backbone))
 
 
-@pytest.fixture(scope="module")
-def server(encoder, tmp_path_factory):
-    store = HistoryStore(tmp_path_factory.mktemp("api") / "h.db")
-    with ServerThread(create_app(make_config(), store, encoder=encoder)) as running:
+@pytest.fixture
+def server(encoder, tmp_path):
+    """A fresh store and server per test (the encoder is shared), so no test sees another's rows, in any order."""
+    with (
+        HistoryStore(tmp_path / "h.db") as store,
+        ServerThread(create_app(make_config(), store, encoder=encoder)) as running,
+    ):
         running.store = store
         yield running
-    store.close()
 
 
 @pytest.fixture
