@@ -32,7 +32,7 @@ from sklearn.model_selection import train_test_split
 from torch import nn
 from torch.nn import functional
 from transformers import VJEPA2Config
-from transformers.models.vjepa2.modeling_vjepa2 import VJEPA2AttentivePooler
+from transformers.models.vjepa2.modeling_vjepa2 import VJEPA2AttentivePooler, VJEPA2PoolerSelfAttentionLayer
 
 from classroom_mode.errors import UserError
 from classroom_mode.model.compute import one_thread
@@ -82,15 +82,18 @@ class AttentiveClassifier(nn.Module):
 
     def __init__(self, dim: int, grid: tuple[int, int], n_classes: int, settings: AttentiveSettings):
         super().__init__()
+        heads = _heads_for(dim, settings.num_heads)
         config = VJEPA2Config(
-            hidden_size=dim,
-            num_attention_heads=_heads_for(dim, settings.num_heads),
-            mlp_ratio=settings.mlp_ratio,
-            num_pooler_layers=settings.self_attention_layers,
+            hidden_size=dim, num_attention_heads=heads, mlp_ratio=settings.mlp_ratio, num_pooler_layers=0
         )
         config._attn_implementation = "sdpa"  # for the self-attention blocks; cross-attention: see cross_attend
-        self.pooler = VJEPA2AttentivePooler(config)
-        nn.init.trunc_normal_(self.pooler.query_tokens, std=0.02)
+        # drawn in the order probes always drew them (query, blocks, cross-attention), so a seed gives the probe it
+        # gave before the modules were the pooler's: with 80 clips a different start moves a room's score by points
+        query = nn.init.trunc_normal_(torch.empty(1, 1, dim), std=0.02)
+        blocks = [VJEPA2PoolerSelfAttentionLayer(config) for _ in range(settings.self_attention_layers)]
+        self.pooler = VJEPA2AttentivePooler(config)  # num_pooler_layers=0: the cross-attention layer alone
+        self.pooler.query_tokens = nn.Parameter(query)
+        self.pooler.self_attention_layers = nn.ModuleList(blocks)
         self.classifier = nn.Linear(dim, n_classes)
         positions = sincos_2d(grid, dim) if settings.positions == "sincos" else torch.zeros(grid[0] * grid[1], dim)
         self.register_buffer("positions", positions, persistent=False)
