@@ -21,8 +21,8 @@ import paho.mqtt.client as mqtt
 from fastapi import FastAPI, Header, Request, Response
 
 from classroom_mode.clock import utc_now
-from classroom_mode.ports import free_port
 from classroom_mode.records import ModeState, Prediction
+from classroom_mode.service.ports import free_port
 from live_helpers import wait_for
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"

@@ -72,7 +72,7 @@ def test_demo_rerecords_when_its_settings_change_and_leaves_no_stale_clips(tmp_p
 def test_the_demo_sends_the_room_to_an_mqtt_broker_only_when_one_answers(tmp_path):
     from classroom_mode.cli.demo_cmd import SMALL, _reachable_broker, _write_config
     from classroom_mode.config import load_config
-    from classroom_mode.ports import free_port
+    from classroom_mode.service.ports import free_port
     from outputs_helpers import broker
 
     assert _reachable_broker(f"127.0.0.1:{free_port('127.0.0.1')}") is None

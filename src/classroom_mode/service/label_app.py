@@ -27,7 +27,7 @@ from pydantic import BaseModel
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from classroom_mode.files import fsync_dir
-from classroom_mode.ports import free_port
+from classroom_mode.service.ports import free_port
 from classroom_mode.video.dataset import TRASH_DIR, UNLABELED_DIR, is_label_dir, list_unlabeled_clips
 
 STATIC = Path(__file__).parent / "static"
