@@ -446,14 +446,15 @@ def _load_directory(directory: Path, crop_size: int | None) -> tuple[VJEPA2Model
 @contextlib.contextmanager
 def quiet_transformers() -> Iterator[None]:
     """transformers' warnings and progress bars off for a load or save whose outcome the caller reports itself."""
-    verbosity = transformers_logging.get_verbosity()
+    verbosity, bars = transformers_logging.get_verbosity(), transformers_logging.is_progress_bar_enabled()
     transformers_logging.set_verbosity_error()
     transformers_logging.disable_progress_bar()
     try:
         yield
     finally:
         transformers_logging.set_verbosity(verbosity)
-        transformers_logging.enable_progress_bar()
+        if bars:
+            transformers_logging.enable_progress_bar()
 
 
 _identity_memo: dict[tuple[str, int, int], str] = {}
