@@ -20,6 +20,8 @@ ORDER = [
     "worldmodel_people",
     "room_probe_people",
     "room_probe_people_s7",
+    "worldmodel_people_s8",
+    "room_probe_people_s8",
     "live",
     "demo",
     "dashboard",
