@@ -26,7 +26,6 @@ from fastapi.staticfiles import StaticFiles
 
 from classroom_mode import __version__
 from classroom_mode.errors import UserError
-from classroom_mode.model.probes import plots
 from classroom_mode.outputs import stored_statuses
 from classroom_mode.records import CameraStatus, Clip
 from classroom_mode.service import dashboard_images as images
@@ -195,6 +194,8 @@ def attention(camera: str, clip: LastClip, live: Live) -> Response:
     weights = live.last_attention(camera) if live is not None else None
     if weights is None:
         raise HTTPException(status_code=404, detail=f"the probe of camera {camera!r} gives no attention map")
+    from classroom_mode.model.probes import plots  # matplotlib: loaded at the first picture, not at start-up
+
     return _image(plots.attention_png(clip.frames[clip.num_frames // 2], weights), "image/png")
 
 
@@ -204,6 +205,8 @@ def confusion(sidecar: ProbeFile) -> Response:
     if found is None:
         raise HTTPException(status_code=404, detail="the probe's metadata has no confusion matrix")
     classes, counts = found
+    from classroom_mode.model.probes import plots
+
     return _image(plots.confusion_png(np.asarray(counts, dtype=np.float64), classes), "image/png")
 
 
@@ -212,4 +215,6 @@ def learning_curve(sidecar: ProbeFile) -> Response:
     found = probes.learning_curve(sidecar)
     if found is None:
         raise HTTPException(status_code=404, detail="the probe's metadata has no learning curve")
+    from classroom_mode.model.probes import plots
+
     return _image(plots.learning_curve_png(*found), "image/png")
