@@ -59,22 +59,24 @@ class DatasetParams(BaseModel):
     seed: int
 
 
-class DatasetManifest(BaseModel):
+class _Manifest(BaseModel):
+    """What both kinds of manifest begin with."""
+
     version: Literal[1] = MANIFEST_VERSION
-    generator: Literal["classroom_mode.sim"] = DATASET_GENERATOR
     created: datetime
-    params: DatasetParams
     modes: list[str]
+
+
+class DatasetManifest(_Manifest):
+    generator: Literal["classroom_mode.sim"] = DATASET_GENERATOR
+    params: DatasetParams
     clips: list[DatasetClip]
     skipped: list[Skipped]
 
 
-class RecordingParams(BaseModel):
-    clips_per_mode: int
-    seconds: float
-    fps: float
-    size: tuple[int, int]
-    seed: int
+class RecordingParams(DatasetParams):
+    """A dataset's parameters, and how the room was visited."""
+
     visit_s: float
     settle_s: float
     settled_only: bool
@@ -89,14 +91,11 @@ class RecordedClip(BaseModel):
     """Seconds into the recording."""
 
 
-class RoomRecording(BaseModel):
-    version: Literal[1] = MANIFEST_VERSION
+class RoomRecording(_Manifest):
     generator: Literal["classroom_mode.sim.room_dataset"] = RECORDING_GENERATOR
-    created: datetime
     params: RecordingParams
     room: dict[str, Any]
     """The stream's description: camera, room, the visits played (`timeline`), duration and frames."""
-    modes: list[str]
     clips: list[RecordedClip]
 
 

@@ -152,7 +152,7 @@ def time_base(stream: av.video.stream.VideoStream) -> Fraction:
     return stream.time_base
 
 
-def pts(frame: av.VideoFrame) -> int:
+def frame_pts(frame: av.VideoFrame) -> int:
     """A decoded frame's pts (the cursor decodes only frames that have one)."""
     assert frame.pts is not None, "decoded frames carry their packet's pts"
     return frame.pts
@@ -269,7 +269,7 @@ class _Cursor:
 
     def _advance_to(self, t: int) -> None:
         while (frame := self._next()) is not None:
-            if pts(frame) > t:
+            if frame_pts(frame) > t:
                 self._ahead = frame
                 return
             self._shown = frame
@@ -423,7 +423,7 @@ class VideoFile:
         for target in targets:  # each frame to (scaled) RGB as it is decoded, before the next one is
             frame = cursor.frame_at(target)
             images.append(display_rgb(frame, max_side))
-            times_list.append(float((pts(frame) - window_start) * tb))
+            times_list.append(float((frame_pts(frame) - window_start) * tb))
         if len({image.shape for image in images}) > 1:
             raise _fail(path, "frame size changes mid-stream; re-encode the file at one size")
         times = np.array(times_list, dtype=np.float64)
