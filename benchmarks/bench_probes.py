@@ -242,8 +242,8 @@ def _markdown(args, backbone, features: FeatureSet, rows, curves, variants, timi
         "|---|" + "---|" * len(PROBES),
     ]
     for points in zip(*(curves[k] for k in PROBES), strict=True):
-        cells = [f"{_pm(*p['accuracy'])} / {_pm(*p['macro_f1'])}" for p in points]
-        lines.append(f"| {points[0]['clips_per_mode']} | " + " | ".join(cells) + " |")
+        cells = [f"{_pm(*p.accuracy)} / {_pm(*p.macro_f1)}" for p in points]
+        lines.append(f"| {points[0].clips_per_mode} | " + " | ".join(cells) + " |")
     lines += [
         "",
         "Attentive-probe variants (4 modes, all clips; lr × weight-decay grid of 3 × 2 heads trained in parallel):",

@@ -9,6 +9,9 @@ world-model pretraining adds), and a baseline fitted on the same folds.
 
     .venv/bin/python benchmarks/bench_room_probe.py --rooms 10000 10001 10002 10003
 
+`--erase-room` feeds both networks every clip minus the room's reference, the per-pixel median of its `empty`
+clips (`classroom_mode.model.erasure`), as `train --erase-room empty` does.
+
 Room seeds 10000 + k are the rooms `classroom-mode demo --seed k` records in and watches.
 """
 
@@ -63,6 +66,9 @@ def main() -> None:
     parser.add_argument(
         "--screen", action="store_true", help="the default attentive and the linear probe only, and no baseline"
     )
+    parser.add_argument(
+        "--erase-room", action="store_true", help="erase each room (the median of its empty clips) from every clip"
+    )
     args = parser.parse_args()
 
     started = time.perf_counter()
@@ -79,7 +85,7 @@ def main() -> None:
         for room in args.rooms:
             data_dir = _room_clips(args, room)
             for encoder, prefix, variants in runs:
-                data = load_labelled_features(data_dir, encoder, cache)
+                data = load_labelled_features(data_dir, encoder, cache, erase_with="empty" if args.erase_room else None)
                 groups = [group_of(path, "session") for path in data.paths]
                 for name, kind, settings in variants:
                     report = cross_validate(
@@ -132,6 +138,7 @@ def _markdown(args, backbone, scores: dict[str, list[float]], seconds: float) ->
     options = (
         f"--model {args.model} "
         + ("--screen " if args.screen else "")
+        + ("--erase-room " if args.erase_room else "")
         + f"--rooms {' '.join(map(str, args.rooms))} --clips-per-mode {args.clips_per_mode} --visit {args.visit:g} "
         f"--size {args.size}" + (f" --crop-size {args.crop_size}" if args.crop_size else "") + f" --out {args.out}"
     )
@@ -147,7 +154,8 @@ def _markdown(args, backbone, scores: dict[str, list[float]], seconds: float) ->
         "",
         f"{args.clips_per_mode} clips per mode of {args.size} px recorded in each room in {args.visit:g} s sessions "
         "(clips cut only once the room has settled into its mode), 4 modes (chance 25%); accuracy of stratified "
-        f"{args.folds}-fold CV grouped by session (mean over folds).",
+        f"{args.folds}-fold CV grouped by session (mean over folds)."
+        + (" Every clip erased of its room (minus the median of the room's `empty` clips)." if args.erase_room else ""),
         "",
         f"| features | {rooms} | mean |",
         "|---|" + "---|" * (len(args.rooms) + 1),

@@ -9,7 +9,7 @@ import statistics
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from fastapi import FastAPI
 from classroom_mode.clock import utc_now
 from classroom_mode.config import Config, parse_config
 from classroom_mode.model.probes import FeatureSet, cross_validate, fit_probe, save_probe
+from classroom_mode.model.probes.card import BackboneRecord, CurvePoint, ProbeCard
 from classroom_mode.records import CameraStatus, Clip, ModeState, Prediction, SurpriseReading
 from classroom_mode.service.api import create_app
 from classroom_mode.service.dashboard import mount_dashboard
@@ -159,16 +160,16 @@ def trained_probe(path: Path) -> Path:
     features = FeatureSet.from_embeddings(embeddings)
     probe = fit_probe(features, labels, kind="prototype")
     report = cross_validate(features, labels, kind="prototype", folds=3)
-    probe.meta = {
-        "backbone": {"model_id": "synthetic", "fingerprint": "test", "random_weights": True},
-        "created": "2026-03-02T09:00:00+00:00",
-        "cv": report.to_json(),
-        "learning_curve": [
-            {"clips_per_mode": 5, "accuracy": [0.55, 0.08]},
-            {"clips_per_mode": 2, "accuracy": [0.4, 0.1]},
-            {"clips_per_mode": 6, "accuracy": [0.7, 0.05]},
-        ],
-    }
+    curve = [
+        CurvePoint(clips_per_mode=n, scheme="stratified 2-fold", accuracy=score, macro_f1=score)
+        for n, score in ((5, (0.55, 0.08)), (2, (0.4, 0.1)), (6, (0.7, 0.05)))
+    ]
+    probe.card = ProbeCard(
+        backbone=BackboneRecord(model_id="synthetic", fingerprint="test", random_weights=True),
+        created=datetime(2026, 3, 2, 9, tzinfo=UTC),
+        cv=report.summary(),
+        learning_curve=curve,
+    )
     save_probe(probe, path)
     return path
 

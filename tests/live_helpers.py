@@ -117,6 +117,9 @@ class ZScoreCalibrator:
 class CentroidProbe:
     """A real nearest-centroid probe over pooled backbone embeddings (what the tests' server classifies with)."""
 
+    reference = None
+    """It reads plain clips: no room is erased from them."""
+
     def __init__(self, centroids: dict[str, np.ndarray], temperature: float = 0.05) -> None:
         self.names = list(centroids)
         self.centroids = np.stack([centroids[n] for n in self.names])

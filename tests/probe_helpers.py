@@ -7,9 +7,12 @@ that looks at the grid has something to find that a pooled-vector probe does not
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from classroom_mode.records import Embedding
+from classroom_mode.sim import generate_dataset
 
 MODES = ("empty", "group", "presentation", "solo")
 
@@ -43,3 +46,10 @@ def synthetic_embeddings(
             )
             labels.append(name)
     return embeddings, labels
+
+
+def labelled_folder(data: Path, clips_per_mode: int) -> Path:
+    """A labelled data folder of real simulator MP4s (64 px, 1 s), as `record` would leave it (no manifest)."""
+    generate_dataset(data, clips_per_mode, seconds=1.0, fps=8, size=(64, 64), seed=0, workers=1)
+    (data / "manifest.json").unlink()
+    return data

@@ -206,6 +206,7 @@ def tiny_probe(tmp_path_factory):
     """Nearest-prototype probes on the tiny backbone's features (safetensors + JSON): ours, one for another backbone."""
     from classroom_mode.model.backbone import load_backbone
     from classroom_mode.model.probes import FeatureSet, fit_probe, save_probe
+    from classroom_mode.model.probes.card import BackboneRecord, ProbeCard
 
     backbone = load_backbone("config:tiny", device="cpu")
     modes = ["empty", "solo", "group", "presentation"]
@@ -217,7 +218,9 @@ def tiny_probe(tmp_path_factory):
     paths = {}
     for name, fingerprint in (("ours", backbone.fingerprint), ("theirs", "0" * 20)):
         probe = fit_probe(features, labels, classes=modes, kind="prototype")
-        probe.meta["backbone"] = {"fingerprint": fingerprint, "model_id": "config:tiny" if name == "ours" else "other"}
+        probe.card = ProbeCard(
+            backbone=BackboneRecord(fingerprint=fingerprint, model_id="config:tiny" if name == "ours" else "other")
+        )
         save_probe(probe, out / f"{name}.safetensors")
         paths[name] = out / f"{name}.safetensors"
     return paths

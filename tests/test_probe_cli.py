@@ -10,17 +10,14 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from classroom_mode.sim import generate_dataset
+from probe_helpers import labelled_folder
 
 MODEL = ("--model", "config:tiny")
 
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> Path:
-    data = tmp_path_factory.mktemp("probe-cli") / "data"
-    generate_dataset(data, 6, seconds=1.0, fps=8, size=(64, 64), seed=0, workers=1)
-    (data / "manifest.json").unlink()
-    return data
+    return labelled_folder(tmp_path_factory.mktemp("probe-cli") / "data", 6)
 
 
 @pytest.fixture(autouse=True)
@@ -170,6 +167,8 @@ TAMPERINGS = {
     "modes-missing": (lambda s, t: s.update(classes=["empty", "solo", "group"]), "3 modes listed, but the tensors"),
     "kind-unknown": (lambda s, t: s.update(kind="oracle"), "kind: unknown probe kind"),
     "gate-gone": (lambda s, t: [t.pop(k) for k in list(t) if k.startswith("gate.")], "do not match its sidecar"),
+    "confusion-not-square": (lambda s, t: s["cv"]["confusion"]["matrix"].pop(), "matrix must be 4 × 4"),
+    "created-no-zone": (lambda s, t: s.update(created="2026-03-02T09:00:00"), "created: Input should have timezone"),
 }
 
 

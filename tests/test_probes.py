@@ -26,6 +26,7 @@ from classroom_mode.model.probes import (
     save_probe,
 )
 from classroom_mode.model.probes.attentive import AttentiveClassifier
+from classroom_mode.model.probes.card import BackboneRecord, CVSummary, ProbeCard
 from classroom_mode.model.probes.evaluate import data_warnings, learning_curve, make_splits
 from classroom_mode.model.probes.plots import attention_png, confusion_png
 from classroom_mode.records import UNCERTAIN, Embedding
@@ -142,14 +143,16 @@ def test_cross_validation_report_on_separable_data(data):
     assert set(report.per_class) == set(MODES)
     assert "true \\ predicted" in report.confusion_text()
     assert report.warnings == []
-    json.dumps(report.to_json())
+    summary = report.summary()
+    assert CVSummary.model_validate_json(summary.model_dump_json()) == summary
+    assert summary.confusion is not None and summary.confusion.classes == sorted(MODES)
 
 
 def test_learning_curve_covers_the_sizes_the_data_allows(data):
     features, labels, _, _ = data
     points, left_out = learning_curve(features, labels, (5, 10, 20), kind="prototype", folds=5)
-    assert [p["clips_per_mode"] for p in points] == [5, 10] and left_out == []
-    assert points[0]["scheme"] == "stratified 5-fold" and points[1]["accuracy"][0] > 0.7
+    assert [p.clips_per_mode for p in points] == [5, 10] and left_out == []
+    assert points[0].scheme == "stratified 5-fold" and points[1].accuracy[0] > 0.7
     points, left_out = learning_curve(features, labels, (2,), kind="attentive", folds=2)
     assert points == [] and "at least 3 clips per mode" in left_out[0]
 
@@ -187,7 +190,7 @@ def test_bad_labels_are_refused_by_name(data):
 
 def test_artifact_round_trip_and_refusal(attentive, data, tmp_path):
     _, _, test, _ = data
-    attentive.meta = {"backbone": {"model_id": "config:tiny", "fingerprint": "abc123"}, "display_names": {}}
+    attentive.card = ProbeCard(backbone=BackboneRecord(model_id="config:tiny", fingerprint="abc123"))
     tensors_path, sidecar_path = save_probe(attentive, tmp_path / "room.safetensors")
     assert (tensors_path.name, sidecar_path.name) == ("room.safetensors", "room.json")
     sidecar = json.loads(sidecar_path.read_text())
@@ -195,6 +198,7 @@ def test_artifact_round_trip_and_refusal(attentive, data, tmp_path):
     assert sidecar["head"]["lr"] in FAST.learning_rates and sidecar["head"]["temperature"] > 0
 
     loaded = load_probe(tmp_path / "room", expect_fingerprint="abc123")
+    assert loaded.card == attentive.card
     np.testing.assert_allclose(loaded.predict_proba(test), attentive.predict_proba(test), rtol=1e-6)
     assert loaded.gate.threshold == attentive.gate.threshold
     with pytest.raises(UserError, match=r"config:tiny \(fingerprint abc123\), not the backbone in use"):

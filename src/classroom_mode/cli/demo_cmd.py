@@ -93,6 +93,7 @@ def demo(
     model: Annotated[
         str, typer.Option("--model", "-m", help="backbone (default: the project's own small V-JEPA model)")
     ] = DEFAULT_BACKBONE,
+    erase_room: probe_cmd.EraseRoomOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Run the whole pipeline offline on simulated footage and report how well it agrees with ground truth."""
@@ -132,7 +133,7 @@ def demo(
     assert probe_path is not None
     # with --json, stdout carries only the summary: the CV table goes to stderr with the other progress
     with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
-        _train_probe(out / "data", probe_path, config, seed)
+        _train_probe(out / "data", probe_path, config, seed, erase_room)
     timings["embed + train"] = time.perf_counter() - started - sum(timings.values())
 
     info(styled(("3/3", "bold"), f" the live loop on a simulated classroom: {preset.timeline} (scene seconds)"))
@@ -160,11 +161,11 @@ def demo(
         raise ClassroomModeError(f"agreement {result['agreement']:.2f} is below --min-agreement {min_agreement}")
 
 
-def _train_probe(data: Path, probe_path: Path, config: Config, seed: int) -> None:
+def _train_probe(data: Path, probe_path: Path, config: Config, seed: int, erase_room: str | None) -> None:
     """The room's probe, trained as `classroom-mode train DATA --group-by session` would train it."""
     from classroom_mode.model.probes import save_probe
 
-    backbone, labelled = probe_cmd.labelled_features(data, None, config)
+    backbone, labelled = probe_cmd.labelled_features(data, None, config, erase_room)
     result = probe_cmd.fit_room_probe(
         labelled, backbone, config, data_dir=data, kind="auto", folds=5, group_by="session", seed=seed
     )

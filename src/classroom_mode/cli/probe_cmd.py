@@ -44,6 +44,15 @@ FoldsOption = Annotated[
     int, typer.Option("--folds", "-k", help="cross-validation folds (leave-one-out if fewer clips)")
 ]
 SeedOption = Annotated[int, typer.Option("--seed", help="seed for splits, initialisation and shuffling")]
+EraseRoomOption = Annotated[
+    str | None,
+    typer.Option(
+        "--erase-room",
+        metavar="MODE",
+        help="subtract the room from every clip: the per-pixel median of MODE's clips (e.g. empty); automatic "
+        "(empty) for a model pretrained with --erase-room",
+    ),
+]
 GroupByOption = Annotated[
     GroupBy | None,
     typer.Option("--group-by", help="keep one session's or camera's clips in one fold (CAMERA__SESSION__NAME files)"),
@@ -67,6 +76,7 @@ def train(
     curve: Annotated[
         bool, typer.Option("--learning-curve", help="also cross-validate with 5 / 10 / 20 / 50 clips per mode")
     ] = False,
+    erase_room: EraseRoomOption = None,
     as_json: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:
@@ -74,13 +84,14 @@ def train(
     from classroom_mode.model.probes import save_probe
 
     cfg = config_from(config)
-    backbone, data = labelled_features(data_dir, model, cfg)
+    backbone, data = labelled_features(data_dir, model, cfg, erase_room)
     result = fit_room_probe(data, backbone, cfg, data_dir=data_dir, kind=probe, folds=folds,
                             group_by=group_by, seed=seed, with_curve=curve)  # fmt: skip
     trained = result.probe
     tensors_path, sidecar_path = save_probe(trained, out)
     if as_json:
-        print_json({"probe": str(sidecar_path), "tensors": str(tensors_path), "kind": trained.kind, **trained.meta})
+        card = trained.card.model_dump(mode="json")
+        print_json({"probe": str(sidecar_path), "tensors": str(tensors_path), "kind": trained.kind, **card})
         return
     if result.report:
         print_report(result.report)
@@ -135,6 +146,7 @@ def evaluate(
     group_by: GroupByOption = None,
     confusion: Annotated[Path | None, typer.Option("--confusion", help="write the confusion matrix as PNG")] = None,
     seed: SeedOption = 0,
+    erase_room: EraseRoomOption = None,
     as_json: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:
@@ -144,7 +156,7 @@ def evaluate(
 
     kind = probe
     cfg = config_from(config)
-    _, data = labelled_features(data_dir, model, cfg)
+    _, data = labelled_features(data_dir, model, cfg, erase_room)
     with _fold_progress(data, folds, group_by, seed) as on_fold:
         report = evaluate_probe(
             data, kind=kind, folds=folds, group_by=group_by, seed=seed,
@@ -153,7 +165,8 @@ def evaluate(
     if confusion is not None:
         write_bytes(confusion, confusion_png(report.confusion, report.classes, title=f"{kind} probe, {report.scheme}"))
     if as_json:
-        print_json({"probe": kind, **report.to_json(), "skipped": data.summary()["skipped"]})
+        skipped = [s.model_dump() for s in data.skipped]
+        print_json({"probe": kind, **report.summary().model_dump(mode="json"), "skipped": skipped})
         return
     print_report(report)
     if confusion is not None:
@@ -179,14 +192,17 @@ def classify(
     from classroom_mode.model.probes import load_probe, read_sidecar
 
     cfg = config_from(config)
-    made_for = read_sidecar(probe).get("backbone") or {}
-    backbone = load_backbone(
-        model or made_for.get("model_id") or cfg.backbone.model,
-        revision=None if model else made_for.get("revision"),
-        device=cfg.backbone.device,
-        crop_size=cfg.backbone.crop_size if model else (made_for.get("preprocessing") or {}).get("crop_size"),
-    )
+    made_for = read_sidecar(probe).backbone
+    if model or made_for is None:
+        spec, revision, crop_size = model or cfg.backbone.model, None, cfg.backbone.crop_size
+    else:
+        preprocessing = made_for.preprocessing
+        crop_size = preprocessing.crop_size if preprocessing else None
+        spec, revision = made_for.model_id, made_for.revision
+    backbone = load_backbone(spec, revision=revision, device=cfg.backbone.device, crop_size=crop_size)
     trained = load_probe(probe, expect_fingerprint=backbone.fingerprint)
+    if trained.reference is not None:
+        backbone = backbone.with_reference(trained.reference)
     if explain is not None and trained.kind != "attentive":
         raise UserError(f"--explain: the {trained.kind} probe has no attention to draw; train with --probe attentive")
     with EmbeddingCache(cfg.paths.cache) as cache, progress_bar("embedding", total=len(clips)) as (bar, task):
@@ -225,8 +241,11 @@ def classify(
         raise UserError("no clip could be classified")
 
 
-def labelled_features(data_dir: Path, model: str | None, cfg: Config) -> tuple[Backbone, LabelledFeatures]:
-    """The backbone `cfg` describes (or `model`) and the folder's labelled clips embedded with it (cached)."""
+def labelled_features(
+    data_dir: Path, model: str | None, cfg: Config, erase_room: str | None = None
+) -> tuple[Backbone, LabelledFeatures]:
+    """The backbone `cfg` describes (or `model`) and the folder's labelled clips embedded with it (cached), erased of
+    the room when `erase_room` names a mode or the model was pretrained on room-erased clips."""
     from classroom_mode.model.backbone import backbone_from_config
     from classroom_mode.model.cache import EmbeddingCache
     from classroom_mode.model.probes.dataset import load_labelled_features
@@ -236,9 +255,15 @@ def labelled_features(data_dir: Path, model: str | None, cfg: Config) -> tuple[B
     info(f"backbone: {backbone.describe()}")
     if backbone.random_weights:
         warn("RANDOM weights: these features are for tests only, not a trained model")
+    if erase_room is None and backbone.erases_room:
+        erase_room = "empty"
+    if erase_room is not None:
+        info(f"erasing the room: every clip minus the per-pixel median of the {erase_room!r} clips")
     total = len(list_labelled_clips(data_dir))
     with EmbeddingCache(cfg.paths.cache) as cache, progress_bar("embedding", total=total) as (bar, task):
-        data = load_labelled_features(data_dir, backbone, cache, progress=lambda n: bar.advance(task, n))
+        data = load_labelled_features(
+            data_dir, backbone, cache, erase_with=erase_room, progress=lambda n: bar.advance(task, n)
+        )
     return backbone, data
 
 
@@ -283,7 +308,7 @@ def print_report(report: CVReport) -> None:
     for column in ("mode", "clips", "precision", "recall"):
         table.add_column(column)
     for name, scores in report.per_class.items():
-        table.add_row(name, str(scores["clips"]), _fmt(tuple(scores["precision"])), _fmt(tuple(scores["recall"])))
+        table.add_row(name, str(scores.clips), _fmt(scores.precision), _fmt(scores.recall))
     console.print(table)
     console.print(report.confusion_text(), highlight=False)
     for warning in report.warnings:

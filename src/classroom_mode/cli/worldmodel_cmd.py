@@ -54,6 +54,13 @@ def pretrain(
     target_centring: Annotated[
         str, typer.Option("--target-centring", help="none, or room: predict each window's deviation from its room")
     ] = "none",
+    erase_room: Annotated[
+        bool,
+        typer.Option(
+            "--erase-room",
+            help="train on each camera's windows minus its median frame; the model then reads only room-erased clips",
+        ),
+    ] = False,
     variance_weight: Annotated[
         float, typer.Option("--variance-weight", min=0.0, help="within-room VICReg variance term")
     ] = 0.0,
@@ -99,6 +106,7 @@ def pretrain(
     from classroom_mode.errors import ClassroomModeError, UserError
     from classroom_mode.model import distributed
     from classroom_mode.model.backbone import resolve_device
+    from classroom_mode.model.erasure import CONFIG_KEY, ERASED_INPUT
     from classroom_mode.model.jepa import pretrain as jepa
     from classroom_mode.model.jepa.indicator import indicator_rooms as indicator_rooms_for
     from classroom_mode.model.jepa.objective import MASK_PRESETS
@@ -110,7 +118,7 @@ def pretrain(
         raise UserError(f"--masks {masks}: known are {', '.join(MASK_PRESETS)}")
     try:
         recipe = PretrainRecipe(
-            model=jepa.model_settings(init, preset),
+            model=jepa.model_settings(init, preset) | ({CONFIG_KEY: ERASED_INPUT} if erase_room else {}),
             init=init,
             masks=[MaskSetting(**spec.to_dict()) for spec in MASK_PRESETS[masks]],
             steps=steps,

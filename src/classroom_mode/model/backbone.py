@@ -20,6 +20,7 @@ them over several patches, at about the square of the size in compute.
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import json
 import logging
@@ -41,7 +42,14 @@ from classroom_mode.errors import UserError
 from classroom_mode.model.cache import embedding_key, frames_hash
 from classroom_mode.model.compute import autocast
 from classroom_mode.model.configs import CONFIG_PREFIX, RANDOM_SEED, named_config
-from classroom_mode.model.preprocess import IMAGENET_MEAN, IMAGENET_STD, PREPROCESS_VERSION, preprocess_video
+from classroom_mode.model.erasure import CONFIG_KEY, ERASED_INPUT, erase, erased_fingerprint
+from classroom_mode.model.preprocess import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    PREPROCESS_VERSION,
+    centre_crop_video,
+    normalise,
+)
 from classroom_mode.model.token_grid import TokenGrid, clip_frames
 from classroom_mode.records import Clip, Embedding
 
@@ -129,7 +137,29 @@ class Backbone:
         self.crop_size: int = self.config.crop_size
         self.grid: tuple[int, int, int] = TokenGrid.for_config(self.config, self.frames_per_clip).astuple()
         """(time, rows, cols) of the encoder's token grid for one clip."""
-        self.fingerprint = _fingerprint(model_id, revision, weights_identity, self.crop_size, self.frames_per_clip)
+        self.plain_fingerprint = _fingerprint(
+            model_id, revision, weights_identity, self.crop_size, self.frames_per_clip
+        )
+        """The model's identity (weights, geometry, preprocessing): what a probe records and is checked against."""
+        self.fingerprint = self.plain_fingerprint
+        """The features' identity: the model's, and the room reference when one is subtracted (cache keys)."""
+        self.reference: torch.Tensor | None = None
+        """The camera's room, (3, crop, crop) in 0–255, subtracted from every frame (`model.erasure`)."""
+
+    @property
+    def erases_room(self) -> bool:
+        """Whether the model was pretrained on room-erased clips, and so must be fed nothing else."""
+        return getattr(self.config, CONFIG_KEY, None) == ERASED_INPUT
+
+    def with_reference(self, reference: torch.Tensor) -> Backbone:
+        """This backbone (the same model, not a copy of it) reading clips minus `reference`, the camera's room."""
+        expected = (3, self.crop_size, self.crop_size)
+        if tuple(reference.shape) != expected:
+            raise UserError(f"a room reference for this backbone is {expected}, got {tuple(reference.shape)}")
+        view = copy.copy(self)
+        view.reference = reference.float().cpu()
+        view.fingerprint = erased_fingerprint(self.plain_fingerprint, view.reference)
+        return view
 
     @property
     def numerics(self) -> str:
@@ -156,7 +186,19 @@ class Backbone:
 
     def preprocess_frames(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
         """(T, H, W, 3) uint8 → (T', C, H', W') float32, resampled to this model's frames per clip and crop size."""
-        return preprocess_video(frames, crop_size=self.crop_size, num_frames=self.frames_per_clip)
+        video = self.centre_crop(frames)
+        if self.reference is not None:
+            return normalise(erase(video, self.reference, full_scale=255.0))
+        if self.erases_room:
+            raise UserError(
+                f"{self.model_id} was pretrained on room-erased clips and needs the camera's room to subtract: use "
+                "it through a probe trained with it (`classroom-mode train` on a folder with an `empty` mode)"
+            )
+        return normalise(video)
+
+    def centre_crop(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """(T, H, W, 3) uint8 → (T', 3, crop, crop) uint8: the pixels this model sees, before any normalisation."""
+        return centre_crop_video(frames, crop_size=self.crop_size, num_frames=self.frames_per_clip)
 
     def encode(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """(B, T, C, H, W) → encoder patch tokens (B, N, D) float32, token order time → row → column."""

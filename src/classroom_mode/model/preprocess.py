@@ -51,6 +51,11 @@ def _output_size(height: int, width: int, short_target: int) -> tuple[int, int]:
 
 def preprocess_video(frames: np.ndarray | torch.Tensor, *, crop_size: int, num_frames: int) -> torch.Tensor:
     """(T, H, W, 3) uint8 RGB → (num_frames, 3, crop, crop) float32, normalised like the official processor."""
+    return normalise(centre_crop_video(frames, crop_size=crop_size, num_frames=num_frames))
+
+
+def centre_crop_video(frames: np.ndarray | torch.Tensor, *, crop_size: int, num_frames: int) -> torch.Tensor:
+    """(T, H, W, 3) uint8 RGB → (num_frames, 3, crop, crop) uint8: resampled, resized and centre-cropped."""
     video = torch.as_tensor(frames)
     if video.ndim != 4 or video.shape[-1] != 3 or video.dtype != torch.uint8:
         raise ValueError(f"frames must be (T, H, W, 3) uint8, got {tuple(video.shape)} {video.dtype}")
@@ -64,7 +69,12 @@ def preprocess_video(frames: np.ndarray | torch.Tensor, *, crop_size: int, num_f
     if (out_h, out_w) != (height, width):
         video = F.interpolate(video, size=(out_h, out_w), mode="bilinear", align_corners=False, antialias=True)
     top, left = int((out_h - crop_size) / 2.0), int((out_w - crop_size) / 2.0)
-    video = video[..., top : top + crop_size, left : left + crop_size]
-    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    return video[..., top : top + crop_size, left : left + crop_size]
+
+
+def normalise(video: torch.Tensor) -> torch.Tensor:
+    """(..., 3, H, W) pixels in 0–255 (uint8 or float) → float32 scaled to [0, 1] and normalised with ImageNet's
+    mean and std."""
+    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
     return (video.float() / 255.0 - mean) / std

@@ -53,6 +53,9 @@ class Analyzer(Protocol):
 class Probe(Protocol):
     """The part of `classroom_mode.model.probes.TrainedProbe` the service uses."""
 
+    reference: torch.Tensor | None
+    """The room its clips are erased of before they are embedded (`model.erasure`); None: plain clips."""
+
     def classify(self, embedding: Embedding, *, camera_id: str, at: datetime) -> Prediction: ...
 
     def attention_map(self, embedding: Embedding) -> np.ndarray | None: ...
@@ -82,6 +85,8 @@ class EncoderBackbone(Protocol):
 
     def embedding_from_features(self, features: torch.Tensor, key: str) -> Embedding: ...
 
+    def with_reference(self, reference: torch.Tensor) -> EncoderBackbone: ...
+
 
 def clip_time(clip: Clip) -> datetime:
     """When a clip was taken: its end, else its start, else now."""
@@ -98,6 +103,12 @@ class LocalEncoder:
         self.probes = dict(probes)
         self.surprise = surprise
         self._lock = threading.Lock()
+        self._room_backbones = {
+            room: backbone.with_reference(probe.reference)
+            for room, probe in self.probes.items()
+            if probe.reference is not None
+        }
+        """The backbone as each room-erasing probe needs it fed."""
 
     @property
     def fingerprint(self) -> str:
@@ -125,21 +136,19 @@ class LocalEncoder:
         with self._lock:
             return float(self.surprise.energy([clip])[0])
 
-    def classify(self, clip: Clip, room: str) -> Prediction:
-        probe = self.probe(room)
-        return probe.classify(self.embed(clip), camera_id=clip.camera_id, at=clip_time(clip))
-
     def analyse(self, clip: Clip, room: str) -> Analysis:
         """One window: the clip is preprocessed once and encoded once; the surprise model reads its targets from
-        that pass and adds only the context frames' pass and the predictor."""
+        that pass and adds only the context frames' pass and the predictor. A room-erasing probe's clip is erased
+        before all of it, so the surprise is measured on what that room's probe sees."""
         probe = self.probe(room)
-        key = embedding_key(frames_hash(clip.frames), self.backbone, exact_tokens=False)
+        backbone = self._room_backbones.get(room, self.backbone)
+        key = embedding_key(frames_hash(clip.frames), backbone, exact_tokens=False)
         with self._lock:
-            pixels = self.backbone.preprocess([clip])
-            encoded = self.backbone.encode(pixels)
+            pixels = backbone.preprocess([clip])
+            encoded = backbone.encode(pixels)
             energy = float(self.surprise.energy(pixels, encoded)[0]) if self.surprise is not None else None
             features = encoded.cpu()
-        embedding = self.backbone.embedding_from_features(features[0], key)
+        embedding = backbone.embedding_from_features(features[0], key)
         prediction = probe.classify(embedding, camera_id=clip.camera_id, at=clip_time(clip))
         return Analysis(prediction, energy, probe.attention_map(embedding))
 

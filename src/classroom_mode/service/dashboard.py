@@ -17,7 +17,7 @@ from __future__ import annotations
 import html
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Protocol
 
 import numpy as np
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
@@ -26,6 +26,7 @@ from fastapi.staticfiles import StaticFiles
 
 from classroom_mode import __version__
 from classroom_mode.errors import UserError
+from classroom_mode.model.probes.artifact import ProbeSidecar
 from classroom_mode.outputs import stored_statuses
 from classroom_mode.records import CameraStatus, Clip
 from classroom_mode.service import dashboard_images as images
@@ -103,7 +104,7 @@ def last_clip(camera: KnownCamera, live: Live) -> Clip:
 LastClip = Annotated[Clip, Depends(last_clip)]
 
 
-def probe_file(index: int, app: Services) -> dict[str, Any]:
+def probe_file(index: int, app: Services) -> ProbeSidecar:
     files = probes.configured_probes(app.config)
     if not 0 <= index < len(files):
         raise HTTPException(status_code=404, detail=f"no probe number {index}")
@@ -113,7 +114,7 @@ def probe_file(index: int, app: Services) -> dict[str, Any]:
         raise HTTPException(status_code=404, detail=str(exc)) from None
 
 
-ProbeFile = Annotated[dict[str, Any], Depends(probe_file)]
+ProbeFile = Annotated[ProbeSidecar, Depends(probe_file)]
 
 
 def _frame_url(live: LiveFrames | None, camera: str, status: CameraStatus | None, kind: str) -> str | None:

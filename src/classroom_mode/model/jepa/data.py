@@ -33,8 +33,9 @@ from safetensors.torch import save_file
 
 from classroom_mode.errors import ClassroomModeError, UserError
 from classroom_mode.files import written_path
+from classroom_mode.model.erasure import erase_uint8, reference_frame
 from classroom_mode.model.jepa.draws import randint, uniform
-from classroom_mode.model.preprocess import IMAGENET_MEAN, IMAGENET_STD, resize_size
+from classroom_mode.model.preprocess import normalise, resize_size
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +94,6 @@ class ClipBank:
         for index, camera in enumerate(self.cameras):
             by_camera.setdefault(camera, []).append(index)
         self.by_camera = by_camera
-        self._mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-        self._std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
 
     def __len__(self) -> int:
         return int(self.frames.shape[0])
@@ -218,10 +217,14 @@ class ClipBank:
         top, left, height, width = crop
         window = video[..., top : top + height, left : left + width].float()
         window = F.interpolate(window, size=(self.crop_size, self.crop_size), mode="bilinear", align_corners=False)
-        return self._normalise(window)
+        return normalise(window)
 
-    def _normalise(self, video: torch.Tensor) -> torch.Tensor:
-        return (video.float() / 255.0 - self._mean) / self._std
+    def erase_rooms(self) -> None:
+        """Replace every clip by its room-erased version (`model.erasure`), each camera's reference the per-pixel
+        median over all of its clips: no label is read, and a person covers a pixel less than half the time."""
+        for clips in self.by_camera.values():
+            reference = reference_frame(self.frames[clips])
+            self.frames[clips] = erase_uint8(self.frames[clips], reference)
 
 
 def files_fingerprint(paths: Sequence[Path], num_frames: int, crop_size: int) -> str:

@@ -21,6 +21,7 @@ from transformers import VJEPA2Config, VJEPA2Model
 
 from classroom_mode.errors import ClassroomModeError, UserError
 from classroom_mode.files import write_json
+from classroom_mode.model import erasure
 from classroom_mode.model.distributed import Ranks
 from classroom_mode.model.jepa.checkpoint import (
     checkpoint_recipe,
@@ -67,14 +68,21 @@ def find_clips(data: Path) -> list[Path]:
 
 
 def initial_model(recipe: PretrainRecipe) -> VJEPA2Model:
-    """The starting weights: the `init` backbone's encoder and predictor, or a seeded random model."""
+    """The starting weights: the `init` backbone's encoder and predictor, or a seeded random model; its config says
+    whether it reads room-erased clips as this run trains it to, whatever the `init` model read."""
     if recipe.init is not None:
         from classroom_mode.model.backbone import load_backbone
 
-        return load_backbone(recipe.init, device="cpu").model
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(recipe.seed)
-        return VJEPA2Model(recipe.model_config_object())
+        model = load_backbone(recipe.init, device="cpu").model
+    else:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(recipe.seed)
+            model = VJEPA2Model(recipe.model_config_object())
+    if recipe.erases_room:
+        setattr(model.config, erasure.CONFIG_KEY, erasure.ERASED_INPUT)
+    elif hasattr(model.config, erasure.CONFIG_KEY):
+        delattr(model.config, erasure.CONFIG_KEY)
+    return model
 
 
 def model_settings(init: str | None, preset: str | None) -> dict[str, Any]:
@@ -175,6 +183,9 @@ def prepare_run(
         if bank is None:
             raise ClassroomModeError(f"rank {ranks.rank}: {out / BANK_FILE} is missing or another run's")
     bank.check_grouping(recipe.windows_per_room)
+    if recipe.erases_room:
+        log.info("erasing each camera's room (its median frame) from its %d clips", len(bank))
+        bank.erase_rooms()
 
     trainer = JEPATrainer(recipe, initial_model(recipe), device, ranks)
     history: list[dict[str, Any]] = []

@@ -17,6 +17,7 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from transformers import VJEPA2Config
 
+from classroom_mode.model import erasure
 from classroom_mode.model.jepa.objective import OFFICIAL_MASKS, BlockMaskSpec, LossSettings
 from classroom_mode.model.schedule import warmup_cosine
 from classroom_mode.model.token_grid import FRAMES_PER_CLIP, clip_frames
@@ -88,6 +89,11 @@ class PretrainRecipe(BaseModel):
 
     def model_config_object(self) -> VJEPA2Config:
         return VJEPA2Config(**self.model)
+
+    @property
+    def erases_room(self) -> bool:
+        """Whether the run trains on room-erased windows (`model.erasure`); the exported config says so too."""
+        return self.model.get(erasure.CONFIG_KEY) == erasure.ERASED_INPUT
 
     @property
     def clip_frames(self) -> int:

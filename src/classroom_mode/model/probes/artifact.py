@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+import torch
+from pydantic import Field, ValidationError, field_validator
 from safetensors import SafetensorError
 from safetensors.numpy import load as load_tensors
 from safetensors.numpy import save as save_tensors
@@ -22,18 +23,19 @@ from safetensors.numpy import save as save_tensors
 from classroom_mode.config import validation_message
 from classroom_mode.errors import UserError
 from classroom_mode.files import write_bytes
+from classroom_mode.model.probes.card import ProbeCard
 from classroom_mode.model.probes.gate import DistanceGate
 from classroom_mode.model.probes.probe import HEADS, TrainedProbe
 
-FORMAT = "classroom-mode-probe/1"
+FORMAT: Final = "classroom-mode-probe/1"
+REFERENCE = "erasure.reference"
+"""The tensor of a room-erasing probe's reference (`model.erasure`)."""
 
 
-class ProbeSidecar(BaseModel):
-    """The fields of a probe's JSON sidecar that loading relies on; the rest (metadata, reports) is kept as is."""
+class ProbeSidecar(ProbeCard):
+    """A probe's JSON sidecar: its card, and what rebuilding the head and gate from the tensors needs."""
 
-    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
-
-    format: Literal["classroom-mode-probe/1"]
+    format: Literal["classroom-mode-probe/1"] = FORMAT
     kind: str
     classes: list[str] = Field(min_length=2)
     uncertain_below: float = Field(ge=0.0, le=1.0)
@@ -54,6 +56,10 @@ class ProbeSidecar(BaseModel):
             raise ValueError("a mode is listed twice")
         return classes
 
+    @property
+    def card(self) -> ProbeCard:
+        return ProbeCard.model_validate({name: getattr(self, name) for name in ProbeCard.model_fields})
+
 
 def probe_paths(path: Path | str) -> tuple[Path, Path]:
     """(tensors, sidecar) for a probe named with or without its `.safetensors` / `.json` suffix."""
@@ -67,17 +73,18 @@ def save_probe(probe: TrainedProbe, path: Path | str) -> tuple[Path, Path]:
     tensors_path, sidecar_path = probe_paths(path)
     tensors = {f"head.{k}": v for k, v in probe.head.tensors().items()}
     tensors |= {f"gate.{k}": v for k, v in probe.gate.tensors().items()}
-    sidecar = {
-        "format": FORMAT,
-        "kind": probe.kind,
-        "classes": probe.classes,
-        "uncertain_below": probe.uncertain_below,
-        "head": probe.head.hparams(),
-        "gate": probe.gate.hparams(),
-        **probe.meta,
-    }
+    if probe.reference is not None:
+        tensors[REFERENCE] = probe.reference.round().to(torch.uint8).numpy()  # a median of uint8 pixels: exact
+    sidecar = ProbeSidecar(
+        kind=probe.kind,
+        classes=probe.classes,
+        uncertain_below=probe.uncertain_below,
+        head=probe.head.hparams(),
+        gate=probe.gate.hparams(),
+        **dict(probe.card),
+    )
     write_bytes(tensors_path, save_tensors({k: np.ascontiguousarray(v) for k, v in tensors.items()}))
-    write_bytes(sidecar_path, json.dumps(sidecar, indent=2, ensure_ascii=False, default=_plain).encode())
+    write_bytes(sidecar_path, sidecar.model_dump_json(indent=2, fallback=_plain).encode())
     return tensors_path, sidecar_path
 
 
@@ -91,33 +98,33 @@ def load_probe(path: Path | str, *, expect_fingerprint: str | None = None) -> Tr
         raise UserError(f"{tensors_path}: probe file not found") from None
     except (OSError, SafetensorError) as exc:
         raise UserError(f"{tensors_path}: not a readable probe ({exc})") from None
-    backbone = sidecar.get("backbone")
-    made_for = backbone.get("fingerprint") if isinstance(backbone, dict) else None
+    made_for = sidecar.backbone.fingerprint if sidecar.backbone else None
     if expect_fingerprint is not None and made_for != expect_fingerprint:
-        model = backbone.get("model_id", "an unknown backbone") if isinstance(backbone, dict) else "an unknown backbone"
+        model = sidecar.backbone.model_id if sidecar.backbone else "an unknown backbone"
         raise UserError(
             f"{sidecar_path}: this probe was trained on features of {model} (fingerprint {made_for}), not the "
             f"backbone in use (fingerprint {expect_fingerprint}); retrain it with `classroom-mode train`"
         )
-    meta = {
-        k: v for k, v in sidecar.items() if k not in ("format", "kind", "classes", "uncertain_below", "head", "gate")
-    }
     try:
-        head = HEADS[sidecar["kind"]].restore(_section(tensors, "head."), sidecar["head"])
-        gate = DistanceGate.restore(_section(tensors, "gate."), sidecar["gate"])
+        head = HEADS[sidecar.kind].restore(_section(tensors, "head."), sidecar.head)
+        gate = DistanceGate.restore(_section(tensors, "gate."), sidecar.gate)
     except (KeyError, RuntimeError, TypeError, ValueError) as exc:
         raise UserError(
             f"{tensors_path}: probe tensors do not match its sidecar ({type(exc).__name__}: {exc})"
         ) from None
-    classes = list(sidecar["classes"])
+    classes = sidecar.classes
     if len(gate.means.centroids) != len(classes):
         raise UserError(
             f"{sidecar_path}: classes: {len(classes)} modes listed, but the tensors hold {len(gate.means.centroids)}"
         )
-    return TrainedProbe(classes, head, gate, float(sidecar["uncertain_below"]), meta)
+    stored = tensors.get(REFERENCE)
+    if (stored is None) != (sidecar.erasure is None):
+        raise UserError(f"{tensors_path}: the room reference and the sidecar's `erasure` must come together")
+    reference = None if stored is None else torch.from_numpy(stored).float()
+    return TrainedProbe(classes, head, gate, sidecar.uncertain_below, sidecar.card, reference)
 
 
-def read_sidecar(path: Path | str) -> dict[str, Any]:
+def read_sidecar(path: Path | str) -> ProbeSidecar:
     """A probe's JSON sidecar alone (cheap: e.g. to learn which backbone to load before loading the probe)."""
     sidecar_path = probe_paths(path)[1]
     try:
@@ -129,10 +136,9 @@ def read_sidecar(path: Path | str) -> dict[str, Any]:
     if not isinstance(sidecar, dict) or sidecar.get("format") != FORMAT:
         raise UserError(f"{sidecar_path}: not a classroom-mode probe sidecar")
     try:
-        ProbeSidecar.model_validate(sidecar)
+        return ProbeSidecar.model_validate(sidecar)
     except ValidationError as exc:
         raise UserError(f"{sidecar_path}: {validation_message(exc)}") from None
-    return sidecar
 
 
 def _section(tensors: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
@@ -140,7 +146,7 @@ def _section(tensors: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarra
 
 
 def _plain(value: Any) -> Any:
-    """JSON for the numpy scalars and tuples hyper-parameters may hold."""
+    """JSON for the numpy scalars and arrays hyper-parameters may hold."""
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray):

@@ -12,21 +12,34 @@ kept on one side of every split, so near-duplicates from the same minute never s
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+
+import torch
 
 from classroom_mode.errors import UserError
 from classroom_mode.model.backbone import Backbone
 from classroom_mode.model.cache import EmbeddingCache
 from classroom_mode.model.embed import embed_paths
-from classroom_mode.model.preprocess import PREPROCESS_VERSION
+from classroom_mode.model.erasure import reference_frame
+from classroom_mode.model.probes.card import DataSummary
 from classroom_mode.model.probes.features import FeatureSet
 from classroom_mode.records import GroupBy, Skipped
 from classroom_mode.video.dataset import is_label_dir, list_labelled_clips, overlooked
+from classroom_mode.video.decode import sample_clip
 
 SEPARATOR = "__"
+
+
+@dataclass(frozen=True)
+class RoomReference:
+    reference: torch.Tensor
+    """(3, crop, crop) in 0–255."""
+    mode: str
+    """The mode whose clips it is the median of."""
+    clips: int
 
 
 @dataclass
@@ -37,14 +50,13 @@ class LabelledFeatures:
     """Every mode folder, also those whose clips all failed (training refuses those by name)."""
     paths: list[Path]
     skipped: list[Skipped] = field(default_factory=list)
+    erasure: RoomReference | None = None
+    """The room subtracted from every clip before embedding; None: plain clips."""
 
-    def summary(self) -> dict[str, Any]:
-        """Clip counts per mode and what was skipped, for the probe's sidecar."""
-        return {
-            "clips": len(self.labels),
-            "per_mode": {name: self.labels.count(name) for name in self.classes},
-            "skipped": [s.model_dump() for s in self.skipped],
-        }
+    def summary(self, folder: Path) -> DataSummary:
+        """Clip counts per mode and what was skipped, for the probe's card."""
+        per_mode = {name: self.labels.count(name) for name in self.classes}
+        return DataSummary(folder=str(folder), clips=len(self.labels), per_mode=per_mode, skipped=self.skipped)
 
 
 def load_labelled_features(
@@ -52,21 +64,41 @@ def load_labelled_features(
     backbone: Backbone,
     cache: EmbeddingCache | None,
     *,
+    erase_with: str | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> LabelledFeatures:
-    """Embed (or read from the cache) every labelled clip of a data folder."""
+    """Embed (or read from the cache) every labelled clip of a data folder.
+
+    With `erase_with` (a mode with nobody in the room, e.g. `empty`), every clip is first erased of the room: its
+    frames minus the per-pixel median of that mode's clips (`model.erasure`), which the features then carry.
+    """
     data_dir = Path(data_dir)
     clips = list_labelled_clips(data_dir)
     classes = sorted(p.name for p in data_dir.iterdir() if is_label_dir(p))
     if not clips:
         raise UserError(f"{data_dir}: no labelled clips (expected DATA/<mode>/<clip> folders)")
+    erasure = None
+    if erase_with is not None:
+        erasure = room_reference([c.path for c in clips if c.label == erase_with], backbone, erase_with)
+        backbone = backbone.with_reference(erasure.reference)
     result = embed_paths([c.path for c in clips], backbone, cache, progress=progress)
     kept = [c for c in clips if c.path in result.embeddings]
     if not kept:
         raise UserError(f"{data_dir}: none of the {len(clips)} clips could be embedded")
     features = FeatureSet.from_embeddings([result.embeddings[c.path] for c in kept])
     skipped = [*overlooked(data_dir), *result.skipped]
-    return LabelledFeatures(features, [c.label for c in kept], classes, [c.path for c in kept], skipped)
+    return LabelledFeatures(features, [c.label for c in kept], classes, [c.path for c in kept], skipped, erasure)
+
+
+def room_reference(paths: Sequence[Path], backbone: Backbone, mode: str) -> RoomReference:
+    """The per-pixel median of the clips' frames, cropped as `backbone` crops them: the room with nobody in it."""
+    frames = []
+    for path in paths:
+        with contextlib.suppress(UserError):  # an unreadable clip is skipped (and reported) by the embedding pass
+            frames.append(backbone.centre_crop(sample_clip(path, backbone.frames_per_clip).frames))
+    if not frames:
+        raise UserError(f"--erase-room: the room's reference is the clips of mode {mode!r}, and there are none")
+    return RoomReference(reference_frame(torch.stack(frames)), mode, len(frames))
 
 
 def group_of(path: Path, by: GroupBy) -> str:
@@ -83,20 +115,3 @@ def groups_of(data: LabelledFeatures, group_by: GroupBy | None) -> list[str] | N
     """Each clip's session or camera (from its file name), so cross-validation never splits one; None without
     `group_by`."""
     return [group_of(path, group_by) for path in data.paths] if group_by else None
-
-
-def backbone_record(backbone: Backbone) -> dict[str, Any]:
-    """What a probe's sidecar says about the features it was trained on (checked again when it is loaded)."""
-    return {
-        "model_id": backbone.model_id,
-        "revision": backbone.revision,
-        "fingerprint": backbone.fingerprint,
-        "random_weights": backbone.random_weights,
-        "preprocessing": {
-            "version": PREPROCESS_VERSION,
-            "crop_size": backbone.crop_size,
-            "frames_per_clip": backbone.frames_per_clip,
-            "token_grid": list(backbone.grid),
-            "tokens": "time-averaged",
-        },
-    }

@@ -18,6 +18,7 @@ from sklearn.model_selection import LeaveOneGroupOut, LeaveOneOut, StratifiedGro
 
 from classroom_mode.errors import UserError
 from classroom_mode.model.probes.attentive import AttentiveSettings
+from classroom_mode.model.probes.card import Confusion, CurvePoint, CVSummary, ModeScores
 from classroom_mode.model.probes.features import FeatureSet
 from classroom_mode.model.probes.probe import encode_labels, fit_probe
 from classroom_mode.records import ProbeKind
@@ -38,24 +39,25 @@ class CVReport:
     """The probe type each fold trained (what `auto` chose inside that fold)."""
     accuracy: tuple[float, float | None]
     macro_f1: tuple[float, float | None]
-    per_class: dict[str, dict[str, Any]]
+    per_class: dict[str, ModeScores]
     confusion: np.ndarray
     """(C, C) counts over all folds: rows are true modes, columns predicted ones."""
     uncertain_rate: float
     """Share of held-out clips the probe would have answered `uncertain` (low confidence or far)."""
     warnings: list[str] = field(default_factory=list)
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "scheme": self.scheme,
-            "kinds": self.kinds,
-            "accuracy": list(self.accuracy),
-            "macro_f1": list(self.macro_f1),
-            "per_class": self.per_class,
-            "confusion": {"classes": self.classes, "matrix": self.confusion.tolist()},
-            "uncertain_rate": self.uncertain_rate,
-            "warnings": self.warnings,
-        }
+    def summary(self) -> CVSummary:
+        """The report as a probe's card keeps it (and `evaluate --json` prints it)."""
+        return CVSummary(
+            scheme=self.scheme,
+            kinds=self.kinds,
+            accuracy=self.accuracy,
+            macro_f1=self.macro_f1,
+            per_class=self.per_class,
+            confusion=Confusion(classes=self.classes, matrix=self.confusion.tolist()),
+            uncertain_rate=self.uncertain_rate,
+            warnings=self.warnings,
+        )
 
     def confusion_text(self) -> str:
         """The confusion matrix as aligned text (rows true, columns predicted)."""
@@ -117,11 +119,11 @@ def cross_validate(
         accuracy=_mean_std([s["accuracy"] for s in summary]),
         macro_f1=_mean_std([s["macro_f1"] for s in summary]),
         per_class={
-            name: {
-                "precision": list(_mean_std([s["precision"][c] for s in summary])),
-                "recall": list(_mean_std([s["recall"][c] for s in summary])),
-                "clips": int((y == c).sum()),
-            }
+            name: ModeScores(
+                precision=_mean_std([s["precision"][c] for s in summary]),
+                recall=_mean_std([s["recall"][c] for s in summary]),
+                clips=int((y == c).sum()),
+            )
             for c, name in enumerate(classes)
         },
         confusion=confusion_matrix(y, predicted, labels=list(range(len(classes)))),
@@ -140,7 +142,7 @@ def learning_curve(
     folds: int = 5,
     seed: int = 0,
     attentive: AttentiveSettings | None = None,
-) -> tuple[list[dict[str, Any]], list[str]]:
+) -> tuple[list[CurvePoint], list[str]]:
     """CV scores with the first n clips of every mode (a seeded random order), for each n the data allows.
 
     Returns the points and, for sizes the probe type cannot be trained on, why they were left out.
@@ -166,12 +168,7 @@ def learning_curve(
             left_out.append(f"{size} clips per mode: {exc}")
             continue
         points.append(
-            {
-                "clips_per_mode": size,
-                "scheme": report.scheme,
-                "accuracy": list(report.accuracy),
-                "macro_f1": list(report.macro_f1),
-            }
+            CurvePoint(clips_per_mode=size, scheme=report.scheme, accuracy=report.accuracy, macro_f1=report.macro_f1)
         )
     return points, left_out
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 import numpy as np
+import torch
 
 from classroom_mode.errors import UserError
+from classroom_mode.model.erasure import erased_fingerprint
 from classroom_mode.model.probes.attentive import AttentiveHead, AttentiveSettings
+from classroom_mode.model.probes.card import ProbeCard
 from classroom_mode.model.probes.features import FeatureSet
 from classroom_mode.model.probes.gate import DistanceGate
 from classroom_mode.model.probes.linear import LinearHead
@@ -41,8 +43,19 @@ class TrainedProbe:
     gate: DistanceGate
     uncertain_below: float = 0.5
     """Top probabilities under this make a prediction `uncertain` (config `thresholds.uncertain_below`)."""
-    meta: dict[str, Any] = field(default_factory=dict)
-    """Everything else the sidecar records: backbone, display names, metrics, data summary, date."""
+    card: ProbeCard = field(default_factory=ProbeCard)
+    """How it was made and how well it did: backbone, display names, metrics, data summary, date."""
+    reference: torch.Tensor | None = None
+    """The room subtracted from every clip before it is embedded for this probe, (3, crop, crop) in 0–255
+    (`model.erasure`); None: plain clips."""
+
+    @property
+    def features_fingerprint(self) -> str | None:
+        """The identity of the features the probe reads: its backbone's, and its room reference when it has one."""
+        made_for = self.card.backbone.fingerprint if self.card.backbone else None
+        if made_for is None or self.reference is None:
+            return made_for
+        return erased_fingerprint(made_for, self.reference)
 
     @property
     def kind(self) -> str:
@@ -92,7 +105,7 @@ class TrainedProbe:
 
     def _check_source(self, embedding: Embedding) -> None:
         """Refuse an embedding whose backbone fingerprint is known and is not the one the probe was trained on."""
-        made_for = (self.meta.get("backbone") or {}).get("fingerprint")
+        made_for = self.features_fingerprint
         came_from = embedding.meta.get("fingerprint")
         if made_for and came_from and made_for != came_from:
             raise UserError(

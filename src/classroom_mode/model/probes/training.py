@@ -1,6 +1,6 @@
 """Training a room's probe from its labelled clips, as `train` and the demo both do: cross-validate first (when
 every mode has clips enough), optionally a learning curve, then fit on every clip and write down how it was
-made in the probe's card (its sidecar's `meta`)."""
+made in the probe's card (`card.ProbeCard`, kept in its sidecar)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from classroom_mode.model.backbone import Backbone
-from classroom_mode.model.probes.dataset import LabelledFeatures, backbone_record, groups_of
+from classroom_mode.model.probes.card import BackboneRecord, CurvePoint, ProbeCard, RoomErasure
+from classroom_mode.model.probes.dataset import LabelledFeatures, groups_of
 from classroom_mode.model.probes.evaluate import CVReport, cross_validate, learning_curve, make_splits
 from classroom_mode.model.probes.probe import TrainedProbe, encode_labels, fit_probe
 from classroom_mode.records import GroupBy, ProbeKind
@@ -22,10 +22,10 @@ from classroom_mode.records import GroupBy, ProbeKind
 @dataclass(frozen=True)
 class ProbeTraining:
     probe: TrainedProbe
-    """Fitted on every clip, its card in `probe.meta`."""
+    """Fitted on every clip, its card in `probe.card`."""
     report: CVReport | None
     """The cross-validation report; None when folds were 0 or a mode had fewer than 2 clips."""
-    curve: list[dict[str, Any]] | None = None
+    curve: list[CurvePoint] | None = None
     curve_left_out: tuple[str, ...] = ()
     """Why some learning-curve points are missing (too few clips for that size)."""
 
@@ -98,13 +98,16 @@ def train_probe(
         data.features, data.labels, classes=data.classes, kind=kind, seed=seed, uncertain_below=uncertain_below
     )
     names = display_names or {}
-    trained.meta = {
-        "display_names": {name: names[name] for name in data.classes if name in names},
-        "backbone": backbone_record(backbone),
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "seed": seed,
-        "data": {"folder": str(data_dir), **data.summary()},
-        "cv": report.to_json() if report else None,
-        "learning_curve": curve,
-    }
+    erasure = data.erasure
+    trained.reference = erasure.reference if erasure else None
+    trained.card = ProbeCard(
+        display_names={name: names[name] for name in data.classes if name in names},
+        backbone=BackboneRecord.of(backbone),
+        erasure=RoomErasure(mode=erasure.mode, clips=erasure.clips) if erasure else None,
+        created=datetime.now(UTC).replace(microsecond=0),
+        seed=seed,
+        data=data.summary(data_dir),
+        cv=report.summary() if report else None,
+        learning_curve=curve,
+    )
     return ProbeTraining(trained, report, curve, left_out)
