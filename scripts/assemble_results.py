@@ -22,6 +22,7 @@ ORDER = [
     "room_probe_people_s7",
     "worldmodel_people_s8",
     "room_probe_people_s8",
+    "worldmodel_people_s9",
     "live",
     "demo",
     "dashboard",
