@@ -8,14 +8,18 @@ from pathlib import Path
 
 import pytest
 import torch
+from fastapi.testclient import TestClient
 from safetensors.numpy import load_file
 
+from classroom_mode.config import parse_config
 from classroom_mode.errors import UserError
 from classroom_mode.model.backbone import load_backbone
 from classroom_mode.model.erasure import erase, erase_uint8, reference_frame
 from classroom_mode.model.jepa.data import ClipBank
 from classroom_mode.model.probes import load_probe
 from classroom_mode.service.analysis import LocalEncoder
+from classroom_mode.service.api import create_app
+from classroom_mode.store import HistoryStore
 from classroom_mode.video.decode import sample_clip
 from jepa_helpers import write_clips
 from probe_helpers import labelled_folder
@@ -94,6 +98,15 @@ def test_its_probe_carries_the_room_and_every_consumer_erases_with_it(cli, erasi
     analysis = encoder.analyse(sample_clip(solo, backbone.frames_per_clip), "r")
     (answer,) = json.loads(classified.stdout)["classified"]
     assert analysis.prediction.probabilities == pytest.approx(answer["probabilities"], abs=1e-4)
+
+    config = parse_config("rooms: {r: {cameras: {c: {}}}}\nserver: {api_token_env: null}")
+    with HistoryStore(tmp_path / "history.sqlite") as store, TestClient(create_app(config, store, encoder)) as api:
+        upload = {"file": ("solo.mp4", solo.read_bytes(), "video/mp4")}
+        served = api.post("/api/classify", params={"room": "r"}, files=upload)
+        assert served.status_code == 200, served.text
+        assert served.json()["prediction"]["probabilities"] == pytest.approx(answer["probabilities"], abs=1e-4)
+        roomless = api.post("/api/embed", files=upload)  # a room-erasing model cannot embed a clip of no room
+        assert roomless.status_code == 422 and "pretrained on room-erased clips" in roomless.json()["detail"]
 
 
 def test_a_plain_model_erases_on_request_and_names_a_missing_mode(cli, labelled, tmp_path):

@@ -15,7 +15,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from classroom_mode import __version__
@@ -73,4 +74,11 @@ def create_app(
     app.add_middleware(BodyLimit, max_bytes=int(limits.max_upload_mb * 1e6) + MULTIPART_SLACK, detail=too_large)
     app.include_router(routes_reads.router)
     app.include_router(routes_uploads.router)
+    app.add_exception_handler(UserError, _unprocessable)
     return app
+
+
+async def _unprocessable(_: Request, exc: Exception) -> JSONResponse:
+    """What the model refuses to do with a request (e.g. a room-erasing model asked for a room-less embedding)
+    is the client's to fix: 422 with the reason, never a bare 500."""
+    return JSONResponse({"detail": str(exc)}, status_code=422)
