@@ -23,6 +23,7 @@ ORDER = [
     "worldmodel_people_s8",
     "room_probe_people_s8",
     "worldmodel_people_s9",
+    "room_probe_erased",
     "live",
     "demo",
     "dashboard",
