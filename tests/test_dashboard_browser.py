@@ -320,6 +320,7 @@ def test_mode_icons_need_no_emoji_font(pages, servers: contextlib.ExitStack, sto
     icons = page.locator(f"{CARD} .emoji svg.icon")
     assert icons.count() == 1 and icons.get_attribute("data-icon") == "group"
     assert page.locator(".legend svg.icon").count() >= 3 and page.locator(".prob-name svg.icon").count() >= 4
+    icons.wait_for(state="visible")  # a bounding box waits for nothing: on a loaded machine the card may be redrawing
     box = icons.bounding_box()
     assert box is not None and box["width"] > 40, "the card's icon is drawn at the size of its text"
     text = page.evaluate("document.body.innerText")
