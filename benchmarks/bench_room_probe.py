@@ -67,6 +67,12 @@ def main() -> None:
         "--screen", action="store_true", help="the default attentive and the linear probe only, and no baseline"
     )
     parser.add_argument(
+        "--probe-seeds",
+        type=int,
+        default=1,
+        help="average each probe over this many seeds (its folds and initial weights): one seed swings ~5 points",
+    )
+    parser.add_argument(
         "--erase-room", action="store_true", help="erase each room (the median of its empty clips) from every clip"
     )
     args = parser.parse_args()
@@ -88,11 +94,17 @@ def main() -> None:
                 data = load_labelled_features(data_dir, encoder, cache, erase_with="empty" if args.erase_room else None)
                 groups = [group_of(path, "session") for path in data.paths]
                 for name, kind, settings in variants:
-                    report = cross_validate(
-                        data.features, data.labels, kind=kind, folds=args.folds, groups=groups, attentive=settings
-                    )
-                    scores[prefix + name].append(report.accuracy[0])
-                    print(room, prefix + name, round(report.accuracy[0], 3), flush=True)
+                    accuracy = np.mean(
+                        [
+                            cross_validate(
+                                data.features, data.labels, kind=kind, folds=args.folds, groups=groups, seed=seed,
+                                attentive=settings,
+                            ).accuracy[0]
+                            for seed in range(args.probe_seeds)
+                        ]
+                    )  # fmt: skip
+                    scores[prefix + name].append(float(accuracy))
+                    print(room, prefix + name, round(float(accuracy), 3), flush=True)
             if args.screen:
                 continue
             y = np.array(data.labels)
@@ -139,9 +151,12 @@ def _markdown(args, backbone, scores: dict[str, list[float]], seconds: float) ->
         f"--model {args.model} "
         + ("--screen " if args.screen else "")
         + ("--erase-room " if args.erase_room else "")
+        + (f"--probe-seeds {args.probe_seeds} " if args.probe_seeds > 1 else "")
         + f"--rooms {' '.join(map(str, args.rooms))} --clips-per-mode {args.clips_per_mode} --visit {args.visit:g} "
         f"--size {args.size}" + (f" --crop-size {args.crop_size}" if args.crop_size else "") + f" --out {args.out}"
     )
+    seeds = f", then over {args.probe_seeds} seeds of the folds and the probe's start" if args.probe_seeds > 1 else ""
+    erased = " Every clip erased of its room (minus the median of the room's `empty` clips)." if args.erase_room else ""
     lines = [
         "<!-- bench_room_probe -->",
         "## Per-room probes (`benchmarks/bench_room_probe.py`)"
@@ -154,8 +169,7 @@ def _markdown(args, backbone, scores: dict[str, list[float]], seconds: float) ->
         "",
         f"{args.clips_per_mode} clips per mode of {args.size} px recorded in each room in {args.visit:g} s sessions "
         "(clips cut only once the room has settled into its mode), 4 modes (chance 25%); accuracy of stratified "
-        f"{args.folds}-fold CV grouped by session (mean over folds)."
-        + (" Every clip erased of its room (minus the median of the room's `empty` clips)." if args.erase_room else ""),
+        f"{args.folds}-fold CV grouped by session (mean over folds{seeds}).{erased}",
         "",
         f"| features | {rooms} | mean |",
         "|---|" + "---|" * (len(args.rooms) + 1),
