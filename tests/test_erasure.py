@@ -30,7 +30,7 @@ TINY_RUN = ("--init", "config:tiny", "--batch-size", "2", "--warmup", "1", "--de
 def test_a_frame_equal_to_its_reference_is_mid_grey_and_nothing_clips():
     reference = torch.tensor([0.0, 100.0, 255.0]).view(3, 1, 1)
     frames = torch.tensor([[[[255]], [[100]], [[0]]]], dtype=torch.uint8)  # (1, 3, 1, 1)
-    assert erase(frames, reference, full_scale=255.0).flatten().tolist() == [255.0, 127.5, 0.0]
+    assert erase(frames, reference).flatten().tolist() == [255.0, 127.5, 0.0]
     assert erase_uint8(reference.to(torch.uint8)[None], reference).flatten().tolist() == [128, 128, 128]
 
 

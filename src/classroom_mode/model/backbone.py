@@ -188,7 +188,7 @@ class Backbone:
         """(T, H, W, 3) uint8 → (T', C, H', W') float32, resampled to this model's frames per clip and crop size."""
         video = self.centre_crop(frames)
         if self.reference is not None:
-            return normalise(erase(video, self.reference, full_scale=255.0))
+            return normalise(erase(video, self.reference))
         if self.erases_room:
             raise UserError(
                 f"{self.model_id} was pretrained on room-erased clips and needs the camera's room to subtract: use "

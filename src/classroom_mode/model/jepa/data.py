@@ -223,8 +223,8 @@ class ClipBank:
         """Replace every clip by its room-erased version (`model.erasure`), each camera's reference the per-pixel
         median over all of its clips: no label is read, and a person covers a pixel less than half the time."""
         for clips in self.by_camera.values():
-            reference = reference_frame(self.frames[clips])
-            self.frames[clips] = erase_uint8(self.frames[clips], reference)
+            room = self.frames[clips]
+            self.frames[clips] = erase_uint8(room, reference_frame(room))
 
 
 def files_fingerprint(paths: Sequence[Path], num_frames: int, crop_size: int) -> str:

@@ -27,7 +27,7 @@ from sklearn.metrics import roc_auc_score
 from transformers.models.vjepa2.modeling_vjepa2 import VJEPA2Encoder
 
 from classroom_mode.model.compute import one_thread
-from classroom_mode.model.preprocess import IMAGENET_MEAN, IMAGENET_STD
+from classroom_mode.model.preprocess import normalise
 
 COVERED = 0.2
 """Fraction of a token's cell (over its tubelet's frames) a person must cover for the cell to count as occupied."""
@@ -58,16 +58,13 @@ def indicator_rooms(rooms: Sequence[int], *, num_frames: int, crop_size: int, pa
     """The held-out simulator rooms of the indicator, rendered at the model's crop size."""
     from classroom_mode.sim.footage import occupancy_windows
 
-    mean = torch.tensor(IMAGENET_MEAN).view(1, 1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(1, 1, 3, 1, 1)
     out = []
     for room in rooms:
         windows = occupancy_windows(room, num_frames=num_frames, window_s=3.0, side=crop_size)
-        pixels = torch.from_numpy(windows.frames).permute(0, 1, 4, 2, 3).float() / 255.0
         visits = np.array(windows.visits)
         out.append(
             IndicatorRoom(
-                pixels=(pixels - mean) / std,
+                pixels=normalise(torch.from_numpy(windows.frames).permute(0, 1, 4, 2, 3)),
                 occupied=token_occupancy(windows.people, tubelet, patch),
                 modes=windows.modes,
                 first_round=visits < (visits.max() + 1) // 2,
