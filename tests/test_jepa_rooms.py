@@ -21,6 +21,7 @@ from classroom_mode.model.jepa.objective import (
     variance_covariance,
 )
 from classroom_mode.model.jepa.trainer import JEPATrainer
+from classroom_mode.model.preprocess import normalise
 from classroom_mode.model.token_grid import TokenGrid
 from classroom_mode.sim.footage import generate_footage, occupancy_windows, parse_seeds
 from jepa_helpers import TINY, pixel_batch, tiny_model, tiny_recipe
@@ -159,3 +160,12 @@ def test_the_indicator_reads_tokens_of_held_out_rooms():
     assert rooms[0].first_round.any() and not rooms[0].first_round.all()
     reading = measure(tiny_model().encoder, rooms, torch.device("cpu"))
     assert 0.0 <= reading["occupancy_auroc"] <= 1.0 and 0.0 <= reading["knn_mode_accuracy"] <= 1.0
+
+
+def test_the_indicator_of_a_room_erasing_run_sees_erased_windows():
+    plain = indicator_rooms([3], num_frames=4, crop_size=32, patch=16, tubelet=2)[0].pixels
+    erased = indicator_rooms([3], num_frames=4, crop_size=32, patch=16, tubelet=2, erase_room=True)[0].pixels
+    grey = normalise(torch.full((3, 1, 1), 127.5))
+    # the room's median frame becomes mid-grey everywhere: what the run's bank feeds its encoder
+    assert torch.allclose(erased.flatten(0, 1).median(dim=0).values, grey.expand(3, 32, 32), atol=0.02)
+    assert not torch.allclose(plain.flatten(0, 1).median(dim=0).values, grey.expand(3, 32, 32), atol=0.02)

@@ -147,6 +147,7 @@ def pretrain(
                 crop_size=config.crop_size,
                 patch=cast(int, config.patch_size),  # V-JEPA 2 patches are square: one int
                 tubelet=config.tubelet_size,
+                erase_room=recipe.erases_room,
             ),
             every=indicator_every,
             stop_at=stop_unless_better_at,

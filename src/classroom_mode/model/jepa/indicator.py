@@ -10,9 +10,10 @@ directly, every few hundred steps, on rooms it never trains on (their labels are
   window (cosine, mean-pooled tokens).
 
 Tokens are the exported encoder's (the EMA target), each minus its room's mean token at that position, as the
-attentive probe sees them. Both numbers are measured for the starting weights first: a run whose tokens do
-not beat those (for a run from scratch, the same network with random weights) has learned nothing a probe
-could use, whatever its loss says.
+attentive probe sees them. A run that trains on room-erased windows is measured on erased windows too, each
+room's reference its per-pixel median over all of its windows, as in the run's own bank. Both numbers are
+measured for the starting weights first: a run whose tokens do not beat those (for a run from scratch, the
+same network with random weights) has learned nothing a probe could use, whatever its loss says.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from sklearn.metrics import roc_auc_score
 from transformers.models.vjepa2.modeling_vjepa2 import VJEPA2Encoder
 
 from classroom_mode.model.compute import one_thread
+from classroom_mode.model.erasure import erase, reference_frame
 from classroom_mode.model.preprocess import normalise
 
 COVERED = 0.2
@@ -54,17 +56,23 @@ def token_occupancy(people: np.ndarray, tubelet: int, patch: int) -> np.ndarray:
     return (grid.mean(axis=(2, 4, 6)) >= COVERED).reshape(windows, -1)
 
 
-def indicator_rooms(rooms: Sequence[int], *, num_frames: int, crop_size: int, patch: int, tubelet: int):
-    """The held-out simulator rooms of the indicator, rendered at the model's crop size."""
+def indicator_rooms(
+    rooms: Sequence[int], *, num_frames: int, crop_size: int, patch: int, tubelet: int, erase_room: bool = False
+):
+    """The held-out simulator rooms of the indicator, rendered at the model's crop size (room-erased if the
+    model reads erased clips)."""
     from classroom_mode.sim.footage import occupancy_windows
 
     out = []
     for room in rooms:
         windows = occupancy_windows(room, num_frames=num_frames, window_s=3.0, side=crop_size)
         visits = np.array(windows.visits)
+        frames = torch.from_numpy(windows.frames).permute(0, 1, 4, 2, 3)
+        if erase_room:
+            frames = erase(frames, reference_frame(frames))
         out.append(
             IndicatorRoom(
-                pixels=normalise(torch.from_numpy(windows.frames).permute(0, 1, 4, 2, 3)),
+                pixels=normalise(frames),
                 occupied=token_occupancy(windows.people, tubelet, patch),
                 modes=windows.modes,
                 first_round=visits < (visits.max() + 1) // 2,
