@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 
+import pytest
 import torch
 
 from classroom_mode.model.jepa.collapse import collapse_stats, effective_rank
@@ -17,6 +18,8 @@ from classroom_mode.model.jepa.objective import (
     predict,
     sample_block_mask,
     sample_masks,
+    sigreg,
+    sigreg_directions,
 )
 from classroom_mode.model.jepa.trainer import DivergedError, JEPATrainer
 from classroom_mode.model.token_grid import TokenGrid
@@ -152,6 +155,31 @@ def test_train_step_stops_on_a_nan_loss_before_touching_the_weights():
         raise AssertionError("a NaN loss must stop training")
     assert torch.equal(trainer.encoder.layer[0].mlp.fc1.weight, weights)
     assert trainer.step == 0
+
+
+def test_sigreg_is_near_zero_for_an_isotropic_gaussian_and_not_for_what_departs_from_it():
+    directions = sigreg_directions(32, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(directions.norm(dim=0), torch.ones(directions.shape[1]))
+    gaussian = float(sigreg(torch.randn(2000, 32), directions))
+    departures = {
+        "collapsed": torch.zeros(2000, 32),
+        "shifted": torch.randn(2000, 32) + 1.0,
+        "too wide": 3.0 * torch.randn(2000, 32),
+        "four directions": torch.randn(2000, 4) @ torch.randn(4, 32) / 2.0,
+    }
+    for name, samples in departures.items():
+        assert float(sigreg(samples, directions)) > 10 * gaussian, name
+
+
+def test_a_step_with_sigreg_trains_and_reports_its_term():
+    trainer = JEPATrainer(tiny_recipe(sigreg_weight=2.0), tiny_model())
+    result = trainer.train_step(random_bank())
+    assert set(result.terms) == {"l1", "sigreg"} and result.terms["sigreg"] > 0
+    assert result.loss == pytest.approx(result.terms["l1"] + 2.0 * result.terms["sigreg"])
+    loss, _, parts = trainer.loss(pixel_batch())
+    loss.backward()  # the term reaches the context encoder, not the EMA target
+    assert parts["sigreg"] > 0 and trainer.encoder.embeddings.patch_embeddings.proj.weight.grad is not None
+    assert all(p.grad is None for p in trainer.target_encoder.parameters())
 
 
 def test_schedules_warm_up_then_decay():

@@ -67,6 +67,10 @@ def pretrain(
     covariance_weight: Annotated[
         float, typer.Option("--covariance-weight", min=0.0, help="within-room VICReg covariance term")
     ] = 0.0,
+    sigreg_weight: Annotated[
+        float,
+        typer.Option("--sigreg-weight", min=0.0, help="LeJEPA's SIGReg: context tokens towards an isotropic Gaussian"),
+    ] = 0.0,
     masks: Annotated[
         str, typer.Option("--masks", help="official, or official+future (adds blocks hiding the last tubelets)")
     ] = "official",
@@ -134,6 +138,7 @@ def pretrain(
             target_centring=target_centring,
             variance_weight=variance_weight,
             covariance_weight=covariance_weight,
+            sigreg_weight=sigreg_weight,
         )
     except ValidationError as exc:
         raise UserError(f"pretraining options: {validation_message(exc)}") from None

@@ -21,8 +21,9 @@ Where this follows the official V-JEPA 2 recipe (ViT-L, 256 px, 16 frames) and w
   grid): at a 16 × 16 grid this trims only long-range blocks drawn with an aspect ratio above 1.34, and every
   masked fraction and result in `docs/RESULTS.md` was measured with it. The predictor has one mask token
   for all generators (the official code keeps one per generator): `VJEPA2Predictor.forward` takes no
-  `mask_index`. Ours only: a generator may hide the last tubelets alone (`FUTURE`), and a room-grouped
-  batch may centre its targets per room or add VICReg's variance and covariance terms (section 3).
+  `mask_index`. Ours only: a generator may hide the last tubelets alone (`FUTURE`), a room-grouped
+  batch may centre its targets per room or add VICReg's variance and covariance terms, and any batch may add
+  LeJEPA's SIGReg beside the EMA target (section 3).
 """
 
 from __future__ import annotations
@@ -226,6 +227,10 @@ class OnlineNetworks(nn.Module):
 #   pose and place, the light) is what is left to predict, so predicting the furniture lowers the loss no more;
 # - VICReg's variance and covariance terms (Bardes et al. 2022) on context tokens centred the same way, so the
 #   encoder can neither give every window of a room the same tokens nor spend its dimensions on one direction.
+#
+# A third lever needs no room structure: LeJEPA's SIGReg (Balestriero & LeCun 2025, arXiv 2511.08544) pulls
+# the context tokens towards an isotropic Gaussian, the distribution it shows minimises a downstream linear
+# probe's risk, where the EMA target alone lets a small run settle on ~20 directions of 128 (`collapse.py`).
 
 
 @dataclass(frozen=True)
@@ -236,6 +241,7 @@ class LossSettings:
     centre_targets: bool = False
     variance_weight: float = 0.0
     covariance_weight: float = 0.0
+    sigreg_weight: float = 0.0
 
 
 def jepa_loss(
@@ -244,10 +250,12 @@ def jepa_loss(
     pixel_values: torch.Tensor,
     masks: list[MaskPair],
     settings: LossSettings,
+    directions: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
     """The loss of one batch, averaged over generators; also the targets (for collapse statistics) and its parts.
 
-    `online` is `OnlineNetworks` (or its DistributedDataParallel wrapper); `masks` hold one pair per generator.
+    `online` is `OnlineNetworks` (or its DistributedDataParallel wrapper); `masks` hold one pair per generator;
+    `directions` (D, slices) are SIGReg's for this step, required when `settings.sigreg_weight` is set.
     """
     group = settings.windows_per_room
     with torch.no_grad(), autocast(pixel_values.device):
@@ -255,17 +263,23 @@ def jepa_loss(
     regression = centre_per_room(targets, group) if settings.centre_targets else targets
     with autocast(pixel_values.device):
         outputs = online(pixel_values, masks)
-    terms: dict[str, list[torch.Tensor]] = {"l1": [], "variance": [], "covariance": []}
+    terms: dict[str, list[torch.Tensor]] = {"l1": [], "variance": [], "covariance": [], "sigreg": []}
     for pair, (context, predicted) in zip(masks, outputs, strict=True):
         terms["l1"].append((predicted.float() - gather_tokens(regression, pair.target)).abs().mean())
         if settings.variance_weight or settings.covariance_weight:
             variance, covariance = variance_covariance(context, group)
             terms["variance"].append(variance)
             terms["covariance"].append(covariance)
+        if settings.sigreg_weight:
+            if directions is None:
+                raise ValueError("a SIGReg weight needs this step's directions")
+            terms["sigreg"].append(sigreg(context.reshape(-1, context.shape[-1]), directions))
     parts = {name: torch.stack(values).mean() for name, values in terms.items() if values}
     total = parts["l1"]
     if "variance" in parts:
         total = total + settings.variance_weight * parts["variance"] + settings.covariance_weight * parts["covariance"]
+    if "sigreg" in parts:
+        total = total + settings.sigreg_weight * parts["sigreg"]
     return total, targets, parts
 
 
@@ -296,3 +310,30 @@ def variance_covariance(tokens: torch.Tensor, windows_per_room: int) -> tuple[to
     std = torch.sqrt(covariance.diagonal() + 1e-4)
     off_diagonal = covariance - torch.diag(covariance.diagonal())
     return F.relu(1.0 - std).mean(), off_diagonal.pow(2).sum() / tokens.shape[-1]
+
+
+SIGREG_SLICES = 256
+"""Random directions SIGReg tests per step (LeJEPA's default); drawn afresh every step from the run's generator."""
+SIGREG_KNOTS = torch.linspace(0.0, 3.0, 17)
+"""Where the characteristic functions are compared: |t| ≤ 3 covers what the Gaussian weight leaves (e^-4.5)."""
+
+
+def sigreg_directions(dim: int, generator: torch.Generator) -> torch.Tensor:
+    """(dim, SIGREG_SLICES) unit columns, uniform on the sphere: the slices of one step."""
+    directions = torch.randn(dim, SIGREG_SLICES, generator=generator)
+    return directions / directions.norm(dim=0, keepdim=True)
+
+
+def sigreg(samples: torch.Tensor, directions: torch.Tensor) -> torch.Tensor:
+    """SIGReg of (N, D) samples: the Epps–Pulley distance of each 1-D projection to N(0, 1), averaged over slices.
+
+    By Cramér–Wold, samples whose every projection is standard normal are isotropic Gaussian. Each slice
+    compares the empirical characteristic function, mean(e^{itx}), with the Gaussian's e^{-t²/2}, weighted by
+    e^{-t²/2} and integrated by the trapezoid rule over t in [0, 3] (the integrand is even in t). Left
+    unscaled by N, unlike the test statistic, so its weight does not depend on the batch size.
+    """
+    knots = SIGREG_KNOTS.to(samples.device)
+    phases = (samples.float() @ directions.to(samples.device)).unsqueeze(-1) * knots  # (N, slices, knots)
+    gaussian = torch.exp(-0.5 * knots.square())
+    distance = (phases.cos().mean(dim=0) - gaussian).square() + phases.sin().mean(dim=0).square()
+    return torch.trapezoid(distance * gaussian, knots, dim=-1).mean()

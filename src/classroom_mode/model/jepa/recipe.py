@@ -69,6 +69,7 @@ class PretrainRecipe(BaseModel):
     )
     variance_weight: float = Field(0.0, ge=0, description="within-room VICReg variance term on context tokens")
     covariance_weight: float = Field(0.0, ge=0, description="within-room VICReg covariance term on context tokens")
+    sigreg_weight: float = Field(0.0, ge=0, description="LeJEPA's SIGReg on the batch's context tokens, beside the EMA")
     seed: int = 0
     checkpoint_every: int = Field(100, ge=1)
     log_every: int = Field(10, ge=1)
@@ -107,6 +108,7 @@ class PretrainRecipe(BaseModel):
             centre_targets=self.target_centring == "room",
             variance_weight=self.variance_weight,
             covariance_weight=self.covariance_weight,
+            sigreg_weight=self.sigreg_weight,
         )
 
     def lr_at(self, step: int) -> float:

@@ -23,7 +23,7 @@ from classroom_mode.errors import ClassroomModeError
 from classroom_mode.model.distributed import Ranks
 from classroom_mode.model.jepa.collapse import CollapseStats, collapse_stats
 from classroom_mode.model.jepa.data import ClipBank
-from classroom_mode.model.jepa.objective import MaskPair, OnlineNetworks, jepa_loss, sample_masks
+from classroom_mode.model.jepa.objective import MaskPair, OnlineNetworks, jepa_loss, sample_masks, sigreg_directions
 from classroom_mode.model.jepa.recipe import PretrainRecipe
 from classroom_mode.model.token_grid import TokenGrid
 
@@ -98,18 +98,30 @@ class JEPATrainer:
         group = self.recipe.windows_per_room
         return [sample_masks(self.grid, spec, batch, self.generator, repeat=group) for spec in self.mask_specs]
 
+    def sample_directions(self) -> torch.Tensor | None:
+        """SIGReg's directions for one step, the same on every rank (None when the recipe has no SIGReg)."""
+        if not self.recipe.sigreg_weight:
+            return None
+        return sigreg_directions(self.config.hidden_size, self.generator)
+
     def loss(
-        self, pixel_values: torch.Tensor, masks: list[MaskPair] | None = None
+        self,
+        pixel_values: torch.Tensor,
+        masks: list[MaskPair] | None = None,
+        directions: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         """`objective.jepa_loss` of one batch (B, T, C, H, W) on this run's networks and recipe.
 
-        `masks` (one pair per generator, B rows each) are drawn from the run's generator when not given.
+        `masks` (one pair per generator, B rows each) and SIGReg's directions are drawn from the run's generator
+        when not given.
         """
         pixel_values = pixel_values.to(self.device)
         if masks is None:
             masks = self.sample_masks(pixel_values.shape[0])
+            directions = self.sample_directions()
         masks = [MaskPair(m.context.to(self.device), m.target.to(self.device)) for m in masks]
-        return jepa_loss(self.online, self.target_encoder, pixel_values, masks, self.recipe.loss_settings())
+        settings = self.recipe.loss_settings()
+        return jepa_loss(self.online, self.target_encoder, pixel_values, masks, settings, directions)
 
     def train_step(self, bank: ClipBank) -> StepResult:
         """One optimizer step: the effective batch planned, this rank's micro-batches through forward and backward."""
@@ -123,6 +135,7 @@ class JEPATrainer:
         effective = per_rank * ranks.world_size
         plan = bank.plan(effective, self.generator, recipe.random_resized_crop, recipe.windows_per_room)
         masks = self.sample_masks(effective)
+        directions = self.sample_directions()
         total = 0.0
         terms: dict[str, float] = {}
         for micro in range(recipe.accumulation):
@@ -134,7 +147,7 @@ class JEPATrainer:
             sync = contextlib.nullcontext() if last or not ranks.distributed else self.online.no_sync()  # type: ignore[operator]
             with sync:
                 loss, targets, parts = self.loss(
-                    pixel_values, [MaskPair(m.context[rows], m.target[rows]) for m in masks]
+                    pixel_values, [MaskPair(m.context[rows], m.target[rows]) for m in masks], directions
                 )
                 if not torch.isfinite(loss):
                     raise DivergedError(f"the loss became {loss.item()} at step {self.step + 1}")
