@@ -12,6 +12,11 @@ world-model pretraining adds), and a baseline fitted on the same folds.
 `--erase-room` feeds both networks every clip minus the room's reference, the per-pixel median of its `empty`
 clips (`classroom_mode.model.erasure`), as `train --erase-room empty` does.
 
+`--ceiling` adds what the probes reach on the simulator's ground truth of the same clips: tokens of where the
+people are (`sim.baselines.person_mask_tokens`), and the perfect person counter. A backbone that saw every
+person perfectly would hand the probes about that much; a margin a goal asks for above the random twin
+means little if it lies above this.
+
 Room seeds 10000 + k are the rooms `classroom-mode demo --seed k` records in and watches.
 """
 
@@ -23,6 +28,7 @@ import shutil
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -33,9 +39,15 @@ from classroom_mode.model.cache import EmbeddingCache
 from classroom_mode.model.probes import AttentiveSettings, cross_validate
 from classroom_mode.model.probes.dataset import group_of, load_labelled_features
 from classroom_mode.model.probes.evaluate import make_splits
-from classroom_mode.sim.baselines import mean_frame_classifier, mean_frame_features
+from classroom_mode.model.probes.features import FeatureSet
+from classroom_mode.sim.baselines import (
+    count_classifier,
+    mean_frame_classifier,
+    mean_frame_features,
+    person_mask_tokens,
+)
 from classroom_mode.sim.manifest import previous_recording, recorded_with
-from classroom_mode.sim.room_dataset import generate_room_dataset
+from classroom_mode.sim.room_dataset import SettledClips, generate_room_dataset
 from classroom_mode.video.decode import sample_clip
 
 VARIANTS = (
@@ -48,6 +60,13 @@ RANDOM_VARIANTS = VARIANTS[0], VARIANTS[2]
 """Run again on the same architecture with random weights."""
 SCREEN_VARIANTS = RANDOM_VARIANTS
 """`--screen`: what choosing a pretraining recipe needs, on rooms kept apart from the final measurement."""
+CEILING_VARIANTS = (
+    ("ground truth: person masks → attentive probe", "attentive", AttentiveSettings()),
+    ("ground truth: person masks → linear probe", "linear", None),
+)
+COUNTER = "ground truth: perfect person counter (baseline)"
+MASK_CELL = 8
+"""Pixels a side of a ceiling token's cell: small8's patch at 128 px."""
 
 
 def main() -> None:
@@ -75,6 +94,9 @@ def main() -> None:
     parser.add_argument(
         "--erase-room", action="store_true", help="erase each room (the median of its empty clips) from every clip"
     )
+    parser.add_argument(
+        "--ceiling", action="store_true", help="also the probes on the simulator's person masks of the same clips"
+    )
     args = parser.parse_args()
 
     started = time.perf_counter()
@@ -87,6 +109,8 @@ def main() -> None:
     scores: dict[str, list[float]] = {prefix + name: [] for _, prefix, variants in runs for name, _, _ in variants}
     if not args.screen:
         scores["downsampled mean frame (baseline)"] = []
+    if args.ceiling:
+        scores |= {name: [] for name, _, _ in CEILING_VARIANTS} | {COUNTER: []}
     with EmbeddingCache(args.work / "cache") as cache:
         for room in args.rooms:
             data_dir = _room_clips(args, room)
@@ -94,17 +118,13 @@ def main() -> None:
                 data = load_labelled_features(data_dir, encoder, cache, erase_with="empty" if args.erase_room else None)
                 groups = [group_of(path, "session") for path in data.paths]
                 for name, kind, settings in variants:
-                    accuracy = np.mean(
-                        [
-                            cross_validate(
-                                data.features, data.labels, kind=kind, folds=args.folds, groups=groups, seed=seed,
-                                attentive=settings,
-                            ).accuracy[0]
-                            for seed in range(args.probe_seeds)
-                        ]
-                    )  # fmt: skip
-                    scores[prefix + name].append(float(accuracy))
-                    print(room, prefix + name, round(float(accuracy), 3), flush=True)
+                    accuracy = _accuracy(args, data.features, data.labels, groups, kind, settings)
+                    scores[prefix + name].append(accuracy)
+                    print(room, prefix + name, round(accuracy, 3), flush=True)
+            if args.ceiling:
+                for name, accuracy in _ceiling(args, room).items():
+                    scores[name].append(accuracy)
+                    print(room, name, round(accuracy, 3), flush=True)
             if args.screen:
                 continue
             y = np.array(data.labels)
@@ -115,6 +135,39 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(_markdown(args, backbone, scores, time.perf_counter() - started), encoding="utf-8")
     print(f"written {args.out}")
+
+
+def _accuracy(args, features: FeatureSet, labels: list[str], groups: list[str], kind, settings) -> float:
+    """CV accuracy of one probe, averaged over `--probe-seeds` seeds of its folds and initial weights."""
+    return float(
+        np.mean(
+            [
+                cross_validate(
+                    features, labels, kind=kind, folds=args.folds, groups=groups, seed=seed, attentive=settings
+                ).accuracy[0]
+                for seed in range(args.probe_seeds)
+            ]
+        )
+    )
+
+
+def _ceiling(args: argparse.Namespace, room: int) -> dict[str, float]:
+    """The probes on tokens of where the people are, and the perfect person counter, in the same clips: the
+    room is played again as it was recorded (`SettledClips`), this time with its person masks."""
+    recording = SettledClips(
+        args.clips_per_mode, seed=room, visit_s=args.visit, size=(args.size, args.size), with_people=True
+    )
+    clips = list(recording)
+    labels, groups = [c.mode for c in clips], [f"s{c.visit:02d}" for c in clips]
+    tokens = np.stack([person_mask_tokens(cast(np.ndarray, c.people), cell=MASK_CELL) for c in clips])
+    side = args.size // MASK_CELL
+    features = FeatureSet(tokens.mean(axis=1), tokens, (side, side))
+    scores = {name: _accuracy(args, features, labels, groups, kind, how) for name, kind, how in CEILING_VARIANTS}
+    y = np.array(labels)
+    splits, _ = make_splits(np.unique(y, return_inverse=True)[1], groups, args.folds, 0)
+    counts = np.array([[c.num_people] for c in clips], dtype=np.float64)
+    scores[COUNTER] = float(cross_val_score(count_classifier(), counts, y, cv=splits).mean())
+    return scores
 
 
 def _exported(model: str, work: Path) -> str:
@@ -151,6 +204,7 @@ def _markdown(args, backbone, scores: dict[str, list[float]], seconds: float) ->
         f"--model {args.model} "
         + ("--screen " if args.screen else "")
         + ("--erase-room " if args.erase_room else "")
+        + ("--ceiling " if args.ceiling else "")
         + (f"--probe-seeds {args.probe_seeds} " if args.probe_seeds > 1 else "")
         + f"--rooms {' '.join(map(str, args.rooms))} --clips-per-mode {args.clips_per_mode} --visit {args.visit:g} "
         f"--size {args.size}" + (f" --crop-size {args.crop_size}" if args.crop_size else "") + f" --out {args.out}"

@@ -17,7 +17,12 @@ import pytest
 
 from classroom_mode.errors import UserError
 from classroom_mode.sim import MODES, contact_sheet, generate_dataset, load_manifest, render_clip
-from classroom_mode.sim.baselines import difficulty_report, mean_frame_features, person_count_features
+from classroom_mode.sim.baselines import (
+    difficulty_report,
+    mean_frame_features,
+    person_count_features,
+    person_mask_tokens,
+)
 from classroom_mode.sim.manifest import ClipTruth
 from classroom_mode.sim.room import FRONT_ZONE, random_room
 from classroom_mode.sim.scene import CROWD, GroupDirector, PresentationDirector
@@ -201,6 +206,19 @@ def test_baselines_leave_group_vs_presentation_open():
     assert report["person_count"]["group_vs_presentation"] < 0.8
     assert 0.0 <= report["mean_frame_logreg"]["all_modes"] <= 1.0
     assert report["person_count"]["all_modes"] >= 0.5, "empty and solo are trivially counted"
+
+
+def test_person_mask_tokens_say_where_people_are_one_token_per_cell():
+    nobody = np.zeros((6, 32, 32), dtype=bool)
+    someone = nobody.copy()
+    someone[:, 8:16, 0:8] = True  # a person filling cell (1, 0) in every frame
+    empty_tokens, person_tokens = person_mask_tokens(nobody, cell=8), person_mask_tokens(someone, cell=8)
+    assert empty_tokens.shape == (16, 64) and (empty_tokens >= 0).all()
+    changed = np.abs(person_tokens - empty_tokens).sum(axis=1) > 0
+    assert changed.tolist() == [i == 4 for i in range(16)]  # row 1, column 0 of the 4 × 4 grid, nothing else
+    np.testing.assert_array_equal(person_mask_tokens(someone, cell=8), person_tokens)  # a fixed lift
+    with pytest.raises(ValueError, match="does not divide"):
+        person_mask_tokens(nobody, cell=5)
 
 
 def test_room_changes_happen_in_every_mode_and_are_recorded():

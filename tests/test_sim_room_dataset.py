@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from itertools import pairwise
 
+import numpy as np
 import pytest
 
 from classroom_mode.errors import UserError
 from classroom_mode.model.probes.dataset import group_of
-from classroom_mode.sim.room_dataset import calibration_timeline, generate_room_dataset
+from classroom_mode.sim.room_dataset import SettledClips, calibration_timeline, generate_room_dataset
 from classroom_mode.sim.stream import Stream
 from classroom_mode.video.dataset import list_labelled_clips
 from classroom_mode.video.decode import sample_clip
@@ -89,3 +90,14 @@ def test_a_recording_says_which_settings_made_it(tmp_path):
     assert not recorded_with(manifest, {"seed": 4, "clips_per_mode": 2})
     (tmp_path / "manifest.json").write_text('{"generator": "someone else", "params": {"seed": 4}}')
     assert previous_recording(tmp_path) is None
+
+
+def test_the_ceilings_person_masks_belong_to_exactly_the_recorded_clips():
+    settings = {"seed": 3, "seconds": 1.0, "fps": 4.0, "size": (48, 48), "visit_s": 20.0, "settle_s": 1.0}
+    plain = list(SettledClips(2, **settings))
+    masked = list(SettledClips(2, with_people=True, **settings))
+    assert [(c.mode, c.index, c.visit, c.start) for c in plain] == [(c.mode, c.index, c.visit, c.start) for c in masked]
+    assert all(np.array_equal(a.frames, b.frames) and a.people is None for a, b in zip(plain, masked, strict=True))
+    for clip in masked:
+        assert clip.people is not None and clip.people.shape == (4, 48, 48)
+        assert clip.people.any() == (clip.mode != "empty") and (clip.num_people == 1) == (clip.mode == "solo")

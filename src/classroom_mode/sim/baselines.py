@@ -5,6 +5,9 @@
     a few pixels. If either were near-perfect on group vs presentation, the footage would be solvable
     by one trivial cue and useless for judging a video model. The probe work reuses these for its
     comparison table.
+(c) The other way round, a ceiling: tokens of where people are, from the simulator's person masks, fed to
+    the same probes a backbone's tokens are. A world model that saw every person perfectly, and nothing
+    else, would give the probes about this much to work with.
 """
 
 from __future__ import annotations
@@ -33,6 +36,23 @@ def mean_frame_features(frames: np.ndarray, size: int = 16) -> np.ndarray:
     mean = frames.astype(np.float32).mean(axis=0)
     small = Image.fromarray(np.clip(mean, 0, 255).astype(np.uint8)).resize((size, size), Image.Resampling.BOX)
     return np.asarray(small, dtype=np.float64).reshape(-1) / 255.0
+
+
+def person_mask_tokens(people: np.ndarray, *, frames: int = 4, cell: int = 8, width: int = 64) -> np.ndarray:
+    """(cells, width) tokens of a clip's (T, H, W) person masks: per `cell`-pixel grid cell, the fraction a
+    person covers at `frames` evenly spaced frames, lifted by one fixed random ReLU layer.
+
+    The lift is there because the attentive probe layer-normalises every token, which would erase the scale
+    of a handful of fractions; a fixed random layer keeps them apart without learning anything.
+    """
+    steps, height, side = people.shape
+    if height % cell or side % cell:
+        raise ValueError(f"cell {cell} does not divide the {side} × {height} masks")
+    picked = people[np.linspace(0, steps - 1, frames).round().astype(int)].astype(np.float32)
+    covered = picked.reshape(frames, height // cell, cell, side // cell, cell).mean(axis=(2, 4))
+    rng = np.random.default_rng(0)
+    weights, bias = rng.normal(size=(frames, width)), rng.normal(size=width)
+    return np.maximum(covered.reshape(frames, -1).T @ weights + bias, 0.0).astype(np.float32)
 
 
 def count_classifier() -> DecisionTreeClassifier:

@@ -13,7 +13,8 @@ session` reads, so cross-validation can keep the near-identical clips of one vis
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,97 @@ def calibration_timeline(modes: Sequence[str], visits: int, visit_s: float, seed
     return segments
 
 
+@dataclass(frozen=True)
+class SettledClip:
+    """One clip cut from a visit once the room had settled into its mode."""
+
+    mode: str
+    index: int
+    """Its number among the clips of its mode."""
+    visit: int
+    """The visit (recording session) it was cut from."""
+    start: float
+    """Scene time of its first frame."""
+    frames: np.ndarray
+    """(T, H, W, 3) uint8."""
+    people: np.ndarray | None
+    """(T, H, W) bool where a person is visible, when the recording was asked for it (else None)."""
+    num_people: int
+    """People in the room: what a perfect person counter reads."""
+
+
+class SettledClips:
+    """The clips a user records in the room of `seed`: the calibration timeline played, clips cut per visit.
+
+    Iterating plays the room once; afterwards `visits` and `short` say what it took and what it lacked. The
+    dataset writer and the per-room benchmark's ground-truth ceiling both read the same loop, so the person
+    masks of the ceiling belong to exactly the clips the probes see.
+    """
+
+    def __init__(
+        self,
+        clips_per_mode: int,
+        *,
+        seed: int,
+        seconds: float = 3.0,
+        fps: float = 8.0,
+        size: tuple[int, int] = (128, 128),
+        visit_s: float = 30.0,
+        settle_s: float = 4.0,
+        modes: Sequence[str] | None = None,
+        with_people: bool = False,
+    ) -> None:
+        self.modes = check_modes(list(modes) if modes is not None else list(MODES))
+        if clips_per_mode < 1:
+            raise UserError(f"clips-per-mode {clips_per_mode}: must be at least 1")
+        check_render_args(seconds, fps, size)
+        per_visit = int((visit_s - settle_s) // seconds)
+        if per_visit < 1:
+            raise UserError(f"visit of {visit_s:g} s: too short for a {seconds:g} s clip after {settle_s:g} s settling")
+        self.clips_per_mode, self.seconds, self.visit_s, self.settle_s = clips_per_mode, seconds, visit_s, settle_s
+        self.with_people = with_people
+        # a visit yields fewer clips while people are still walking in or out, so plan spare rounds and stop when done
+        self.planned = calibration_timeline(
+            self.modes, SPARE_ROUNDS * math.ceil(clips_per_mode / per_visit), visit_s, seed
+        )
+        self.stream = Stream(self.planned, fps=fps, size=size, seed=seed)
+        self.frames_per_clip = max(1, round(seconds * fps))
+        self.counts = dict.fromkeys(self.modes, 0)
+        self.visits = 0
+
+    def __iter__(self) -> Iterator[SettledClip]:
+        stream = self.stream
+        for visit, (mode, _) in enumerate(self.planned):
+            if min(self.counts.values()) >= self.clips_per_mode:
+                return
+            self.visits, start = visit + 1, stream.time
+            cut_from = start + self.settle_s
+            while stream.time < start + self.visit_s - 1e-9:
+                fits = stream.time + self.seconds <= start + self.visit_s + 1e-9
+                wanted = self.counts[mode] < self.clips_per_mode
+                if wanted and fits and stream.time + 1e-9 >= cut_from and stream.settled:
+                    yield self._cut(mode, visit)
+                    self.counts[mode] += 1
+                    cut_from = stream.time
+                else:
+                    stream.next_frame()
+
+    def _cut(self, mode: str, visit: int) -> SettledClip:
+        stream, at = self.stream, self.stream.time
+        people = len(stream.world.scene.visible())
+        if self.with_people:
+            drawn = [stream.next_frame_and_mask() for _ in range(self.frames_per_clip)]
+            frames, masks = np.stack([f for f, _ in drawn]), np.stack([m for _, m in drawn])
+        else:
+            frames, masks = np.stack([stream.next_frame() for _ in range(self.frames_per_clip)]), None
+        return SettledClip(mode, self.counts[mode], visit, at, frames, masks, people)
+
+    @property
+    def short(self) -> list[str]:
+        """The modes that got fewer clips than asked for."""
+        return [mode for mode, n in self.counts.items() if n < self.clips_per_mode]
+
+
 def generate_room_dataset(
     out_dir: Path | str,
     clips_per_mode: int,
@@ -58,49 +150,27 @@ def generate_room_dataset(
     progress: Callable[[int, int], None] | None = None,
 ) -> Path:
     """Record about `clips_per_mode` clips of each mode in the room of `seed`; returns the manifest's path."""
-    modes = check_modes(list(modes) if modes is not None else list(MODES))
-    if clips_per_mode < 1:
-        raise UserError(f"clips-per-mode {clips_per_mode}: must be at least 1")
-    check_render_args(seconds, fps, size)
-    per_visit = int((visit_s - settle_s) // seconds)
-    if per_visit < 1:
-        raise UserError(f"visit of {visit_s:g} s: too short for a {seconds:g} s clip after {settle_s:g} s settling")
-    # a visit yields fewer clips while people are still walking in or out, so plan spare rounds and stop when done
-    planned = calibration_timeline(modes, SPARE_ROUNDS * math.ceil(clips_per_mode / per_visit), visit_s, seed)
-    stream = Stream(planned, fps=fps, size=size, seed=seed)
+    recording = SettledClips(
+        clips_per_mode, seed=seed, seconds=seconds, fps=fps, size=size, visit_s=visit_s, settle_s=settle_s,
+        modes=modes,
+    )  # fmt: skip
     out = Path(out_dir)
-    frames_per_clip = max(1, round(seconds * fps))
-    counts = dict.fromkeys(modes, 0)
     clips: list[dict[str, Any]] = []
-    visits = 0
-    for visit, (mode, _) in enumerate(planned):
-        if min(counts.values()) >= clips_per_mode:
-            break
-        visits, start = visit + 1, stream.time
-        cut_from = start + settle_s
-        while stream.time < start + visit_s - 1e-9:
-            fits = stream.time + seconds <= start + visit_s + 1e-9
-            if counts[mode] < clips_per_mode and fits and stream.time + 1e-9 >= cut_from and stream.settled:
-                at = stream.time
-                frames = np.stack([stream.next_frame() for _ in range(frames_per_clip)])
-                name = f"{camera_id}__s{visit:02d}__{counts[mode]:03d}.mp4"
-                write_mp4(out / mode / name, frames, fps)
-                clips.append({"path": f"{mode}/{name}", "mode": mode, "session": f"s{visit:02d}", "start": at})
-                counts[mode] += 1
-                cut_from = stream.time
-            else:
-                stream.next_frame()
+    for clip in recording:
+        name = f"{camera_id}__s{clip.visit:02d}__{clip.index:03d}.mp4"
+        write_mp4(out / clip.mode / name, clip.frames, fps)
+        clips.append({"path": f"{clip.mode}/{name}", "mode": clip.mode, "session": f"s{clip.visit:02d}",
+                      "start": clip.start})  # fmt: skip
         if progress is not None:
-            progress(sum(counts.values()), clips_per_mode * len(modes))
-    short = [mode for mode, n in counts.items() if n < clips_per_mode]
-    if short:
+            progress(len(clips), clips_per_mode * len(recording.modes))
+    if recording.short:
         raise UserError(
-            f"visits of {visit_s:g} s: the room rarely settled into {', '.join(short)} long enough for a "
+            f"visits of {visit_s:g} s: the room rarely settled into {', '.join(recording.short)} long enough for a "
             f"{seconds:g} s clip; use longer visits"
         )
-    room = stream.describe()  # what was played, not the spare visits planned after it
-    room["timeline"] = room["timeline"][:visits]
-    room["duration"], room["frames"] = room["timeline"][-1]["end"], stream.frame_index
+    room = recording.stream.describe()  # what was played, not the spare visits planned after it
+    room["timeline"] = room["timeline"][: recording.visits]
+    room["duration"], room["frames"] = room["timeline"][-1]["end"], recording.stream.frame_index
     manifest = RoomRecording(
         created=datetime.now(UTC).replace(microsecond=0),
         params=RecordingParams(
@@ -114,7 +184,7 @@ def generate_room_dataset(
             settled_only=True,
         ),
         room=room,
-        modes=list(modes),
+        modes=list(recording.modes),
         clips=[RecordedClip.model_validate(clip) for clip in clips],
     )
     return write_manifest(out, manifest)
