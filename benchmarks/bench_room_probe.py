@@ -97,15 +97,20 @@ def main() -> None:
     parser.add_argument(
         "--ceiling", action="store_true", help="also the probes on the simulator's person masks of the same clips"
     )
+    parser.add_argument("--ceiling-only", action="store_true", help="the ground-truth rows alone: no backbone")
     args = parser.parse_args()
+    args.ceiling |= args.ceiling_only
+    args.screen |= args.ceiling_only
 
     started = time.perf_counter()
-    backbone = load_backbone(_exported(args.model, args.work), device="cpu", crop_size=args.crop_size)
-    twin = random_twin(backbone)
-    runs = [
-        (backbone, "", SCREEN_VARIANTS if args.screen else VARIANTS),
-        (twin, "same architecture, RANDOM weights: ", RANDOM_VARIANTS),
-    ]
+    runs = []
+    backbone = None
+    if not args.ceiling_only:
+        backbone = load_backbone(_exported(args.model, args.work), device="cpu", crop_size=args.crop_size)
+        runs = [
+            (backbone, "", SCREEN_VARIANTS if args.screen else VARIANTS),
+            (random_twin(backbone), "same architecture, RANDOM weights: ", RANDOM_VARIANTS),
+        ]
     scores: dict[str, list[float]] = {prefix + name: [] for _, prefix, variants in runs for name, _, _ in variants}
     if not args.screen:
         scores["downsampled mean frame (baseline)"] = []
@@ -201,10 +206,10 @@ def _room_clips(args: argparse.Namespace, room: int) -> Path:
 def _markdown(args, backbone, scores: dict[str, list[float]], seconds: float) -> str:
     rooms = " | ".join(f"room {r}" for r in args.rooms)
     options = (
-        f"--model {args.model} "
-        + ("--screen " if args.screen else "")
+        ("--ceiling-only " if args.ceiling_only else f"--model {args.model} ")
+        + ("--screen " if args.screen and not args.ceiling_only else "")
         + ("--erase-room " if args.erase_room else "")
-        + ("--ceiling " if args.ceiling else "")
+        + ("--ceiling " if args.ceiling and not args.ceiling_only else "")
         + (f"--probe-seeds {args.probe_seeds} " if args.probe_seeds > 1 else "")
         + f"--rooms {' '.join(map(str, args.rooms))} --clips-per-mode {args.clips_per_mode} --visit {args.visit:g} "
         f"--size {args.size}" + (f" --crop-size {args.crop_size}" if args.crop_size else "") + f" --out {args.out}"
@@ -217,7 +222,7 @@ def _markdown(args, backbone, scores: dict[str, list[float]], seconds: float) ->
         + (f", the model seeing {args.crop_size} px" if args.crop_size else ""),
         "",
         f"Machine: {platform.machine()}, {torch.get_num_threads()} thread(s), torch {torch.__version__}; "
-        f"{seconds:.0f} s in all. Backbone: {backbone.describe()}.",
+        f"{seconds:.0f} s in all. Backbone: {backbone.describe() if backbone else 'none (the ground truth alone)'}.",
         "",
         f"Reproduce: `.venv/bin/python benchmarks/bench_room_probe.py {options}`",
         "",
