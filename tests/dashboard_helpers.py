@@ -167,7 +167,7 @@ def trained_probe(path: Path) -> Path:
     probe.card = ProbeCard(
         backbone=BackboneRecord(model_id="synthetic", fingerprint="test", random_weights=True),
         created=datetime(2026, 3, 2, 9, tzinfo=UTC),
-        cv=report.summary(),
+        cv=report,
         learning_curve=curve,
     )
     save_probe(probe, path)

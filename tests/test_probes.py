@@ -18,6 +18,7 @@ from transformers import VJEPA2Config, VJEPA2ForVideoClassification
 from classroom_mode.errors import UserError
 from classroom_mode.model.probes import (
     AttentiveSettings,
+    CVReport,
     FeatureSet,
     cross_validate,
     fit_probe,
@@ -26,7 +27,7 @@ from classroom_mode.model.probes import (
     save_probe,
 )
 from classroom_mode.model.probes.attentive import AttentiveClassifier
-from classroom_mode.model.probes.card import BackboneRecord, CVSummary, ProbeCard
+from classroom_mode.model.probes.card import BackboneRecord, Confusion, CVSummary, ProbeCard
 from classroom_mode.model.probes.evaluate import data_warnings, learning_curve, make_splits
 from classroom_mode.model.probes.plots import attention_png, confusion_png
 from classroom_mode.records import UNCERTAIN, Embedding
@@ -132,7 +133,7 @@ def test_cross_validation_does_not_leak_random_labels_score_near_chance():
     for kind in ("linear", "prototype"):
         report = cross_validate(features, labels, kind=kind, folds=5)
         assert report.accuracy[0] < 0.45, (kind, report.accuracy)  # chance is 0.25
-        assert report.confusion.sum() == len(labels)
+        assert sum(map(sum, report.confusion.matrix)) == len(labels)
 
 
 def test_cross_validation_report_on_separable_data(data):
@@ -141,11 +142,11 @@ def test_cross_validation_report_on_separable_data(data):
     assert report.scheme == "stratified 4-fold" and report.kinds == ["prototype"] * 4
     assert report.accuracy[0] > 0.8 and report.accuracy[1] is not None
     assert set(report.per_class) == set(MODES)
-    assert "true \\ predicted" in report.confusion_text()
-    assert report.warnings == []
-    summary = report.summary()
-    assert CVSummary.model_validate_json(summary.model_dump_json()) == summary
-    assert summary.confusion is not None and summary.confusion.classes == sorted(MODES)
+    assert "true \\ predicted" in report.confusion.text()
+    assert report.warnings == [] and report.classes == sorted(MODES)
+    assert CVReport.model_validate_json(report.model_dump_json()) == report
+    kept = CVSummary.model_validate_json(report.model_dump_json())  # as a probe's card reads it back
+    assert kept.confusion == report.confusion and kept.accuracy == report.accuracy
 
 
 def test_learning_curve_covers_the_sizes_the_data_allows(data):
@@ -296,7 +297,7 @@ def test_attention_map_and_explain_picture(attentive, tmp_path):
     assert attention.shape == (4, 4) and np.isclose(attention.sum(), 1.0, atol=1e-5)
     frame = np.random.default_rng(0).integers(0, 255, (120, 160, 3), dtype=np.uint8)
     assert Image.open(io.BytesIO(attention_png(frame, attention, caption="group"))).format == "PNG"
-    matrix = confusion_png(np.array([[3, 1], [0, 4]]), ["a", "b"])
+    matrix = confusion_png(Confusion(classes=["a", "b"], matrix=[[3, 1], [0, 4]]))
     assert Image.open(io.BytesIO(matrix)).size[0] > 100
 
 

@@ -163,10 +163,10 @@ def evaluate(
             uncertain_below=cfg.thresholds.uncertain_below, on_fold=on_fold,
         )  # fmt: skip
     if confusion is not None:
-        write_bytes(confusion, confusion_png(report.confusion, report.classes, title=f"{kind} probe, {report.scheme}"))
+        write_bytes(confusion, confusion_png(report.confusion, title=f"{kind} probe, {report.scheme}"))
     if as_json:
         skipped = [s.model_dump() for s in data.skipped]
-        print_json({"probe": kind, **report.summary().model_dump(mode="json"), "skipped": skipped})
+        print_json({"probe": kind, **report.model_dump(mode="json"), "skipped": skipped})
         return
     print_report(report)
     if confusion is not None:
@@ -310,7 +310,7 @@ def print_report(report: CVReport) -> None:
     for name, scores in report.per_class.items():
         table.add_row(name, str(scores.clips), _fmt(scores.precision), _fmt(scores.recall))
     console.print(table)
-    console.print(report.confusion_text(), highlight=False)
+    console.print(report.confusion.text(), highlight=False)
     for warning in report.warnings:
         warn(warning)
 

@@ -202,13 +202,12 @@ def attention(camera: str, clip: LastClip, live: Live) -> Response:
 
 @router.get("/dashboard/probes/{index}/confusion.png", include_in_schema=False)
 def confusion(sidecar: ProbeFile) -> Response:
-    found = probes.confusion(sidecar)
+    found = sidecar.cv.confusion if sidecar.cv else None
     if found is None:
         raise HTTPException(status_code=404, detail="the probe's metadata has no confusion matrix")
-    classes, counts = found
     from classroom_mode.model.probes import plots
 
-    return _image(plots.confusion_png(np.asarray(counts, dtype=np.float64), classes), "image/png")
+    return _image(plots.confusion_png(found), "image/png")
 
 
 @router.get("/dashboard/probes/{index}/learning-curve.png", include_in_schema=False)

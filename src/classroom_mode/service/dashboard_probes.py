@@ -40,12 +40,6 @@ class ProbeSummary(BaseModel):
     """Why the sidecar could not be read, when it could not."""
 
 
-def confusion(sidecar: ProbeSidecar) -> tuple[list[str], list[list[int]]] | None:
-    """(classes, counts with rows true and columns predicted), when the probe was cross-validated."""
-    found = sidecar.cv.confusion if sidecar.cv else None
-    return (found.classes, found.matrix) if found else None
-
-
 def learning_curve(sidecar: ProbeSidecar) -> tuple[list[float], list[float], list[float] | None] | None:
     """(clips per mode, mean accuracy, std or None), sorted by size, when the card has a curve."""
     if not sidecar.learning_curve:
@@ -89,8 +83,8 @@ def summarise(probe: Path, rooms: list[str], index: int) -> ProbeSummary:
         summary.scheme = sidecar.cv.scheme
         summary.warnings = sidecar.cv.warnings
         summary.metrics = {"accuracy": sidecar.cv.accuracy[0], "macro_f1": sidecar.cv.macro_f1[0]}
-    if confusion(sidecar):
-        summary.confusion = f"/dashboard/probes/{index}/confusion.png"
+        if sidecar.cv.confusion:
+            summary.confusion = f"/dashboard/probes/{index}/confusion.png"
     if learning_curve(sidecar):
         summary.learning_curve = f"/dashboard/probes/{index}/learning-curve.png"
     return summary

@@ -74,6 +74,14 @@ class Confusion(_Part):
             raise ValueError(f"the confusion matrix must be {size} × {size}, one row and column per mode")
         return self
 
+    def text(self) -> str:
+        """The matrix as aligned text (rows true, columns predicted)."""
+        width = max(8, *(len(c) for c in self.classes)) + 1
+        lines = ["true \\ predicted".ljust(width) + "".join(c.rjust(width) for c in self.classes)]
+        for name, row in zip(self.classes, self.matrix, strict=True):
+            lines.append(name.ljust(width) + "".join(str(v).rjust(width) for v in row))
+        return "\n".join(lines)
+
 
 class ModeScores(_Part):
     precision: Score
@@ -82,7 +90,7 @@ class ModeScores(_Part):
 
 
 class CVSummary(_Part):
-    """A cross-validation report as the card keeps it (`CVReport.summary()`)."""
+    """A cross-validation report as the card keeps it; `evaluate.CVReport` is the same with every field set."""
 
     scheme: str
     """How the clips were split, e.g. `stratified 5-fold` or `leave-one-out`."""

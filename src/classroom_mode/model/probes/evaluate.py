@@ -9,10 +9,10 @@ session or camera ids, folds are grouped so near-duplicate clips never sit on bo
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from pydantic import Field
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 from sklearn.model_selection import LeaveOneGroupOut, LeaveOneOut, StratifiedGroupKFold, StratifiedKFold
 
@@ -29,43 +29,17 @@ IMBALANCE_RATIO = 1.5
 LEARNING_CURVE_SIZES = (5, 10, 20, 50)
 
 
-@dataclass
-class CVReport:
-    """Cross-validated scores; (mean, std) over folds, std None when folds are single clips (leave-one-out)."""
+class CVReport(CVSummary):
+    """What `cross_validate` returns: the card's `CVSummary` with every field filled in, so a probe's card keeps
+    the report itself and `evaluate --json` prints it as it is."""
 
-    classes: list[str]
-    scheme: str
-    kinds: list[str]
-    """The probe type each fold trained (what `auto` chose inside that fold)."""
-    accuracy: tuple[float, float | None]
-    macro_f1: tuple[float, float | None]
-    per_class: dict[str, ModeScores]
-    confusion: np.ndarray
-    """(C, C) counts over all folds: rows are true modes, columns predicted ones."""
-    uncertain_rate: float
+    confusion: Confusion
+    uncertain_rate: float = Field(ge=0.0, le=1.0)
     """Share of held-out clips the probe would have answered `uncertain` (low confidence or far)."""
-    warnings: list[str] = field(default_factory=list)
 
-    def summary(self) -> CVSummary:
-        """The report as a probe's card keeps it (and `evaluate --json` prints it)."""
-        return CVSummary(
-            scheme=self.scheme,
-            kinds=self.kinds,
-            accuracy=self.accuracy,
-            macro_f1=self.macro_f1,
-            per_class=self.per_class,
-            confusion=Confusion(classes=self.classes, matrix=self.confusion.tolist()),
-            uncertain_rate=self.uncertain_rate,
-            warnings=self.warnings,
-        )
-
-    def confusion_text(self) -> str:
-        """The confusion matrix as aligned text (rows true, columns predicted)."""
-        width = max(8, *(len(c) for c in self.classes)) + 1
-        lines = ["true \\ predicted".ljust(width) + "".join(c.rjust(width) for c in self.classes)]
-        for name, row in zip(self.classes, self.confusion, strict=True):
-            lines.append(name.ljust(width) + "".join(str(int(v)).rjust(width) for v in row))
-        return "\n".join(lines)
+    @property
+    def classes(self) -> list[str]:
+        return self.confusion.classes
 
 
 def cross_validate(
@@ -113,7 +87,6 @@ def cross_validate(
     pooled = scheme == "leave-one-out" or scheme.startswith("leave-one-group-out")
     summary = [_scores(y, predicted, len(classes))] if pooled else fold_scores
     return CVReport(
-        classes=classes,
         scheme=scheme,
         kinds=kinds,
         accuracy=_mean_std([s["accuracy"] for s in summary]),
@@ -126,7 +99,9 @@ def cross_validate(
             )
             for c, name in enumerate(classes)
         },
-        confusion=confusion_matrix(y, predicted, labels=list(range(len(classes)))),
+        confusion=Confusion(
+            classes=classes, matrix=confusion_matrix(y, predicted, labels=list(range(len(classes)))).tolist()
+        ),
         uncertain_rate=float(unsure.mean()),
         warnings=data_warnings(y, classes),
     )

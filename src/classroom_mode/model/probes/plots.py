@@ -15,10 +15,12 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from classroom_mode.model.preprocess import RESIZE_RATIO
+from classroom_mode.model.probes.card import Confusion
 
 
-def confusion_png(confusion: np.ndarray, classes: Sequence[str], title: str = "") -> bytes:
+def confusion_png(matrix: Confusion, title: str = "") -> bytes:
     """Row-normalised confusion matrix (counts written in each cell); rows are true modes."""
+    confusion, classes = np.asarray(matrix.matrix, dtype=np.float64), matrix.classes
     totals = confusion.sum(axis=1, keepdims=True)
     shares = confusion / np.maximum(totals, 1)
     size = 1.2 + 0.9 * len(classes)

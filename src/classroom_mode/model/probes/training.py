@@ -107,7 +107,7 @@ def train_probe(
         created=datetime.now(UTC).replace(microsecond=0),
         seed=seed,
         data=data.summary(data_dir),
-        cv=report.summary() if report else None,
+        cv=report,
         learning_curve=curve,
     )
     return ProbeTraining(trained, report, curve, left_out)
