@@ -313,7 +313,8 @@ def variance_covariance(tokens: torch.Tensor, windows_per_room: int) -> tuple[to
 
 
 SIGREG_SLICES = 256
-"""Random directions SIGReg tests per step (LeJEPA's default); drawn afresh every step from the run's generator."""
+"""Random directions SIGReg tests per step, twice the `small8` width; drawn afresh every step from the run's
+generator, so over a run they cover every direction of the token space."""
 SIGREG_KNOTS = torch.linspace(0.0, 3.0, 17)
 """Where the characteristic functions are compared: |t| ≤ 3 covers what the Gaussian weight leaves (e^-4.5)."""
 

@@ -118,6 +118,7 @@ class JEPATrainer:
         pixel_values = pixel_values.to(self.device)
         if masks is None:
             masks = self.sample_masks(pixel_values.shape[0])
+        if directions is None:
             directions = self.sample_directions()
         masks = [MaskPair(m.context.to(self.device), m.target.to(self.device)) for m in masks]
         settings = self.recipe.loss_settings()
