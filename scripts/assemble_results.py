@@ -24,6 +24,7 @@ ORDER = [
     "room_probe_people_s8",
     "worldmodel_people_s9",
     "room_probe_erased",
+    "worldmodel_people_s10",
     "live",
     "demo",
     "dashboard",
