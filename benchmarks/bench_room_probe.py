@@ -163,7 +163,7 @@ def _ceiling(args: argparse.Namespace, room: int) -> dict[str, float]:
         args.clips_per_mode, seed=room, visit_s=args.visit, size=(args.size, args.size), with_people=True
     )
     clips = list(recording)
-    labels, groups = [c.mode for c in clips], [f"s{c.visit:02d}" for c in clips]
+    labels, groups = [c.mode for c in clips], [c.session for c in clips]
     tokens = np.stack([person_mask_tokens(cast(np.ndarray, c.people), cell=MASK_CELL) for c in clips])
     side = args.size // MASK_CELL
     features = FeatureSet(tokens.mean(axis=1), tokens, (side, side))

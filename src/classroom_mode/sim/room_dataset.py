@@ -62,6 +62,11 @@ class SettledClip:
     num_people: int
     """People in the room: what a perfect person counter reads."""
 
+    @property
+    def session(self) -> str:
+        """The recording session's id, as clip names and the manifest spell it (`s03`)."""
+        return f"s{self.visit:02d}"
+
 
 class SettledClips:
     """The clips a user records in the room of `seed`: the calibration timeline played, clips cut per visit.
@@ -157,9 +162,9 @@ def generate_room_dataset(
     out = Path(out_dir)
     clips: list[dict[str, Any]] = []
     for clip in recording:
-        name = f"{camera_id}__s{clip.visit:02d}__{clip.index:03d}.mp4"
+        name = f"{camera_id}__{clip.session}__{clip.index:03d}.mp4"
         write_mp4(out / clip.mode / name, clip.frames, fps)
-        clips.append({"path": f"{clip.mode}/{name}", "mode": clip.mode, "session": f"s{clip.visit:02d}",
+        clips.append({"path": f"{clip.mode}/{name}", "mode": clip.mode, "session": clip.session,
                       "start": clip.start})  # fmt: skip
         if progress is not None:
             progress(len(clips), clips_per_mode * len(recording.modes))
