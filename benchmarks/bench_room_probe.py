@@ -159,10 +159,7 @@ def _accuracy(args, features: FeatureSet, labels: list[str], groups: list[str], 
 def _ceiling(args: argparse.Namespace, room: int) -> dict[str, float]:
     """The probes on tokens of where the people are, and the perfect person counter, in the same clips: the
     room is played again as it was recorded (`SettledClips`), this time with its person masks."""
-    recording = SettledClips(
-        args.clips_per_mode, seed=room, visit_s=args.visit, size=(args.size, args.size), with_people=True
-    )
-    clips = list(recording)
+    clips = list(_recording(args, room, with_people=True))
     labels, groups = [c.mode for c in clips], [c.session for c in clips]
     tokens = np.stack([person_mask_tokens(cast(np.ndarray, c.people), cell=MASK_CELL) for c in clips])
     side = args.size // MASK_CELL
@@ -173,6 +170,12 @@ def _ceiling(args: argparse.Namespace, room: int) -> dict[str, float]:
     counts = np.array([[c.num_people] for c in clips], dtype=np.float64)
     scores[COUNTER] = float(cross_val_score(count_classifier(), counts, y, cv=splits).mean())
     return scores
+
+
+def _recording(args: argparse.Namespace, room: int, with_people: bool = False) -> SettledClips:
+    """The room's labelled clips as this benchmark records them (and, for the ceiling, plays them again)."""
+    size = (args.size, args.size)
+    return SettledClips(args.clips_per_mode, seed=room, visit_s=args.visit, size=size, with_people=with_people)
 
 
 def _exported(model: str, work: Path) -> str:
@@ -199,7 +202,7 @@ def _room_clips(args: argparse.Namespace, room: int) -> Path:
               "settled_only": True}  # fmt: skip
     if not recorded_with(previous_recording(data_dir), wanted):
         shutil.rmtree(data_dir, ignore_errors=True)
-        generate_room_dataset(data_dir, args.clips_per_mode, seed=room, visit_s=args.visit, size=(args.size, args.size))
+        generate_room_dataset(data_dir, _recording(args, room))
     return data_dir
 
 

@@ -26,9 +26,8 @@ def test_calibration_timeline_visits_every_mode_each_round_never_twice_in_a_row(
 
 
 def test_room_dataset_layout_sessions_and_room(tmp_path):
-    manifest = generate_room_dataset(
-        tmp_path, 3, seed=42, seconds=1.0, fps=4.0, size=(64, 48), visit_s=20.0, settle_s=1.0, camera_id="cam"
-    )
+    recording = SettledClips(3, seed=42, seconds=1.0, fps=4.0, size=(64, 48), visit_s=20.0, settle_s=1.0)
+    manifest = generate_room_dataset(tmp_path, recording, camera_id="cam")
     clips = list_labelled_clips(tmp_path)
     by_mode = {m: [c for c in clips if c.label == m] for m in ("empty", "solo", "group", "presentation")}
     assert {m: len(c) for m, c in by_mode.items()} == dict.fromkeys(by_mode, 3)
@@ -47,7 +46,7 @@ def test_clips_are_cut_only_from_a_settled_room(tmp_path):
     """A clip cut while people still walk in or out would show one mode under another's label."""
     manifest = json.loads(
         generate_room_dataset(
-            tmp_path, 2, seed=7, seconds=1.0, fps=4.0, size=(48, 48), visit_s=20.0, settle_s=0.5
+            tmp_path, SettledClips(2, seed=7, seconds=1.0, fps=4.0, size=(48, 48), visit_s=20.0, settle_s=0.5)
         ).read_text()
     )
     timeline = [(span["mode"], span["end"] - span["start"]) for span in manifest["room"]["timeline"]]
@@ -69,14 +68,17 @@ def test_clips_are_cut_only_from_a_settled_room(tmp_path):
 
 def test_room_dataset_says_so_when_a_mode_never_settles_in_a_visit(tmp_path):
     with pytest.raises(UserError, match=r"rarely settled into .*group.*use longer visits"):
-        generate_room_dataset(
-            tmp_path, 2, seed=1, seconds=1.0, fps=4.0, size=(48, 48), visit_s=2.0, settle_s=0.5, modes=["group", "solo"]
+        recording = SettledClips(
+            2, seed=1, seconds=1.0, fps=4.0, size=(48, 48), visit_s=2.0, settle_s=0.5, modes=["group", "solo"]
         )
+        generate_room_dataset(tmp_path, recording)
 
 
 def test_room_dataset_refuses_a_visit_too_short_for_a_clip(tmp_path):
     with pytest.raises(UserError, match="too short"):
-        generate_room_dataset(tmp_path, 2, seed=1, seconds=3.0, fps=4.0, size=(64, 64), visit_s=4.0, settle_s=2.0)
+        generate_room_dataset(
+            tmp_path, SettledClips(2, seed=1, seconds=3.0, fps=4.0, size=(64, 64), visit_s=4.0, settle_s=2.0)
+        )
 
 
 def test_a_recording_says_which_settings_made_it(tmp_path):
@@ -84,7 +86,9 @@ def test_a_recording_says_which_settings_made_it(tmp_path):
     from classroom_mode.sim.manifest import previous_recording, recorded_with
 
     assert previous_recording(tmp_path) is None and not recorded_with(None, {})
-    generate_room_dataset(tmp_path, 1, seed=4, seconds=1.0, fps=4.0, size=(48, 48), visit_s=20.0, settle_s=1.0)
+    generate_room_dataset(
+        tmp_path, SettledClips(1, seed=4, seconds=1.0, fps=4.0, size=(48, 48), visit_s=20.0, settle_s=1.0)
+    )
     manifest = previous_recording(tmp_path)
     assert recorded_with(manifest, {"seed": 4, "clips_per_mode": 1, "settled_only": True})
     assert not recorded_with(manifest, {"seed": 4, "clips_per_mode": 2})

@@ -225,7 +225,7 @@ def _write_config(out: Path, preset: Preset, seed: int, model: str, broker: tupl
 def _record(data: Path, preset: Preset, room_seed: int) -> None:
     """Record the labelled clips in the demo room, or reuse the ones a previous run recorded with the same settings."""
     from classroom_mode.sim.manifest import previous_recording, recorded_with
-    from classroom_mode.sim.room_dataset import generate_room_dataset
+    from classroom_mode.sim.room_dataset import SettledClips, generate_room_dataset
 
     wanted = {"clips_per_mode": preset.clips_per_mode, "seconds": CLIP_SECONDS, "fps": CLIP_FPS,
               "size": list(CLIP_SIZE), "seed": room_seed, "settled_only": True}  # fmt: skip
@@ -243,11 +243,7 @@ def _record(data: Path, preset: Preset, room_seed: int) -> None:
     with progress_bar("recording clips", total=None) as (bar, task):
         generate_room_dataset(
             data,
-            preset.clips_per_mode,
-            seed=room_seed,
-            seconds=CLIP_SECONDS,
-            fps=CLIP_FPS,
-            size=CLIP_SIZE,
+            SettledClips(preset.clips_per_mode, seed=room_seed, seconds=CLIP_SECONDS, fps=CLIP_FPS, size=CLIP_SIZE),
             camera_id=CAMERA,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )

@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -96,7 +95,11 @@ class SettledClips:
         per_visit = int((visit_s - settle_s) // seconds)
         if per_visit < 1:
             raise UserError(f"visit of {visit_s:g} s: too short for a {seconds:g} s clip after {settle_s:g} s settling")
-        self.clips_per_mode, self.seconds, self.visit_s, self.settle_s = clips_per_mode, seconds, visit_s, settle_s
+        self.params = RecordingParams(
+            clips_per_mode=clips_per_mode, seconds=seconds, fps=fps, size=size, seed=seed, visit_s=visit_s,
+            settle_s=settle_s, settled_only=True,
+        )  # fmt: skip
+        """What the manifest records of how the room was visited."""
         self.with_people = with_people
         # a visit yields fewer clips while people are still walking in or out, so plan spare rounds and stop when done
         self.planned = calibration_timeline(
@@ -108,15 +111,15 @@ class SettledClips:
         self.visits = 0
 
     def __iter__(self) -> Iterator[SettledClip]:
-        stream = self.stream
+        stream, params = self.stream, self.params
         for visit, (mode, _) in enumerate(self.planned):
-            if min(self.counts.values()) >= self.clips_per_mode:
+            if min(self.counts.values()) >= params.clips_per_mode:
                 return
             self.visits, start = visit + 1, stream.time
-            cut_from = start + self.settle_s
-            while stream.time < start + self.visit_s - 1e-9:
-                fits = stream.time + self.seconds <= start + self.visit_s + 1e-9
-                wanted = self.counts[mode] < self.clips_per_mode
+            cut_from = start + params.settle_s
+            while stream.time < start + params.visit_s - 1e-9:
+                fits = stream.time + params.seconds <= start + params.visit_s + 1e-9
+                wanted = self.counts[mode] < params.clips_per_mode
                 if wanted and fits and stream.time + 1e-9 >= cut_from and stream.settled:
                     yield self._cut(mode, visit)
                     self.counts[mode] += 1
@@ -137,59 +140,38 @@ class SettledClips:
     @property
     def short(self) -> list[str]:
         """The modes that got fewer clips than asked for."""
-        return [mode for mode, n in self.counts.items() if n < self.clips_per_mode]
+        return [mode for mode, n in self.counts.items() if n < self.params.clips_per_mode]
 
 
 def generate_room_dataset(
     out_dir: Path | str,
-    clips_per_mode: int,
+    recording: SettledClips,
     *,
-    seed: int,
-    seconds: float = 3.0,
-    fps: float = 8.0,
-    size: tuple[int, int] = (128, 128),
-    visit_s: float = 30.0,
-    settle_s: float = 4.0,
-    modes: Sequence[str] | None = None,
     camera_id: str = "sim-cam",
     progress: Callable[[int, int], None] | None = None,
 ) -> Path:
-    """Record about `clips_per_mode` clips of each mode in the room of `seed`; returns the manifest's path."""
-    recording = SettledClips(
-        clips_per_mode, seed=seed, seconds=seconds, fps=fps, size=size, visit_s=visit_s, settle_s=settle_s,
-        modes=modes,
-    )  # fmt: skip
-    out = Path(out_dir)
-    clips: list[dict[str, Any]] = []
+    """Write the clips of `recording` (a room not yet played) as MP4s under their modes; returns the manifest's path."""
+    params, out = recording.params, Path(out_dir)
+    clips: list[RecordedClip] = []
     for clip in recording:
         name = f"{camera_id}__{clip.session}__{clip.index:03d}.mp4"
-        write_mp4(out / clip.mode / name, clip.frames, fps)
-        clips.append({"path": f"{clip.mode}/{name}", "mode": clip.mode, "session": clip.session,
-                      "start": clip.start})  # fmt: skip
+        write_mp4(out / clip.mode / name, clip.frames, params.fps)
+        clips.append(RecordedClip(path=f"{clip.mode}/{name}", mode=clip.mode, session=clip.session, start=clip.start))
         if progress is not None:
-            progress(len(clips), clips_per_mode * len(recording.modes))
+            progress(len(clips), params.clips_per_mode * len(recording.modes))
     if recording.short:
         raise UserError(
-            f"visits of {visit_s:g} s: the room rarely settled into {', '.join(recording.short)} long enough for a "
-            f"{seconds:g} s clip; use longer visits"
+            f"visits of {params.visit_s:g} s: the room rarely settled into {', '.join(recording.short)} long enough "
+            f"for a {params.seconds:g} s clip; use longer visits"
         )
     room = recording.stream.describe()  # what was played, not the spare visits planned after it
     room["timeline"] = room["timeline"][: recording.visits]
     room["duration"], room["frames"] = room["timeline"][-1]["end"], recording.stream.frame_index
     manifest = RoomRecording(
         created=datetime.now(UTC).replace(microsecond=0),
-        params=RecordingParams(
-            clips_per_mode=clips_per_mode,
-            seconds=seconds,
-            fps=fps,
-            size=size,
-            seed=seed,
-            visit_s=visit_s,
-            settle_s=settle_s,
-            settled_only=True,
-        ),
+        params=params,
         room=room,
         modes=list(recording.modes),
-        clips=[RecordedClip.model_validate(clip) for clip in clips],
+        clips=clips,
     )
     return write_manifest(out, manifest)
