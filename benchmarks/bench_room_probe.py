@@ -198,11 +198,10 @@ def _exported(model: str, work: Path) -> str:
 def _room_clips(args: argparse.Namespace, room: int) -> Path:
     """The room's labelled clips, recorded again when an earlier run (or older code) left other ones there."""
     data_dir = args.work / f"room{room}-{args.clips_per_mode}x-visit{args.visit:g}-{args.size}px"
-    wanted = {"clips_per_mode": args.clips_per_mode, "seed": room, "visit_s": args.visit, "size": [args.size] * 2,
-              "settled_only": True}  # fmt: skip
-    if not recorded_with(previous_recording(data_dir), wanted):
+    recording = _recording(args, room)
+    if not recorded_with(previous_recording(data_dir), recording.params):
         shutil.rmtree(data_dir, ignore_errors=True)
-        generate_room_dataset(data_dir, _recording(args, room))
+        generate_room_dataset(data_dir, recording)
     return data_dir
 
 

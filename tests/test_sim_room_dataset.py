@@ -85,13 +85,14 @@ def test_a_recording_says_which_settings_made_it(tmp_path):
     """What the demo and the per-room benchmark ask before reusing clips instead of recording again."""
     from classroom_mode.sim.manifest import previous_recording, recorded_with
 
-    assert previous_recording(tmp_path) is None and not recorded_with(None, {})
-    generate_room_dataset(
-        tmp_path, SettledClips(1, seed=4, seconds=1.0, fps=4.0, size=(48, 48), visit_s=20.0, settle_s=1.0)
-    )
+    settings = {"seed": 4, "seconds": 1.0, "fps": 4.0, "size": (48, 48), "visit_s": 20.0, "settle_s": 1.0}
+    recording = SettledClips(1, **settings)
+    assert previous_recording(tmp_path) is None and not recorded_with(None, recording.params)
+    generate_room_dataset(tmp_path, recording)
     manifest = previous_recording(tmp_path)
-    assert recorded_with(manifest, {"seed": 4, "clips_per_mode": 1, "settled_only": True})
-    assert not recorded_with(manifest, {"seed": 4, "clips_per_mode": 2})
+    assert recorded_with(manifest, SettledClips(1, **settings).params)
+    assert not recorded_with(manifest, SettledClips(2, **settings).params)
+    assert not recorded_with(manifest, SettledClips(1, **{**settings, "settle_s": 2.0}).params)
     (tmp_path / "manifest.json").write_text('{"generator": "someone else", "params": {"seed": 4}}')
     assert previous_recording(tmp_path) is None
 

@@ -227,10 +227,9 @@ def _record(data: Path, preset: Preset, room_seed: int) -> None:
     from classroom_mode.sim.manifest import previous_recording, recorded_with
     from classroom_mode.sim.room_dataset import SettledClips, generate_room_dataset
 
-    wanted = {"clips_per_mode": preset.clips_per_mode, "seconds": CLIP_SECONDS, "fps": CLIP_FPS,
-              "size": list(CLIP_SIZE), "seed": room_seed, "settled_only": True}  # fmt: skip
+    recording = SettledClips(preset.clips_per_mode, seed=room_seed, seconds=CLIP_SECONDS, fps=CLIP_FPS, size=CLIP_SIZE)
     previous = previous_recording(data)
-    if recorded_with(previous, wanted):
+    if recorded_with(previous, recording.params):
         info("  (reusing the clips a previous run recorded)")
         return
     if previous is not None:
@@ -243,7 +242,7 @@ def _record(data: Path, preset: Preset, room_seed: int) -> None:
     with progress_bar("recording clips", total=None) as (bar, task):
         generate_room_dataset(
             data,
-            SettledClips(preset.clips_per_mode, seed=room_seed, seconds=CLIP_SECONDS, fps=CLIP_FPS, size=CLIP_SIZE),
+            recording,
             camera_id=CAMERA,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )

@@ -134,9 +134,6 @@ def previous_recording(out_dir: Path | str) -> RoomRecording | None:
         return None
 
 
-def recorded_with(manifest: RoomRecording | None, params: dict[str, Any]) -> bool:
-    """Whether a recording was made with every one of `params`, so its clips can stand in for a new one."""
-    if manifest is None:
-        return False
-    made = manifest.params.model_dump(mode="json")
-    return all(made.get(k) == v for k, v in params.items())
+def recorded_with(manifest: RoomRecording | None, params: RecordingParams) -> bool:
+    """Whether a recording was made with exactly `params`, so its clips can stand in for a new one."""
+    return manifest is not None and manifest.params == params
