@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from itertools import islice
 
+from classroom_mode.config import CameraConfig, ClipSettings
 from classroom_mode.records import ModeChange, Prediction
-from classroom_mode.service.demo import TruthTap, agreement, commonest_share, score_windows
+from classroom_mode.service.demo import SteppedFeed, TruthTap, agreement, commonest_share, score_windows
 from classroom_mode.sim.camera import SimCamera
 
 
@@ -22,6 +24,23 @@ def test_truth_tap_passes_frames_and_remembers_scene_times():
     assert frames[0].image.shape == (48, 64, 3)
     assert [tap.truth(f.wall_time) for f in frames] == ["group"] * 4 + ["presentation"] * 4
     assert tap.scene_time(frames[5].wall_time) == frames[5].timestamp
+
+
+def test_a_stepped_feed_takes_its_windows_at_the_same_scene_times_however_slow_the_loop():
+    """The demo's windows must not depend on the machine: a camera rendering as fast as it can waits for the loop."""
+    camera = SimCamera("cam", "group:30", fps=4, size=(32, 32), speed=0)
+    tap = TruthTap(camera, lockstep=True)
+    feed = SteppedFeed(tap, CameraConfig(clip=ClipSettings(frames=4, seconds=1.0), offline_after_s=10), step_s=2.0)
+    try:
+        ends = []
+        for pause in (0.0, 0.3, 0.0):  # a slow window: an unpaced camera would have run seconds of scene ahead
+            time.sleep(pause)
+            ends.append(tap.scene_time(feed.next_clip().ended_at))
+        assert camera.stream.time == 6.25  # and it rendered nothing past the last window
+    finally:
+        feed.close()
+    # a clip ends on the frame on screen at the centre of its last quarter: one frame before the window's end
+    assert ends == [1.75, 3.75, 5.75]
 
 
 def test_score_windows_uses_the_mode_in_force_after_each_window():

@@ -7,10 +7,16 @@ frame's wall-clock time, its scene time and whether the room had settled into it
 `ended_at` then tells which scene second it showed, and the simulator says what the room was doing
 then. The timeline switches modes at once, but people take up to ~15 s to walk in or out; a window
 taken meanwhile shows a room that is neither mode, so the demo scores those windows apart.
+
+The demo's camera plays in lockstep with the loop (`SteppedFeed`): window k shows the scene up to
+exactly k × the window step, however long the machine takes to render and embed. A camera paced by
+the wall clock let a slow or busy machine take its windows at other scene times, so the same room
+scored differently from one machine (or one load) to the next.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -18,8 +24,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from classroom_mode.config import CameraConfig, SimSource
-from classroom_mode.records import ModeChange, Prediction
-from classroom_mode.service.feeds import LiveFeed
+from classroom_mode.records import Clip, ModeChange, Prediction
+from classroom_mode.service.feeds import CameraOffline, LiveFeed
 from classroom_mode.sim.camera import SimCamera
 from classroom_mode.video.source import Frame, FrameSource, SourceStatus
 
@@ -27,17 +33,41 @@ _REMEMBERED_FRAMES = 4096
 
 
 class TruthTap(FrameSource):
-    """Passes a `SimCamera`'s frames through unchanged and remembers each frame's scene time by its wall time."""
+    """Passes a `SimCamera`'s frames through unchanged and remembers each frame's scene time by its wall time.
 
-    def __init__(self, camera: SimCamera) -> None:
+    With `lockstep`, no frame later than the scene time last `release`d is rendered: the camera waits for
+    whoever takes its clips.
+    """
+
+    def __init__(self, camera: SimCamera, *, lockstep: bool = False) -> None:
         super().__init__(camera.camera_id)
         self.camera = camera
         self._scene_times: OrderedDict[datetime, tuple[float, bool]] = OrderedDict()
         """wall time → (scene time, whether the room had settled into its mode in that frame)."""
         self._lock = threading.Lock()
+        self._released = threading.Condition()
+        self._horizon = 0.0 if lockstep else math.inf
+        """The last scene time that may be rendered."""
+        self._closed = False
+
+    def release(self, until: float) -> None:
+        """Let the camera render every frame up to scene time `until`."""
+        with self._released:
+            self._horizon = max(self._horizon, until)
+            self._released.notify_all()
+
+    def _may_render(self, scene_time: float) -> bool:
+        with self._released:
+            self._released.wait_for(lambda: self._closed or scene_time <= self._horizon + 1e-9)
+            return not self._closed
 
     def frames(self) -> Iterator[Frame]:
-        for frame in self.camera.frames():
+        frames = self.camera.frames()
+        # the stream's time is that of the frame the camera renders next
+        while self._may_render(self.camera.stream.time):
+            frame = next(frames, None)
+            if frame is None:
+                return
             with self._lock:
                 self._scene_times[frame.wall_time] = (frame.timestamp, self.camera.settled)
                 while len(self._scene_times) > _REMEMBERED_FRAMES:
@@ -67,22 +97,54 @@ class TruthTap(FrameSource):
         return self.camera.status
 
     def close(self) -> None:
+        with self._released:
+            self._closed = True
+            self._released.notify_all()
         self.camera.close()
 
 
+class SteppedFeed:
+    """A `ClipFeed` whose k-th clip ends at exactly k × `step_s` of scene time: the same windows on any machine.
+
+    The clips still come through the production `LiveFeed` (ring buffer, freshness check); only the
+    camera's pace is the loop's instead of the wall clock's.
+    """
+
+    def __init__(self, tap: TruthTap, camera: CameraConfig, step_s: float) -> None:
+        self.tap = tap
+        self.step_s = step_s
+        self.feed = LiveFeed(tap, camera)
+        self.scene_end = 0.0
+        """Scene time at which the last clip handed out ends."""
+
+    def next_clip(self) -> Clip:
+        self.scene_end += self.step_s
+        self.tap.release(self.scene_end)
+        if not self.feed.builder.wait_for(self.scene_end - 1e-9, self.feed.offline_after_s):
+            raise CameraOffline(f"camera {self.tap.camera_id}: scene {self.scene_end:g} s not rendered in time")
+        return self.feed.next_clip()
+
+    def close(self) -> None:
+        self.feed.close()
+
+
 class SimulatedCameras:
-    """The loop's feed factory for the demo: each `sim` camera played at `speed` × real time, tapped for truth."""
+    """The loop's feed factory for the demo: each `sim` camera tapped for truth, one window per `interval_s`.
+
+    The camera's window step in scene time is `interval_s × speed`; the loop's interval keeps the wall pace
+    of `speed` × real time when the machine is fast enough, and a slower machine only takes longer.
+    """
 
     def __init__(self, speed: float) -> None:
         self.speed = speed
         self.taps: dict[str, TruthTap] = {}
 
-    def __call__(self, camera_id: str, camera: CameraConfig) -> LiveFeed:
+    def __call__(self, camera_id: str, camera: CameraConfig) -> SteppedFeed:
         if not isinstance(camera.source, SimSource):
             raise TypeError(f"camera {camera_id}: the demo plays simulated cameras only")
-        tap = TruthTap(SimCamera.from_config(camera_id, camera.source, speed=self.speed))
+        tap = TruthTap(SimCamera.from_config(camera_id, camera.source, speed=0), lockstep=True)
         self.taps[camera_id] = tap
-        return LiveFeed(tap, camera)
+        return SteppedFeed(tap, camera, camera.interval_s * self.speed)
 
 
 @dataclass(frozen=True)

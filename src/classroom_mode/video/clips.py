@@ -125,13 +125,17 @@ class ClipBuilder:
     def record(self, start: float, timeout: float) -> Clip:
         """Every frame of [start, start + seconds) of source time, waiting for it to arrive (for recording)."""
         end = start + self.settings.seconds
-        if not self._wait(lambda: bool(self._frames) and self._frames[-1].timestamp >= end, timeout):
+        if not self.wait_for(end, timeout):
             raise ClassroomModeError(
                 f"camera {self.source.camera_id}: no frames up to {end:.1f} s within {timeout:g} s "
                 f"(source {self.source.status})"
             )
         frames = [f for f in self._span(start, end) if f.timestamp >= start]
         return clip_from_frames(frames, start, end, None, self.source.camera_id)
+
+    def wait_for(self, timestamp: float, timeout: float) -> bool:
+        """Whether a frame at or after `timestamp` of source time arrived within `timeout` seconds."""
+        return self._wait(lambda: bool(self._frames) and self._frames[-1].timestamp >= timestamp, timeout)
 
     def wait_for_first_frame(self, timeout: float) -> float:
         """The timestamp of the newest frame once one has arrived: where a recording can start."""
