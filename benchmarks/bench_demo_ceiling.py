@@ -3,8 +3,9 @@
 The demo scores the room mode after each window against the simulator's truth. Even a perfect reading
 of every clip loses windows: people take seconds to walk in or out, so a clip cut just after a change
 still shows the old mode, and the room model's hysteresis holds the old mode until the new one has won
-enough windows in a row. This plays the demo's rooms and timelines (the simulator alone, no model) and
-replays two oracles through `RoomModel` with the demo's thresholds (the defaults):
+enough windows in a row. This plays the demo's rooms and timelines (the simulator alone, no model), cuts a
+window every `scene_interval_s` of scene time — where the demo's lockstep camera ends its windows, so these
+are the demo's own — and replays two oracles through `RoomModel` with the demo's thresholds (the defaults):
 
 - *truth*: every window reads as the mode the timeline is in when its clip ends;
 - *what the clip shows*: the mode, when the room was settled into it through the whole clip; otherwise
