@@ -25,6 +25,7 @@ ORDER = [
     "worldmodel_people_s9",
     "room_probe_erased",
     "worldmodel_people_s10",
+    "worldmodel_people_s11",
     "live",
     "demo",
     "dashboard",
