@@ -1,5 +1,6 @@
 """Erasing the room at the input: the arithmetic, the pretraining bank, and a room-erasing model and probe end to end
-(pretrain --erase-room → train → classify → the live encoder), on real MP4 files and the tiny architecture."""
+(pretrain --erase-room → train → classify → the live encoder), on real MP4 files and the tiny architecture; and a
+model whose targets alone were erased, which reads plain clips."""
 
 from __future__ import annotations
 
@@ -107,6 +108,23 @@ def test_its_probe_carries_the_room_and_every_consumer_erases_with_it(cli, erasi
         assert served.json()["prediction"]["probabilities"] == pytest.approx(answer["probabilities"], abs=1e-4)
         roomless = api.post("/api/embed", files=upload)  # a room-erasing model cannot embed a clip of no room
         assert roomless.status_code == 422 and "pretrained on room-erased clips" in roomless.json()["detail"]
+
+
+def test_a_model_pretrained_on_erased_targets_reads_plain_clips_and_its_run_records_how(cli, labelled, tmp_path):
+    write_clips(tmp_path / "footage" / "room-a", 2, seed=1)
+    write_clips(tmp_path / "footage" / "room-b", 2, seed=2)
+    run = tmp_path / "run"
+    args = ["pretrain", "--data", tmp_path / "footage", "--out", run, "--steps", "1", "--erase-targets", "--json"]
+    result = cli(*args, *TINY_RUN)
+    assert result.exit_code == 0, result.stderr
+    assert json.loads((run / "training.json").read_text())["recipe"]["target_erasure"] == "room"
+    model = Path(json.loads(result.stdout)["model"])
+    assert "classroom_mode_input" not in json.loads((model / "config.json").read_text())
+    backbone = load_backbone(str(model), device="cpu")
+    clip = sample_clip(next((labelled / "solo").iterdir()), backbone.frames_per_clip)
+    assert backbone.preprocess([clip]).shape[0] == 1  # no room reference needed
+    both = cli(*args, "--erase-room", "--force", *TINY_RUN)
+    assert both.exit_code == 2 and "target erasure adds nothing" in both.stderr
 
 
 def test_a_plain_model_erases_on_request_and_names_a_missing_mode(cli, labelled, tmp_path):

@@ -11,11 +11,13 @@ import torch
 from pydantic import ValidationError
 
 from classroom_mode.errors import UserError
+from classroom_mode.model.erasure import CONFIG_KEY, ERASED_INPUT
 from classroom_mode.model.jepa.data import ClipBank, camera_of
 from classroom_mode.model.jepa.indicator import indicator_rooms, measure, token_occupancy
 from classroom_mode.model.jepa.objective import (
     BlockMaskSpec,
     centre_per_room,
+    layer_normalised,
     sample_block_mask,
     sample_masks,
     variance_covariance,
@@ -125,6 +127,37 @@ def test_a_grouped_step_with_every_lever_trains_and_reports_its_terms():
     )
     loss, _, parts = trainer.loss(pixel_batch(batch=4))
     assert torch.isfinite(loss) and parts["variance"] > 0
+
+
+def test_erasing_the_targets_only_gives_the_target_encoder_the_same_crops_without_their_room():
+    bank = grouped_bank()
+    plan = bank.plan(6, torch.Generator().manual_seed(0), (0.3, 1.0), windows_per_room=3)
+    with pytest.raises(ValueError, match="keep_rooms"):
+        bank.materialise(plan, erased=True)
+    bank.keep_rooms()
+    plain, erased = bank.materialise(plan), bank.materialise(plan, erased=True)
+    grey = normalise(torch.full((1, 3, 1, 1), 128.0)).flatten()
+    for room in range(2):  # the background pixel: each room's own in the plain clips, mid-grey once erased
+        assert not torch.allclose(plain[3 * room, 0, :, 0, 0], grey, atol=0.05)
+        torch.testing.assert_close(erased[3 * room : 3 * room + 3, :, :, 0, 0], grey.expand(3, 8, 3), atol=0.01, rtol=0)
+    assert (erased - grey.view(3, 1, 1)).abs().amax() > 1  # the bright squares, the room's people, are left
+
+
+def test_a_step_with_erased_targets_reads_the_plain_clips_and_regresses_onto_the_erased_ones():
+    recipe = tiny_recipe(batch_size=4, windows_per_room=2, target_erasure="room")
+    trainer = JEPATrainer(recipe, tiny_model())
+    bank = grouped_bank()
+    with pytest.raises(ValueError, match="keep_rooms"):
+        trainer.train_step(bank)
+    bank.keep_rooms()
+    assert np.isfinite(trainer.train_step(bank).loss)
+    plan = bank.plan(4, torch.Generator().manual_seed(1), (0.3, 1.0), windows_per_room=2)
+    plain, erased = bank.materialise(plan), bank.materialise(plan, erased=True)
+    masks = trainer.sample_masks(4)
+    _, targets, _ = trainer.loss(plain, masks, None, erased)
+    torch.testing.assert_close(targets, layer_normalised(trainer.target_encoder(erased).last_hidden_state))
+    with pytest.raises(ValidationError, match="target erasure adds nothing"):
+        tiny_recipe(model=TINY | {CONFIG_KEY: ERASED_INPUT}, target_erasure="room")
 
 
 def test_footage_is_one_folder_of_back_to_back_windows_per_room(tmp_path: Path):

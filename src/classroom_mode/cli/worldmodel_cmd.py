@@ -61,6 +61,14 @@ def pretrain(
             help="train on each camera's windows minus its median frame; the model then reads only room-erased clips",
         ),
     ] = False,
+    erase_targets: Annotated[
+        bool,
+        typer.Option(
+            "--erase-targets",
+            help="erase each camera's median frame from what the target encoder reads only; the model reads "
+            "plain clips",
+        ),
+    ] = False,
     variance_weight: Annotated[
         float, typer.Option("--variance-weight", min=0.0, help="within-room VICReg variance term")
     ] = 0.0,
@@ -136,6 +144,7 @@ def pretrain(
             checkpoint_every=checkpoint_every,
             windows_per_room=windows_per_room,
             target_centring=target_centring,
+            target_erasure="room" if erase_targets else "none",
             variance_weight=variance_weight,
             covariance_weight=covariance_weight,
             sigreg_weight=sigreg_weight,

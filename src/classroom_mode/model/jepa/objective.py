@@ -22,8 +22,8 @@ Where this follows the official V-JEPA 2 recipe (ViT-L, 256 px, 16 frames) and w
   masked fraction and result in `docs/RESULTS.md` was measured with it. The predictor has one mask token
   for all generators (the official code keeps one per generator): `VJEPA2Predictor.forward` takes no
   `mask_index`. Ours only: a generator may hide the last tubelets alone (`FUTURE`), a room-grouped
-  batch may centre its targets per room or add VICReg's variance and covariance terms, and any batch may add
-  LeJEPA's SIGReg beside the EMA target (section 3).
+  batch may centre its targets per room or add VICReg's variance and covariance terms, the targets may be
+  erased of their room, and any batch may add LeJEPA's SIGReg beside the EMA target (section 3).
 """
 
 from __future__ import annotations
@@ -228,7 +228,12 @@ class OnlineNetworks(nn.Module):
 # - VICReg's variance and covariance terms (Bardes et al. 2022) on context tokens centred the same way, so the
 #   encoder can neither give every window of a room the same tokens nor spend its dimensions on one direction.
 #
-# A third lever needs no room structure: LeJEPA's SIGReg (Balestriero & LeCun 2025, arXiv 2511.08544) pulls
+# Erasing the room from the targets only (`target_pixel_values`) takes the room out of what is predicted without
+# taking it out of what the model reads: the target encoder sees each window minus its camera's median frame,
+# the context encoder the plain window, so the furniture is worth nothing to the loss, and a model that reads
+# plain clips (no room reference needed in the live loop) must find the people in them to predict their tokens.
+#
+# A fourth lever needs no room structure: LeJEPA's SIGReg (Balestriero & LeCun 2025, arXiv 2511.08544) pulls
 # the context tokens towards an isotropic Gaussian, the distribution it shows minimises a downstream linear
 # probe's risk, where the EMA target alone lets a small run settle on ~20 directions of 128 (`collapse.py`).
 
@@ -251,15 +256,19 @@ def jepa_loss(
     masks: list[MaskPair],
     settings: LossSettings,
     directions: torch.Tensor | None = None,
+    target_pixel_values: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
     """The loss of one batch, averaged over generators; also the targets (for collapse statistics) and its parts.
 
     `online` is `OnlineNetworks` (or its DistributedDataParallel wrapper); `masks` hold one pair per generator;
     `directions` (D, slices) are SIGReg's for this step, required when `settings.sigreg_weight` is set.
+    `target_pixel_values`, the same clips as the target encoder should see them (erased of their room), replace
+    `pixel_values` there: the context encoder still reads the clips as they are.
     """
     group = settings.windows_per_room
     with torch.no_grad(), autocast(pixel_values.device):
-        targets = target_tokens(target_encoder, pixel_values).float()
+        seen = pixel_values if target_pixel_values is None else target_pixel_values
+        targets = target_tokens(target_encoder, seen).float()
     regression = centre_per_room(targets, group) if settings.centre_targets else targets
     with autocast(pixel_values.device):
         outputs = online(pixel_values, masks)

@@ -186,6 +186,9 @@ def prepare_run(
     if recipe.erases_room:
         log.info("erasing each camera's room (its median frame) from its %d clips", len(bank))
         bank.erase_rooms()
+    elif recipe.erases_targets:
+        log.info("keeping each camera's room (its median frame) to erase it from the targets")
+        bank.keep_rooms()
 
     trainer = JEPATrainer(recipe, initial_model(recipe), device, ranks)
     history: list[dict[str, Any]] = []

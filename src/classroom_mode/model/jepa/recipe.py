@@ -67,6 +67,11 @@ class PretrainRecipe(BaseModel):
     target_centring: Literal["none", "room"] = Field(
         "none", description="room: targets minus their room group's mean token at each position (see objective.py)"
     )
+    target_erasure: Literal["none", "room"] = Field(
+        "none",
+        description="room: the target encoder reads each window minus its camera's median frame, the context "
+        "encoder the plain window (see objective.py); the model reads plain clips",
+    )
     variance_weight: float = Field(0.0, ge=0, description="within-room VICReg variance term on context tokens")
     covariance_weight: float = Field(0.0, ge=0, description="within-room VICReg covariance term on context tokens")
     sigreg_weight: float = Field(0.0, ge=0, description="LeJEPA's SIGReg on the batch's context tokens, beside the EMA")
@@ -83,6 +88,8 @@ class PretrainRecipe(BaseModel):
         grouped = self.target_centring != "none" or self.variance_weight or self.covariance_weight
         if grouped and self.windows_per_room < 2:
             raise ValueError("target centring and the variance-covariance terms need windows_per_room of 2 or more")
+        if self.erases_targets and self.erases_room:
+            raise ValueError("the room is erased at the input, so from the targets too: target erasure adds nothing")
         crop, patch = self.model.get("crop_size", 256), self.model.get("patch_size", 16)
         if crop % patch:
             raise ValueError(f"patch size {patch} does not divide the crop size {crop}")
@@ -95,6 +102,11 @@ class PretrainRecipe(BaseModel):
     def erases_room(self) -> bool:
         """Whether the run trains on room-erased windows (`model.erasure`); the exported config says so too."""
         return self.model.get(erasure.CONFIG_KEY) == erasure.ERASED_INPUT
+
+    @property
+    def erases_targets(self) -> bool:
+        """Whether only the target encoder reads room-erased windows (`target_erasure`)."""
+        return self.target_erasure == "room"
 
     @property
     def clip_frames(self) -> int:

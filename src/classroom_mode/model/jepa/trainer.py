@@ -109,20 +109,25 @@ class JEPATrainer:
         pixel_values: torch.Tensor,
         masks: list[MaskPair] | None = None,
         directions: torch.Tensor | None = None,
+        target_pixel_values: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         """`objective.jepa_loss` of one batch (B, T, C, H, W) on this run's networks and recipe.
 
         `masks` (one pair per generator, B rows each) and SIGReg's directions are drawn from the run's generator
-        when not given.
+        when not given; `target_pixel_values` is what the target encoder reads instead of the batch itself.
         """
         pixel_values = pixel_values.to(self.device)
+        if target_pixel_values is not None:
+            target_pixel_values = target_pixel_values.to(self.device)
         if masks is None:
             masks = self.sample_masks(pixel_values.shape[0])
         if directions is None:
             directions = self.sample_directions()
         masks = [MaskPair(m.context.to(self.device), m.target.to(self.device)) for m in masks]
         settings = self.recipe.loss_settings()
-        return jepa_loss(self.online, self.target_encoder, pixel_values, masks, settings, directions)
+        return jepa_loss(
+            self.online, self.target_encoder, pixel_values, masks, settings, directions, target_pixel_values
+        )
 
     def train_step(self, bank: ClipBank) -> StepResult:
         """One optimizer step: the effective batch planned, this rank's micro-batches through forward and backward."""
@@ -143,12 +148,13 @@ class JEPATrainer:
             start = ranks.rank * per_rank + micro * recipe.batch_size
             rows = slice(start, start + recipe.batch_size)
             pixel_values = bank.materialise(plan, rows)
+            erased = bank.materialise(plan, rows, erased=True) if recipe.erases_targets else None
             last = micro == recipe.accumulation - 1
             # gradients are averaged across ranks once, on the last micro-batch's backward
             sync = contextlib.nullcontext() if last or not ranks.distributed else self.online.no_sync()  # type: ignore[operator]
             with sync:
                 loss, targets, parts = self.loss(
-                    pixel_values, [MaskPair(m.context[rows], m.target[rows]) for m in masks], directions
+                    pixel_values, [MaskPair(m.context[rows], m.target[rows]) for m in masks], directions, erased
                 )
                 if not torch.isfinite(loss):
                     raise DivergedError(f"the loss became {loss.item()} at step {self.step + 1}")
