@@ -15,6 +15,7 @@ from classroom_mode.model.erasure import CONFIG_KEY, ERASED_INPUT
 from classroom_mode.model.jepa.data import ClipBank, camera_of
 from classroom_mode.model.jepa.indicator import indicator_rooms, measure, token_occupancy
 from classroom_mode.model.jepa.objective import (
+    MASK_PRESETS,
     BlockMaskSpec,
     centre_per_room,
     layer_normalised,
@@ -22,6 +23,7 @@ from classroom_mode.model.jepa.objective import (
     sample_masks,
     variance_covariance,
 )
+from classroom_mode.model.jepa.recipe import MaskSetting
 from classroom_mode.model.jepa.trainer import JEPATrainer
 from classroom_mode.model.preprocess import normalise
 from classroom_mode.model.token_grid import TokenGrid
@@ -95,6 +97,9 @@ def test_a_future_mask_hides_only_the_last_tubelets():
         assert not masked[:2].any() and masked[2:].any()
         assert torch.equal(masked[2], masked[3])
     assert spec.label() == "2x0.7@t0.5-end" and BlockMaskSpec(8, 0.15).label() == "8x0.15"
+    alone = tiny_recipe(masks=[MaskSetting(**m.to_dict()) for m in MASK_PRESETS["future"]])
+    (pair,) = JEPATrainer(alone, tiny_model()).sample_masks(2)  # the tiny grid: 4 tubelets of 16 tokens
+    assert pair.target.min() >= 32 and set(range(32)) <= set(pair.context[0].tolist())
 
 
 def test_centring_per_room_removes_what_a_room_shares_and_keeps_what_differs():

@@ -80,7 +80,10 @@ def pretrain(
         typer.Option("--sigreg-weight", min=0.0, help="LeJEPA's SIGReg: context tokens towards an isotropic Gaussian"),
     ] = 0.0,
     masks: Annotated[
-        str, typer.Option("--masks", help="official, or official+future (adds blocks hiding the last tubelets)")
+        str,
+        typer.Option(
+            "--masks", help="official, official+future (adds blocks hiding the last tubelets), or future (those alone)"
+        ),
     ] = "official",
     ema: Annotated[
         tuple[float, float], typer.Option("--ema", help="EMA momentum at the start and at the end of the run")

@@ -84,7 +84,9 @@ FUTURE = BlockMaskSpec(num_blocks=2, spatial_scale=0.7, temporal_scale=0.5, anch
 
 A block spanning every frame hides a person in all of them, so nothing in the context says where they are;
 hiding only the last tubelets makes the predictor carry what it saw forward in time: the motion."""
-MASK_PRESETS = {"official": OFFICIAL_MASKS, "official+future": (*OFFICIAL_MASKS, FUTURE)}
+MASK_PRESETS = {"official": OFFICIAL_MASKS, "official+future": (*OFFICIAL_MASKS, FUTURE), "future": (FUTURE,)}
+"""`future` alone predicts the second half of a clip from the first: with the room erased, what stays from one
+half to the next is the people (a still audience most of all), so the slow feature a JEPA locks onto is them."""
 
 
 @dataclass(frozen=True)
