@@ -26,6 +26,7 @@ ORDER = [
     "room_probe_erased",
     "worldmodel_people_s10",
     "worldmodel_people_s11",
+    "worldmodel_people_s12",
     "live",
     "demo",
     "dashboard",
