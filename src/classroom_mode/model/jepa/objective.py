@@ -86,7 +86,8 @@ A block spanning every frame hides a person in all of them, so nothing in the co
 hiding only the last tubelets makes the predictor carry what it saw forward in time: the motion."""
 MASK_PRESETS = {"official": OFFICIAL_MASKS, "official+future": (*OFFICIAL_MASKS, FUTURE), "future": (FUTURE,)}
 """`future` alone predicts the second half of a clip from the first: with the room erased, what stays from one
-half to the next is the people (a still audience most of all), so the slow feature a JEPA locks onto is them."""
+half to the next is the people, so the slow feature left should be them. Measured on erased windows
+(docs/RESULTS.md, session 12): the targets collapse instead, a mostly grey half predicting the next one."""
 
 
 @dataclass(frozen=True)
@@ -234,6 +235,8 @@ class OnlineNetworks(nn.Module):
 # taking it out of what the model reads: the target encoder sees each window minus its camera's median frame,
 # the context encoder the plain window, so the furniture is worth nothing to the loss, and a model that reads
 # plain clips (no room reference needed in the live loop) must find the people in them to predict their tokens.
+# Measured (docs/RESULTS.md, session 12): at the official learning rate the erased targets collapse to ~10
+# directions and the probes lose 10-15 points to random weights; at a tenth of it the model ties them.
 #
 # A fourth lever needs no room structure: LeJEPA's SIGReg (Balestriero & LeCun 2025, arXiv 2511.08544) pulls
 # the context tokens towards an isotropic Gaussian, the distribution it shows minimises a downstream linear
