@@ -59,7 +59,7 @@ def test_train_writes_probe_with_sidecar(trained, dataset):
     assert sidecar["data"]["per_mode"] == {"empty": 6, "group": 6, "presentation": 6, "solo": 6}
     assert sidecar["cv"]["scheme"] == "stratified 3-fold"
     assert sidecar["display_names"]["group"] == "Group"
-    assert [p["clips_per_mode"] for p in sidecar["learning_curve"]] == [5]
+    assert [p["clips_per_mode"] for p in sidecar["learning_curve"]] == [3]  # 3 folds of 6: 4 to train on
 
 
 def test_classify_prints_every_probability_and_explains(cli, trained, dataset, scratch):

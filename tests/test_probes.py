@@ -149,13 +149,25 @@ def test_cross_validation_report_on_separable_data(data):
     assert kept.confusion == report.confusion and kept.accuracy == report.accuracy
 
 
-def test_learning_curve_covers_the_sizes_the_data_allows(data):
+def test_learning_curve_covers_the_sizes_every_fold_can_train_on(data):
     features, labels, _, _ = data
-    points, left_out = learning_curve(features, labels, (5, 10, 20), kind="prototype", folds=5)
-    assert [p.clips_per_mode for p in points] == [5, 10] and left_out == []
-    assert points[0].scheme == "stratified 5-fold" and points[1].accuracy[0] > 0.7
+    # 12 clips per mode in 4 folds: every fold trains on 9 of each, so 20 is no point
+    points, left_out = learning_curve(features, labels, (5, 8, 20), kind="prototype", folds=4)
+    assert [p.clips_per_mode for p in points] == [5, 8] and left_out == []
+    assert points[0].scheme == "stratified 4-fold, 5 training clips per mode" and points[1].accuracy[0] > 0.7
     points, left_out = learning_curve(features, labels, (2,), kind="attentive", folds=2)
     assert points == [] and "at least 3 clips per mode" in left_out[0]
+
+
+def test_a_learning_curve_point_tests_every_clip_and_keeps_sessions_apart(data):
+    features, labels, _, _ = data
+    sessions = [f"{label}-{i % 4}" for i, label in enumerate(labels)]  # 4 sessions of 3 clips per mode
+    report = cross_validate(features, labels, kind="prototype", folds=4, groups=sessions, train_size=3)
+    assert report.scheme == "stratified grouped 4-fold (16 groups), 3 training clips per mode"
+    assert sum(map(sum, report.confusion.matrix)) == len(labels)  # the test sides are the full run's
+    points, _ = learning_curve(features, labels, (3, 9, 10), kind="prototype", folds=4, groups=sessions)
+    assert [p.clips_per_mode for p in points] == [3, 9]  # a fold holds out one whole session of each mode
+    assert all(p.scheme.startswith("stratified grouped") for p in points)
 
 
 def test_small_and_imbalanced_modes_are_warned_about():

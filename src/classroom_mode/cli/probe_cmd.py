@@ -74,7 +74,7 @@ def train(
     group_by: GroupByOption = None,
     seed: SeedOption = 0,
     curve: Annotated[
-        bool, typer.Option("--learning-curve", help="also cross-validate with 5 / 10 / 20 / 50 clips per mode")
+        bool, typer.Option("--learning-curve", help="also cross-validate on 3 / 5 / 10 / 20 / 40 clips per mode")
     ] = False,
     erase_room: EraseRoomOption = None,
     as_json: JsonOption = False,
@@ -112,13 +112,15 @@ def fit_room_probe(
     with_curve: bool = False,
 ) -> ProbeTraining:
     """`train_probe` with this config's modes and threshold, its cross-validation shown as a progress bar."""
+    from classroom_mode.model.probes.evaluate import LEARNING_CURVE_SIZES
     from classroom_mode.model.probes.training import can_cross_validate, train_probe
 
     enough = can_cross_validate(data, folds)
     if folds and not enough:
         warn("a mode has fewer than 2 clips: too few to cross-validate; training without a CV report")
     if with_curve and enough:
-        info("learning curve: cross-validating on 5 / 10 / 20 / 50 clips per mode (as far as the data goes)")
+        sizes = " / ".join(map(str, LEARNING_CURVE_SIZES))
+        info(f"learning curve: cross-validating on {sizes} training clips per mode (as far as the folds allow)")
     with _fold_progress(data, folds if enough else 0, group_by, seed) as on_fold:
         result = train_probe(
             data,

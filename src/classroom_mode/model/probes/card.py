@@ -105,7 +105,7 @@ class CVSummary(_Part):
 
 
 class CurvePoint(_Part):
-    """One point of a learning curve: the cross-validated scores with the first n clips of every mode."""
+    """One point of a learning curve: the cross-validated scores with n training clips of every mode per fold."""
 
     clips_per_mode: int = Field(gt=0)
     scheme: str

@@ -26,7 +26,8 @@ from classroom_mode.records import ProbeKind
 SMALL_CLASS = 10
 """Fewer clips than this in a mode and its scores swing by whole clips: say so."""
 IMBALANCE_RATIO = 1.5
-LEARNING_CURVE_SIZES = (5, 10, 20, 50)
+LEARNING_CURVE_SIZES = (3, 5, 10, 20, 40)
+"""Training clips per mode of a learning curve's points: 3 is the fewest the attentive probe trains on."""
 
 
 class CVReport(CVSummary):
@@ -53,12 +54,21 @@ def cross_validate(
     seed: int = 0,
     uncertain_below: float = 0.5,
     attentive: AttentiveSettings | None = None,
+    train_size: int | None = None,
     on_fold: Callable[[], None] | None = None,
 ) -> CVReport:
-    """Stratified k-fold (grouped when `groups` is given; leave-one-out when a mode has fewer clips than folds)."""
+    """Stratified k-fold (grouped when `groups` is given; leave-one-out when a mode has fewer clips than folds).
+
+    `train_size` cuts each fold's training side to that many clips of every mode (a seeded random choice) and
+    leaves its test side whole: one point of a learning curve, scored on the same clips as the full run.
+    """
     classes = sorted(set(labels)) if classes is None else list(classes)
     y = encode_labels(labels, classes)
     splits, scheme = make_splits(y, groups, folds, seed)
+    pooled = scheme == "leave-one-out" or scheme.startswith("leave-one-group-out")
+    if train_size is not None:
+        splits = _cut_training_sides(splits, y, train_size, seed)
+        scheme = f"{scheme}, {train_size} training clips per mode"
     predicted = np.full(len(y), -1)
     unsure = np.zeros(len(y), dtype=bool)
     fold_scores, kinds = [], []
@@ -84,7 +94,6 @@ def cross_validate(
         kinds.append(probe.kind)
         if on_fold is not None:
             on_fold()
-    pooled = scheme == "leave-one-out" or scheme.startswith("leave-one-group-out")
     summary = [_scores(y, predicted, len(classes))] if pooled else fold_scores
     return CVReport(
         scheme=scheme,
@@ -115,29 +124,34 @@ def learning_curve(
     classes: Sequence[str] | None = None,
     kind: ProbeKind = "auto",
     folds: int = 5,
+    groups: Sequence[str] | None = None,
     seed: int = 0,
     attentive: AttentiveSettings | None = None,
 ) -> tuple[list[CurvePoint], list[str]]:
-    """CV scores with the first n clips of every mode (a seeded random order), for each n the data allows.
+    """Cross-validated scores with n training clips of every mode, for each n every fold's training side holds.
 
-    Returns the points and, for sizes the probe type cannot be trained on, why they were left out.
+    Every point is scored on the test folds of the full `cross_validate` (grouped by `groups` like it); only the
+    training sides shrink. Cutting the clips before splitting would shrink the test folds with n, and would put
+    near-duplicate clips of one session on both sides of a fold whenever the grouping was lost, flattering the
+    smallest sizes most. Returns the points and, for sizes the probe type cannot be trained on, why.
     """
     classes = sorted(set(labels)) if classes is None else list(classes)
     y = encode_labels(labels, classes)
-    rng = np.random.default_rng(seed)
-    order = [rng.permutation(np.flatnonzero(y == c)) for c in range(len(classes))]
+    splits, _ = make_splits(y, groups, folds, seed)
+    largest = min(int(np.bincount(y[train], minlength=len(classes)).min()) for train, _ in splits)
     points, left_out = [], []
-    for size in (n for n in sizes if n <= min(len(o) for o in order)):
-        index = np.sort(np.concatenate([o[:size] for o in order]))
+    for size in (n for n in sizes if n <= largest):
         try:
             report = cross_validate(
-                features.subset(index),
-                [classes[i] for i in y[index]],
+                features,
+                labels,
                 classes=classes,
                 kind=kind,
                 folds=folds,
+                groups=groups,
                 seed=seed,
                 attentive=attentive,
+                train_size=size,
             )
         except UserError as exc:
             left_out.append(f"{size} clips per mode: {exc}")
@@ -146,6 +160,23 @@ def learning_curve(
             CurvePoint(clips_per_mode=size, scheme=report.scheme, accuracy=report.accuracy, macro_f1=report.macro_f1)
         )
     return points, left_out
+
+
+def _cut_training_sides(
+    splits: list[tuple[np.ndarray, np.ndarray]], y: np.ndarray, size: int, seed: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each fold's training side cut to `size` clips of every class (seeded), its test side as it was."""
+    rng = np.random.default_rng(seed)
+    cut = []
+    for train, test in splits:
+        kept = []
+        for c in np.unique(y):
+            members = train[y[train] == c]
+            if len(members) < size:
+                raise UserError(f"a fold's training side has {len(members)} clips of a mode, fewer than {size}")
+            kept.append(rng.choice(members, size, replace=False))
+        cut.append((np.sort(np.concatenate(kept)), test))
+    return cut
 
 
 def make_splits(

@@ -91,7 +91,13 @@ def train_probe(
     left_out: tuple[str, ...] = ()
     if with_curve and report is not None:
         curve, reasons = learning_curve(
-            data.features, data.labels, classes=data.classes, kind=kind, folds=folds, seed=seed
+            data.features,
+            data.labels,
+            classes=data.classes,
+            kind=kind,
+            folds=folds,
+            groups=groups_of(data, group_by),
+            seed=seed,
         )
         left_out = tuple(reasons)
     trained = fit_probe(
