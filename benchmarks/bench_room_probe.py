@@ -106,7 +106,7 @@ def main() -> None:
     runs = []
     backbone = None
     if not args.ceiling_only:
-        backbone = load_backbone(_exported(args.model, args.work), device="cpu", crop_size=args.crop_size)
+        backbone = load_backbone(exported(args.model, args.work), device="cpu", crop_size=args.crop_size)
         runs = [
             (backbone, "", SCREEN_VARIANTS if args.screen else VARIANTS),
             (random_twin(backbone), "same architecture, RANDOM weights: ", RANDOM_VARIANTS),
@@ -118,7 +118,7 @@ def main() -> None:
         scores |= {name: [] for name, _, _ in CEILING_VARIANTS} | {COUNTER: []}
     with EmbeddingCache(args.work / "cache") as cache:
         for room in args.rooms:
-            data_dir = _room_clips(args, room)
+            data_dir = room_clips(args, room)
             for encoder, prefix, variants in runs:
                 data = load_labelled_features(data_dir, encoder, cache, erase_with="empty" if args.erase_room else None)
                 groups = [group_of(path, "session") for path in data.paths]
@@ -178,7 +178,7 @@ def _recording(args: argparse.Namespace, room: int, with_people: bool = False) -
     return SettledClips(args.clips_per_mode, seed=room, visit_s=args.visit, size=size, with_people=with_people)
 
 
-def _exported(model: str, work: Path) -> str:
+def exported(model: str, work: Path) -> str:
     """A pretraining checkpoint folder (`state.safetensors`) exported as a model first; any other model as it is."""
     checkpoint = Path(model)
     if not (checkpoint / "state.safetensors").is_file():
@@ -195,7 +195,7 @@ def _exported(model: str, work: Path) -> str:
     return str(export_pretrained(trainer, out, torch.float16))
 
 
-def _room_clips(args: argparse.Namespace, room: int) -> Path:
+def room_clips(args: argparse.Namespace, room: int) -> Path:
     """The room's labelled clips, recorded again when an earlier run (or older code) left other ones there."""
     data_dir = args.work / f"room{room}-{args.clips_per_mode}x-visit{args.visit:g}-{args.size}px"
     recording = _recording(args, room)

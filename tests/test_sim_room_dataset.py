@@ -38,6 +38,8 @@ def test_room_dataset_layout_sessions_and_room(tmp_path):
     assert clip.frames.shape == (4, 48, 64, 3)
     recorded = json.loads(manifest.read_text())
     assert recorded["params"]["seed"] == 42 and len(recorded["clips"]) == 12
+    heads = {clip["mode"]: clip["num_people"] for clip in recorded["clips"]}  # what the person counter reads
+    assert heads["empty"] == 0 and heads["solo"] == 1 and heads["group"] >= 2
     # the room is the seed's: the same one a live SimCamera with that seed shows
     assert recorded["room"]["camera"] == Stream("group:1", fps=4.0, size=(64, 48), seed=42).describe()["camera"]
 

@@ -89,6 +89,8 @@ class RecordedClip(BaseModel):
     """The visit the clip was cut from: what cross-validation groups by."""
     start: float
     """Seconds into the recording."""
+    num_people: int
+    """People in the room when the clip was cut: what a perfect person counter would read."""
 
 
 class RoomRecording(_Manifest):

@@ -156,7 +156,15 @@ def generate_room_dataset(
     for clip in recording:
         name = f"{camera_id}__{clip.session}__{clip.index:03d}.mp4"
         write_mp4(out / clip.mode / name, clip.frames, params.fps)
-        clips.append(RecordedClip(path=f"{clip.mode}/{name}", mode=clip.mode, session=clip.session, start=clip.start))
+        clips.append(
+            RecordedClip(
+                path=f"{clip.mode}/{name}",
+                mode=clip.mode,
+                session=clip.session,
+                start=clip.start,
+                num_people=clip.num_people,
+            )
+        )
         if progress is not None:
             progress(len(clips), params.clips_per_mode * len(recording.modes))
     if recording.short:
