@@ -1,7 +1,7 @@
 """What a backbone's features are worth task by task, against its random twin: the measurements of issue 18
 beyond the per-room accuracy of `bench_room_probe.py`, on clips recorded the same way (one room, in sessions).
 
-- Label efficiency: the per-room cross-validation with each fold's training side cut to 5 / 10 / 20 / 40
+- Label efficiency: the per-room cross-validation with each fold's training side cut to 5 / 10 / 20 / 30
   clips per mode, scored on the same test folds (`probes.evaluate.learning_curve`).
 - The two questions inside the four modes, each a two-mode probe cross-validated by session: is anybody
   there (solo vs empty, accuracy), and how are they arranged (group vs presentation, macro-F1). Beside them,
@@ -12,7 +12,8 @@ beyond the per-room accuracy of `bench_room_probe.py`, on clips recorded the sam
 
     .venv/bin/python benchmarks/bench_room_tasks.py --rooms 10000 10001 10002 10003 10004 10005 10006 10007
 
-Each room is recorded with 50 clips per mode (ten 20 s sessions), so that a 5-fold split trains on 40.
+Each room is recorded with 50 clips per mode (ten 20 s sessions of five): a 5-fold split grouped by session
+trains on 35-45 of them per mode, so 30 is the largest size every fold holds.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def main() -> None:
     parser.add_argument("--model", default="classroom-mode/vjepa2-tiny-sim", help="a backbone or a checkpoint folder")
     parser.add_argument("--rooms", type=int, nargs="+", default=[10000, 10001, 10002, 10003])
     parser.add_argument("--clips-per-mode", type=int, default=50)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[5, 10, 20, 40], help="training clips per mode")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[5, 10, 20, 30], help="training clips per mode")
     parser.add_argument("--visit", type=float, default=20.0, help="seconds per recording session")
     parser.add_argument("--size", type=int, default=128, help="pixels a side of the recorded clips")
     parser.add_argument("--folds", type=int, default=5)
@@ -131,7 +132,8 @@ def _curve_rows(
             room.features[name], room.labels, args.sizes, kind=kind, folds=args.folds, groups=room.sessions
         )
         if left_out or len(points) != len(args.sizes):
-            raise SystemExit(f"room {room.seed}: the curve lacks sizes ({'; '.join(left_out) or 'too few clips'})")
+            reason = "; ".join(left_out) or "a fold trains on fewer clips of a mode than the largest size"
+            raise SystemExit(f"room {room.seed}: no point for every size in {args.sizes} ({reason})")
         for point in points:
             by_size[point.clips_per_mode].append(point.accuracy[0])
     return [(f"4 modes, {size} training clips per mode: {name}, {kind}", values) for size, values in by_size.items()]

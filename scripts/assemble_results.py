@@ -27,6 +27,7 @@ ORDER = [
     "worldmodel_people_s10",
     "worldmodel_people_s11",
     "worldmodel_people_s12",
+    "worldmodel_people_s13",
     "live",
     "demo",
     "dashboard",
