@@ -43,6 +43,7 @@ from classroom_mode.video.decode import sample_clip
 PAIRS = (("empty", "solo", "accuracy"), ("group", "presentation", "macro_f1"))
 """The two questions inside the four modes, and the score each is judged by (the issue's)."""
 PROBES: tuple[ProbeKind, ...] = ("attentive", "linear")
+TASKS = ("curve", "pairs", "rooms")
 
 
 @dataclass
@@ -66,6 +67,10 @@ def main() -> None:
     parser.add_argument("--visit", type=float, default=20.0, help="seconds per recording session")
     parser.add_argument("--size", type=int, default=128, help="pixels a side of the recorded clips")
     parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--tasks", nargs="+", choices=TASKS, default=list(TASKS), help="which measurements to run")
+    parser.add_argument(
+        "--probes", nargs="+", choices=PROBES, default=list(PROBES), help="the attentive probe costs ~20 s a fit"
+    )
     parser.add_argument("--work", type=Path, default=Path(".classroom-mode/bench/room-probe"))
     parser.add_argument("--out", type=Path, default=Path("docs/results/room_tasks.md"))
     args = parser.parse_args()
@@ -77,22 +82,21 @@ def main() -> None:
     with EmbeddingCache(args.work / "cache") as cache:
         rooms = [_room(args, seed, encoders, cache) for seed in args.rooms]
     rows: list[tuple[str, list[float]]] = []
-    for name in encoders:
-        for kind in PROBES:
-            rows += _curve_rows(args, rooms, name, kind)
-    for first, second, score in PAIRS:
+    if "curve" in args.tasks:
         for name in encoders:
-            for kind in PROBES:
-                rows.append(
-                    (
-                        f"{first} vs {second}, {score}: {name}, {kind}",
-                        _pair(args, rooms, name, kind, first, second, score),
-                    )
-                )
-        rows += _pair_baselines(args, rooms, first, second, score)
-    for name in encoders:
-        for kind in PROBES:
-            rows.append((f"other rooms (leave one room out): {name}, {kind}", _other_rooms(rooms, name, kind)))
+            for kind in args.probes:
+                rows += _curve_rows(args, rooms, name, kind)
+    if "pairs" in args.tasks:
+        for first, second, score in PAIRS:
+            for name in encoders:
+                for kind in args.probes:
+                    values = _pair(args, rooms, name, kind, first, second, score)
+                    rows.append((f"{first} vs {second}, {score}: {name}, {kind}", values))
+            rows += _pair_baselines(args, rooms, first, second, score)
+    if "rooms" in args.tasks:
+        for name in encoders:
+            for kind in args.probes:
+                rows.append((f"other rooms (leave one room out): {name}, {kind}", _other_rooms(rooms, name, kind)))
     for label, values in rows:
         print(f"{label}: {np.mean(values):.3f}", flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -217,7 +221,7 @@ def _markdown(args, backbone: Backbone, rows: list[tuple[str, list[float]]], sec
         f"Reproduce: `.venv/bin/python benchmarks/bench_room_tasks.py --model {args.model} --rooms "
         f"{' '.join(map(str, args.rooms))} --clips-per-mode {args.clips_per_mode} --sizes "
         f"{' '.join(map(str, args.sizes))} --visit {args.visit:g} --size {args.size} --folds {args.folds} "
-        f"--out {args.out}`",
+        f"--tasks {' '.join(args.tasks)} --probes {' '.join(args.probes)} --out {args.out}`",
         "",
         f"{args.clips_per_mode} clips per mode of {args.size} px recorded in each room in {args.visit:g} s sessions "
         f"(clips cut once the room has settled into its mode); stratified {args.folds}-fold CV grouped by session, "

@@ -28,6 +28,7 @@ ORDER = [
     "worldmodel_people_s11",
     "worldmodel_people_s12",
     "worldmodel_people_s13",
+    "room_tasks",
     "live",
     "demo",
     "dashboard",
