@@ -109,6 +109,8 @@ def _room(args: argparse.Namespace, seed: int, encoders: dict[str, Backbone], ca
     manifest = previous_recording(data_dir)
     assert manifest is not None, f"{data_dir}: recorded without a manifest"
     people = {clip.path: clip.num_people for clip in manifest.clips}
+    if None in people.values():
+        raise SystemExit(f"{data_dir}: recorded before head counts were kept; delete it to record it again")
     features: dict[str, FeatureSet] = {}
     data: LabelledFeatures | None = None
     for name, encoder in encoders.items():

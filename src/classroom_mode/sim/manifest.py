@@ -89,8 +89,9 @@ class RecordedClip(BaseModel):
     """The visit the clip was cut from: what cross-validation groups by."""
     start: float
     """Seconds into the recording."""
-    num_people: int
-    """People in the room when the clip was cut: what a perfect person counter would read."""
+    num_people: int | None = None
+    """People in the room when the clip was cut: what a perfect person counter would read (None in recordings
+    made before it was kept, which stay valid so that a re-recording still finds and removes their clips)."""
 
 
 class RoomRecording(_Manifest):
