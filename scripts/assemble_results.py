@@ -29,6 +29,7 @@ ORDER = [
     "worldmodel_people_s12",
     "worldmodel_people_s13",
     "room_tasks",
+    "worldmodel_people_s14",
     "live",
     "demo",
     "dashboard",
