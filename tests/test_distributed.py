@@ -125,7 +125,9 @@ def test_a_gpu_that_does_not_exist_is_one_line_per_rank(footage, tmp_path: Path)
     result = _run(2, "pretrain", "--data", str(data), "--out", str(tmp_path / "x"), "--init", str(init),
                   "--steps", "1", "--device", "cuda")  # fmt: skip
     assert result.returncode != 0
-    assert result.stderr.count("error: device: cuda requested but no CUDA device is available") == 2
+    # torchrun stops the other ranks as soon as one exits, so a rank still importing when the first one fails
+    # never reaches the check: each rank that does says one line, and at least one does
+    assert 1 <= result.stderr.count("error: device: cuda requested but no CUDA device is available") <= 2
     assert "classroom_mode/" not in result.stderr  # no traceback of ours (torchrun prints its own summary)
 
 
