@@ -19,8 +19,11 @@ from classroom_mode.model.jepa.objective import (
     BlockMaskSpec,
     centre_per_room,
     layer_normalised,
+    room_deviations,
     sample_block_mask,
     sample_masks,
+    sigreg,
+    sigreg_directions,
     variance_covariance,
 )
 from classroom_mode.model.jepa.recipe import MaskSetting
@@ -74,6 +77,8 @@ def test_recipe_refuses_inconsistent_grouping_and_geometry():
         tiny_recipe(batch_size=6, windows_per_room=4)
     with pytest.raises(ValidationError, match="windows_per_room of 2 or more"):
         tiny_recipe(target_centring="room")
+    with pytest.raises(ValidationError, match="windows_per_room of 2 or more"):
+        tiny_recipe(sigreg_weight=1.0, sigreg_scope="room")
     with pytest.raises(ValidationError, match="does not divide"):
         tiny_recipe(model=TINY | {"patch_size": 12})
 
@@ -118,6 +123,27 @@ def test_variance_term_is_high_when_a_rooms_windows_are_alike_and_low_when_they_
     assert float(variance_alike) > 0.9 > 0.2 > float(variance_varied)
     line = torch.randn(8, 16, 1) * torch.randn(1, 1, 32)  # every token on one direction: all covariance
     assert float(variance_covariance(line, 4)[1]) > 10 * float(covariance_varied)
+
+
+def test_sigreg_within_rooms_asks_for_a_gaussian_of_deviations_whatever_the_rooms_are():
+    directions = sigreg_directions(32, torch.Generator().manual_seed(0))
+    own = torch.randn(200, 4, 8, 32)  # within each room, windows that differ like a standard Gaussian
+    rooms = 5.0 * torch.randn(200, 1, 8, 32)  # rooms far apart: over the batch, a mixture, not one Gaussian
+    tokens = (rooms + own).reshape(800, 8, 32)
+    deviations = room_deviations(tokens, 4)
+    assert float(deviations.var()) == pytest.approx(1.0, abs=0.05)
+    batch = float(sigreg(tokens.reshape(-1, 32), directions))
+    within = float(sigreg(deviations.reshape(-1, 32), directions))
+    assert within < batch / 10
+    alike = rooms.expand(200, 4, 8, 32).reshape(800, 8, 32) + 0.01 * own.reshape(800, 8, 32)
+    assert float(sigreg(room_deviations(alike, 4).reshape(-1, 32), directions)) > 10 * within
+
+
+def test_a_grouped_step_with_sigreg_within_rooms_trains_on_its_term():
+    recipe = tiny_recipe(batch_size=4, windows_per_room=2, sigreg_weight=1.0, sigreg_scope="room")
+    result = JEPATrainer(recipe, tiny_model()).train_step(grouped_bank())
+    assert set(result.terms) == {"l1", "sigreg"} and result.terms["sigreg"] > 0
+    assert result.loss == pytest.approx(result.terms["l1"] + result.terms["sigreg"])
 
 
 def test_a_grouped_step_with_every_lever_trains_and_reports_its_terms():

@@ -79,6 +79,10 @@ def pretrain(
         float,
         typer.Option("--sigreg-weight", min=0.0, help="LeJEPA's SIGReg: context tokens towards an isotropic Gaussian"),
     ] = 0.0,
+    sigreg_scope: Annotated[
+        str,
+        typer.Option("--sigreg-scope", help="batch, or room: SIGReg on each token's deviation from its room's windows"),
+    ] = "batch",
     masks: Annotated[
         str,
         typer.Option(
@@ -151,6 +155,7 @@ def pretrain(
             variance_weight=variance_weight,
             covariance_weight=covariance_weight,
             sigreg_weight=sigreg_weight,
+            sigreg_scope=sigreg_scope,
         )
     except ValidationError as exc:
         raise UserError(f"pretraining options: {validation_message(exc)}") from None

@@ -241,6 +241,9 @@ class OnlineNetworks(nn.Module):
 # A fourth lever needs no room structure: LeJEPA's SIGReg (Balestriero & LeCun 2025, arXiv 2511.08544) pulls
 # the context tokens towards an isotropic Gaussian, the distribution it shows minimises a downstream linear
 # probe's risk, where the EMA target alone lets a small run settle on ~20 directions of 128 (`collapse.py`).
+# Over a batch of different rooms the easiest Gaussian to make is one of rooms; within room groups
+# (`sigreg_within_room`) it is asked of each token's deviation from its room's windows at the same position,
+# what the people and the light make, so the room's furniture cannot satisfy it.
 
 
 @dataclass(frozen=True)
@@ -252,6 +255,7 @@ class LossSettings:
     variance_weight: float = 0.0
     covariance_weight: float = 0.0
     sigreg_weight: float = 0.0
+    sigreg_within_room: bool = False
 
 
 def jepa_loss(
@@ -287,7 +291,8 @@ def jepa_loss(
         if settings.sigreg_weight:
             if directions is None:
                 raise ValueError("a SIGReg weight needs this step's directions")
-            terms["sigreg"].append(sigreg(context.reshape(-1, context.shape[-1]), directions))
+            samples = room_deviations(context, group) if settings.sigreg_within_room else context.float()
+            terms["sigreg"].append(sigreg(samples.reshape(-1, context.shape[-1]), directions))
     parts = {name: torch.stack(values).mean() for name, values in terms.items() if values}
     total = parts["l1"]
     if "variance" in parts:
@@ -306,6 +311,13 @@ def centre_per_room(tokens: torch.Tensor, windows_per_room: int) -> torch.Tensor
     """(R·G, N, D) tokens minus the mean over each room's G windows at every token position."""
     grouped = by_room(tokens, windows_per_room)
     return (grouped - grouped.mean(dim=1, keepdim=True)).reshape(tokens.shape)
+
+
+def room_deviations(tokens: torch.Tensor, windows_per_room: int) -> torch.Tensor:
+    """(R·G, n, D) tokens centred per room and position, scaled by √(G / (G − 1)) so that deviations of
+    windows drawn independently keep the windows' own variance (each room's mean takes one degree of freedom)."""
+    scale = math.sqrt(windows_per_room / (windows_per_room - 1))
+    return centre_per_room(tokens.float(), windows_per_room) * scale
 
 
 def variance_covariance(tokens: torch.Tensor, windows_per_room: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -74,7 +74,10 @@ class PretrainRecipe(BaseModel):
     )
     variance_weight: float = Field(0.0, ge=0, description="within-room VICReg variance term on context tokens")
     covariance_weight: float = Field(0.0, ge=0, description="within-room VICReg covariance term on context tokens")
-    sigreg_weight: float = Field(0.0, ge=0, description="LeJEPA's SIGReg on the batch's context tokens, beside the EMA")
+    sigreg_weight: float = Field(0.0, ge=0, description="LeJEPA's SIGReg on context tokens, beside the EMA")
+    sigreg_scope: Literal["batch", "room"] = Field(
+        "batch", description="room: SIGReg on each context token's deviation from its room group (see objective.py)"
+    )
     seed: int = 0
     checkpoint_every: int = Field(100, ge=1)
     log_every: int = Field(10, ge=1)
@@ -85,9 +88,17 @@ class PretrainRecipe(BaseModel):
             raise ValueError(
                 f"batch size {self.batch_size} is not a whole number of {self.windows_per_room}-window rooms"
             )
-        grouped = self.target_centring != "none" or self.variance_weight or self.covariance_weight
+        grouped = (
+            self.target_centring != "none"
+            or self.variance_weight
+            or self.covariance_weight
+            or (self.sigreg_weight and self.sigreg_scope == "room")
+        )
         if grouped and self.windows_per_room < 2:
-            raise ValueError("target centring and the variance-covariance terms need windows_per_room of 2 or more")
+            raise ValueError(
+                "target centring, the variance-covariance terms and SIGReg within rooms need windows_per_room of 2 "
+                "or more"
+            )
         if self.erases_targets and self.erases_room:
             raise ValueError("the room is erased at the input, so from the targets too: target erasure adds nothing")
         crop, patch = self.model.get("crop_size", 256), self.model.get("patch_size", 16)
@@ -121,6 +132,7 @@ class PretrainRecipe(BaseModel):
             variance_weight=self.variance_weight,
             covariance_weight=self.covariance_weight,
             sigreg_weight=self.sigreg_weight,
+            sigreg_within_room=self.sigreg_scope == "room",
         )
 
     def lr_at(self, step: int) -> float:
