@@ -30,6 +30,7 @@ ORDER = [
     "worldmodel_people_s13",
     "room_tasks",
     "worldmodel_people_s14",
+    "worldmodel_people_s15",
     "live",
     "demo",
     "dashboard",
