@@ -74,7 +74,7 @@ class PretrainRecipe(BaseModel):
     )
     variance_weight: float = Field(0.0, ge=0, description="within-room VICReg variance term on context tokens")
     covariance_weight: float = Field(0.0, ge=0, description="within-room VICReg covariance term on context tokens")
-    sigreg_weight: float = Field(0.0, ge=0, description="LeJEPA's SIGReg on context tokens, beside the EMA")
+    sigreg_weight: float = Field(0.0, ge=0, description="LeJEPA's SIGReg on context tokens")
     sigreg_scope: Literal["batch", "room"] = Field(
         "batch", description="room: SIGReg on each context token's deviation from its room group (see objective.py)"
     )
