@@ -245,8 +245,8 @@ class OnlineNetworks(nn.Module):
 # (`sigreg_within_room`) it is asked of each token's deviation from its room's windows at the same position,
 # what the people and the light make, so the room's furniture cannot satisfy it. Measured (docs/RESULTS.md,
 # session 15): at weight 1 a token's within-room deviation outgrows its room's mean and both probes fall to
-# chance; SIGReg over the batch with no EMA (`--ema 0 0`, LeJEPA's form) stays 3.6 points below the random
-# twin's attentive probe (three seeds).
+# or near chance; SIGReg over the batch with no EMA (`--ema 0 0`, LeJEPA's form) stays 3.6 points below the
+# random twin's attentive probe (three seeds).
 
 
 @dataclass(frozen=True)
@@ -294,7 +294,7 @@ def jepa_loss(
         if settings.sigreg_weight:
             if directions is None:
                 raise ValueError("a SIGReg weight needs this step's directions")
-            samples = room_deviations(context, group) if settings.sigreg_within_room else context.float()
+            samples = room_deviations(context, group) if settings.sigreg_within_room else context
             terms["sigreg"].append(sigreg(samples.reshape(-1, context.shape[-1]), directions))
     parts = {name: torch.stack(values).mean() for name, values in terms.items() if values}
     total = parts["l1"]
