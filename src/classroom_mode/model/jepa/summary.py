@@ -73,7 +73,8 @@ def indicator_verdict(history: list[dict[str, Any]]) -> IndicatorVerdict | None:
         last=IndicatorReading.model_validate(last["indicator"]),
         last_step=last["step"],
         above_start=above,
-        verdict="tokens encode people better than the starting weights"
+        verdict="tokens locate people better than the starting weights (a screen, not a measure: check the "
+        "mode probes with benchmarks/bench_room_probe.py --screen before using the model)"
         if above
         else "NOT above the starting weights: this run learned nothing a probe could use about people",
     )
