@@ -31,6 +31,7 @@ ORDER = [
     "room_tasks",
     "worldmodel_people_s14",
     "worldmodel_people_s15",
+    "worldmodel_people_s16",
     "live",
     "demo",
     "dashboard",
