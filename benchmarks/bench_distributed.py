@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from classroom_mode.model.jepa.pretrain import TRAINING_FILE
-from classroom_mode.model.jepa.summary import read_training_summary
+from classroom_mode.model.jepa.summary import LossEntry, read_training_summary
 from classroom_mode.sim.footage import generate_footage
 
 BIN = Path(sys.executable).parent
@@ -60,17 +60,17 @@ def main() -> None:
     for world in args.worlds:
         out = args.work / f"pretrain-w{world}"
         shutil.rmtree(out, ignore_errors=True)
-        run(world, ["pretrain", "--data", str(footage), "--out", str(out), "--config", "small8",
-                    "--steps", str(args.steps), "--batch-size", str(args.batch_size), "--windows-per-room", "4",
-                    "--device", args.device, "--checkpoint-every", str(args.steps)])  # fmt: skip
+        run(world, ["pretrain", "--data", str(footage), "--out", str(out), "--arch", "small8",
+                    "--steps", str(args.steps), "--set", f"batch_size={args.batch_size}", "--set", "windows_per_room=4",
+                    "--device", args.device, "--set", f"checkpoint_every={args.steps}"])  # fmt: skip
         summary = read_training_summary(out / TRAINING_FILE)
-        steady = [h["clips_per_s"] for h in summary.history if h.get("clips_per_s") and h["step"] > 1]
+        steady = [h.clips_per_s for h in summary.history if isinstance(h, LossEntry) and h.clips_per_s and h.step > 1]
         cache = args.work / f"cache-w{world}"
         shutil.rmtree(cache, ignore_errors=True)
         config = args.work / f"config-w{world}.yaml"
         config.write_text(f"paths: {{cache: {cache.resolve()}}}\nbackbone: {{device: {args.device}}}\n")
         seconds = run(world, ["embed", str(clips.parent), "-c", str(config)])
-        rows.append((world, sum(steady) / len(steady), summary["effective_batch"], 64 / seconds, seconds))
+        rows.append((world, sum(steady) / len(steady), summary.effective_batch, 64 / seconds, seconds))
     base = rows[0]
     lines = [
         "<!-- bench_distributed -->",

@@ -141,7 +141,7 @@ def curve(training_json: Path, png: Path) -> list[dict]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    history = json.loads(training_json.read_text())["history"]
+    history = [h for h in json.loads(training_json.read_text())["history"] if "loss" in h]
     steps = [h["step"] for h in history]
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2))
     left.plot(steps, [h["loss"] for h in history])

@@ -45,8 +45,8 @@ def footage(tmp_path_factory) -> tuple[Path, Path]:
 def _pretrain(world: int, footage, out: Path, *extra: str) -> subprocess.CompletedProcess:
     data, init = footage
     result = _run(
-        world, "pretrain", "--data", str(data), "--out", str(out), "--init", str(init), "--warmup", "0",
-        "--checkpoint-every", "1", "--device", "cpu", *extra,
+        world, "pretrain", "--data", str(data), "--out", str(out), "--init", str(init),
+        "--set", "warmup_steps=0", "--set", "checkpoint_every=1", "--device", "cpu", *extra,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     return result
@@ -64,8 +64,8 @@ def _assert_same_weights(a: Path, b: Path) -> None:
 
 
 def test_two_ranks_of_two_clips_take_the_step_one_rank_of_four_takes(footage, tmp_path: Path):
-    _pretrain(2, footage, tmp_path / "two", "--steps", "1", "--batch-size", "2")
-    _pretrain(1, footage, tmp_path / "one", "--steps", "1", "--batch-size", "4")
+    _pretrain(2, footage, tmp_path / "two", "--steps", "1", "--set", "batch_size=2")
+    _pretrain(1, footage, tmp_path / "one", "--steps", "1", "--set", "batch_size=4")
     _assert_same_weights(tmp_path / "two", tmp_path / "one")
     summary = read_training_summary(tmp_path / "two" / TRAINING_FILE)
     assert summary.world_size == 2 and summary.effective_batch == 4
@@ -75,18 +75,21 @@ def test_two_ranks_of_two_clips_take_the_step_one_rank_of_four_takes(footage, tm
 
 def test_a_checkpoint_of_two_ranks_resumes_on_one_to_the_same_next_step(footage, tmp_path: Path):
     both = tmp_path / "both"
-    _pretrain(2, footage, both, "--steps", "2", "--batch-size", "2")
+    _pretrain(2, footage, both, "--steps", "2", "--set", "batch_size=2")
     resumed = tmp_path / "resumed"
     shutil.copytree(both, resumed)
     shutil.rmtree(resumed / "model")
     shutil.rmtree(resumed / "checkpoints" / "step-000002")
     (resumed / "checkpoints" / "latest.json").write_text(json.dumps({"step": 1, "directory": "step-000001"}))
     # one rank, the same per-rank batch, two micro-batches: the same four clips a step
-    result = _pretrain(1, footage, resumed, "--steps", "2", "--batch-size", "2", "--accumulation", "2", "--resume")
+    result = _pretrain(
+        1, footage, resumed, "--steps", "2", "--set", "batch_size=2", "--set", "accumulation=2", "--resume"
+    )
     assert "resuming at step 1" in result.stderr
     _assert_same_weights(both, resumed)
     refused = _run(1, "pretrain", "--data", str(footage[0]), "--out", str(resumed), "--init", str(footage[1]),
-                   "--steps", "3", "--batch-size", "4", "--warmup", "0", "--resume", "--device", "cpu")  # fmt: skip
+                   "--steps", "3", "--set", "batch_size=4", "--set", "warmup_steps=0", "--resume",
+                   "--device", "cpu")  # fmt: skip
     assert refused.returncode == 2 and "batch_size: 2 → 4" in refused.stderr
 
 
@@ -138,7 +141,8 @@ def test_a_rank_that_dies_stops_the_job_and_its_last_checkpoint_resumes(footage,
     out = tmp_path / "killed"
     command = [str(BIN / "torchrun"), "--standalone", "--nproc-per-node=2", "--no-python", str(BIN / "classroom-mode"),
                "pretrain", "--data", str(data), "--out", str(out), "--init", str(init), "--steps", "500",
-               "--batch-size", "2", "--warmup", "0", "--checkpoint-every", "1", "--device", "cpu"]  # fmt: skip
+               "--set", "batch_size=2", "--set", "warmup_steps=0", "--set", "checkpoint_every=1",
+               "--device", "cpu"]  # fmt: skip
     job = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                            env=os.environ | {"OMP_NUM_THREADS": "1"})  # fmt: skip
     deadline = time.monotonic() + 120
@@ -152,5 +156,5 @@ def test_a_rank_that_dies_stops_the_job_and_its_last_checkpoint_resumes(footage,
     assert job.returncode != 0
     assert "classroom_mode/" not in stderr  # the survivor says one line (or torchrun stops it first)
     step = json.loads((out / "checkpoints" / "latest.json").read_text())["step"]
-    resumed = _pretrain(1, footage, out, "--steps", str(step + 1), "--batch-size", "2", "--resume", "--force")
+    resumed = _pretrain(1, footage, out, "--steps", str(step + 1), "--set", "batch_size=2", "--resume", "--force")
     assert f"resuming at step {step}" in resumed.stderr

@@ -1,4 +1,5 @@
-"""The V-JEPA objective: masks, the visible-only context encoder, the predictor wiring, EMA, one step, collapse."""
+"""The V-JEPA objective: masks, the visible-only context encoder, the predictor wiring, the dense loss, the EMA and
+frozen teachers, one step, collapse."""
 
 from __future__ import annotations
 
@@ -12,14 +13,14 @@ from classroom_mode.model.jepa.objective import (
     LONG_RANGE,
     SHORT_RANGE,
     BlockMaskSpec,
+    MaskPair,
+    distance_to_hidden,
     encode_context,
     gather_tokens,
     measure_masked_fraction,
-    predict,
+    run_predictor,
     sample_block_mask,
     sample_masks,
-    sigreg,
-    sigreg_directions,
 )
 from classroom_mode.model.jepa.trainer import DivergedError, JEPATrainer
 from classroom_mode.model.token_grid import TokenGrid
@@ -34,7 +35,7 @@ def test_block_masks_span_every_frame_and_cover_the_requested_area():
     for _ in range(50):
         mask = sample_block_mask(GRID, spec, generator)
         assert mask.shape == (4, 8, 8)
-        assert torch.equal(mask, mask[:1].expand_as(mask))  # temporal_scale 1.0: the same block in every tubelet
+        assert torch.equal(mask, mask[:1].expand_as(mask))  # the same block in every tubelet
         assert 6 <= int(mask[0].sum()) <= 12  # one block of ~0.15 × 64 = 9.6 tokens, aspect ratio 0.75–1.5
 
 
@@ -86,30 +87,86 @@ def test_context_encoder_with_every_token_visible_is_the_transformers_encoder():
     torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
 
 
-def test_predict_reads_only_the_context_outputs():
+def test_the_predictor_run_is_transformers_own_and_also_returns_the_visible_outputs():
     model = tiny_model()
     pair = sample_masks(TokenGrid.for_config(model.config, 8), LONG_RANGE, 2, torch.Generator().manual_seed(3))
     context = torch.randn(2, pair.context.shape[1], TINY["hidden_size"])
-    ours = predict(model.predictor, context, pair.context, pair.target, 64)
-    # the same call with garbage in the masked positions of the full-length states gives the same prediction
+    hidden, visible = run_predictor(model.predictor, context, pair.context, pair.target, generator_index=1)
+    # transformers' forward (mask token 1) on full-length states with garbage at the masked positions
     full = torch.randn(2, 64, TINY["hidden_size"]) * 50
     full.scatter_(1, pair.context.unsqueeze(-1).expand(-1, -1, TINY["hidden_size"]), context)
     theirs = model.predictor(full, context_mask=[pair.context], target_mask=[pair.target]).last_hidden_state
-    assert ours.shape == (2, pair.target.shape[1], TINY["hidden_size"])
-    torch.testing.assert_close(ours, theirs)
+    torch.testing.assert_close(hidden, theirs)
+    assert visible.shape == (2, pair.context.shape[1], TINY["pred_hidden_size"])
+    with torch.no_grad():
+        model.predictor.embeddings.mask_tokens[0].fill_(3.0)  # each generator has its own mask token
+    other, _ = run_predictor(model.predictor, context, pair.context, pair.target, generator_index=0)
+    assert not torch.allclose(other, hidden)
 
 
-def test_ema_update_moves_the_target_by_one_minus_momentum():
+def test_distance_to_hidden_is_the_nearest_hidden_token_in_token_units():
+    grid = TokenGrid(depth=2, height=3, width=3)
+    # hidden: tubelet 0, row 0, column 0 alone
+    pair = MaskPair(context=torch.arange(1, 18).unsqueeze(0), target=torch.tensor([[0]]))
+    distance = distance_to_hidden(grid, pair)[0]
+    assert distance[0] == 1.0  # (0, 0, 1): the next column
+    assert distance[3] == pytest.approx(2**0.5)  # index 4 = (0, 1, 1): one row and one column away
+    assert distance[8] == pytest.approx(1.0)  # index 9 = (1, 0, 0): the next tubelet
+    assert float(distance.min()) >= 1.0
+
+
+def test_teachers_ema_moves_by_one_minus_momentum_and_frozen_never_moves():
     trainer = JEPATrainer(tiny_recipe(), tiny_model())
     with torch.no_grad():
-        for p in trainer.encoder.parameters():
+        for p in trainer.student.parameters():
             p.add_(1.0)
-    before = [p.clone() for p in trainer.target_encoder.parameters()]
-    online = [p.clone() for p in trainer.encoder.parameters()]
-    trainer.update_target(0.9)
-    for new, old, o in zip(trainer.target_encoder.parameters(), before, online, strict=True):
+    before = [p.clone() for p in trainer.teacher.parameters()]
+    student = [p.clone() for p in trainer.student.parameters()]
+    trainer.update_teacher(0.9)
+    for new, old, o in zip(trainer.teacher.parameters(), before, student, strict=True):
         torch.testing.assert_close(new, 0.9 * old + 0.1 * o)
-    assert not any(p.requires_grad for p in trainer.target_encoder.parameters())
+    assert not any(p.requires_grad for p in trainer.teacher.parameters())
+    assert trainer.exported_encoder is trainer.teacher
+
+    frozen = JEPATrainer(tiny_recipe(teacher="frozen"), tiny_model())
+    start = [p.clone() for p in frozen.teacher.parameters()]
+    for _ in range(2):
+        frozen.train_step(random_bank())
+    assert all(torch.equal(a, b) for a, b in zip(frozen.teacher.parameters(), start, strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(frozen.student.parameters(), start, strict=True))
+    assert frozen.exported_encoder is frozen.student
+    exported = frozen.export_model().encoder.state_dict()
+    assert all(torch.equal(exported[k], v) for k, v in frozen.student.state_dict().items())
+
+
+def test_the_dense_loss_adds_its_weighted_term_after_its_warm_up():
+    recipe = tiny_recipe(teacher="frozen", dense_weight=0.5, steps=100, dense_warmup=(0.05, 0.10))
+    assert recipe.dense_at(0) is not None and recipe.dense_at(0).weight == 0.0  # type: ignore[union-attr]
+    assert recipe.dense_at(7).weight == pytest.approx(0.5 * 2 / 5)  # type: ignore[union-attr]
+    assert recipe.dense_at(10).weight == recipe.dense_at(99).weight == 0.5  # type: ignore[union-attr]
+    assert tiny_recipe().dense_at(50) is None
+    trainer = JEPATrainer(recipe, tiny_model())
+    trainer.step = 50
+    loss, _, parts = trainer.loss(pixel_batch())
+    assert set(parts) == {"l1", "dense"} and parts["dense"].item() > 0
+    torch.testing.assert_close(loss, parts["l1"] + 0.5 * parts["dense"])
+    loss.backward()  # the dense term trains the student, the predictor and its own head, not the teacher
+    assert trainer.networks.visible_head is not None and trainer.networks.visible_head.weight.grad is not None
+    assert trainer.student.embeddings.patch_embeddings.proj.weight.grad is not None
+    assert all(p.grad is None for p in trainer.teacher.parameters())
+
+
+def test_distance_weighting_weighs_visible_tokens_near_the_hidden_ones_more():
+    pixels = pixel_batch()
+    losses = {}
+    for weighting in ("distance", "uniform"):
+        trainer = JEPATrainer(
+            tiny_recipe(dense_weight=1.0, dense_weighting=weighting, dense_warmup=(0, 0)), tiny_model()
+        )
+        trainer.generator.manual_seed(0)
+        losses[weighting] = float(trainer.loss(pixels)[2]["dense"])
+    # the same networks and masks: 1/√d ≤ 1 everywhere, < 1 away from the hidden tokens
+    assert losses["distance"] < losses["uniform"]
 
 
 def test_one_training_step_reduces_the_loss_on_a_fixed_batch():
@@ -138,56 +195,32 @@ def test_the_loss_is_l1_against_layer_normalised_stop_gradient_targets():
     torch.testing.assert_close(targets.mean(-1), torch.zeros(targets.shape[:-1]), atol=1e-5, rtol=0)
     torch.testing.assert_close(targets.std(-1, unbiased=False), torch.ones(targets.shape[:-1]), atol=1e-3, rtol=0)
     loss.backward()
-    assert all(p.grad is None for p in trainer.target_encoder.parameters())
-    assert trainer.encoder.layer[0].attention.query.weight.grad is not None
+    assert all(p.grad is None for p in trainer.teacher.parameters())
+    assert trainer.student.layer[0].attention.query.weight.grad is not None
 
 
 def test_train_step_stops_on_a_nan_loss_before_touching_the_weights():
     trainer = JEPATrainer(tiny_recipe(), tiny_model())
     with torch.no_grad():
         trainer.predictor.proj.bias.fill_(float("nan"))
-    weights = trainer.encoder.layer[0].mlp.fc1.weight.clone()
+    weights = trainer.student.layer[0].mlp.fc1.weight.clone()
     try:
         trainer.train_step(random_bank())
     except DivergedError as exc:
         assert "nan" in str(exc) and "step 1" in str(exc)
     else:
         raise AssertionError("a NaN loss must stop training")
-    assert torch.equal(trainer.encoder.layer[0].mlp.fc1.weight, weights)
+    assert torch.equal(trainer.student.layer[0].mlp.fc1.weight, weights)
     assert trainer.step == 0
 
 
-def test_sigreg_is_near_zero_for_an_isotropic_gaussian_and_not_for_what_departs_from_it():
-    directions = sigreg_directions(32, torch.Generator().manual_seed(0))
-    torch.testing.assert_close(directions.norm(dim=0), torch.ones(directions.shape[1]))
-    gaussian = float(sigreg(torch.randn(2000, 32), directions))
-    departures = {
-        "collapsed": torch.zeros(2000, 32),
-        "shifted": torch.randn(2000, 32) + 1.0,
-        "too wide": 3.0 * torch.randn(2000, 32),
-        "four directions": torch.randn(2000, 4) @ torch.randn(4, 32) / 2.0,
-    }
-    for name, samples in departures.items():
-        assert float(sigreg(samples, directions)) > 10 * gaussian, name
-
-
-def test_a_step_with_sigreg_trains_and_reports_its_term():
-    trainer = JEPATrainer(tiny_recipe(sigreg_weight=2.0), tiny_model())
-    result = trainer.train_step(random_bank())
-    assert set(result.terms) == {"l1", "sigreg"} and result.terms["sigreg"] > 0
-    assert result.loss == pytest.approx(result.terms["l1"] + 2.0 * result.terms["sigreg"])
-    loss, _, parts = trainer.loss(pixel_batch())
-    loss.backward()  # the term reaches the context encoder, not the EMA target
-    assert parts["sigreg"] > 0 and trainer.encoder.embeddings.patch_embeddings.proj.weight.grad is not None
-    assert all(p.grad is None for p in trainer.target_encoder.parameters())
-
-
 def test_schedules_warm_up_then_decay():
-    recipe = tiny_recipe(steps=100, warmup_steps=10, lr=1e-3, min_lr=0.0, ema_start=0.99, ema_end=1.0)
+    recipe = tiny_recipe(steps=100, warmup_steps=10, lr=1e-3, min_lr=0.0, ema=(0.99, 1.0))
     lrs = [recipe.lr_at(s) for s in range(100)]
     assert lrs[0] < lrs[5] < lrs[9] == 1e-3
     assert all(a >= b for a, b in itertools.pairwise(lrs[10:])) and lrs[-1] < 1e-5
     assert recipe.ema_at(0) == 0.99 and recipe.ema_at(100) == 1.0
+    assert tiny_recipe(teacher="frozen").ema_at(0) == 1.0
 
 
 def test_collapse_watch_measures_rank_and_warns():
@@ -222,3 +255,21 @@ def test_one_token_grid_for_the_backbone_the_recipe_and_the_surprise_model():
     recipe = PretrainRecipe(model=SMALL8_MODEL, steps=1)
     assert TokenGrid.for_config(recipe.model).astuple() == (2, 16, 16)
     assert recipe.clip_frames == 4
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"dense_weight": -0.5}, "dense_weight"),
+        ({"dense_weight": 50}, "dense_weight"),
+        ({"dense_warmup": (0.2, 0.1)}, "dense_warmup"),
+        ({"teacher": "frozen", "ema": (0.996, 1.0)}, "frozen teacher never moves"),
+        ({"teacher_model": "somewhere"}, "teacher: frozen"),
+        ({"model": "small9"}, "unknown architecture 'small9'"),
+    ],
+)
+def test_a_recipe_out_of_range_is_refused_with_its_field(fields, message):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match=message):
+        tiny_recipe(**fields)

@@ -12,13 +12,13 @@ from classroom_mode.errors import ClassroomModeError
 from classroom_mode.model.backbone import load_backbone
 from classroom_mode.model.jepa import pretrain as jepa
 from classroom_mode.model.jepa.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from classroom_mode.model.jepa.summary import read_training_summary
+from classroom_mode.model.jepa.summary import HistoryEntry, IndicatorEntry, IndicatorReading, read_training_summary
 from classroom_mode.model.jepa.trainer import JEPATrainer
 from classroom_mode.video.decode import sample_clip
 from classroom_mode.video.writer import write_mp4
 from jepa_helpers import random_bank, tiny_model, tiny_recipe, write_clips
 
-TINY_RUN = ("--init", "config:tiny", "--batch-size", "2", "--warmup", "1", "--device", "cpu")
+TINY_RUN = ("--init", "config:tiny", "--set", "batch_size=2", "--set", "warmup_steps=1", "--device", "cpu")
 
 
 @pytest.fixture(scope="module")
@@ -34,13 +34,14 @@ def data(tmp_path_factory):
 def test_pretrain_writes_checkpoints_and_a_model_the_backbone_loader_accepts(cli, data, tmp_path):
     out = tmp_path / "run"
     result = cli(
-        "pretrain", "--data", data, "--out", out, "--steps", "2", "--checkpoint-every", "1", "--json", *TINY_RUN
+        "pretrain", "--data", data, "--out", out, "--steps", "2", "--set", "checkpoint_every=1", "--json", *TINY_RUN
     )
     assert result.exit_code == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["clips"] == 4  # broken.mp4 skipped, .trash ignored
     assert "skipped 1 file(s)" in result.stderr
     assert summary["final"]["step"] == 2 and summary["final"]["effective_rank"] > 1
+    assert summary["exported"] == "ema-teacher" and summary["recipe"]["ema"] == [0.996, 1.0]
     assert set(summary["masked_fraction"]) == {"8x0.15", "2x0.7"}
     assert latest_checkpoint(out).name == "step-000002"
     assert len(list((out / "checkpoints").glob("step-*"))) == 2
@@ -50,7 +51,7 @@ def test_pretrain_writes_checkpoints_and_a_model_the_backbone_loader_accepts(cli
     again = cli("pretrain", "--data", data, "--out", out, "--steps", "2", *TINY_RUN)
     assert again.exit_code == 2 and "--resume" in again.stderr
 
-    changed = cli("pretrain", "--data", data, "--out", out, "--steps", "3", "--lr", "1e-3", "--resume", *TINY_RUN)
+    changed = cli("pretrain", "--data", data, "--out", out, "--steps", "3", "--set", "lr=1e-3", "--resume", *TINY_RUN)
     assert changed.exit_code == 2 and "different configuration" in changed.stderr and "lr" in changed.stderr
     forced = cli("pretrain", "--data", data, "--out", out, "--steps", "3", "--resume", "--force", *TINY_RUN)
     assert forced.exit_code == 0, forced.stderr
@@ -73,11 +74,47 @@ def test_pretrain_refuses_folders_without_readable_clips(cli, tmp_path):
     assert missing.exit_code == 2 and "not found" in missing.stderr
 
 
-def test_pretrain_needs_exactly_one_starting_point(cli, data, tmp_path):
-    both = cli("pretrain", "--data", data, "--out", tmp_path / "o", "--steps", "1", "--config", "small", *TINY_RUN)
-    assert both.exit_code == 2 and "exactly one" in both.stderr
-    unknown = cli("pretrain", "--data", data, "--out", tmp_path / "o", "--steps", "1", "--config", "huge")
-    assert unknown.exit_code == 2 and "unknown" in unknown.stderr
+def test_pretrain_reads_its_recipe_from_a_file_and_names_a_bad_field(cli, data, tmp_path):
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("batch_size: 2\nwarmup_steps: 1\nteacher: frozen\ndense_weight: 0.5\n")
+    out = tmp_path / "run"
+    args = ("pretrain", "--data", data, "--out", out, "--recipe", recipe, "--init", "config:tiny", "--steps", "1")
+    result = cli(*args, "--device", "cpu", "--json")
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["exported"] == "student" and summary["recipe"]["ema"] is None
+    assert summary["recipe"]["dense_weight"] == 0.5 and set(summary["final"]["terms"]) == {"l1", "dense"}
+
+    def refused(*extra: str) -> str:
+        outcome = cli("pretrain", "--data", data, "--out", tmp_path / "o", "--steps", "1", *extra)
+        assert outcome.exit_code == 2, outcome.stdout
+        assert len(outcome.stderr.strip().splitlines()) == 1, outcome.stderr
+        return outcome.stderr
+
+    assert "dense_weight" in refused("--arch", "small", "--set", "dense_weight=-1")
+    assert "dense_warmup" in refused("--arch", "small", "--set", "dense_warmup=[0.5, 0.1]")
+    assert "frozen teacher never moves" in refused(
+        "--arch", "small", "--set", "teacher=frozen", "--set", "ema=[0.99, 1]"
+    )
+    assert "--arch small" in refused("--config", "small")
+    assert "unknown architecture 'huge'" in refused("--arch", "huge")
+    assert "not both" in refused("--arch", "small", "--init", "config:tiny")
+    assert "NAME=VALUE" in refused("--arch", "small", "--set", "lr")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- a list\n")
+    assert "bad.yaml" in refused("--recipe", bad)
+
+
+def test_a_frozen_teacher_must_match_the_student_and_exist(cli, data, tmp_path):
+    teacher = tmp_path / "teacher"
+    load_backbone("config:tiny", device="cpu").model.save_pretrained(teacher)
+    base = ("pretrain", "--data", data, "--out", tmp_path / "o", "--steps", "1", "--set", "teacher=frozen")
+    other = cli(*base, "--arch", "small", "--set", f"teacher_model={teacher}", "--device", "cpu")
+    assert other.exit_code == 2 and "differs from the student's" in other.stderr, other.stderr
+    missing = cli(*base, *TINY_RUN, "--set", f"teacher_model={tmp_path / 'nowhere'}")
+    assert missing.exit_code == 2 and "nowhere" in missing.stderr, missing.stderr
+    fine = cli(*base, *TINY_RUN, "--set", f"teacher_model={teacher}", "--json")
+    assert fine.exit_code == 0, fine.stderr
 
 
 def test_resuming_a_checkpoint_takes_exactly_the_step_the_run_would_have_taken(tmp_path):
@@ -96,9 +133,9 @@ def test_resuming_a_checkpoint_takes_exactly_the_step_the_run_would_have_taken(t
     assert resumed.step == 1
     got = resumed.train_step(bank)
     assert got.loss == expected.loss and got.lr == expected.lr and got.momentum == expected.momentum
-    for name in ("encoder", "target_encoder", "predictor"):
-        theirs = getattr(resumed, name).state_dict()
-        assert all(torch.equal(v, theirs[k]) for k, v in getattr(original, name).state_dict().items())
+    for name, module in original.modules().items():
+        theirs = resumed.modules()[name].state_dict()
+        assert all(torch.equal(v, theirs[k]) for k, v in module.state_dict().items())
     assert torch.equal(original.generator.get_state(), resumed.generator.get_state())
 
 
@@ -116,7 +153,7 @@ def test_a_diverging_loss_stops_the_run_and_keeps_the_last_good_checkpoint(data,
     run.trainer.train_step(run.bank)
     save_checkpoint(tmp_path, run.trainer, run.history)
     with torch.no_grad():
-        run.trainer.encoder.layernorm.weight.fill_(float("inf"))
+        run.trainer.student.layernorm.weight.fill_(float("inf"))
     with pytest.raises(ClassroomModeError, match=r"diverged.*step-000001"):
         jepa.train(run)
     assert latest_checkpoint(tmp_path).name == "step-000001"
@@ -174,7 +211,9 @@ def test_a_run_not_above_its_start_by_the_given_step_stops_and_writes_no_model(
 ):
     # the measurement itself is tested on real rooms in test_jepa_rooms; here only what a run does with it
     values = iter(readings + readings[-1:] * 10)
-    monkeypatch.setattr(jepa, "measure", lambda *_: {"occupancy_auroc": next(values), "knn_mode_accuracy": 0.25})
+    monkeypatch.setattr(
+        jepa, "measure", lambda *_: IndicatorReading(occupancy_auroc=next(values), knn_mode_accuracy=0.25)
+    )
     recipe = tiny_recipe(model=jepa.architecture(load_backbone("config:tiny", device="cpu").config), steps=3)
     run = jepa.prepare_run(
         recipe, data, tmp_path, resume=False, force=False, device=torch.device("cpu"),
@@ -191,7 +230,9 @@ def test_a_run_not_above_its_start_by_the_given_step_stops_and_writes_no_model(
 def test_a_run_keeps_the_weights_of_its_best_indicator_reading(data, tmp_path, monkeypatch):
     # readings at steps 0, 1, 2, 3: the peak at step 2 is kept though step 3 falls back
     values = iter([0.70, 0.72, 0.78, 0.71])
-    monkeypatch.setattr(jepa, "measure", lambda *_: {"occupancy_auroc": next(values), "knn_mode_accuracy": 0.25})
+    monkeypatch.setattr(
+        jepa, "measure", lambda *_: IndicatorReading(occupancy_auroc=next(values), knn_mode_accuracy=0.25)
+    )
     exported: list[int] = []
     original = jepa.export_pretrained
 
@@ -214,5 +255,6 @@ def test_a_run_keeps_the_weights_of_its_best_indicator_reading(data, tmp_path, m
 
 
 def test_no_best_model_when_no_reading_beats_the_start():
-    history = [{"step": 0, "indicator": {"occupancy_auroc": 0.7}}, {"step": 5, "indicator": {"occupancy_auroc": 0.7}}]
+    reading = IndicatorReading(occupancy_auroc=0.7, knn_mode_accuracy=0.25)
+    history: list[HistoryEntry] = [IndicatorEntry(step=0, indicator=reading), IndicatorEntry(step=5, indicator=reading)]
     assert jepa.best_reading(history) is None

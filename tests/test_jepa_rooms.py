@@ -1,5 +1,5 @@
-"""Room-grouped pretraining: footage of fixed cameras, batches grouped by room, the within-room terms, the
-future mask and the early indicator of whether the tokens encode people."""
+"""Room-grouped pretraining: footage of fixed cameras, batches grouped by room, and the early indicator of
+whether the tokens encode people."""
 
 from __future__ import annotations
 
@@ -11,27 +11,13 @@ import torch
 from pydantic import ValidationError
 
 from classroom_mode.errors import UserError
-from classroom_mode.model.erasure import CONFIG_KEY, ERASED_INPUT
 from classroom_mode.model.jepa.data import ClipBank, camera_of
-from classroom_mode.model.jepa.indicator import indicator_rooms, measure, token_occupancy
-from classroom_mode.model.jepa.objective import (
-    MASK_PRESETS,
-    BlockMaskSpec,
-    centre_per_room,
-    layer_normalised,
-    room_deviations,
-    sample_block_mask,
-    sample_masks,
-    sigreg,
-    sigreg_directions,
-    variance_covariance,
-)
-from classroom_mode.model.jepa.recipe import MaskSetting
-from classroom_mode.model.jepa.trainer import JEPATrainer
+from classroom_mode.model.jepa.indicator import IndicatorRoom, indicator_room, measure, token_occupancy
+from classroom_mode.model.jepa.objective import BlockMaskSpec, sample_masks
 from classroom_mode.model.preprocess import normalise
 from classroom_mode.model.token_grid import TokenGrid
 from classroom_mode.sim.footage import generate_footage, occupancy_windows, parse_seeds
-from jepa_helpers import TINY, pixel_batch, tiny_model, tiny_recipe
+from jepa_helpers import TINY, tiny_model, tiny_recipe
 
 
 def grouped_bank(rooms: int = 3, windows: int = 5) -> ClipBank:
@@ -75,10 +61,6 @@ def test_grouping_refuses_one_camera_and_rooms_too_small_for_a_group():
 def test_recipe_refuses_inconsistent_grouping_and_geometry():
     with pytest.raises(ValidationError, match="whole number of 4-window rooms"):
         tiny_recipe(batch_size=6, windows_per_room=4)
-    with pytest.raises(ValidationError, match="windows_per_room of 2 or more"):
-        tiny_recipe(target_centring="room")
-    with pytest.raises(ValidationError, match="windows_per_room of 2 or more"):
-        tiny_recipe(sigreg_weight=1.0, sigreg_scope="room")
     with pytest.raises(ValidationError, match="does not divide"):
         tiny_recipe(model=TINY | {"patch_size": 12})
 
@@ -92,103 +74,6 @@ def test_windows_of_a_room_share_their_masks():
         assert torch.equal(masks.context[0], masks.context[2]) and torch.equal(masks.target[3], masks.target[5])
         differ.append(not torch.equal(masks.target[0], masks.target[3]))
     assert any(differ)  # each room draws its own
-
-
-def test_a_future_mask_hides_only_the_last_tubelets():
-    grid = TokenGrid(4, 8, 8)
-    spec = BlockMaskSpec(2, 0.7, temporal_scale=0.5, anchor="end")
-    for seed in range(20):
-        masked = sample_block_mask(grid, spec, torch.Generator().manual_seed(seed))
-        assert not masked[:2].any() and masked[2:].any()
-        assert torch.equal(masked[2], masked[3])
-    assert spec.label() == "2x0.7@t0.5-end" and BlockMaskSpec(8, 0.15).label() == "8x0.15"
-    alone = tiny_recipe(masks=[MaskSetting(**m.to_dict()) for m in MASK_PRESETS["future"]])
-    (pair,) = JEPATrainer(alone, tiny_model()).sample_masks(2)  # the tiny grid: 4 tubelets of 16 tokens
-    assert pair.target.min() >= 32 and set(range(32)) <= set(pair.context[0].tolist())
-
-
-def test_centring_per_room_removes_what_a_room_shares_and_keeps_what_differs():
-    shared = torch.randn(2, 1, 5, 3)  # one token grid per room
-    own = torch.randn(2, 4, 5, 3)
-    tokens = (shared + own).reshape(8, 5, 3)
-    centred = centre_per_room(tokens, 4).reshape(2, 4, 5, 3)
-    torch.testing.assert_close(centred, own - own.mean(dim=1, keepdim=True))
-
-
-def test_variance_term_is_high_when_a_rooms_windows_are_alike_and_low_when_they_differ():
-    alike = torch.randn(2, 1, 16, 32).expand(2, 4, 16, 32).reshape(8, 16, 32)
-    varied = torch.randn(8, 16, 32)
-    variance_alike, _ = variance_covariance(alike, 4)
-    variance_varied, covariance_varied = variance_covariance(varied, 4)
-    assert float(variance_alike) > 0.9 > 0.2 > float(variance_varied)
-    line = torch.randn(8, 16, 1) * torch.randn(1, 1, 32)  # every token on one direction: all covariance
-    assert float(variance_covariance(line, 4)[1]) > 10 * float(covariance_varied)
-
-
-def test_sigreg_within_rooms_asks_for_a_gaussian_of_deviations_whatever_the_rooms_are():
-    directions = sigreg_directions(32, torch.Generator().manual_seed(0))
-    own = torch.randn(200, 4, 8, 32)  # within each room, windows that differ like a standard Gaussian
-    rooms = 5.0 * torch.randn(200, 1, 8, 32)  # rooms far apart: over the batch, a mixture, not one Gaussian
-    tokens = (rooms + own).reshape(800, 8, 32)
-    deviations = room_deviations(tokens, 4)
-    assert float(deviations.var()) == pytest.approx(1.0, abs=0.05)
-    batch = float(sigreg(tokens.reshape(-1, 32), directions))
-    within = float(sigreg(deviations.reshape(-1, 32), directions))
-    assert within < batch / 10
-    alike = rooms.expand(200, 4, 8, 32).reshape(800, 8, 32) + 0.01 * own.reshape(800, 8, 32)
-    assert float(sigreg(room_deviations(alike, 4).reshape(-1, 32), directions)) > 10 * within
-
-
-def test_a_grouped_step_with_sigreg_within_rooms_trains_on_its_term():
-    recipe = tiny_recipe(batch_size=4, windows_per_room=2, sigreg_weight=1.0, sigreg_scope="room")
-    result = JEPATrainer(recipe, tiny_model()).train_step(grouped_bank())
-    assert set(result.terms) == {"l1", "sigreg"} and result.terms["sigreg"] > 0
-    assert result.loss == pytest.approx(result.terms["l1"] + result.terms["sigreg"])
-
-
-def test_a_grouped_step_with_every_lever_trains_and_reports_its_terms():
-    recipe = tiny_recipe(
-        batch_size=4, windows_per_room=2, target_centring="room", variance_weight=1.0, covariance_weight=0.04
-    )
-    trainer = JEPATrainer(recipe, tiny_model())
-    result = trainer.train_step(grouped_bank())
-    assert set(result.terms) == {"l1", "variance", "covariance"}
-    assert result.loss == pytest.approx(
-        result.terms["l1"] + result.terms["variance"] + 0.04 * result.terms["covariance"]
-    )
-    loss, _, parts = trainer.loss(pixel_batch(batch=4))
-    assert torch.isfinite(loss) and parts["variance"] > 0
-
-
-def test_erasing_the_targets_only_gives_the_target_encoder_the_same_crops_without_their_room():
-    bank = grouped_bank()
-    plan = bank.plan(6, torch.Generator().manual_seed(0), (0.3, 1.0), windows_per_room=3)
-    with pytest.raises(ValueError, match="keep_rooms"):
-        bank.materialise(plan, erased=True)
-    bank.keep_rooms()
-    plain, erased = bank.materialise(plan), bank.materialise(plan, erased=True)
-    grey = normalise(torch.full((1, 3, 1, 1), 128.0)).flatten()
-    for room in range(2):  # the background pixel: each room's own in the plain clips, mid-grey once erased
-        assert not torch.allclose(plain[3 * room, 0, :, 0, 0], grey, atol=0.05)
-        torch.testing.assert_close(erased[3 * room : 3 * room + 3, :, :, 0, 0], grey.expand(3, 8, 3), atol=0.01, rtol=0)
-    assert (erased - grey.view(3, 1, 1)).abs().amax() > 1  # the bright squares, the room's people, are left
-
-
-def test_a_step_with_erased_targets_reads_the_plain_clips_and_regresses_onto_the_erased_ones():
-    recipe = tiny_recipe(batch_size=4, windows_per_room=2, target_erasure="room")
-    trainer = JEPATrainer(recipe, tiny_model())
-    bank = grouped_bank()
-    with pytest.raises(ValueError, match="keep_rooms"):
-        trainer.train_step(bank)
-    bank.keep_rooms()
-    assert np.isfinite(trainer.train_step(bank).loss)
-    plan = bank.plan(4, torch.Generator().manual_seed(1), (0.3, 1.0), windows_per_room=2)
-    plain, erased = bank.materialise(plan), bank.materialise(plan, erased=True)
-    masks = trainer.sample_masks(4)
-    _, targets, _ = trainer.loss(plain, masks, None, erased)
-    torch.testing.assert_close(targets, layer_normalised(trainer.target_encoder(erased).last_hidden_state))
-    with pytest.raises(ValidationError, match="target erasure adds nothing"):
-        tiny_recipe(model=TINY | {CONFIG_KEY: ERASED_INPUT}, target_erasure="room")
 
 
 def test_footage_is_one_folder_of_back_to_back_windows_per_room(tmp_path: Path):
@@ -218,17 +103,24 @@ def test_occupancy_truth_marks_the_cells_people_cover():
     assert not windows.people[empty].any() and windows.people[[not e for e in empty]].any()
 
 
+def held_out_room(room: int, *, frames: int, side: int, patch: int, erase_room: bool = False) -> IndicatorRoom:
+    windows = occupancy_windows(room, num_frames=frames, window_s=3.0, side=side)
+    return indicator_room(
+        windows.frames, windows.people, windows.modes, windows.visits, patch=patch, tubelet=2, erase_room=erase_room
+    )
+
+
 def test_the_indicator_reads_tokens_of_held_out_rooms():
-    rooms = indicator_rooms([3], num_frames=8, crop_size=64, patch=16, tubelet=2)
-    assert rooms[0].pixels.shape[1:] == (8, 3, 64, 64) and rooms[0].occupied.shape[1] == 4 * 4 * 4
-    assert rooms[0].first_round.any() and not rooms[0].first_round.all()
-    reading = measure(tiny_model().encoder, rooms, torch.device("cpu"))
-    assert 0.0 <= reading["occupancy_auroc"] <= 1.0 and 0.0 <= reading["knn_mode_accuracy"] <= 1.0
+    room = held_out_room(3, frames=8, side=64, patch=16)
+    assert room.pixels.shape[1:] == (8, 3, 64, 64) and room.occupied.shape[1] == 4 * 4 * 4
+    assert room.first_round.any() and not room.first_round.all()
+    reading = measure(tiny_model().encoder, [room], torch.device("cpu"))
+    assert 0.0 <= reading.occupancy_auroc <= 1.0 and 0.0 <= reading.knn_mode_accuracy <= 1.0
 
 
 def test_the_indicator_of_a_room_erasing_run_sees_erased_windows():
-    plain = indicator_rooms([3], num_frames=4, crop_size=32, patch=16, tubelet=2)[0].pixels
-    erased = indicator_rooms([3], num_frames=4, crop_size=32, patch=16, tubelet=2, erase_room=True)[0].pixels
+    plain = held_out_room(3, frames=4, side=32, patch=16).pixels
+    erased = held_out_room(3, frames=4, side=32, patch=16, erase_room=True).pixels
     grey = normalise(torch.full((3, 1, 1), 127.5))
     # the room's median frame becomes mid-grey everywhere: what the run's bank feeds its encoder
     assert torch.allclose(erased.flatten(0, 1).median(dim=0).values, grey.expand(3, 32, 32), atol=0.02)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contextlib import ExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal, cast
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
@@ -33,27 +33,23 @@ def register(app: typer.Typer) -> None:
 def pretrain(
     data: Annotated[Path, typer.Option("--data", help="folder of clips, read recursively (labelled or unlabeled/)")],
     out: Annotated[Path, typer.Option("--out", help="run folder: checkpoints, decoded clips, model/")],
-    steps: Annotated[int, typer.Option("--steps", min=1, help="optimizer steps in the whole run")],
-    init: Annotated[str | None, typer.Option("--init", help="backbone to adapt: hub id or directory")] = None,
-    preset: Annotated[
-        str | None,
-        typer.Option("--config", help="train from scratch with a named architecture: small, small8"),
+    recipe: Annotated[
+        Path | None,
+        typer.Option("--recipe", help="YAML file of recipe fields (see recipes/); every field has a default"),
     ] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="clips per micro-batch")] = 8,
-    accumulation: Annotated[int, typer.Option("--accumulation", min=1, help="micro-batches per step")] = 1,
-    lr: Annotated[float, typer.Option("--lr", min=0.0, help="peak learning rate (official: 5.25e-4)")] = 5.25e-4,
-    warmup: Annotated[int, typer.Option("--warmup", min=0, help="warm-up steps")] = 40,
-    seed: Annotated[int, typer.Option("--seed", help="seed of the weights, batches, crops and masks")] = 0,
-    checkpoint_every: Annotated[int, typer.Option("--checkpoint-every", min=1)] = 100,
-    windows_per_room: Annotated[
-        int,
+    settings: Annotated[
+        list[str] | None,
         typer.Option(
-            "--windows-per-room", min=1, help="windows of one camera (folder) per batch, sharing crop and mask"
+            "--set",
+            help="override one recipe field, NAME=VALUE (YAML value), e.g. --set lr=1e-4 --set teacher=frozen",
         ),
-    ] = 1,
-    target_centring: Annotated[
-        str, typer.Option("--target-centring", help="none, or room: predict each window's deviation from its room")
-    ] = "none",
+    ] = None,
+    arch: Annotated[
+        str | None, typer.Option("--arch", help="train from scratch with a named architecture: small, small8")
+    ] = None,
+    init: Annotated[str | None, typer.Option("--init", help="backbone to adapt: hub id or directory")] = None,
+    steps: Annotated[int | None, typer.Option("--steps", min=1, help="optimizer steps in the whole run")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="seed of the weights, batches, crops and masks")] = None,
     erase_room: Annotated[
         bool,
         typer.Option(
@@ -61,37 +57,7 @@ def pretrain(
             help="train on each camera's windows minus its median frame; the model then reads only room-erased clips",
         ),
     ] = False,
-    erase_targets: Annotated[
-        bool,
-        typer.Option(
-            "--erase-targets",
-            help="erase each camera's median frame from what the target encoder reads only; the model reads "
-            "plain clips",
-        ),
-    ] = False,
-    variance_weight: Annotated[
-        float, typer.Option("--variance-weight", min=0.0, help="within-room VICReg variance term")
-    ] = 0.0,
-    covariance_weight: Annotated[
-        float, typer.Option("--covariance-weight", min=0.0, help="within-room VICReg covariance term")
-    ] = 0.0,
-    sigreg_weight: Annotated[
-        float,
-        typer.Option("--sigreg-weight", min=0.0, help="LeJEPA's SIGReg: context tokens towards an isotropic Gaussian"),
-    ] = 0.0,
-    sigreg_scope: Annotated[
-        str,
-        typer.Option("--sigreg-scope", help="batch, or room: SIGReg on each token's deviation from its room's windows"),
-    ] = "batch",
-    masks: Annotated[
-        str,
-        typer.Option(
-            "--masks", help="official, official+future (adds blocks hiding the last tubelets), or future (those alone)"
-        ),
-    ] = "official",
-    ema: Annotated[
-        tuple[float, float], typer.Option("--ema", help="EMA momentum at the start and at the end of the run")
-    ] = (0.996, 1.0),
+    old_config: Annotated[str | None, typer.Option("--config", hidden=True)] = None,
     indicator_rooms: Annotated[
         str | None,
         typer.Option(
@@ -116,73 +82,89 @@ def pretrain(
     ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Adapt an encoder to unlabeled footage (or train the small one from scratch) with the V-JEPA objective."""
+    """Adapt an encoder to unlabeled footage (or train the small one from scratch) with the V-JEPA objective.
+
+    The run's hyperparameters are a recipe (`--recipe FILE`, `--set NAME=VALUE`): lr, batch_size, warmup_steps,
+    teacher (ema or frozen), ema, dense_weight, windows_per_room, checkpoint_every and the rest, each with its
+    default. An EMA teacher's run exports the teacher; a frozen teacher's run exports the student.
+    """
     import torch
-    from pydantic import ValidationError
 
     from classroom_mode.cli.common import quiet_unless_main
-    from classroom_mode.config import validation_message
-    from classroom_mode.errors import ClassroomModeError, UserError
+    from classroom_mode.errors import UserError
     from classroom_mode.model import distributed
     from classroom_mode.model.backbone import resolve_device
-    from classroom_mode.model.erasure import CONFIG_KEY, ERASED_INPUT
     from classroom_mode.model.jepa import pretrain as jepa
-    from classroom_mode.model.jepa.indicator import indicator_rooms as indicator_rooms_for
-    from classroom_mode.model.jepa.objective import MASK_PRESETS
-    from classroom_mode.model.jepa.recipe import MaskSetting, PretrainRecipe
-    from classroom_mode.sim.footage import parse_seeds
 
-    dtypes = {"float32": torch.float32, "float16": torch.float16}
-    if masks not in MASK_PRESETS:
-        raise UserError(f"--masks {masks}: known are {', '.join(MASK_PRESETS)}")
-    try:
-        recipe = PretrainRecipe(
-            model=jepa.model_settings(init, preset) | ({CONFIG_KEY: ERASED_INPUT} if erase_room else {}),
-            init=init,
-            masks=[MaskSetting(**spec.to_dict()) for spec in MASK_PRESETS[masks]],
-            steps=steps,
-            batch_size=batch_size,
-            accumulation=accumulation,
-            lr=lr,
-            warmup_steps=min(warmup, steps),
-            ema_start=ema[0],
-            ema_end=ema[1],
-            seed=seed,
-            checkpoint_every=checkpoint_every,
-            windows_per_room=windows_per_room,
-            target_centring=target_centring,
-            target_erasure="room" if erase_targets else "none",
-            variance_weight=variance_weight,
-            covariance_weight=covariance_weight,
-            sigreg_weight=sigreg_weight,
-            sigreg_scope=sigreg_scope,
-        )
-    except ValidationError as exc:
-        raise UserError(f"pretraining options: {validation_message(exc)}") from None
+    if old_config is not None:
+        raise UserError(f"--config {old_config}: pretrain's architecture is now --arch {old_config}")
+    overrides = _parse_settings(settings or []) | {"model": arch, "init": init, "steps": steps, "seed": seed}
+    run_recipe = jepa.resolve_recipe(recipe, overrides | ({"erase_room": True} if erase_room else {}))
     indicator = None
     if indicator_rooms is not None:
-        config = recipe.model_config_object()
         indicator = jepa.Indicator(
-            rooms=indicator_rooms_for(
-                parse_seeds(indicator_rooms, "--indicator-rooms"),
-                num_frames=recipe.clip_frames,
-                crop_size=config.crop_size,
-                patch=cast(int, config.patch_size),  # V-JEPA 2 patches are square: one int
-                tubelet=config.tubelet_size,
-                erase_room=recipe.erases_room,
-            ),
-            every=indicator_every,
-            stop_at=stop_unless_better_at,
+            rooms=_indicator_rooms(indicator_rooms, run_recipe), every=indicator_every, stop_at=stop_unless_better_at
         )
     elif stop_unless_better_at is not None:
         raise UserError("--stop-unless-better-at needs --indicator-rooms (the rooms it measures on)")
     ranks, run_device = distributed.start(resolve_device(device))
     quiet_unless_main(ranks.is_main)
+    dtypes = {"float32": torch.float32, "float16": torch.float16}
     with distributed.stopped_cleanly(ranks, f"pretraining (the last checkpoint in {out} stays valid: --resume)"):
-        summary = _train(run_device, ranks, recipe, data, out, resume, force, dtypes[dtype], indicator)
-    if not ranks.is_main:
-        return
-    final = summary.final or {}
+        summary = _train(run_device, ranks, run_recipe, data, out, resume, force, dtypes[dtype], indicator)
+    if ranks.is_main:
+        _report(summary, out, as_json)
+
+
+def _parse_settings(settings: list[str]) -> dict[str, Any]:
+    """`--set NAME=VALUE` options as recipe fields, each value read as YAML (numbers, lists, true/false)."""
+    import yaml
+
+    from classroom_mode.errors import UserError
+
+    fields: dict[str, Any] = {}
+    for setting in settings:
+        name, sep, value = setting.partition("=")
+        if not sep or not name.strip():
+            raise UserError(f"--set {setting}: expected NAME=VALUE, e.g. --set lr=1e-4")
+        try:
+            fields[name.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise UserError(f"--set {setting}: {value!r} is not a value") from None
+    return fields
+
+
+def _indicator_rooms(seeds: str, recipe) -> list:
+    """The indicator's held-out simulator rooms, rendered at the model's geometry (room-erased if it reads so)."""
+    from typing import cast
+
+    from classroom_mode.model.jepa.indicator import indicator_room
+    from classroom_mode.sim.footage import occupancy_windows, parse_seeds
+
+    config = recipe.model_config_object()
+    rooms = []
+    for room in parse_seeds(seeds, "--indicator-rooms"):
+        windows = occupancy_windows(room, num_frames=recipe.clip_frames, window_s=3.0, side=config.crop_size)
+        rooms.append(
+            indicator_room(
+                windows.frames,
+                windows.people,
+                windows.modes,
+                windows.visits,
+                patch=cast(int, config.patch_size),  # V-JEPA 2 patches are square: one int
+                tubelet=config.tubelet_size,
+                erase_room=recipe.erase_room,
+            )
+        )
+    return rooms
+
+
+def _report(summary: TrainingSummary, out: Path, as_json: bool) -> None:
+    """The run's outcome: the exported model and its last numbers, the indicator's verdict, or why no model."""
+    from classroom_mode.errors import ClassroomModeError
+    from classroom_mode.model.jepa import pretrain as jepa
+
+    final = summary.final
     if as_json:
         print_json(summary.model_dump(mode="json", exclude={"history"}) | {"model": str(out / jepa.MODEL_DIR)})
         return
@@ -190,9 +172,9 @@ def pretrain(
     if verdict is not None:
         start, last = verdict.start, verdict.last
         console.print(
-            f"indicator at step {verdict.last_step}: occupancy AUROC {last.occupancy_auroc:.3f} "
-            f"(start {start.occupancy_auroc:.3f}), kNN mode accuracy {last.knn_mode_accuracy:.2f} "
-            f"(start {start.knn_mode_accuracy:.2f}): {verdict.verdict}"
+            f"indicator ({summary.exported}) at step {verdict.last_step}: occupancy AUROC "
+            f"{last.occupancy_auroc:.3f} (start {start.occupancy_auroc:.3f}), kNN mode accuracy "
+            f"{last.knn_mode_accuracy:.2f} (start {start.knn_mode_accuracy:.2f}): {verdict.verdict}"
         )
     best = summary.best_indicator
     if best is not None:
@@ -202,13 +184,12 @@ def pretrain(
         )
     if summary.stopped_early:
         raise ClassroomModeError(
-            f"stopped at step {final.get('step')}: the tokens are not above the starting weights; "
+            f"stopped at step {final.step if final else 0}: the tokens are not above the starting weights; "
             f"no model written (see {out / jepa.TRAINING_FILE})"
         )
+    loss = f"loss {final.loss:.4f}  effective rank {final.effective_rank or float('nan'):.1f}  " if final else ""
     console.print(
-        f"model: {out / jepa.MODEL_DIR}  loss {final.get('loss', float('nan')):.4f}  "
-        f"effective rank {final.get('effective_rank', float('nan')):.1f}  "
-        f"{summary.clips_per_s or 0:.1f} clips/s"
+        f"model ({summary.exported} encoder): {out / jepa.MODEL_DIR}  {loss}{summary.clips_per_s or 0:.1f} clips/s"
     )
 
 

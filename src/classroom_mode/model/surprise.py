@@ -29,12 +29,15 @@ from classroom_mode.model.jepa.objective import (
     encode_context,
     gather_tokens,
     layer_normalised,
-    predict,
-    target_tokens,
+    run_predictor,
+    teacher_tokens,
 )
 from classroom_mode.model.token_grid import TokenGrid
 from classroom_mode.records import Clip, SurpriseLevel, SurpriseReading
 
+LONG_RANGE_MASK_TOKEN = 1
+"""The predictor's mask token for the long-range generator (large blocks over every frame), the one
+`VJEPA2Predictor.forward` uses: the last frames hidden from the first are a large region too."""
 MAD_TO_STD = 1.4826
 """Scales the median absolute deviation to a standard deviation for normally distributed energies."""
 RELATIVE_SCALE_FLOOR = 0.02
@@ -100,11 +103,11 @@ class SurpriseModel:
         visible = torch.arange(split, device=device).expand(batch, -1)
         future = torch.arange(split, num_tokens, device=device).expand(batch, -1)
         context = self.context_tokens(pixel_values)
-        predicted = predict(self.model.predictor, context, visible, future, num_tokens)
+        predicted, _ = run_predictor(self.model.predictor, context, visible, future, LONG_RANGE_MASK_TOKEN)
         full = (
             layer_normalised(encoded.to(device))
             if encoded is not None
-            else target_tokens(self.model.encoder, pixel_values)
+            else teacher_tokens(self.model.encoder, pixel_values)
         )
         targets = gather_tokens(full, future)
         return predicted.float(), targets.float()

@@ -2,12 +2,13 @@
 
 Layout of a run's output directory:
 
-    OUT/checkpoints/step-000200/state.safetensors   encoder.*, target_encoder.*, predictor.*, optimizer.<i>.<name>,
-                                                     rng.generator (the run's torch.Generator state, uint8)
+    OUT/checkpoints/step-000200/state.safetensors   student.*, teacher.*, predictor.*, visible_head.* (with the
+                                                     dense loss), optimizer.<i>.<name>, rng.generator (the run's
+                                                     torch.Generator state, uint8)
     OUT/checkpoints/step-000200/state.json          step, recipe, optimizer param groups, training history
     OUT/checkpoints/latest.json                     {"step": 200, "directory": "step-000200"}
-    OUT/model/                                      config.json + model.safetensors (target encoder + predictor),
-                                                     written by transformers' `save_pretrained`
+    OUT/model/                                      config.json + model.safetensors (the exported encoder +
+                                                     predictor), written by transformers' `save_pretrained`
 
 A checkpoint directory is written under a temporary name, fsynced and renamed, and only then does
 `latest.json` (itself replaced atomically) point at it: a crash or a diverging loss can never leave
@@ -29,11 +30,11 @@ from classroom_mode.errors import ClassroomModeError, UserError
 from classroom_mode.files import replace_dir, temporary_beside, write_json
 from classroom_mode.model.backbone import quiet_transformers
 from classroom_mode.model.jepa.recipe import PretrainRecipe
+from classroom_mode.model.jepa.summary import HistoryEntry, read_history
 from classroom_mode.model.jepa.trainer import JEPATrainer
 
-FORMAT = "classroom-mode-jepa-checkpoint/1"
+FORMAT = "classroom-mode-jepa-checkpoint/2"
 KEEP = 2
-_MODULES = ("encoder", "target_encoder", "predictor")
 
 
 def checkpoints_dir(out: Path) -> Path:
@@ -42,8 +43,8 @@ def checkpoints_dir(out: Path) -> Path:
 
 def _state_tensors(trainer: JEPATrainer) -> dict[str, torch.Tensor]:
     tensors: dict[str, torch.Tensor] = {}
-    for name in _MODULES:
-        for key, value in getattr(trainer, name).state_dict().items():
+    for name, module in trainer.modules().items():
+        for key, value in module.state_dict().items():
             tensors[f"{name}.{key}"] = value.detach().cpu().contiguous()
     for index, state in trainer.optimizer.state_dict()["state"].items():
         for key, value in state.items():
@@ -52,7 +53,7 @@ def _state_tensors(trainer: JEPATrainer) -> dict[str, torch.Tensor]:
     return tensors
 
 
-def save_checkpoint(out: Path, trainer: JEPATrainer, history: list[dict[str, Any]]) -> Path:
+def save_checkpoint(out: Path, trainer: JEPATrainer, history: list[HistoryEntry]) -> Path:
     """Write the trainer's full state as a new checkpoint and point `latest.json` at it; returns its directory."""
     root = checkpoints_dir(out)
     root.mkdir(parents=True, exist_ok=True)
@@ -65,7 +66,7 @@ def save_checkpoint(out: Path, trainer: JEPATrainer, history: list[dict[str, Any
         "step": trainer.step,
         "recipe": trainer.recipe.model_dump(mode="json"),
         "optimizer_param_groups": param_groups,
-        "history": history,
+        "history": [entry.model_dump(mode="json") for entry in history],
     }
     write_json(tmp / "state.json", meta)
     final = replace_dir(tmp, root / name)
@@ -103,17 +104,17 @@ def checkpoint_recipe(directory: Path) -> PretrainRecipe:
     return PretrainRecipe.model_validate(read_checkpoint_meta(directory)["recipe"])
 
 
-def load_checkpoint(directory: Path, trainer: JEPATrainer) -> list[dict[str, Any]]:
+def load_checkpoint(directory: Path, trainer: JEPATrainer) -> list[HistoryEntry]:
     """Restore a trainer (built with the checkpoint's recipe) to the saved state; returns the saved history."""
     meta = read_checkpoint_meta(directory)
     try:
         tensors = load_file(str(directory / "state.safetensors"))
     except (OSError, SafetensorError) as exc:
         raise UserError(f"{directory / 'state.safetensors'}: unreadable ({exc})") from None
-    for name in _MODULES:
+    for name, module in trainer.modules().items():
         prefix = f"{name}."
         state = {k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)}
-        getattr(trainer, name).load_state_dict(state, strict=True)
+        module.load_state_dict(state, strict=True)
     optimizer_state: dict[int, dict[str, torch.Tensor]] = {}
     for key, value in tensors.items():
         if key.startswith("optimizer."):
@@ -125,11 +126,11 @@ def load_checkpoint(directory: Path, trainer: JEPATrainer) -> list[dict[str, Any
         raise ClassroomModeError(f"{directory}: optimizer state does not fit this model ({exc})") from None
     trainer.generator.set_state(tensors["rng.generator"])
     trainer.step = int(meta["step"])
-    return list(meta.get("history", []))
+    return read_history(meta.get("history", []))
 
 
 def export_pretrained(trainer: JEPATrainer, directory: Path, dtype: torch.dtype = torch.float32) -> Path:
-    """Write the target encoder + predictor as a `VJEPA2Model` with its own `save_pretrained`, atomically."""
+    """Write the exported encoder + predictor as a `VJEPA2Model` with its own `save_pretrained`, atomically."""
     tmp = temporary_beside(directory, directory=True)
     with quiet_transformers():  # no progress bar for one small file
         trainer.export_model(dtype).save_pretrained(tmp)

@@ -12,7 +12,7 @@ Room-grouped batches (`windows_per_room` > 1) draw several windows of one camera
 crop, so the room itself (its walls, light, furniture and camera pose) is constant within a group and only
 what changes between the windows, the people, can tell them apart. A camera is what the recorder's file name
 says (`CAMERA_20261201T101500.000Z.mp4`), else the clip's folder. The same camera's per-pixel median is the
-room a run may erase (`model.erasure`): from every clip at the input, or from the targets' copy of a batch only.
+room a run may erase from every clip (`model.erasure`).
 """
 
 from __future__ import annotations
@@ -95,9 +95,6 @@ class ClipBank:
         for index, camera in enumerate(self.cameras):
             by_camera.setdefault(camera, []).append(index)
         self.by_camera = by_camera
-        self.rooms: dict[str, torch.Tensor] = {}
-        """Each camera's reference frame (C, S, S), once `keep_rooms` has computed them: what `materialise`
-        subtracts for targets erased of their room."""
 
     def __len__(self) -> int:
         return int(self.frames.shape[0])
@@ -197,16 +194,9 @@ class ClipBank:
             )
         return BatchPlan(rows)
 
-    def materialise(self, plan: BatchPlan, rows: slice = slice(None), *, erased: bool = False) -> torch.Tensor:
-        """The planned clips of `rows`, augmented: (B, T, 3, crop, crop) float32; with `erased`, the same clips and
-        crops minus their camera's room (`keep_rooms` first)."""
-        if erased and not self.rooms:
-            raise ValueError("erased clips need the rooms' reference frames: call keep_rooms() first")
-        videos = (
-            (erase_uint8(self.frames[clip], self.rooms[self.cameras[clip]]) if erased else self.frames[clip], crop)
-            for clip, crop in plan.rows[rows]
-        )
-        return torch.stack([self._augment(video, crop) for video, crop in videos])
+    def materialise(self, plan: BatchPlan, rows: slice = slice(None)) -> torch.Tensor:
+        """The planned clips of `rows`, augmented: (B, T, 3, crop, crop) float32."""
+        return torch.stack([self._augment(self.frames[clip], crop) for clip, crop in plan.rows[rows]])
 
     def batch(
         self, batch_size: int, generator: torch.Generator, scale: tuple[float, float], windows_per_room: int = 1
@@ -230,20 +220,11 @@ class ClipBank:
         window = F.interpolate(window, size=(self.crop_size, self.crop_size), mode="bilinear", align_corners=False)
         return normalise(window)
 
-    def references(self) -> dict[str, torch.Tensor]:
-        """Each camera's room, the per-pixel median over all of its clips (`model.erasure`): no label is read, and
-        a person covers a pixel less than half the time."""
-        return {camera: reference_frame(self.frames[clips]) for camera, clips in self.by_camera.items()}
-
-    def keep_rooms(self) -> None:
-        """Keep the cameras' references, so that `materialise` can also give the clips erased of their room."""
-        self.rooms = self.references()
-
     def erase_rooms(self) -> None:
-        """Replace every clip by its room-erased version, each camera's reference its own median."""
-        for camera, reference in self.references().items():
-            clips = self.by_camera[camera]
-            self.frames[clips] = erase_uint8(self.frames[clips], reference)
+        """Replace every clip by its room-erased version, each camera's reference the per-pixel median over all
+        of its clips (`model.erasure`): no label is read, and a person covers a pixel less than half the time."""
+        for clips in self.by_camera.values():
+            self.frames[clips] = erase_uint8(self.frames[clips], reference_frame(self.frames[clips]))
 
 
 def files_fingerprint(paths: Sequence[Path], num_frames: int, crop_size: int) -> str:

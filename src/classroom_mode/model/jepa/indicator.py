@@ -9,11 +9,12 @@ directly, every few hundred steps, on rooms it never trains on (their labels are
 - within-room 1-NN mode accuracy: each window of the second round takes the mode of its nearest first-round
   window (cosine, mean-pooled tokens).
 
-Tokens are the exported encoder's (the EMA target), each minus its room's mean token at that position, as the
-attentive probe sees them. A run that trains on room-erased windows is measured on erased windows too, each
-room's reference its per-pixel median over all of its windows, as in the run's own bank. Both numbers are
-measured for the starting weights first: a run whose tokens do not beat those (for a run from scratch, the
-same network with random weights) has learned nothing a probe could use, whatever its loss says.
+Tokens are the exported encoder's (the EMA teacher, or the student under a frozen one), each minus its room's
+mean token at that position, as the attentive probe sees them. A run that trains on room-erased windows is
+measured on erased windows too, each room's reference its per-pixel median over all of its windows, as in the
+run's own bank. Both numbers are measured for the starting weights first: a run whose tokens do not beat those
+(for a run from scratch, the same network with random weights) has learned nothing a probe could use, whatever
+its loss says.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from transformers.models.vjepa2.modeling_vjepa2 import VJEPA2Encoder
 
 from classroom_mode.model.compute import one_thread
 from classroom_mode.model.erasure import erase, reference_frame
+from classroom_mode.model.jepa.summary import IndicatorReading
 from classroom_mode.model.preprocess import normalise
 
 COVERED = 0.2
@@ -56,29 +58,29 @@ def token_occupancy(people: np.ndarray, tubelet: int, patch: int) -> np.ndarray:
     return (grid.mean(axis=(2, 4, 6)) >= COVERED).reshape(windows, -1)
 
 
-def indicator_rooms(
-    rooms: Sequence[int], *, num_frames: int, crop_size: int, patch: int, tubelet: int, erase_room: bool = False
-):
-    """The held-out simulator rooms of the indicator, rendered at the model's crop size (room-erased if the
-    model reads erased clips)."""
-    from classroom_mode.sim.footage import occupancy_windows
-
-    out = []
-    for room in rooms:
-        windows = occupancy_windows(room, num_frames=num_frames, window_s=3.0, side=crop_size)
-        visits = np.array(windows.visits)
-        frames = torch.from_numpy(windows.frames).permute(0, 1, 4, 2, 3)
-        if erase_room:
-            frames = erase(frames, reference_frame(frames))
-        out.append(
-            IndicatorRoom(
-                pixels=normalise(frames),
-                occupied=token_occupancy(windows.people, tubelet, patch),
-                modes=windows.modes,
-                first_round=visits < (visits.max() + 1) // 2,
-            )
-        )
-    return out
+def indicator_room(
+    frames: np.ndarray,
+    people: np.ndarray,
+    modes: Sequence[str],
+    visits: Sequence[int],
+    *,
+    patch: int,
+    tubelet: int,
+    erase_room: bool = False,
+) -> IndicatorRoom:
+    """One held-out room of the indicator from its rendered windows: (W, T, S, S, 3) uint8 frames at the model's
+    crop size, (W, T, S, S) person masks, each window's mode and visit (room-erased if the model reads erased
+    clips). Whoever renders the rooms (the simulator, for `pretrain --indicator-rooms`) passes them in."""
+    pixels = torch.from_numpy(frames).permute(0, 1, 4, 2, 3)
+    if erase_room:
+        pixels = erase(pixels, reference_frame(pixels))
+    rounds = np.asarray(visits)
+    return IndicatorRoom(
+        pixels=normalise(pixels),
+        occupied=token_occupancy(people, tubelet, patch),
+        modes=list(modes),
+        first_round=rounds < (rounds.max() + 1) // 2,
+    )
 
 
 @torch.no_grad()
@@ -91,8 +93,8 @@ def _room_tokens(encoder: VJEPA2Encoder, pixels: torch.Tensor, device: torch.dev
     return tokens - tokens.mean(axis=0, keepdims=True)
 
 
-def measure(encoder: VJEPA2Encoder, rooms: Sequence[IndicatorRoom], device: torch.device) -> dict[str, float]:
-    """{"occupancy_auroc", "knn_mode_accuracy"}: each the mean over the indicator's rooms."""
+def measure(encoder: VJEPA2Encoder, rooms: Sequence[IndicatorRoom], device: torch.device) -> IndicatorReading:
+    """The occupancy AUROC and the 1-NN mode accuracy, each the mean over the indicator's rooms."""
     aurocs, accuracies = [], []
     with one_thread():
         for room in rooms:
@@ -113,4 +115,4 @@ def measure(encoder: VJEPA2Encoder, rooms: Sequence[IndicatorRoom], device: torc
             nearest = (pooled[score] @ pooled[fit].T).argmax(axis=1)
             modes = np.array(room.modes)
             accuracies.append(float((modes[fit][nearest] == modes[score]).mean()))
-    return {"occupancy_auroc": float(np.mean(aurocs)), "knn_mode_accuracy": float(np.mean(accuracies))}
+    return IndicatorReading(occupancy_auroc=float(np.mean(aurocs)), knn_mode_accuracy=float(np.mean(accuracies)))

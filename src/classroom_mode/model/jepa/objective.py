@@ -1,29 +1,33 @@
 """The V-JEPA objective, top to bottom: which tokens are hidden, the three forward passes, the loss.
 
 1. Masks. A generator hides the union of `num_blocks` random space-time blocks; the context is the rest.
-2. Passes. The context encoder encodes the visible tokens alone; the predictor fills in the hidden ones from
-   the context outputs and learnable mask tokens; the EMA target encoder encodes the whole clip.
-3. Loss. L1 between the predictions and the target encoder's tokens (non-affine LayerNorm, stop-gradient),
-   averaged over the generators, plus the within-room terms a recipe may add.
+2. Passes. The student (the context encoder) encodes the visible tokens alone; the predictor fills in the
+   hidden ones from the student's outputs and learnable mask tokens; the teacher encodes the whole clip.
+3. Loss. L1 between the predictions at the hidden positions and the teacher's tokens (non-affine LayerNorm,
+   stop-gradient), averaged over the generators. With V-JEPA 2.1's dense loss the predictor's outputs at the
+   *visible* positions regress the teacher's tokens there too, each weighted by its distance to the hidden ones.
 
-Built from `transformers`' VJEPA2 modules; token indices follow their order (time, then row, then column), so
-an index tensor is at once the `position_mask` of `VJEPA2Layer` and the `context_mask` / `target_mask` of
-`VJEPA2Predictor`. The optimizer, the schedules and the EMA update are the trainer's (`trainer.py`).
+The teacher is an EMA copy of the student (V-JEPA) or a network that never moves (SALT); which, and the optimizer,
+the schedules and the EMA update, are the trainer's (`trainer.py`). Built from `transformers`' VJEPA2 modules;
+token indices follow their order (time, then row, then column), so an index tensor is at once the
+`position_mask` of `VJEPA2Layer` and the `context_mask` / `target_mask` of `VJEPA2Predictor`.
 
 Where this follows the official V-JEPA 2 recipe (ViT-L, 256 px, 16 frames) and where it deliberately differs:
 
 - Same: two generators per clip, 8 blocks at spatial scale 0.15 and 2 at 0.7, aspect ratio 0.75–1.5, each
   block spanning every frame; the area truncated to whole tokens; context tokens dropped *before* the encoder
-  layers; targets from the full clip through the EMA encoder, non-affine LayerNorm, L1.
+  layers; targets from the full clip through the teacher, non-affine LayerNorm, L1.
 - Differs: a block's shape (its aspect ratio) is drawn per mask, the official collator draws one per batch
   and generator: a batch here is 8 clips, too few to share one shape without every step seeing one kind of
   block. A block is at most grid − 1 tokens high and wide (I-JEPA's rule; the official V-JEPA caps at the
-  grid): at a 16 × 16 grid this trims only long-range blocks drawn with an aspect ratio above 1.34, and every
-  masked fraction and result in `docs/RESULTS.md` was measured with it. The predictor has one mask token
-  for all generators (the official code keeps one per generator): `VJEPA2Predictor.forward` takes no
-  `mask_index`. Ours only: a generator may hide the last tubelets alone (`FUTURE`), a room-grouped
-  batch may centre its targets per room or add VICReg's variance and covariance terms, the targets may be
-  erased of their room, and any batch may add LeJEPA's SIGReg beside the EMA target (section 3).
+  grid): at a 16 × 16 grid this trims only long-range blocks drawn with an aspect ratio above 1.34. The
+  predictor has one mask token for all generators (the official code keeps one per generator):
+  `VJEPA2Predictor` takes no `mask_index`.
+
+Why the dense loss (Mur-Labadia et al. 2026, V-JEPA 2.1): with a loss on hidden tokens only, nothing asks the
+visible tokens to keep what is local to them, and they drift into global aggregators; regressing them too keeps
+each token about its own patch. Measured here without it, a small student's tokens lose the people they start
+with (`docs/experiments/worldmodel.md`).
 """
 
 from __future__ import annotations
@@ -45,23 +49,17 @@ from classroom_mode.model.token_grid import TokenGrid
 
 @dataclass(frozen=True)
 class BlockMaskSpec:
-    """One mask generator: how many blocks, how large, what shape, how long."""
+    """One mask generator: how many blocks, how large, what shape; each block spans every frame."""
 
     num_blocks: int
     spatial_scale: float
     """Fraction of the frame's token grid one block covers."""
     aspect_ratio: tuple[float, float] = (0.75, 1.5)
     """Range of block height / width, sampled uniformly."""
-    temporal_scale: float = 1.0
-    """Fraction of the tubelets a block spans (1.0: the whole clip, as in the official recipe)."""
-    anchor: str = "anywhere"
-    """Where a shorter block sits in time: `anywhere` (uniformly) or `end` (the last tubelets: the future)."""
 
     def __post_init__(self) -> None:
-        if self.num_blocks < 1 or not 0 < self.spatial_scale <= 1 or not 0 < self.temporal_scale <= 1:
+        if self.num_blocks < 1 or not 0 < self.spatial_scale <= 1:
             raise ValueError(f"invalid mask spec {self}")
-        if self.anchor not in ("anywhere", "end"):
-            raise ValueError(f"invalid mask anchor {self.anchor!r}: anywhere or end")
         if not 0 < self.aspect_ratio[0] <= self.aspect_ratio[1]:
             raise ValueError(f"invalid aspect ratio range {self.aspect_ratio}")
 
@@ -69,25 +67,14 @@ class BlockMaskSpec:
         return asdict(self)
 
     def label(self) -> str:
-        """`8x0.15` (blocks × spatial scale), with `@t0.5-end` when a block spans only part of the clip."""
-        if self.temporal_scale == 1.0:
-            return f"{self.num_blocks}x{self.spatial_scale}"
-        return f"{self.num_blocks}x{self.spatial_scale}@t{self.temporal_scale}-{self.anchor}"
+        """`8x0.15`: blocks × spatial scale."""
+        return f"{self.num_blocks}x{self.spatial_scale}"
 
 
 SHORT_RANGE = BlockMaskSpec(num_blocks=8, spatial_scale=0.15)
 LONG_RANGE = BlockMaskSpec(num_blocks=2, spatial_scale=0.7)
 OFFICIAL_MASKS = (SHORT_RANGE, LONG_RANGE)
 """The official V-JEPA 2 recipe: the two generators applied to every clip."""
-FUTURE = BlockMaskSpec(num_blocks=2, spatial_scale=0.7, temporal_scale=0.5, anchor="end")
-"""Ours: two large blocks over the second half of the clip only, predicted from the first half and the rest.
-
-A block spanning every frame hides a person in all of them, so nothing in the context says where they are;
-hiding only the last tubelets makes the predictor carry what it saw forward in time: the motion."""
-MASK_PRESETS = {"official": OFFICIAL_MASKS, "official+future": (*OFFICIAL_MASKS, FUTURE), "future": (FUTURE,)}
-"""`future` alone predicts the second half of a clip from the first: with the room erased, what stays from one
-half to the next is the people, so the slow feature left should be them. Measured on erased windows
-(docs/RESULTS.md, session 12): the targets collapse instead, a mostly grey half predicting the next one."""
 
 
 @dataclass(frozen=True)
@@ -97,6 +84,12 @@ class MaskPair:
     context: torch.Tensor
     target: torch.Tensor
 
+    def rows(self, rows: slice) -> MaskPair:
+        return MaskPair(self.context[rows], self.target[rows])
+
+    def to(self, device: torch.device) -> MaskPair:
+        return MaskPair(self.context.to(device), self.target.to(device))
+
 
 def sample_block_mask(grid: TokenGrid, spec: BlockMaskSpec, generator: torch.Generator) -> torch.Tensor:
     """A (depth, height, width) bool tensor, True where one of `spec.num_blocks` random blocks covers a token."""
@@ -104,13 +97,11 @@ def sample_block_mask(grid: TokenGrid, spec: BlockMaskSpec, generator: torch.Gen
     ratio = uniform(spec.aspect_ratio, generator)
     block_h = min(max(1, grid.height - 1), max(1, round(math.sqrt(area * ratio))))
     block_w = min(max(1, grid.width - 1), max(1, round(math.sqrt(area / ratio))))
-    block_t = min(grid.depth, max(1, round(grid.depth * spec.temporal_scale)))
     masked = torch.zeros(grid.depth, grid.height, grid.width, dtype=torch.bool)
     for _ in range(spec.num_blocks):
-        t0 = grid.depth - block_t if spec.anchor == "end" else randint(grid.depth - block_t + 1, generator)
         y0 = randint(grid.height - block_h + 1, generator)
         x0 = randint(grid.width - block_w + 1, generator)
-        masked[t0 : t0 + block_t, y0 : y0 + block_h, x0 : x0 + block_w] = True
+        masked[:, y0 : y0 + block_h, x0 : x0 + block_w] = True
     return masked
 
 
@@ -147,6 +138,18 @@ def measure_masked_fraction(grid: TokenGrid, spec: BlockMaskSpec, samples: int =
     return total / samples
 
 
+def distance_to_hidden(grid: TokenGrid, pair: MaskPair) -> torch.Tensor:
+    """(B, n): each visible token's Euclidean distance, in token units (tubelet, row, column), to the nearest
+    hidden token of its clip; at least 1, since the two sets are disjoint."""
+
+    def coordinates(indices: torch.Tensor) -> torch.Tensor:
+        per_frame = grid.height * grid.width
+        t, rest = indices // per_frame, indices % per_frame
+        return torch.stack([t, rest // grid.width, rest % grid.width], dim=-1).float()
+
+    return torch.cdist(coordinates(pair.context), coordinates(pair.target)).amin(dim=-1)
+
+
 # --- 2. The three forward passes ----------------------------------------------------------------------------
 
 
@@ -166,27 +169,34 @@ def encode_context(encoder: VJEPA2Encoder, pixel_values: torch.Tensor, visible: 
     return encoder.layernorm(hidden)
 
 
-def predict(
+def run_predictor(
     predictor: VJEPA2Predictor,
     context: torch.Tensor,
     visible: torch.Tensor,
     targets: torch.Tensor,
-    num_tokens: int,
-) -> torch.Tensor:
-    """Predict the tokens at `targets` (B, m) from the context outputs (B, n, D) at `visible`; returns (B, m, D).
+    generator_index: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The predictor on the context outputs (B, n, D) at `visible` and mask tokens at `targets` (B, m).
 
-    `VJEPA2Predictor` starts with `apply_masks(states, context_mask)` and so expects full-length states: the
-    context outputs are scattered into a full-length tensor at their own indices, which that gather returns
-    exactly (the filler at the other positions is never read).
+    Each mask generator has its own learnable mask token, as in the official code (`generator_index`, modulo
+    the predictor's `pred_num_mask_tokens`). Returns the predictions at `targets`, projected to the encoder's
+    width (B, m, D), and the predictor's own outputs at the visible positions (B, n, predictor width), which the
+    dense loss reads through its head.
+    `VJEPA2Predictor.forward` runs the same modules but keeps only the first; this keeps both.
     """
-    full = context.new_zeros(context.shape[0], num_tokens, context.shape[-1])
-    full = full.scatter(1, visible.unsqueeze(-1).expand(-1, -1, context.shape[-1]), context)
-    return predictor(full, context_mask=[visible], target_mask=[targets]).last_hidden_state
+    hidden, positions = predictor.embeddings(context, [visible], [targets], mask_index=generator_index)
+    order = torch.argsort(positions, dim=1)
+    hidden, positions = predictor.sort_tokens(hidden, positions, order)
+    for layer in predictor.layer:
+        hidden = layer(hidden, positions)[0]
+    hidden = predictor.unsort_tokens(predictor.layernorm(hidden), order)
+    visible_count = context.shape[1]
+    return predictor.proj(hidden[:, visible_count:]), hidden[:, :visible_count]
 
 
-def target_tokens(encoder: VJEPA2Encoder, pixel_values: torch.Tensor) -> torch.Tensor:
-    """The full clip through the target encoder, layer-normalised without affine parameters: (B, N, D)."""
-    return layer_normalised(encoder(pixel_values).last_hidden_state)
+def teacher_tokens(teacher: VJEPA2Encoder, pixel_values: torch.Tensor) -> torch.Tensor:
+    """The full clip through the teacher, layer-normalised without affine parameters: (B, N, D)."""
+    return layer_normalised(teacher(pixel_values).last_hidden_state)
 
 
 def layer_normalised(hidden: torch.Tensor) -> torch.Tensor:
@@ -199,171 +209,78 @@ def gather_tokens(tokens: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
     return apply_masks(tokens, [indices])
 
 
+@dataclass(frozen=True)
+class Predictions:
+    """What the trained networks say about one generator's mask."""
+
+    hidden: torch.Tensor
+    """(B, m, D): the predictions at the hidden positions."""
+    visible: torch.Tensor | None
+    """(B, n, D): the predictions at the visible positions (the dense loss's), or None without it."""
+
+
 class OnlineNetworks(nn.Module):
-    """The trained pair, context encoder then predictor, as one module: what DistributedDataParallel wraps.
+    """The trained networks, student then predictor (then the dense loss's head), as one module: what
+    DistributedDataParallel wraps. One forward covers every mask generator of a micro-batch, so a distributed
+    run synchronises its gradients once per backward."""
 
-    One forward covers every mask generator of a micro-batch, so a distributed run synchronises its
-    gradients once per backward.
-    """
-
-    def __init__(self, encoder: nn.Module, predictor: nn.Module, num_tokens: int) -> None:
+    def __init__(self, student: VJEPA2Encoder, predictor: VJEPA2Predictor, *, dense: bool) -> None:
         super().__init__()
-        self.encoder, self.predictor, self.num_tokens = encoder, predictor, num_tokens
+        self.student, self.predictor = student, predictor
+        config = predictor.config
+        self.visible_head = nn.Linear(config.pred_hidden_size, config.hidden_size) if dense else None
+        """V-JEPA 2.1's own head for the predictions at visible positions; trained, never exported."""
 
-    def forward(self, pixel_values: torch.Tensor, masks: list[MaskPair]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def forward(self, pixel_values: torch.Tensor, masks: list[MaskPair]) -> list[Predictions]:
         outputs = []
-        for pair in masks:
-            context = encode_context(self.encoder, pixel_values, pair.context)  # type: ignore[arg-type]
-            predicted = predict(self.predictor, context, pair.context, pair.target, self.num_tokens)  # type: ignore[arg-type]
-            outputs.append((context, predicted))
+        for index, pair in enumerate(masks):
+            context = encode_context(self.student, pixel_values, pair.context)
+            hidden, visible = run_predictor(self.predictor, context, pair.context, pair.target, index)
+            outputs.append(Predictions(hidden, None if self.visible_head is None else self.visible_head(visible)))
         return outputs
 
 
 # --- 3. The loss --------------------------------------------------------------------------------------------
-#
-# A room-grouped batch is R rooms × G windows (room after room), and the G windows of a room share their crop
-# and their mask, so token position p shows the same piece of the same room in each of them. Two of our levers
-# use that structure against the slow-feature shortcut (a JEPA encoding the room, constant within a clip, and
-# dropping the few patches of people, the part that is hard to predict):
-#
-# - centring the targets per room: each window's deviation from its room at every position (the people, their
-#   pose and place, the light) is what is left to predict, so predicting the furniture lowers the loss no more;
-# - VICReg's variance and covariance terms (Bardes et al. 2022) on context tokens centred the same way, so the
-#   encoder can neither give every window of a room the same tokens nor spend its dimensions on one direction.
-#
-# Erasing the room from the targets only (`target_pixel_values`) takes the room out of what is predicted without
-# taking it out of what the model reads: the target encoder sees each window minus its camera's median frame,
-# the context encoder the plain window, so the furniture is worth nothing to the loss, and a model that reads
-# plain clips (no room reference needed in the live loop) must find the people in them to predict their tokens.
-# Measured (docs/RESULTS.md, session 12): at the official learning rate the erased targets collapse to ~10
-# directions and the probes lose 10-15 points to random weights; at a tenth of it the model ties them.
-#
-# A fourth lever needs no room structure: LeJEPA's SIGReg (Balestriero & LeCun 2025, arXiv 2511.08544) pulls
-# the context tokens towards an isotropic Gaussian, the distribution it shows minimises a downstream linear
-# probe's risk, where the EMA target alone lets a small run settle on ~20 directions of 128 (`collapse.py`).
-# Over a batch of different rooms the easiest Gaussian to make is one of rooms; within room groups
-# (`sigreg_within_room`) it is asked of each token's deviation from its room's windows at the same position,
-# what the people and the light make, so the room's furniture cannot satisfy it. Measured (docs/RESULTS.md,
-# session 15): at weight 1 a token's within-room deviation outgrows its room's mean and both probes fall to
-# or near chance; SIGReg over the batch with no EMA (`--ema 0 0`, LeJEPA's form) stays 3.6 points below the
-# random twin's attentive probe (three seeds).
 
 
 @dataclass(frozen=True)
-class LossSettings:
-    """The recipe's objective options (`PretrainRecipe.loss_settings()`)."""
+class DenseLoss:
+    """V-JEPA 2.1's dense predictive loss at one step: its weight λ (after the warm-up) and how visible tokens
+    are weighted: `distance` (1/√d_min, d_min the distance to the nearest hidden token, as the official code) or
+    `uniform`."""
 
-    windows_per_room: int = 1
-    centre_targets: bool = False
-    variance_weight: float = 0.0
-    covariance_weight: float = 0.0
-    sigreg_weight: float = 0.0
-    sigreg_within_room: bool = False
+    weight: float
+    weighting: str = "distance"
 
 
 def jepa_loss(
     online: nn.Module,
-    target_encoder: VJEPA2Encoder,
+    teacher: VJEPA2Encoder,
     pixel_values: torch.Tensor,
     masks: list[MaskPair],
-    settings: LossSettings,
-    directions: torch.Tensor | None = None,
-    target_pixel_values: torch.Tensor | None = None,
+    grid: TokenGrid,
+    dense: DenseLoss | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
-    """The loss of one batch, averaged over generators; also the targets (for collapse statistics) and its parts.
+    """The loss of one batch, averaged over generators; also the teacher's tokens (for collapse statistics) and
+    the loss's parts (`l1` on hidden tokens, `dense` on visible ones when the dense loss is on).
 
-    `online` is `OnlineNetworks` (or its DistributedDataParallel wrapper); `masks` hold one pair per generator;
-    `directions` (D, slices) are SIGReg's for this step, required when `settings.sigreg_weight` is set.
-    `target_pixel_values`, the same clips as the target encoder should see them (erased of their room), replace
-    `pixel_values` there: the context encoder still reads the clips as they are.
+    `online` is `OnlineNetworks` (or its DistributedDataParallel wrapper); `masks` hold one pair per generator.
     """
-    group = settings.windows_per_room
     with torch.no_grad(), autocast(pixel_values.device):
-        seen = pixel_values if target_pixel_values is None else target_pixel_values
-        targets = target_tokens(target_encoder, seen).float()
-    regression = centre_per_room(targets, group) if settings.centre_targets else targets
+        targets = teacher_tokens(teacher, pixel_values).float()
     with autocast(pixel_values.device):
-        outputs = online(pixel_values, masks)
-    terms: dict[str, list[torch.Tensor]] = {"l1": [], "variance": [], "covariance": [], "sigreg": []}
-    for pair, (context, predicted) in zip(masks, outputs, strict=True):
-        terms["l1"].append((predicted.float() - gather_tokens(regression, pair.target)).abs().mean())
-        if settings.variance_weight or settings.covariance_weight:
-            variance, covariance = variance_covariance(context, group)
-            terms["variance"].append(variance)
-            terms["covariance"].append(covariance)
-        if settings.sigreg_weight:
-            if directions is None:
-                raise ValueError("a SIGReg weight needs this step's directions")
-            samples = room_deviations(context, group) if settings.sigreg_within_room else context
-            terms["sigreg"].append(sigreg(samples.reshape(-1, context.shape[-1]), directions))
-    parts = {name: torch.stack(values).mean() for name, values in terms.items() if values}
+        outputs: list[Predictions] = online(pixel_values, masks)
+    hidden_terms, dense_terms = [], []
+    for pair, predicted in zip(masks, outputs, strict=True):
+        hidden_terms.append((predicted.hidden.float() - gather_tokens(targets, pair.target)).abs().mean())
+        if dense is not None and predicted.visible is not None:
+            error = (predicted.visible.float() - gather_tokens(targets, pair.context)).abs()
+            if dense.weighting == "distance":
+                error = error / distance_to_hidden(grid, pair).sqrt().unsqueeze(-1)
+            dense_terms.append(error.mean())
+    parts = {"l1": torch.stack(hidden_terms).mean()}
     total = parts["l1"]
-    if "variance" in parts:
-        total = total + settings.variance_weight * parts["variance"] + settings.covariance_weight * parts["covariance"]
-    if "sigreg" in parts:
-        total = total + settings.sigreg_weight * parts["sigreg"]
+    if dense_terms and dense is not None:
+        parts["dense"] = torch.stack(dense_terms).mean()
+        total = total + dense.weight * parts["dense"]
     return total, targets, parts
-
-
-def by_room(tokens: torch.Tensor, windows_per_room: int) -> torch.Tensor:
-    """(R·G, ..., D) → (R, G, ..., D): the windows of each room together."""
-    return tokens.reshape(tokens.shape[0] // windows_per_room, windows_per_room, *tokens.shape[1:])
-
-
-def centre_per_room(tokens: torch.Tensor, windows_per_room: int) -> torch.Tensor:
-    """(R·G, N, D) tokens minus the mean over each room's G windows at every token position."""
-    grouped = by_room(tokens, windows_per_room)
-    return (grouped - grouped.mean(dim=1, keepdim=True)).reshape(tokens.shape)
-
-
-def room_deviations(tokens: torch.Tensor, windows_per_room: int) -> torch.Tensor:
-    """(R·G, n, D) tokens centred per room and position, scaled by √(G / (G − 1)) so that deviations of
-    windows drawn independently keep the windows' own variance (each room's mean takes one degree of freedom)."""
-    scale = math.sqrt(windows_per_room / (windows_per_room - 1))
-    return centre_per_room(tokens.float(), windows_per_room) * scale
-
-
-def variance_covariance(tokens: torch.Tensor, windows_per_room: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """VICReg's (variance, covariance) terms of (R·G, n, D) tokens, within rooms and positions.
-
-    Tokens are layer-normalised without gain (unit scale per token, so the hinge at 1 means "as varied within
-    a room as a token is across its own dimensions"), centred per room and position, then pooled over rooms,
-    windows and positions: variance = mean over dimensions of relu(1 − std); covariance = sum of squared
-    off-diagonal entries of the covariance matrix / D.
-    """
-    normed = F.layer_norm(tokens.float(), (tokens.shape[-1],))
-    centred = centre_per_room(normed, windows_per_room).reshape(-1, tokens.shape[-1])
-    # each room and position loses one degree of freedom to its own mean
-    dof = max(1, centred.shape[0] - centred.shape[0] // windows_per_room)
-    covariance = centred.T @ centred / dof
-    std = torch.sqrt(covariance.diagonal() + 1e-4)
-    off_diagonal = covariance - torch.diag(covariance.diagonal())
-    return F.relu(1.0 - std).mean(), off_diagonal.pow(2).sum() / tokens.shape[-1]
-
-
-SIGREG_SLICES = 256
-"""Random directions SIGReg tests per step, twice the `small8` width; drawn afresh every step from the run's
-generator, so over a run they cover every direction of the token space."""
-SIGREG_KNOTS = torch.linspace(0.0, 3.0, 17)
-"""Where the characteristic functions are compared: |t| ≤ 3 covers what the Gaussian weight leaves (e^-4.5)."""
-
-
-def sigreg_directions(dim: int, generator: torch.Generator) -> torch.Tensor:
-    """(dim, SIGREG_SLICES) unit columns, uniform on the sphere: the slices of one step."""
-    directions = torch.randn(dim, SIGREG_SLICES, generator=generator)
-    return directions / directions.norm(dim=0, keepdim=True)
-
-
-def sigreg(samples: torch.Tensor, directions: torch.Tensor) -> torch.Tensor:
-    """SIGReg of (N, D) samples: the Epps–Pulley distance of each 1-D projection to N(0, 1), averaged over slices.
-
-    By Cramér–Wold, samples whose every projection is standard normal are isotropic Gaussian. Each slice
-    compares the empirical characteristic function, mean(e^{itx}), with the Gaussian's e^{-t²/2}, weighted by
-    e^{-t²/2} and integrated by the trapezoid rule over t in [0, 3] (the integrand is even in t). Left
-    unscaled by N, unlike the test statistic, so its weight does not depend on the batch size.
-    """
-    knots = SIGREG_KNOTS.to(samples.device)
-    phases = (samples.float() @ directions.to(samples.device)).unsqueeze(-1) * knots  # (N, slices, knots)
-    gaussian = torch.exp(-0.5 * knots.square())
-    distance = (phases.cos().mean(dim=0) - gaussian).square() + phases.sin().mean(dim=0).square()
-    return torch.trapezoid(distance * gaussian, knots, dim=-1).mean()

@@ -1,10 +1,10 @@
 """A whole pretraining run: find and decode the clips, build or resume the trainer, step, checkpoint, export.
 
-The CLI's `pretrain` verb is a thin call into `prepare_run` and `train`. Decisions that protect a user's work
-live here: an output folder that already holds a run is only continued with `resume`, and only with the same
-recipe unless `force`; a diverging loss stops the run with its last good checkpoint untouched; a run whose
-early indicator (`indicator.py`) is not above its starting weights by the step it was given stops there and
-writes no model, and one that finishes without beating them says so in `training.json`.
+The CLI's `pretrain` verb is a thin call into `resolve_recipe`, `prepare_run` and `train`. Decisions that
+protect a user's work live here: an output folder that already holds a run is only continued with `resume`,
+and only with the same recipe unless `force`; a diverging loss stops the run with its last good checkpoint
+untouched; a run whose early indicator (`indicator.py`) is not above its starting weights by the step it was
+given stops there and writes no model, and one that finishes without beating them says so in `training.json`.
 """
 
 from __future__ import annotations
@@ -34,8 +34,15 @@ from classroom_mode.model.jepa.checkpoint import (
 from classroom_mode.model.jepa.data import ClipBank, files_fingerprint
 from classroom_mode.model.jepa.indicator import IndicatorRoom, measure
 from classroom_mode.model.jepa.objective import measure_masked_fraction
-from classroom_mode.model.jepa.recipe import PRESETS, PretrainRecipe
-from classroom_mode.model.jepa.summary import TrainingSummary, best_reading, indicator_verdict
+from classroom_mode.model.jepa.recipe import PretrainRecipe, read_recipe_file
+from classroom_mode.model.jepa.summary import (
+    HistoryEntry,
+    IndicatorEntry,
+    LossEntry,
+    TrainingSummary,
+    best_reading,
+    indicator_verdict,
+)
 from classroom_mode.model.jepa.trainer import DivergedError, JEPATrainer, StepResult
 from classroom_mode.records import Skipped
 from classroom_mode.video.dataset import is_video
@@ -47,8 +54,8 @@ ARCHITECTURE_FIELDS = tuple(VJEPA2Config.__annotations__)
 BANK_FILE = "clips.safetensors"
 MODEL_DIR = "model"
 BEST_MODEL_DIR = "best-indicator"
-"""Where a run with an indicator keeps the weights of its best reading: a run can peak and fall back (#18),
-and only the two newest checkpoints survive, so the peak would otherwise be lost."""
+"""Where a run with an indicator keeps the weights of its best reading: a run can peak and fall back, and only
+the two newest checkpoints survive, so the peak would otherwise be lost."""
 TRAINING_FILE = "training.json"
 
 
@@ -78,24 +85,36 @@ def initial_model(recipe: PretrainRecipe) -> VJEPA2Model:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(recipe.seed)
             model = VJEPA2Model(recipe.model_config_object())
-    if recipe.erases_room:
+    if recipe.erase_room:
         setattr(model.config, erasure.CONFIG_KEY, erasure.ERASED_INPUT)
     elif hasattr(model.config, erasure.CONFIG_KEY):
         delattr(model.config, erasure.CONFIG_KEY)
     return model
 
 
-def model_settings(init: str | None, preset: str | None) -> dict[str, Any]:
-    """The architecture a run trains: a named preset, or the one of the `init` backbone."""
-    if (init is None) == (preset is None):
-        raise UserError("--init / --config: give exactly one (a backbone to adapt, or `--config small` from scratch)")
-    if preset is not None:
-        if preset not in PRESETS:
-            raise UserError(f"--config {preset}: unknown (known: {', '.join(PRESETS)})")
-        return dict(PRESETS[preset])
-    from classroom_mode.model.backbone import load_backbone
+def resolve_recipe(path: Path | None, overrides: dict[str, Any]) -> PretrainRecipe:
+    """A run's recipe: the YAML file's fields, then `overrides` (None values left out); an `init` backbone given
+    without a `model` lends its own architecture. A bad value is a UserError naming its field."""
+    from pydantic import ValidationError
 
-    return architecture(load_backbone(init, device="cpu").config)  # type: ignore[arg-type]
+    from classroom_mode.config import validation_message
+
+    fields = (read_recipe_file(path) if path is not None else {}) | {
+        k: v for k, v in overrides.items() if v is not None
+    }
+    if fields.get("init") is not None:
+        if "model" in fields:
+            raise UserError("pretrain: an architecture (--arch, model:) or a backbone to adapt (--init), not both")
+        from classroom_mode.model.backbone import load_backbone
+
+        fields["model"] = architecture(load_backbone(fields["init"], device="cpu").config)
+    if "model" not in fields:
+        raise UserError("pretrain: give an architecture (--arch small8, or model: in --recipe) or --init BACKBONE")
+    try:
+        return PretrainRecipe.model_validate(fields)
+    except ValidationError as exc:
+        where = f"{path}: " if path is not None else ""
+        raise UserError(f"{where}pretraining recipe: {validation_message(exc)}") from None
 
 
 def _differences(saved: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
@@ -111,7 +130,7 @@ class Run:
     out: Path
     trainer: JEPATrainer
     bank: ClipBank
-    history: list[dict[str, Any]] = field(default_factory=list)
+    history: list[HistoryEntry] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     resumed_from: int | None = None
 
@@ -183,15 +202,12 @@ def prepare_run(
         if bank is None:
             raise ClassroomModeError(f"rank {ranks.rank}: {out / BANK_FILE} is missing or another run's")
     bank.check_grouping(recipe.windows_per_room)
-    if recipe.erases_room:
+    if recipe.erase_room:
         log.info("erasing each camera's room (its median frame) from its %d clips", len(bank))
         bank.erase_rooms()
-    elif recipe.erases_targets:
-        log.info("keeping each camera's room (its median frame) to erase it from the targets")
-        bank.keep_rooms()
 
     trainer = JEPATrainer(recipe, initial_model(recipe), device, ranks)
-    history: list[dict[str, Any]] = []
+    history: list[HistoryEntry] = []
     if checkpoint is not None:
         history = load_checkpoint(checkpoint, trainer)
     return Run(out, trainer, bank, history, skipped, trainer.step if checkpoint is not None else None)
@@ -206,22 +222,23 @@ class Indicator:
     stop_at: int | None = None
     """The step by which the occupancy AUROC must be above the starting weights', else the run stops there."""
 
+    def due(self, step: int) -> bool:
+        return step % self.every == 0 or step == self.stop_at
 
-def _history_entry(results: list[StepResult]) -> dict[str, Any]:
-    last = results[-1]
-    seconds = sum(r.seconds for r in results)
-    entry: dict[str, Any] = {
-        "step": last.step,
-        "loss": sum(r.loss for r in results) / len(results),
-        "lr": last.lr,
-        "momentum": last.momentum,
-        "clips_per_s": sum(r.clips for r in results) / seconds if seconds else None,
-    }
-    for name in last.terms:
-        entry[name] = sum(r.terms.get(name, 0.0) for r in results) / len(results)
-    if last.stats is not None:
-        entry |= {"target_std": last.stats.std_mean, "effective_rank": last.stats.effective_rank}
-    return entry
+
+def _loss_entry(results: list[StepResult]) -> LossEntry:
+    """The steps since the previous entry, averaged; the collapse watch of the last one."""
+    last, seconds = results[-1], sum(r.seconds for r in results)
+    return LossEntry(
+        step=last.step,
+        loss=sum(r.loss for r in results) / len(results),
+        terms={name: sum(r.terms.get(name, 0.0) for r in results) / len(results) for name in last.terms},
+        lr=last.lr,
+        momentum=last.momentum,
+        clips_per_s=sum(r.clips for r in results) / seconds if seconds else None,
+        target_std=last.stats.std_mean if last.stats else None,
+        effective_rank=last.stats.effective_rank if last.stats else None,
+    )
 
 
 def _checkpoint(run: Run) -> None:
@@ -238,14 +255,15 @@ def train(
 ) -> TrainingSummary:
     """Train to `recipe.steps`, checkpointing every `checkpoint_every` steps; export and return the summary.
 
-    A NaN/inf loss raises ClassroomModeError naming the last good checkpoint, which stays as it was. With an
-    `indicator`, the starting weights are measured first and the run every `indicator.every` steps; if it is not
-    above them at `indicator.stop_at`, training stops and no model is exported.
+    Each step in nanoGPT's order (`JEPATrainer.train_step`), then what is logged and kept: the loss entry, the
+    indicator's reading of the exported encoder (its best weights kept), the checkpoint. A NaN/inf loss raises
+    ClassroomModeError naming the last good checkpoint, which stays as it was. With an `indicator`, the starting
+    weights are measured first; a run not above them at `indicator.stop_at` stops there and exports no model.
     """
     trainer, recipe = run.trainer, run.trainer.recipe
-    if indicator is not None and not any("indicator" in h for h in run.history):
-        start = measure(trainer.target_encoder, indicator.rooms, trainer.device)
-        run.history.insert(0, {"step": trainer.step, "indicator": start})
+    if indicator is not None and not any(isinstance(h, IndicatorEntry) for h in run.history):
+        start = measure(trainer.exported_encoder, indicator.rooms, trainer.device)
+        run.history.insert(0, IndicatorEntry(step=trainer.step, indicator=start))
     window: list[StepResult] = []
     while trainer.step < recipe.steps:
         try:
@@ -257,25 +275,30 @@ def train(
         window.append(result)
         on_step(result)
         if result.stats is not None:
-            run.history.append(_history_entry(window))
+            run.history.append(_loss_entry(window))
             window = []
-            message = result.stats.warning()
-            if message:
+            if message := result.stats.warning():
                 log.warning("%s (step %d)", message, result.step)
-        if indicator is not None and (trainer.step % indicator.every == 0 or trainer.step == indicator.stop_at):
-            reading = measure(trainer.target_encoder, indicator.rooms, trainer.device)
-            run.history.append({"step": trainer.step, "indicator": reading})
-            log.info("step %d: indicator %s", trainer.step, reading)
-            best = best_reading(run.history)
-            if best is not None and best.step == trainer.step and trainer.ranks.is_main:
-                export_pretrained(trainer, run.out / BEST_MODEL_DIR, dtype)
-            verdict = indicator_verdict(run.history)
-            if trainer.step == indicator.stop_at and verdict is not None and not verdict.above_start:
-                _checkpoint(run)
-                return finish(run, dtype, stopped_early=True)
+        if indicator is not None and indicator.due(trainer.step) and _read_indicator(run, indicator, dtype):
+            _checkpoint(run)
+            return finish(run, dtype, stopped_early=True)
         if trainer.step % recipe.checkpoint_every == 0 or trainer.step == recipe.steps:
             _checkpoint(run)
     return finish(run, dtype)
+
+
+def _read_indicator(run: Run, indicator: Indicator, dtype: torch.dtype) -> bool:
+    """Measure the exported encoder, keep its weights if this is the best reading yet; whether the run must stop
+    (not above its start at `indicator.stop_at`)."""
+    trainer = run.trainer
+    reading = measure(trainer.exported_encoder, indicator.rooms, trainer.device)
+    run.history.append(IndicatorEntry(step=trainer.step, indicator=reading))
+    log.info("step %d: indicator %s", trainer.step, reading)
+    best = best_reading(run.history)
+    if best is not None and best.step == trainer.step and trainer.ranks.is_main:
+        export_pretrained(trainer, run.out / BEST_MODEL_DIR, dtype)
+    verdict = indicator_verdict(run.history)
+    return trainer.step == indicator.stop_at and verdict is not None and not verdict.above_start
 
 
 def finish(run: Run, dtype: torch.dtype, *, stopped_early: bool = False) -> TrainingSummary:
@@ -285,12 +308,14 @@ def finish(run: Run, dtype: torch.dtype, *, stopped_early: bool = False) -> Trai
     if not stopped_early and trainer.ranks.is_main:
         export_pretrained(trainer, run.out / MODEL_DIR, dtype)
     grid = trainer.grid
-    throughput = [h["clips_per_s"] for h in run.history if h.get("clips_per_s")]
+    losses = [h for h in run.history if isinstance(h, LossEntry)]
+    throughput = [h.clips_per_s for h in losses if h.clips_per_s]
     summary = TrainingSummary(
         recipe=trainer.recipe,
+        exported="student" if trainer.recipe.exports_student else "ema-teacher",
         clips=len(run.bank),
         masked_fraction={spec.label(): round(measure_masked_fraction(grid, spec), 4) for spec in trainer.mask_specs},
-        final=next((h for h in reversed(run.history) if "loss" in h), None),
+        final=losses[-1] if losses else None,
         stopped_early=stopped_early,
         indicator=indicator_verdict(run.history),
         best_indicator=best_reading(run.history),

@@ -1,7 +1,7 @@
 """`training.json`, a pretraining run's record, as a typed and versioned file: written and read through one model.
 
-The run's `history` stays a list of plain entries (a loss entry every `log_every` steps, an indicator entry
-every `indicator_every`): its keys follow the recipe's objective terms, and `benchmarks/bench_jepa.py` plots it.
+The run's history is a list of typed entries: a loss entry every `log_every` steps, an indicator entry every
+`indicator_every`; `benchmarks/bench_jepa.py` plots it.
 """
 
 from __future__ import annotations
@@ -9,12 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from classroom_mode.errors import UserError
 from classroom_mode.model.jepa.recipe import PretrainRecipe
 
-FORMAT: Final = "classroom-mode-training/1"
+FORMAT: Final = "classroom-mode-training/2"
 
 
 class IndicatorReading(BaseModel):
@@ -22,6 +22,39 @@ class IndicatorReading(BaseModel):
 
     occupancy_auroc: float
     knn_mode_accuracy: float
+
+
+class LossEntry(BaseModel):
+    """The training signals averaged over the steps since the previous entry."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    step: int
+    loss: float
+    terms: dict[str, float]
+    """The loss's parts: `l1` on hidden tokens, `dense` on visible ones when the dense loss is on."""
+    lr: float
+    momentum: float
+    """The EMA momentum of the step (1: the teacher did not move)."""
+    clips_per_s: float | None
+    target_std: float | None = None
+    """Collapse watch on the teacher's tokens (`collapse.py`): mean per-dimension std, effective rank."""
+    effective_rank: float | None = None
+
+
+class IndicatorEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    step: int
+    indicator: IndicatorReading
+
+
+HistoryEntry = LossEntry | IndicatorEntry
+_HISTORY = TypeAdapter(list[HistoryEntry])
+
+
+def read_history(entries: list[Any]) -> list[HistoryEntry]:
+    return _HISTORY.validate_python(entries)
 
 
 class BestReading(IndicatorReading):
@@ -41,13 +74,15 @@ class IndicatorVerdict(BaseModel):
 class TrainingSummary(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    format: Literal["classroom-mode-training/1"] = FORMAT
+    format: Literal["classroom-mode-training/2"] = FORMAT
     recipe: PretrainRecipe
+    exported: Literal["student", "ema-teacher"]
+    """Which encoder `model/` holds (`PretrainRecipe.exports_student`); the indicator measured the same one."""
     clips: int
     """Training clips in the bank."""
     masked_fraction: dict[str, float]
     """Mean fraction of tokens each mask generator hides, by its label (`8x0.15`)."""
-    final: dict[str, Any] | None
+    final: LossEntry | None
     """The last loss entry of the history."""
     stopped_early: bool
     indicator: IndicatorVerdict | None
@@ -56,22 +91,24 @@ class TrainingSummary(BaseModel):
     device: str
     world_size: int
     effective_batch: int
-    history: list[dict[str, Any]]
+    history: list[HistoryEntry]
 
 
-def indicator_verdict(history: list[dict[str, Any]]) -> IndicatorVerdict | None:
+def indicator_readings(history: list[HistoryEntry]) -> list[IndicatorEntry]:
+    return [entry for entry in history if isinstance(entry, IndicatorEntry)]
+
+
+def indicator_verdict(history: list[HistoryEntry]) -> IndicatorVerdict | None:
     """The first and the latest indicator readings of a run, and whether the latest beats the first."""
-    readings = [h for h in history if "indicator" in h]
+    readings = indicator_readings(history)
     if not readings:
         return None
     start, last = readings[0], readings[-1]
-    above = last["step"] > start["step"] and (
-        last["indicator"]["occupancy_auroc"] > start["indicator"]["occupancy_auroc"]
-    )
+    above = last.step > start.step and last.indicator.occupancy_auroc > start.indicator.occupancy_auroc
     return IndicatorVerdict(
-        start=IndicatorReading.model_validate(start["indicator"]),
-        last=IndicatorReading.model_validate(last["indicator"]),
-        last_step=last["step"],
+        start=start.indicator,
+        last=last.indicator,
+        last_step=last.step,
         above_start=above,
         verdict="tokens locate people better than the starting weights (a screen, not a measure: check the "
         "mode probes with benchmarks/bench_room_probe.py --screen before using the model)"
@@ -80,17 +117,17 @@ def indicator_verdict(history: list[dict[str, Any]]) -> IndicatorVerdict | None:
     )
 
 
-def best_reading(history: list[dict[str, Any]]) -> BestReading | None:
+def best_reading(history: list[HistoryEntry]) -> BestReading | None:
     """The step and reading `BEST_MODEL_DIR` holds: the highest occupancy AUROC after the start (the earliest
     on ties), or None when no reading was above the starting weights'."""
-    readings = [h for h in history if "indicator" in h]
+    readings = indicator_readings(history)
     if not readings:
         return None
-    best, top = None, readings[0]["indicator"]["occupancy_auroc"]
+    best, top = None, readings[0].indicator.occupancy_auroc
     for entry in readings[1:]:
-        if entry["indicator"]["occupancy_auroc"] > top:
-            best, top = entry, entry["indicator"]["occupancy_auroc"]
-    return None if best is None else BestReading.model_validate({"step": best["step"], **best["indicator"]})
+        if entry.indicator.occupancy_auroc > top:
+            best, top = entry, entry.indicator.occupancy_auroc
+    return None if best is None else BestReading(step=best.step, **best.indicator.model_dump())
 
 
 def read_training_summary(path: Path) -> TrainingSummary:

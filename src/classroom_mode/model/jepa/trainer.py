@@ -1,10 +1,10 @@
-"""One V-JEPA training step: the objective's loss (`objective.py`), then AdamW and the EMA update.
+"""One V-JEPA training step, in nanoGPT's order: batch → masks → forward/backward → optimizer step → teacher.
 
 Gradients accumulate over `recipe.accumulation` micro-batches before each AdamW step (weight decay on matrices
-only, as the official code), after which the target encoder moves toward the context encoder by the scheduled
-EMA momentum. With room-grouped batches (`recipe.windows_per_room` > 1) the windows of a room share one mask
-per generator. Every random draw (batches, crops, masks) comes from one seeded generator whose state is
-checkpointed, so a resumed run takes exactly the step it would have taken.
+only, as the official code), after which an EMA teacher moves toward the student by the scheduled momentum; a
+frozen teacher never moves. With room-grouped batches (`recipe.windows_per_room` > 1) the windows of a room
+share one mask per generator. Every random draw (batches, crops, masks) comes from one seeded generator whose
+state is checkpointed, so a resumed run takes exactly the step it would have taken.
 """
 
 from __future__ import annotations
@@ -18,12 +18,13 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from transformers import VJEPA2Model
+from transformers.models.vjepa2.modeling_vjepa2 import VJEPA2Encoder
 
-from classroom_mode.errors import ClassroomModeError
+from classroom_mode.errors import ClassroomModeError, UserError
 from classroom_mode.model.distributed import Ranks
 from classroom_mode.model.jepa.collapse import CollapseStats, collapse_stats
 from classroom_mode.model.jepa.data import ClipBank
-from classroom_mode.model.jepa.objective import MaskPair, OnlineNetworks, jepa_loss, sample_masks, sigreg_directions
+from classroom_mode.model.jepa.objective import MaskPair, OnlineNetworks, jepa_loss, sample_masks
 from classroom_mode.model.jepa.recipe import PretrainRecipe
 from classroom_mode.model.token_grid import TokenGrid
 
@@ -42,19 +43,36 @@ class StepResult:
     clips: int
     seconds: float
     terms: dict[str, float]
-    """The loss's parts (the L1, and the within-room terms a recipe adds), averaged over micro-batches."""
+    """The loss's parts (`l1`, and `dense` when on), averaged over micro-batches."""
     stats: CollapseStats | None
     """Collapse statistics of this step's targets: on the first, the last and every `recipe.log_every`-th step."""
 
 
-class JEPATrainer:
-    """The context encoder, predictor, EMA target encoder and optimizer of one run, stepped one batch at a time.
+def frozen_teacher(recipe: PretrainRecipe, student: VJEPA2Encoder) -> VJEPA2Encoder:
+    """The teacher that never moves: the encoder of `recipe.teacher_model`, or a copy of the student's starting
+    weights (a random network of the same architecture for a run from scratch, as SALT's weakest teacher)."""
+    if recipe.teacher_model is None:
+        return copy.deepcopy(student)
+    from classroom_mode.model.backbone import load_backbone
 
-    Under torchrun (`ranks.distributed`) the online pair is wrapped in DistributedDataParallel: each rank plans
-    the step's whole effective batch (per-rank batch × ranks × accumulation) with the same seeded generator
-    and computes only its own rows, gradients are averaged across ranks, and the EMA target, updated from
-    identical weights, stays identical everywhere. A step therefore takes the same clips, crops and masks at
-    any world size, which is what lets a checkpoint resume at another one.
+    teacher = load_backbone(recipe.teacher_model, device="cpu").model
+    ours, theirs = TokenGrid.for_config(student.config), TokenGrid.for_config(teacher.config)
+    if (ours, student.config.hidden_size) != (theirs, teacher.config.hidden_size):
+        raise UserError(
+            f"teacher {recipe.teacher_model}: its token grid {theirs.astuple()} × {teacher.config.hidden_size} "
+            f"differs from the student's {ours.astuple()} × {student.config.hidden_size}"
+        )
+    return teacher.encoder
+
+
+class JEPATrainer:
+    """The student, predictor, teacher and optimizer of one run, stepped one batch at a time.
+
+    Under torchrun (`ranks.distributed`) the online networks are wrapped in DistributedDataParallel: each rank
+    plans the step's whole effective batch (per-rank batch × ranks × accumulation) with the same seeded generator
+    and computes only its own rows, gradients are averaged across ranks, and the teacher, updated from identical
+    weights, stays identical everywhere. A step therefore takes the same clips, crops and masks at any world
+    size, which is what lets a checkpoint resume at another one.
     """
 
     def __init__(
@@ -69,23 +87,25 @@ class JEPATrainer:
         self.device = device or torch.device("cpu")
         self.ranks = ranks or Ranks()
         self.grid = TokenGrid.for_config(model.config, recipe.clip_frames)
-        self.encoder = model.encoder.to(self.device).train().requires_grad_(True)
+        self.student = model.encoder.to(self.device).train().requires_grad_(True)
         self.predictor = model.predictor.to(self.device).train().requires_grad_(True)
-        self.online: nn.Module = OnlineNetworks(self.encoder, self.predictor, self.grid.num_tokens)
+        teacher = copy.deepcopy(self.student) if recipe.teacher == "ema" else frozen_teacher(recipe, self.student)
+        self.teacher = teacher.to(self.device).eval().requires_grad_(False)
+        self.networks = OnlineNetworks(self.student, self.predictor, dense=bool(recipe.dense_weight)).to(self.device)
+        self.online: nn.Module = self.networks
         if self.ranks.distributed:
-            # the predictor holds one mask token per generator slot; slots a recipe leaves unused get no gradient
+            # a recipe with fewer mask generators than the predictor has mask tokens leaves some without gradient
             self.online = DistributedDataParallel(
-                self.online, device_ids=[self.device] if self.device.type == "cuda" else None,
+                self.networks, device_ids=[self.device] if self.device.type == "cuda" else None,
                 find_unused_parameters=True,
             )  # fmt: skip
-        self.target_encoder = copy.deepcopy(self.encoder).eval().requires_grad_(False)
         self.mask_specs = [m.spec() for m in recipe.masks]
         self.optimizer = torch.optim.AdamW(self._param_groups(), lr=recipe.lr, betas=(0.9, 0.999))
         self.generator = torch.Generator().manual_seed(recipe.seed)
         self.step = 0
 
     def _param_groups(self) -> list[dict]:
-        params = [p for m in (self.encoder, self.predictor) for p in m.parameters()]
+        params = list(self.networks.parameters())
         decay = [p for p in params if p.ndim > 1]
         no_decay = [p for p in params if p.ndim <= 1]  # biases and LayerNorm gains, as the official recipe
         return [
@@ -93,69 +113,49 @@ class JEPATrainer:
             {"params": no_decay, "weight_decay": 0.0},
         ]
 
+    @property
+    def exported_encoder(self) -> VJEPA2Encoder:
+        """The encoder the run exports and measures (`PretrainRecipe.exports_student`)."""
+        return self.student if self.recipe.exports_student else self.teacher
+
     def sample_masks(self, batch: int) -> list[MaskPair]:
         """One context/target pair per mask generator for `batch` clips (a room group's windows share theirs)."""
         group = self.recipe.windows_per_room
         return [sample_masks(self.grid, spec, batch, self.generator, repeat=group) for spec in self.mask_specs]
 
-    def sample_directions(self) -> torch.Tensor | None:
-        """SIGReg's directions for one step, the same on every rank (None when the recipe has no SIGReg)."""
-        if not self.recipe.sigreg_weight:
-            return None
-        return sigreg_directions(self.config.hidden_size, self.generator)
-
     def loss(
-        self,
-        pixel_values: torch.Tensor,
-        masks: list[MaskPair] | None = None,
-        directions: torch.Tensor | None = None,
-        target_pixel_values: torch.Tensor | None = None,
+        self, pixel_values: torch.Tensor, masks: list[MaskPair] | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
-        """`objective.jepa_loss` of one batch (B, T, C, H, W) on this run's networks and recipe.
-
-        `masks` (one pair per generator, B rows each) and SIGReg's directions are drawn from the run's generator
-        when not given; `target_pixel_values` is what the target encoder reads instead of the batch itself.
-        """
+        """`objective.jepa_loss` of one batch (B, T, C, H, W) on this run's networks, at this step's dense weight;
+        `masks` (one pair per generator, B rows each) are drawn from the run's generator when not given."""
         pixel_values = pixel_values.to(self.device)
-        if target_pixel_values is not None:
-            target_pixel_values = target_pixel_values.to(self.device)
         if masks is None:
             masks = self.sample_masks(pixel_values.shape[0])
-        if directions is None:
-            directions = self.sample_directions()
-        masks = [MaskPair(m.context.to(self.device), m.target.to(self.device)) for m in masks]
-        settings = self.recipe.loss_settings()
-        return jepa_loss(
-            self.online, self.target_encoder, pixel_values, masks, settings, directions, target_pixel_values
-        )
+        masks = [m.to(self.device) for m in masks]
+        dense = self.recipe.dense_at(self.step)
+        return jepa_loss(self.online, self.teacher, pixel_values, masks, self.grid, dense)
 
     def train_step(self, bank: ClipBank) -> StepResult:
         """One optimizer step: the effective batch planned, this rank's micro-batches through forward and backward."""
         started = time.perf_counter()
         recipe, ranks = self.recipe, self.ranks
-        lr = recipe.lr_at(self.step)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-        self.optimizer.zero_grad(set_to_none=True)
         per_rank = recipe.batch_size * recipe.accumulation
         effective = per_rank * ranks.world_size
         plan = bank.plan(effective, self.generator, recipe.random_resized_crop, recipe.windows_per_room)
         masks = self.sample_masks(effective)
-        directions = self.sample_directions()
-        total = 0.0
-        terms: dict[str, float] = {}
+        lr = recipe.lr_at(self.step)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.optimizer.zero_grad(set_to_none=True)
+        total, terms, targets = 0.0, dict[str, float](), None
         for micro in range(recipe.accumulation):
             start = ranks.rank * per_rank + micro * recipe.batch_size
             rows = slice(start, start + recipe.batch_size)
-            pixel_values = bank.materialise(plan, rows)
-            erased = bank.materialise(plan, rows, erased=True) if recipe.erases_targets else None
             last = micro == recipe.accumulation - 1
             # gradients are averaged across ranks once, on the last micro-batch's backward
             sync = contextlib.nullcontext() if last or not ranks.distributed else self.online.no_sync()  # type: ignore[operator]
             with sync:
-                loss, targets, parts = self.loss(
-                    pixel_values, [MaskPair(m.context[rows], m.target[rows]) for m in masks], directions, erased
-                )
+                loss, targets, parts = self.loss(bank.materialise(plan, rows), [m.rows(rows) for m in masks])
                 if not torch.isfinite(loss):
                     raise DivergedError(f"the loss became {loss.item()} at step {self.step + 1}")
                 (loss / recipe.accumulation).backward()
@@ -163,18 +163,13 @@ class JEPATrainer:
             for name, value in parts.items():
                 terms[name] = terms.get(name, 0.0) + value.item() / recipe.accumulation
         if ranks.distributed:  # what is logged is the whole effective batch's loss, not rank 0's share
-            names = sorted(terms)
-            summed = ranks.sum([total, *(terms[n] for n in names)])
-            total, terms = (
-                summed[0] / ranks.world_size,
-                {n: v / ranks.world_size for n, v in zip(names, summed[1:], strict=True)},
-            )
+            total, terms = self._averaged_across_ranks(total, terms)
         self.optimizer.step()
         momentum = recipe.ema_at(self.step)
-        self.update_target(momentum)
+        if recipe.teacher == "ema":
+            self.update_teacher(momentum)
         self.step += 1
         logged = self.step % recipe.log_every == 0 or self.step in (1, recipe.steps)
-        stats = collapse_stats(targets) if logged else None
         return StepResult(
             step=self.step,
             loss=total,
@@ -183,19 +178,34 @@ class JEPATrainer:
             clips=effective,
             seconds=time.perf_counter() - started,
             terms=terms,
-            stats=stats,
+            stats=collapse_stats(targets) if logged and targets is not None else None,
         )
 
+    def _averaged_across_ranks(self, total: float, terms: dict[str, float]) -> tuple[float, dict[str, float]]:
+        names = sorted(terms)
+        summed = self.ranks.sum([total, *(terms[n] for n in names)])
+        world = self.ranks.world_size
+        return summed[0] / world, {n: v / world for n, v in zip(names, summed[1:], strict=True)}
+
     @torch.no_grad()
-    def update_target(self, momentum: float) -> None:
-        """target ← momentum · target + (1 − momentum) · context encoder, parameter by parameter."""
-        for target, online in zip(self.target_encoder.parameters(), self.encoder.parameters(), strict=True):
-            target.mul_(momentum).add_(online.detach(), alpha=1.0 - momentum)
+    def update_teacher(self, momentum: float) -> None:
+        """teacher ← momentum · teacher + (1 − momentum) · student, parameter by parameter."""
+        teacher: list[torch.Tensor] = list(self.teacher.parameters())
+        student = [p.detach() for p in self.student.parameters()]
+        torch._foreach_mul_(teacher, momentum)
+        torch._foreach_add_(teacher, student, alpha=1.0 - momentum)
+
+    def modules(self) -> dict[str, nn.Module]:
+        """Every network whose state a checkpoint keeps, by its name there."""
+        named: dict[str, nn.Module] = {"student": self.student, "teacher": self.teacher, "predictor": self.predictor}
+        if self.networks.visible_head is not None:
+            named["visible_head"] = self.networks.visible_head
+        return named
 
     def export_model(self, dtype: torch.dtype = torch.float32) -> VJEPA2Model:
-        """A `VJEPA2Model` whose encoder is the EMA target encoder and whose predictor is the trained one."""
+        """A `VJEPA2Model` of the exported encoder (`exported_encoder`) and the trained predictor."""
         model = VJEPA2Model(self.config)
-        state = {f"encoder.{k}": v for k, v in self.target_encoder.state_dict().items()}
+        state = {f"encoder.{k}": v for k, v in self.exported_encoder.state_dict().items()}
         state |= {f"predictor.{k}": v for k, v in self.predictor.state_dict().items()}
         model.load_state_dict(state, strict=True)
         return model.to(dtype=dtype).eval()  # type: ignore[call-arg]  # transformers types `to` as an unbound wrapper
