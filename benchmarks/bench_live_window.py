@@ -103,7 +103,8 @@ def main() -> None:
     rows = [row for model in args.models for row in measure(model, args.reps if "vitl" not in model else 1)]
     text = f"""One window of `LocalEncoder.analyse`: the embedding's full-clip encoder pass, then the surprise energy
 (the context frames through the encoder, the predictor, the targets). Before: the targets from a second
-full-clip pass; after: from the first, as the live loop does. `config:vitl` is ViT-L with random weights (timing only), one window.
+full-clip pass; after: from the first, as the live loop does. `config:vitl` is ViT-L with random weights (timing
+only), one window.
 Machine: {header}.
 
 | model | window | encoder passes (full clip + context frames) | encoder ms | window ms |
