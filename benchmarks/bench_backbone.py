@@ -1,7 +1,7 @@
 """Backbone speed on this machine: ViT-L encoder latency vs the measured fp32 matmul ceiling, speed options
 with their fidelity, end-to-end overhead per clip, and peak memory of a CPU ViT-L embed run.
 
-    .venv/bin/python benchmarks/bench_backbone.py            # writes docs/results/backbone.md
+    .venv/bin/python benchmarks/bench_backbone.py            # writes docs/benchmarks/backbone.md
     .venv/bin/python benchmarks/bench_backbone.py --reps 5 --no-compile
 
 The ViT-L model has RANDOM weights (`config:vitl`, the exact architecture of facebook/vjepa2-vitl-fpc64-256):
@@ -33,8 +33,7 @@ from classroom_mode.model.cache import EmbeddingCache, embedding_key, file_hash
 from classroom_mode.model.preprocess import preprocess_video
 from classroom_mode.video.decode import sample_clip
 from classroom_mode.video.writer import write_mp4
-
-ROOT = Path(__file__).resolve().parents[1]
+from doc_page import benchmark_page, write_section
 
 
 def median_time(fn: Callable[[], object], reps: int, warmup: int = 1) -> tuple[float, list[float]]:
@@ -61,8 +60,8 @@ def matmul_ceiling(reps: int = 3) -> float:
 def paired_time(fn: Callable[[], object], reps: int) -> tuple[float, float]:
     """(median seconds of `fn`, median of per-run utilisation denominators) with a ceiling sample before each run.
 
-    The 2 cores are shared with other people's jobs, so the load changes from minute to minute; measuring the
-    matmul ceiling right before each run keeps numerator and denominator under the same contention.
+    On a machine shared with other jobs the load changes from minute to minute; measuring the matmul ceiling
+    right before each run keeps numerator and denominator under the same contention.
     """
     fn()  # warm-up
     times, ceilings = [], []
@@ -233,11 +232,8 @@ def write_report(path: Path, args: argparse.Namespace, flops: int, rows: list[di
                 if line.startswith("model name")), platform.processor())  # fmt: skip
     base = rows[0]["latency_s"]
     lines = [
-        "## Backbone (V-JEPA 2 encoder) speed on CPU",
-        "",
         f"Machine: {cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}. Load average before/after: "
-        f"{load[0]:.2f} / {load[1]:.2f} (the 2 cores are shared with other work; medians of {args.reps} runs "
-        "after one warm-up).",
+        f"{load[0]:.2f} / {load[1]:.2f} (medians of {args.reps} runs after one warm-up).",
         "",
         "Model: ViT-L architecture of `facebook/vjepa2-vitl-fpc64-256` with **RANDOM weights** (`config:vitl`; "
         "timing only), one clip of 16 frames × 256 px (2048 tokens), encoder only.",
@@ -277,15 +273,13 @@ def write_report(path: Path, args: argparse.Namespace, flops: int, rows: list[di
         "Peak resident memory of a CPU ViT-L `embed_paths` run (fresh process, 3 clips, automatic batch size): "
         + (f"{peak_gib:.2f} GiB." if peak_gib is not None else "not measured (--no-memory)."),
         "",
-        "GPU (clips/s at batch 1–64 in bf16, MFU): not measured (no GPU lent).",
+        "GPU (clips/s at batch 1–64 in bf16, MFU): not measured.",
         "",
         f"Reproduce: `.venv/bin/python benchmarks/bench_backbone.py --reps {args.reps} "
         f"--variants {','.join(args.variants)}`",
         "",
     ]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines))
-    print(path.read_text())
+    write_section(path, "bench_backbone", "\n".join(lines))
 
 
 def main() -> None:
@@ -297,7 +291,7 @@ def main() -> None:
         help=f"comma-separated subset of {','.join(VARIANTS)} (the fp32 reference always runs)",
     )  # fmt: skip
     parser.add_argument("--no-memory", dest="memory", action="store_false", help="skip the peak-memory run")
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "results" / "backbone.md")
+    parser.add_argument("--out", type=Path, default=benchmark_page("backbone"))
     args = parser.parse_args()
     torch.manual_seed(0)
     load_before = os.getloadavg()[0]

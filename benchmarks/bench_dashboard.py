@@ -7,7 +7,7 @@ shows it. The reference, measured in the same run on the same page, is the API's
 `mode_change` event alone reaching a second EventSource in the page: the card's extra time over it
 is the dashboard's own cost (one `/dashboard/api/overview` request and a redraw).
 
-    .venv/bin/python benchmarks/bench_dashboard.py --changes 30 --out docs/results/dashboard.md
+    .venv/bin/python benchmarks/bench_dashboard.py --changes 30      # writes docs/benchmarks/dashboard.md
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from dashboard_helpers import (
     simulator_clips,
     two_room_config,
 )
+from doc_page import benchmark_page, write_section
 
 CARD = 'section[data-room="room-101"] .card'
 WATCH_EVENTS = """() => {
@@ -100,7 +101,7 @@ def machine() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--changes", type=int, default=30, help="mode changes to time")
-    parser.add_argument("--out", type=Path, help="write the markdown section here (else print it)")
+    parser.add_argument("--out", type=Path, default=benchmark_page("dashboard"), help="the page to write")
     args = parser.parse_args()
     if not CHROMIUM.exists():
         sys.exit(f"{CHROMIUM} not found: apt-get install chromium")
@@ -134,9 +135,7 @@ def main() -> None:
         ]
     )
     test = "tests/test_dashboard_browser.py::test_card_follows_a_mode_change_in_the_store_within_a_second"
-    section = f"""## Dashboard: from a mode change in the store to the card changing in the browser
-
-{table}
+    section = f"""{table}
 
 One `GET /dashboard/api/overview` (2 rooms, 3 cameras, 40 surprise readings) on loopback: median
 {overview:.1f} ms over 50. The event stream polls the store every 0.25 s (`service/sse.py`), which sets
@@ -147,14 +146,11 @@ round trip of slack.
 Machine: {host}. Headless, software rendering (`--disable-gpu`); the server, the benchmark and
 Chromium share the cores.
 
-Reproduce: `.venv/bin/python benchmarks/bench_dashboard.py --changes {args.changes} --out docs/results/dashboard.md`
+Reproduce: `.venv/bin/python benchmarks/bench_dashboard.py --changes {args.changes}`
 (about 30 s). The browser test `{test}` times the same path over 9 changes and fails if the median
 is 1 s or more.
 """
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(section, encoding="utf-8")
-        print(f"wrote {args.out}")
+    write_section(args.out, "bench_dashboard", section)
     print(section)
 
 

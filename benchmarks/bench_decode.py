@@ -10,9 +10,9 @@ Two files are generated in a temporary folder:
 For each file: `sample_clip(path, 16)` (demux index + seek + decode of the needed GOPs + RGB
 conversion of 16 frames) against decoding every frame with PyAV (no RGB conversion, which
 favours the reference). Each is timed `--repeats` times and the fastest run is reported (the machine
-is shared), all in one run on one machine, as the ratio the issue asks for.
+is shared), all in one run on one machine, and reported as their ratio.
 
-    .venv/bin/python benchmarks/bench_decode.py --out docs/results/video.md
+    .venv/bin/python benchmarks/bench_decode.py      # writes docs/benchmarks/decode.md
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import av
 import numpy as np
 
 from classroom_mode.video.decode import probe_video, sample_clip
+from doc_page import benchmark_page, write_section
 
 
 def _frames(count: int, height: int, width: int, seed: int = 0) -> np.ndarray:
@@ -101,14 +102,18 @@ def machine() -> str:
     except OSError:
         pass
     libavcodec = ".".join(map(str, av.library_versions["libavcodec"]))
-    return f"{cpu}, {os.cpu_count()} CPU cores visible, PyAV {av.__version__}, libavcodec {libavcodec}"
+    load = os.getloadavg()[0]
+    return (
+        f"{cpu}, {os.cpu_count()} CPU cores visible (load average {load:.1f} at the end), PyAV {av.__version__}, "
+        f"libavcodec {libavcodec}"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=10.0, help="length of the long 1080p file")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--out", type=Path, help="write the markdown section here")
+    parser.add_argument("--out", type=Path, default=benchmark_page("decode"), help="the page to write")
     args = parser.parse_args()
 
     rows = []
@@ -135,8 +140,6 @@ def main() -> None:
             print(f"{label}: probe {index_s:.3f} s, sample 16 {sample_s:.3f} s, decode all {all_s:.3f} s")
 
     lines = [
-        "## Video decoding: sampling 16 frames vs decoding every frame",
-        "",
         "| file | frames | keyframes | size | index only (probe) | sample 16 frames | decode every frame "
         "| sample / decode-all |",
         "|---|---|---|---|---|---|---|---|",
@@ -161,14 +164,12 @@ def main() -> None:
         "",
         f"Machine: {machine()}.",
         "",
-        "Reproduce: `.venv/bin/python benchmarks/bench_decode.py --out docs/results/video.md`",
+        "Reproduce: `.venv/bin/python benchmarks/bench_decode.py`",
         "",
     ]
     text = "\n".join(lines)
     print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
+    write_section(args.out, "bench_decode", text)
 
 
 if __name__ == "__main__":

@@ -64,7 +64,7 @@ def oracle_agreement(readings: list[tuple[float, str, bool]], *, shows_only_sett
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=list(range(20)), help="demo seeds (--seed K)")
-    parser.add_argument("--small", action="store_true", help="the --small demo's timeline (what CI runs)")
+    parser.add_argument("--small", action="store_true", help="the timeline of `demo --small`")
     args = parser.parse_args()
     preset = SMALL if args.small else FULL
     print(f"timeline {preset.timeline}, a window every {preset.scene_interval_s:g} s of scene time\n")

@@ -1,6 +1,6 @@
 """Pretraining and embedding on 1 and 2 ranks (torchrun, gloo on the CPU or NCCL on GPUs), measured in one run.
 
-    .venv/bin/python benchmarks/bench_distributed.py --out docs/results/distributed.md
+    .venv/bin/python benchmarks/bench_distributed.py      # writes docs/benchmarks/distributed.md
 
 Pretraining: `pretrain --config small8` on simulator footage, the same per-rank batch at every world size, one
 thread per rank; clips/s is what `training.json` reports (clips of the effective batch per second of step).
@@ -24,6 +24,7 @@ import torch
 from classroom_mode.model.jepa.pretrain import TRAINING_FILE
 from classroom_mode.model.jepa.summary import LossEntry, read_training_summary
 from classroom_mode.sim.footage import generate_footage
+from doc_page import benchmark_page, write_section
 
 BIN = Path(sys.executable).parent
 
@@ -45,7 +46,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8, help="per rank")
     parser.add_argument("--worlds", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--out", type=Path, default=Path("docs/results/distributed.md"))
+    parser.add_argument("--out", type=Path, default=benchmark_page("distributed"))
     args = parser.parse_args()
 
     load = os.getloadavg()[0]
@@ -73,15 +74,11 @@ def main() -> None:
         rows.append((world, sum(steady) / len(steady), summary.effective_batch, 64 / seconds, seconds))
     base = rows[0]
     lines = [
-        "<!-- bench_distributed -->",
-        "## More than one process: torchrun (`benchmarks/bench_distributed.py`)",
-        "",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, load average {load:.1f} at the start, "
         f"torch {torch.__version__}, one thread per rank, device {args.device}.",
         "",
         f"Reproduce: `.venv/bin/python benchmarks/bench_distributed.py --steps {args.steps} "
-        f"--batch-size {args.batch_size} --worlds {' '.join(map(str, args.worlds))} --device {args.device} "
-        f"--out {args.out}`",
+        f"--batch-size {args.batch_size} --worlds {' '.join(map(str, args.worlds))} --device {args.device}`",
         "",
         f"Pretraining `--config small8`, {args.batch_size} clips per rank per step, steps 2–{args.steps}; embedding "
         "64 clips with the shipped model into an empty cache (wall time, start-up included).",
@@ -93,8 +90,7 @@ def main() -> None:
         lines.append(
             f"| {world} | {train:.2f} | {train / base[1]:.2f} | {batch} | {embed:.2f} | {embed / base[3]:.2f} |"
         )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_section(args.out, "bench_distributed", "\n".join(lines))
     print("\n".join(lines))
 
 

@@ -1,20 +1,17 @@
 """World-model numbers: mask fractions, CPU training throughput, frozen-probe quality of the pretrained small model
 versus the same architecture with random weights and the simulator baselines, and the training curve.
 
-    .venv/bin/python benchmarks/bench_jepa.py --model src/classroom_mode/model/weights/vjepa2-tiny-sim \\
-        --eval-data /tmp/wm/sim-eval --out docs/results/worldmodel.md
+    .venv/bin/python benchmarks/bench_jepa.py --model src/classroom_mode/model/weights/vjepa2-tiny-sim
 
 The evaluation clips are simulator clips rendered with a different seed from the training clips
 (`--eval-data` is generated there if missing). Every number is measured in this run; the markdown section
-goes to `--out` (and the training-curve PNG beside it).
+goes to its page, `docs/benchmarks/jepa.md` (and the training-curve PNG beside it).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import time
 from pathlib import Path
 
@@ -37,27 +34,7 @@ from classroom_mode.sim.baselines import (
     person_count_features,
 )
 from classroom_mode.video.decode import sample_clip
-
-
-def write_section(path: Path, name: str, text: str) -> None:
-    """Replace (or append) this benchmark's marked section of a shared results file, leaving the others."""
-    start, end = f"<!-- {name} -->", f"<!-- /{name} -->"
-    old = path.read_text() if path.is_file() else ""
-    block = f"{start}\n{text.rstrip()}\n{end}\n"
-    if start in old and end in old:
-        new = old[: old.index(start)] + block + old[old.index(end) + len(end) + 1 :]
-    else:
-        new = old + ("\n" if old else "") + block
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(new)
-
-
-def machine() -> str:
-    load = os.getloadavg()[0]
-    return (
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores shared with other jobs "
-        f"(load average {load:.1f} at the start), torch {torch.__version__}, {torch.get_num_threads()} thread(s)"
-    )
+from doc_page import benchmark_page, machine, write_section
 
 
 def mask_fractions() -> list[tuple[str, str, float]]:
@@ -158,10 +135,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="src/classroom_mode/model/weights/vjepa2-tiny-sim")
     parser.add_argument("--training-json", default=None, help="default: MODEL/training.json")
-    parser.add_argument("--eval-data", type=Path, default=Path("/tmp/wm/sim-eval"))
+    parser.add_argument("--eval-data", type=Path, default=Path(".classroom-mode/bench/jepa-eval"))
     parser.add_argument("--throughput-steps", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a contended CPU)")
-    parser.add_argument("--out", type=Path, default=Path("docs/results/worldmodel.md"))
+    parser.add_argument("--out", type=Path, default=benchmark_page("jepa"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     where = machine()
@@ -169,7 +146,7 @@ def main() -> None:
     png = args.out.with_name("worldmodel-training.png")
 
     lines = ["## World model: V-JEPA pretraining (`benchmarks/bench_jepa.py`)", ""]
-    lines += [f"Machine: {where}. GPU: not measured (no GPU lent to this task).", ""]
+    lines += [f"Machine: {where}. GPU: not measured.", ""]
     lines += [
         "Reproduce: `.venv/bin/python benchmarks/bench_jepa.py "
         + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v is not None)

@@ -219,7 +219,7 @@ def main() -> None:
           f"{o['store_ms']:.1f} | {o['overhead_ms'] / o['encoder_ms']:.1%} |")  # fmt: skip
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     print(f"\nMachine: {platform.machine()}, {os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f} "
-          f"(shared with other jobs); rendering took {render_s:.0f} s; code at commit {commit or '?'}.")  # fmt: skip
+          f"at the end; rendering took {render_s:.0f} s; code at commit {commit or '?'}.")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -1,10 +1,10 @@
-"""Encoder work per live window, before and after the window's one full-clip pass is shared (issue 21, item 7).
+"""Encoder work per live window, before and after the window's one full-clip pass is shared.
 
-    .venv/bin/python benchmarks/bench_live_window.py --out docs/results/live.md
+    .venv/bin/python benchmarks/bench_live_window.py      # writes docs/benchmarks/live_window.md
 
 A window is what `LocalEncoder.analyse` does for one clip: preprocess, the encoder over the full clip (the
 embedding), and the surprise energy (the encoder over the context frames, the predictor, and the targets).
-"before" takes the targets from a second full-clip pass, as the code did; "after" reads them from the first.
+"before" takes the targets from a second full-clip pass; "after" reads them from the first, as the live loop does.
 Encoder passes are counted with forward hooks (full clip: `encoder.forward`; context frames: its layers run on
 fewer tokens, counted by the first layer's forward); milliseconds are the median of `--reps` windows, the
 encoder's share timed with the same hooks.
@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench_jepa import machine, write_section
 from classroom_mode.model.backbone import load_backbone
 from classroom_mode.model.surprise import SurpriseModel
 from classroom_mode.records import Clip
+from doc_page import benchmark_page, machine, write_section
 
 
 class EncoderClock:
@@ -97,15 +97,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", default=["classroom-mode/vjepa2-tiny-sim", "config:vitl"])
     parser.add_argument("--reps", type=int, default=5)
-    parser.add_argument("--out", type=Path, default=Path("docs/results/live.md"))
+    parser.add_argument("--out", type=Path, default=benchmark_page("live_window"))
     args = parser.parse_args()
     header = machine()
     rows = [row for model in args.models for row in measure(model, args.reps if "vitl" not in model else 1)]
-    text = f"""## Encoder work per live window (`benchmarks/bench_live_window.py`)
-
-One window of `LocalEncoder.analyse`: the embedding's full-clip encoder pass, then the surprise energy (the
-context frames through the encoder, the predictor, the targets). Before: the targets came from a second
-full-clip pass; after: from the first. `config:vitl` is ViT-L with random weights (timing only), one window.
+    text = f"""One window of `LocalEncoder.analyse`: the embedding's full-clip encoder pass, then the surprise energy
+(the context frames through the encoder, the predictor, the targets). Before: the targets from a second
+full-clip pass; after: from the first, as the live loop does. `config:vitl` is ViT-L with random weights (timing
+only), one window.
 Machine: {header}.
 
 | model | window | encoder passes (full clip + context frames) | encoder ms | window ms |
@@ -113,7 +112,7 @@ Machine: {header}.
 {chr(10).join(rows)}
 
 ```bash
-.venv/bin/python benchmarks/bench_live_window.py --out docs/results/live.md
+.venv/bin/python benchmarks/bench_live_window.py
 ```
 """
     write_section(args.out, "bench_live_window", text)

@@ -1,6 +1,6 @@
 """The outputs layer on loopback: latency from a store write to the receiver, backlog drain, broker kills.
 
-    .venv/bin/python benchmarks/bench_outputs.py --out docs/results/outputs.md
+    .venv/bin/python benchmarks/bench_outputs.py      # writes docs/benchmarks/outputs.md
 
 - Latency: a mode change written to the store (`set_state`, one committed transaction) → the message at a paho
   subscriber of a real mosquitto, and a camera reading (`add_prediction`) → the body at a uvicorn bus receiver;
@@ -33,6 +33,7 @@ from classroom_mode.config import Config
 from classroom_mode.outputs import Outputs
 from classroom_mode.store import HistoryStore
 from dashboard_helpers import serve
+from doc_page import benchmark_page, write_section
 from live_helpers import wait_for
 from outputs_helpers import Broker, Subscriber, mode_state, reading
 
@@ -175,7 +176,7 @@ def main() -> None:
     parser.add_argument("--changes", type=int, default=200)
     parser.add_argument("--backlog", type=int, default=10_000)
     parser.add_argument("--kills", type=int, default=20)
-    parser.add_argument("--out", type=Path, default=Path("docs/results/outputs.md"))
+    parser.add_argument("--out", type=Path, default=benchmark_page("outputs"))
     args = parser.parse_args()
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as folder:
@@ -191,9 +192,7 @@ def main() -> None:
         f"| store → bus receiver (reading) | {len(bus)} | {1000 * statistics.median(bus):.1f} | "
         f"{1000 * percentile(bus, 0.99):.1f} |",
     ]
-    text = f"""## Outputs (issue 19)
-
-A real mosquitto 2.0 and a uvicorn receiver on loopback, the outputs layer in one process with its store
+    text = f"""A real mosquitto 2.0 and a uvicorn receiver on loopback, the outputs layer in one process with its store
 (`benchmarks/bench_outputs.py`). Load average {load_before:.1f} before and {load_after:.1f} after.
 
 | path | changes | p50 (ms) | p99 (ms) |
@@ -207,10 +206,10 @@ Broker kills: {killed["kills"]} SIGKILLs and restarts while {killed["written"]:,
 of them while the broker was down): **{killed["lost"]} lost**.
 
 ```bash
-.venv/bin/python benchmarks/bench_outputs.py --out docs/results/outputs.md
+.venv/bin/python benchmarks/bench_outputs.py
 ```
 """
-    args.out.write_text(text)
+    write_section(args.out, "bench_outputs", text)
     print(text)
 
 

@@ -1,12 +1,10 @@
 """Mode probes on simulator clips: CV accuracy / macro-F1 of every probe and both baselines, a learning curve,
 and the attentive-probe variants that chose its defaults.
 
-One command (re-run it when the project's trained backbone lands):
-
     .venv/bin/python benchmarks/bench_probes.py --model classroom-mode/vjepa2-tiny-sim
 
 It renders a labelled simulator set (fixed seed) into --work, embeds it through the cached backbone,
-and writes docs/results/probes.md. Everything is cross-validated with the same stratified folds
+and writes its table into docs/benchmarks/probes.md. Everything is cross-validated with the same stratified folds
 (seeded); the probes fit everything inside each fold (see classroom_mode.model.probes.evaluate), the
 baselines are scikit-learn pipelines, so they too are fitted inside each fold.
 """
@@ -14,6 +12,7 @@ baselines are scikit-learn pipelines, so they too are fitted inside each fold.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import time
 from dataclasses import replace
@@ -39,6 +38,7 @@ from classroom_mode.sim.baselines import (
     person_count_features,
 )
 from classroom_mode.video.decode import sample_clip
+from doc_page import benchmark_page, write_section
 
 PAIR = ("group", "presentation")
 CURVE = (5, 10, 20, 50)
@@ -57,7 +57,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--work", type=Path, default=Path(".classroom-mode/bench/probes"))
-    parser.add_argument("--out", type=Path, default=Path("docs/results/probes.md"))
+    parser.add_argument("--out", type=Path, default=benchmark_page("probes"))
     args = parser.parse_args()
 
     started = time.perf_counter()
@@ -117,11 +117,8 @@ def main() -> None:
 
     timing = _vitl_timing(args.seed)
     print(timing)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(
-        _markdown(args, backbone, data.features, rows, curves, variants, timing, time.perf_counter() - started)
-    )
-    print(f"written {args.out}")
+    text = _markdown(args, backbone, data.features, rows, curves, variants, timing, time.perf_counter() - started)
+    write_section(args.out, "bench_probes", text)
 
 
 def _probe_runner(features: FeatureSet, kind: str, args, settings: AttentiveSettings | None = None):
@@ -183,7 +180,7 @@ def _vitl_timing(seed: int, per_mode: int = 50, dim: int = 1024, grid: tuple[int
 
 
 def _verdict(rows, random_weights: bool) -> str:
-    """The issue's goal, checked on the numbers above: do the probes beat both baselines on group vs presentation?"""
+    """The goal, checked on the numbers above: do the probes clearly beat both baselines on group vs presentation?"""
     probes = [r for r in rows if r[0].endswith("probe")]
     baselines = [r for r in rows if "baseline" in r[0]]
     best_probe = max(probes, key=lambda r: r[7])
@@ -220,8 +217,6 @@ def _markdown(args, backbone, features: FeatureSet, rows, curves, variants, timi
         f"--seconds {args.seconds} --fps {args.fps} --size {args.size} --seed {args.seed} --folds {args.folds}"
     )
     lines = [
-        "## Mode probes on frozen features (simulator data)",
-        "",
         f"Backbone `{backbone.model_id}` ({weights}); features: pooled {features.dim}-d, time-averaged token grid "
         f"{features.grid}. Data: {args.clips_per_mode} simulator clips per mode ({args.seconds} s, {args.fps} fps, "
         f"{args.size} px, seed {args.seed}); stratified {args.folds}-fold CV with the same seeded folds for every "
@@ -264,8 +259,8 @@ def _markdown(args, backbone, features: FeatureSet, rows, curves, variants, timi
     cpu = platform.processor() or platform.machine()
     lines += [
         "",
-        f"Machine: {cpu}, {psutil.cpu_count()} logical CPUs (shared with other jobs), torch {torch.__version__}, "
-        f"CPU only. Whole run {seconds:.0f} s.",
+        f"Machine: {cpu}, {psutil.cpu_count()} logical CPUs (load average {os.getloadavg()[0]:.1f} at the end), "
+        f"torch {torch.__version__}, CPU only. Whole run {seconds:.0f} s.",
         "",
         "Reproduce:",
         "",

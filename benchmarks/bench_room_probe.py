@@ -23,6 +23,7 @@ Room seeds 10000 + k are the rooms `classroom-mode demo --seed k` records in and
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import shutil
 import time
@@ -49,6 +50,7 @@ from classroom_mode.sim.baselines import (
 from classroom_mode.sim.manifest import previous_recording, recorded_with
 from classroom_mode.sim.room_dataset import SettledClips, generate_room_dataset
 from classroom_mode.video.decode import sample_clip
+from doc_page import benchmark_page, write_section
 
 VARIANTS = (
     ("attentive probe (default: per-position background subtracted)", "attentive", AttentiveSettings()),
@@ -81,7 +83,7 @@ def main() -> None:
     parser.add_argument("--crop-size", type=int, default=None, help="pixels a side the model sees (default: its own)")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--work", type=Path, default=Path(".classroom-mode/bench/room-probe"))
-    parser.add_argument("--out", type=Path, default=Path("docs/results/room_probe.md"))
+    parser.add_argument("--out", type=Path, default=benchmark_page("room_probe"))
     parser.add_argument(
         "--screen", action="store_true", help="the default attentive and the linear probe only, and no baseline"
     )
@@ -137,9 +139,7 @@ def main() -> None:
             splits, _ = make_splits(np.unique(y, return_inverse=True)[1], groups, args.folds, 0)
             baseline = cross_val_score(mean_frame_classifier(), frames, y, cv=splits).mean()
             scores["downsampled mean frame (baseline)"].append(float(baseline))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(_markdown(args, backbone, scores, time.perf_counter() - started), encoding="utf-8")
-    print(f"written {args.out}")
+    write_section(args.out, section_name(args), _markdown(args, backbone, scores, time.perf_counter() - started))
 
 
 def _accuracy(args, features: FeatureSet, labels: list[str], groups: list[str], kind, settings) -> float:
@@ -205,6 +205,19 @@ def room_clips(args: argparse.Namespace, room: int) -> Path:
     return data_dir
 
 
+def section_name(args: argparse.Namespace) -> str:
+    """The page section a run writes: one per protocol (rooms, clips, pixels, erasure, probes), so a run of one
+    variant replaces its own table and leaves the others."""
+    rooms = f"{min(args.rooms)}-{max(args.rooms)}" if len(args.rooms) > 1 else str(args.rooms[0])
+    tags = [f"rooms {rooms}", f"{args.clips_per_mode} clips per mode", f"{args.size} px"]
+    tags += [f"crop {args.crop_size}"] if args.crop_size else []
+    tags += ["erased"] if args.erase_room else []
+    tags += ["ceiling only" if args.ceiling_only else "screen"] if args.screen else []
+    tags += ["ceiling"] if args.ceiling and not args.ceiling_only else []
+    tags += [f"{args.probe_seeds} probe seeds"] if args.probe_seeds > 1 else []
+    return "bench_room_probe: " + ", ".join(tags)
+
+
 def _markdown(args, backbone, scores: dict[str, list[float]], seconds: float) -> str:
     rooms = " | ".join(f"room {r}" for r in args.rooms)
     options = (
@@ -214,17 +227,14 @@ def _markdown(args, backbone, scores: dict[str, list[float]], seconds: float) ->
         + ("--ceiling " if args.ceiling and not args.ceiling_only else "")
         + (f"--probe-seeds {args.probe_seeds} " if args.probe_seeds > 1 else "")
         + f"--rooms {' '.join(map(str, args.rooms))} --clips-per-mode {args.clips_per_mode} --visit {args.visit:g} "
-        f"--size {args.size}" + (f" --crop-size {args.crop_size}" if args.crop_size else "") + f" --out {args.out}"
+        f"--size {args.size}" + (f" --crop-size {args.crop_size}" if args.crop_size else "")
     )
     seeds = f", then over {args.probe_seeds} seeds of the folds and the probe's start" if args.probe_seeds > 1 else ""
     erased = " Every clip erased of its room (minus the median of the room's `empty` clips)." if args.erase_room else ""
     lines = [
-        "<!-- bench_room_probe -->",
-        "## Per-room probes (`benchmarks/bench_room_probe.py`)"
-        + (f", the model seeing {args.crop_size} px" if args.crop_size else ""),
-        "",
         f"Machine: {platform.machine()}, {torch.get_num_threads()} thread(s), torch {torch.__version__}; "
-        f"{seconds:.0f} s in all. Backbone: {backbone.describe() if backbone else 'none (the ground truth alone)'}.",
+        f"{seconds:.0f} s in all, load average {os.getloadavg()[0]:.1f} at the end. "
+        f"Backbone: {backbone.describe() if backbone else 'none (the ground truth alone)'}.",
         "",
         f"Reproduce: `.venv/bin/python benchmarks/bench_room_probe.py {options}`",
         "",

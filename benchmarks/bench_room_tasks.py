@@ -1,4 +1,4 @@
-"""What a backbone's features are worth task by task, against its random twin: the measurements of issue 18
+"""What a backbone's features are worth task by task, against its random twin: the measurements
 beyond the per-room accuracy of `bench_room_probe.py`, on clips recorded the same way (one room, in sessions).
 
 - Label efficiency: the per-room cross-validation with each fold's training side cut to 5 / 10 / 20 / 30
@@ -27,7 +27,6 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import cross_val_score
 
-from bench_jepa import machine
 from bench_room_probe import exported, room_clips
 from classroom_mode.model.backbone import Backbone, load_backbone, random_twin
 from classroom_mode.model.cache import EmbeddingCache
@@ -39,9 +38,10 @@ from classroom_mode.records import ProbeKind
 from classroom_mode.sim.baselines import count_classifier, mean_frame_classifier, mean_frame_features
 from classroom_mode.sim.manifest import previous_recording
 from classroom_mode.video.decode import sample_clip
+from doc_page import benchmark_page, machine, write_section
 
 PAIRS = (("empty", "solo", "accuracy"), ("group", "presentation", "macro_f1"))
-"""The two questions inside the four modes, and the score each is judged by (the issue's)."""
+"""The two questions inside the four modes, and the score each is judged by."""
 PROBES: tuple[ProbeKind, ...] = ("attentive", "linear")
 TASKS = ("curve", "pairs", "rooms")
 
@@ -72,7 +72,7 @@ def main() -> None:
         "--probes", nargs="+", choices=PROBES, default=list(PROBES), help="the attentive probe costs ~20 s a fit"
     )
     parser.add_argument("--work", type=Path, default=Path(".classroom-mode/bench/room-probe"))
-    parser.add_argument("--out", type=Path, default=Path("docs/results/room_tasks.md"))
+    parser.add_argument("--out", type=Path, default=benchmark_page("room_tasks"))
     args = parser.parse_args()
     args.crop_size = None  # what `room_clips` and `exported` read of bench_room_probe's options
 
@@ -99,9 +99,9 @@ def main() -> None:
                 rows.append((f"other rooms (leave one room out): {name}, {kind}", _other_rooms(rooms, name, kind)))
     for label, values in rows:
         print(f"{label}: {np.mean(values):.3f}", flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(_markdown(args, backbone, rows, time.perf_counter() - started), encoding="utf-8")
-    print(f"written {args.out}")
+    rooms = f"{min(args.rooms)}-{max(args.rooms)}" if len(args.rooms) > 1 else str(args.rooms[0])
+    section = f"bench_room_tasks: {' '.join(args.tasks)}, {' '.join(args.probes)}, rooms {rooms}"
+    write_section(args.out, section, _markdown(args, backbone, rows, time.perf_counter() - started))
 
 
 def _room(args: argparse.Namespace, seed: int, encoders: dict[str, Backbone], cache: EmbeddingCache) -> Room:
@@ -215,15 +215,13 @@ def _stacked(features: Sequence[FeatureSet]) -> FeatureSet:
 def _markdown(args, backbone: Backbone, rows: list[tuple[str, list[float]]], seconds: float) -> str:
     rooms = " | ".join(str(r) for r in args.rooms)
     lines = [
-        "## Task by task: label efficiency, the two pairs, other rooms (`benchmarks/bench_room_tasks.py`)",
-        "",
         f"Machine: {machine()}; {seconds:.0f} s in all. Backbone: {backbone.describe()}, and the same "
         "architecture with random weights on the same clips.",
         "",
         f"Reproduce: `.venv/bin/python benchmarks/bench_room_tasks.py --model {args.model} --rooms "
         f"{' '.join(map(str, args.rooms))} --clips-per-mode {args.clips_per_mode} --sizes "
         f"{' '.join(map(str, args.sizes))} --visit {args.visit:g} --size {args.size} --folds {args.folds} "
-        f"--tasks {' '.join(args.tasks)} --probes {' '.join(args.probes)} --out {args.out}`",
+        f"--tasks {' '.join(args.tasks)} --probes {' '.join(args.probes)}`",
         "",
         f"{args.clips_per_mode} clips per mode of {args.size} px recorded in each room in {args.visit:g} s sessions "
         f"(clips cut once the room has settled into its mode); stratified {args.folds}-fold CV grouped by session, "

@@ -1,6 +1,6 @@
 """Simulator numbers: rendering speed, and how hard the footage is for two cheap baselines.
 
-    .venv/bin/python benchmarks/bench_sim.py --out docs/results/sim.md
+    .venv/bin/python benchmarks/bench_sim.py      # writes docs/benchmarks/sim.md
 
 1. Speed: `generate_dataset` of 100 clips (25 per mode) of 3 s at 256×256, 16 fps, MP4 included,
    with 2 worker processes; reported as wall time and frames per second.
@@ -25,6 +25,7 @@ import numpy as np
 
 from classroom_mode.sim import generate_dataset, load_manifest
 from classroom_mode.sim.baselines import difficulty_report, mean_frame_features
+from doc_page import benchmark_page, write_section
 
 
 def decode(path: Path) -> np.ndarray:
@@ -56,7 +57,7 @@ def difficulty(root: Path, clips_per_mode: int, workers: int, seed: int) -> dict
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, help="write the markdown section here as well as to stdout")
+    parser.add_argument("--out", type=Path, default=benchmark_page("sim"), help="the page to write")
     parser.add_argument("--speed-clips-per-mode", type=int, default=25)
     parser.add_argument("--clips-per-mode", type=int, default=40)
     parser.add_argument("--workers", type=int, default=2)
@@ -70,12 +71,9 @@ def main() -> None:
         hard = difficulty(root, args.clips_per_mode, args.workers, args.seed)
     command = " ".join([".venv/bin/python", "benchmarks/bench_sim.py", *sys.argv[1:]])
     lines = [
-        "## Simulator",
-        "",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}; "
-        f"{args.workers} worker processes. The cores were shared with other jobs: 1-minute load average "
-        f"{load_before:.1f} before and {load_after:.1f} after the speed run, "
-        "so the wall time includes waiting for them.",
+        f"{args.workers} worker processes; 1-minute load average {load_before:.1f} before and {load_after:.1f} "
+        "after the speed run (above the core count, the wall time includes waiting for a core).",
         "",
         "### Rendering speed",
         "",
@@ -104,7 +102,7 @@ def main() -> None:
         "presentation draw their head count from the same 4–14 range. The mean frame is weak over all four modes "
         "because room, layout, camera pose, light and clothes change from clip to clip; on group vs presentation "
         f"it reaches {pair:.2f}, so a probe has to score well above that on the pair to show it reads arrangement "
-        "and motion. The simulator is numpy + Pillow on the CPU; no GPU was involved.",
+        "and motion. The simulator is numpy + Pillow on the CPU.",
         "",
         "Reproduce:",
         "",
@@ -115,9 +113,7 @@ def main() -> None:
     ]
     text = "\n".join(lines)
     print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text, encoding="utf-8")
+    write_section(args.out, "bench_sim", text)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,7 @@
 windows on simulator streams, next to frame differencing and embedding variance measured the same way, and the
 leakage test (future frames change the error, never the context tokens or the prediction).
 
-    .venv/bin/python benchmarks/bench_surprise.py --model src/classroom_mode/model/weights/vjepa2-tiny-sim \\
-        --out docs/results/worldmodel.md
+    .venv/bin/python benchmarks/bench_surprise.py      # writes docs/benchmarks/surprise.md
 
 Streams: `classroom_mode.sim.render_stream` with a three-mode timeline and one of each injected event (fall,
 run, chair, lights) scheduled from the seed. Windows of `--window` seconds every `--every` seconds are read
@@ -25,12 +24,12 @@ import torch
 from sklearn.metrics import roc_auc_score
 from transformers.models.vjepa2.modeling_vjepa2 import apply_masks
 
-from bench_jepa import machine, write_section
 from classroom_mode.config import SurpriseThresholds
 from classroom_mode.model.backbone import Backbone, load_backbone
 from classroom_mode.model.surprise import SurpriseCalibrator, SurpriseModel
 from classroom_mode.sim import render_stream, sidecar_path
 from classroom_mode.video.decode import probe_video, sample_clip
+from doc_page import benchmark_page, machine, write_section
 
 METHODS = ("surprise (JEPA prediction error)", "frame difference", "embedding variance over time")
 
@@ -146,9 +145,9 @@ def main() -> None:
     parser.add_argument("--timeline", default="group:30,presentation:30,solo:30")
     parser.add_argument("--window", type=float, default=3.0)
     parser.add_argument("--every", type=float, default=1.0)
-    parser.add_argument("--work", type=Path, default=Path("/tmp/wm/streams"))
+    parser.add_argument("--work", type=Path, default=Path(".classroom-mode/bench/surprise-streams"))
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", type=Path, default=Path("docs/results/worldmodel.md"))
+    parser.add_argument("--out", type=Path, default=benchmark_page("surprise"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     where = machine()
@@ -171,8 +170,7 @@ def main() -> None:
         rows.extend(score_stream(path, scorer, args.window, args.every))
     seconds = time.perf_counter() - started
 
-    lines = ["## World model: surprise (`benchmarks/bench_surprise.py`)", ""]
-    lines += [f"Machine: {where}. Model: `{backbone.describe()}`.", ""]
+    lines = [f"Machine: {where}. Model: `{backbone.describe()}`.", ""]
     lines += [
         "Reproduce: `.venv/bin/python benchmarks/bench_surprise.py "
         + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items())

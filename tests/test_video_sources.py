@@ -61,7 +61,7 @@ def test_a_bad_file_is_refused_when_the_source_is_built(tmp_path: Path) -> None:
 
 def test_webcam_without_opencv_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "cv2", None)  # as if opencv were not installed
-    with pytest.raises(NotAvailableError, match=r"pip install 'classroom-mode\[camera\]'"):
+    with pytest.raises(NotAvailableError, match=r"pip install -e '\.\[camera\]'"):
         open_source("desk", CameraConfig(source=WebcamSource(index=0)))
 
 

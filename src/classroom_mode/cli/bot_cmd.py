@@ -31,7 +31,9 @@ def bot(
     except ModuleNotFoundError as exc:  # discord.py (and its aiohttp) are the optional `discord` extra
         if exc.name not in ("discord", "aiohttp"):
             raise
-        raise NotAvailableError("the bot needs discord.py: pip install 'classroom-mode[discord]'") from None
+        raise NotAvailableError(
+            "the bot needs discord.py: pip install -e '.[discord]' in the classroom-mode folder"
+        ) from None
     try:
         run_bot(settings, sync_commands=sync)
     except KeyboardInterrupt:

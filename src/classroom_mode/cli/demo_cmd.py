@@ -48,7 +48,7 @@ DEMO_BROKER = "127.0.0.1:1883"
 
 @dataclass(frozen=True)
 class Preset:
-    """How big a demo run is; `--small` is the one CI runs."""
+    """How big a demo run is; `--small` is the one `.ci/run` runs."""
 
     clips_per_mode: int
     timeline: str
@@ -74,7 +74,9 @@ def register(app: typer.Typer) -> None:
 
 def demo(
     serve: Annotated[bool, typer.Option("--serve/--no-serve", help="serve the dashboard during the live part")] = True,
-    small: Annotated[bool, typer.Option("--small", help="a smaller, faster run (what CI runs)")] = False,
+    small: Annotated[
+        bool, typer.Option("--small", help="a smaller, faster run: 16 clips per mode and a shorter timeline")
+    ] = False,
     out: Annotated[Path, typer.Option("--out", help="folder for the dataset, probe, config and history")] = Path(
         "demo-output"
     ),

@@ -13,7 +13,7 @@ from classroom_mode.errors import ClassroomModeError
 
 
 def register(app: typer.Typer) -> None:
-    outputs_app = typer.Typer(help="The room's outputs: bus, MQTT, webhooks, commands.", no_args_is_help=True)
+    outputs_app = typer.Typer(help="The room's outputs: bus, MQTT, webhooks, commands, sound.", no_args_is_help=True)
     app.add_typer(outputs_app, name="outputs")
     outputs_app.command("status")(status)
     outputs_app.command("test")(test)

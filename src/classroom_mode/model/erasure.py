@@ -2,10 +2,10 @@
 
 A fixed camera's room is the slowest feature there is: constant within a clip, different between cameras, and
 what a JEPA locks onto first (Sobal et al. 2022, arXiv 2211.10831; Background Erasing, CVPR 2021). Subtracting
-a per-camera reference leaves people, and what they move, as almost all that differs from mid-grey. Measured in
-docs/results/worldmodel_people_s9.md: it lifts the per-room probes of random-weight networks by 4–11 points; a
-model pretrained on erased windows does no better than its random twin fed them, and the shipped model,
-pretrained on plain clips, loses with it, so probes erase only when asked to.
+a per-camera reference leaves people, and what they move, as almost all that differs from mid-grey. Measured
+(docs/experiments/worldmodel.md, "Erasing the room at the input"): it lifts the per-room probes of random-weight
+networks by 4–11 points; a model pretrained on erased windows does no better than its random twin fed them, and
+the shipped model, pretrained on plain clips, loses with it, so probes erase only when asked to.
 
     erased = (frame − reference) / 2 + mid-grey
 

@@ -26,7 +26,9 @@ def _depthai() -> Any:
     try:
         import depthai
     except ImportError:
-        raise NotAvailableError("OAK cameras need depthai 3.x: pip install 'classroom-mode[oak]'") from None
+        raise NotAvailableError(
+            "OAK cameras need depthai 3.x: pip install -e '.[oak]' in the classroom-mode folder"
+        ) from None
     if not depthai.__version__.startswith("3."):
         raise NotAvailableError(f"OAK cameras need depthai 3.x, found {depthai.__version__}")
     return depthai

@@ -16,7 +16,9 @@ def _cv2() -> Any:
     try:
         import cv2
     except ImportError:
-        raise NotAvailableError("webcam sources need OpenCV: pip install 'classroom-mode[camera]'") from None
+        raise NotAvailableError(
+            "webcam sources need OpenCV: pip install -e '.[camera]' in the classroom-mode folder"
+        ) from None
     return cv2
 
 

@@ -1,0 +1,45 @@
+"""Where a benchmark's table goes: its own marked section of its page in `docs/benchmarks/`.
+
+A page holds the latest table between `<!-- NAME -->` and `<!-- /NAME -->` and, around it, how to read it,
+written by hand. Re-running the benchmark replaces the table and leaves the reading, so a page never has to be
+rebuilt from pieces.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+
+import torch
+
+PAGES = Path("docs/benchmarks")
+"""The benchmarks' pages, one per script, from the repository root (where the commands run)."""
+
+
+def benchmark_page(name: str) -> Path:
+    """The page of the benchmark `name` (`docs/benchmarks/NAME.md`)."""
+    return PAGES / f"{name}.md"
+
+
+def write_section(path: Path, name: str, text: str) -> None:
+    """Replace (or append) the section marked `name` in `path`, leaving the rest of the page as it is."""
+    start, end = f"<!-- {name} -->", f"<!-- /{name} -->"
+    old = path.read_text(encoding="utf-8") if path.is_file() else ""
+    block = f"{start}\n{text.rstrip()}\n{end}\n"
+    if start in old and end in old:
+        new = old[: old.index(start)] + block + old[old.index(end) + len(end) + 1 :]
+    else:
+        new = old + ("\n" if old else "") + block
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(new, encoding="utf-8")
+    print(f"wrote {path} (section {name})")
+
+
+def machine() -> str:
+    """The machine a table was measured on, with the load average beside it (timings move with the load)."""
+    load = os.getloadavg()[0]
+    return (
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores (load average {load:.1f} at the "
+        f"start), torch {torch.__version__}, {torch.get_num_threads()} thread(s)"
+    )
