@@ -52,7 +52,7 @@ class RoomListener:
         *,
         rng: random.Random | None = None,
     ) -> None:
-        self.settings, self.requests = settings, requests
+        self.name, self.settings, self.requests = name, settings, requests
         self.subscribers = [*subscribers, ALL_CAMERAS]
         base = settings.url.rstrip("/")
         self.stream_url = f"{base}/subscribe/events"
@@ -93,22 +93,23 @@ class RoomListener:
         while not self._stop.is_set():
             try:
                 with httpx.Client(timeout=timeout, headers=self.headers) as client:
-                    self._listen(client, subscriber)
-                attempt = 0  # the server ended the stream, or it was quiet too long: open it again
+                    if self._listen(client, subscriber):
+                        attempt = 0  # it carried events before the server ended it: not a failing server
             except httpx.ReadTimeout:
-                attempt = 0
+                continue  # quiet for IDLE_S: open it again at once
             except (httpx.HTTPError, SSEError) as exc:
                 if self._stop.is_set():
                     return
                 self.trouble.failing(f"{type(exc).__name__}: {exc}")
-                self._stop.wait(backoff_s(attempt, self.settings.max_backoff_s, self.rng))
-                attempt += 1
             except Exception:  # a bug here must not take the live loop with it: said, then retried
-                log.exception("output bus: listening to the room failed")
-                self._stop.wait(backoff_s(attempt, self.settings.max_backoff_s, self.rng))
-                attempt += 1
+                log.exception("output %s: listening to the room failed", self.name)
+            # a stream that ended or failed is opened again after the backoff: one ended at once is no hot loop
+            self._stop.wait(backoff_s(attempt, self.settings.max_backoff_s, self.rng))
+            attempt += 1
 
-    def _listen(self, client: httpx.Client, subscriber: str) -> None:
+    def _listen(self, client: httpx.Client, subscriber: str) -> bool:
+        """Read one subscription's stream until it ends; whether it carried any event."""
+        carried = False
         with connect_sse(client, "GET", self.stream_url, params={"subscriber_id": subscriber}) as source:
             source.response.raise_for_status()
             self._hold(subscriber, source.response)
@@ -119,12 +120,14 @@ class RoomListener:
                 self.trouble.ok()
                 for event in source.iter_sse():
                     if self._stop.is_set():
-                        return
+                        break
+                    carried = True
                     if event.event == EVENT_NAME:
                         self.requests.handle_text(event.data)
             finally:
                 with self._lock:
                     self._sockets.pop(subscriber, None)
+        return carried
 
     def _hold(self, subscriber: str, response: httpx.Response) -> None:
         """Keep the stream's socket, so that `stop` can wake the thread reading it."""

@@ -51,8 +51,10 @@ class Presence:
         self.trouble = FailureLog(log, f"output {name}: heartbeat")
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._started = False
 
     def start(self) -> None:
+        self._started = True
         if self.heartbeat_url is None:
             return
         self._stop.clear()
@@ -60,11 +62,14 @@ class Presence:
         self._thread.start()
 
     def stop(self, timeout_s: float = 10.0) -> None:
+        """End the heartbeats and say farewell, once per start (a loop stopped twice says it once)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=timeout_s)
             self._thread = None
-        self._farewell()
+        if self._started:
+            self._started = False
+            self._farewell()
 
     def _run(self) -> None:
         with httpx.Client() as client:

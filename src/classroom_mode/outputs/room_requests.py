@@ -27,7 +27,6 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -99,8 +98,6 @@ class RoomRequests:
         self.clip_s = {cid: cam.clip.seconds for room in config.rooms.values() for cid, cam in room.cameras.items()}
         self.monotonic = monotonic
         self.said = OncePerKind(log)
-        self.captured: list[Path] = []
-        """The clips written on the room's request, oldest first (what `outputs status` could show)."""
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._last_capture: dict[str, float] = {}
         self._lock = threading.Lock()
@@ -188,7 +185,6 @@ class RoomRequests:
             return
         self._last_capture[camera_id] = now
         path = save_clip(clip, self.config.paths.data / self._folder(event))
-        self.captured.append(path)
         log.info("camera %s: clip recorded on the room's request (%s): %s", camera_id, event.id, path)
 
     def _folder(self, event: RoomEvent) -> str:
