@@ -2,7 +2,8 @@
 holds the facts): `/push/state` merges a camera's state and computes the room's mode from it, project heartbeats and
 events are refused for a project it does not list and event types are checked by its rule, and
 `/subscribe/events` streams what a test publishes to the subscribers its targeting rule lets see it, as
-`event: classroom_event` with the event's JSON, the way its `writeSse` writes them."""
+`event: classroom_event` with the event's JSON, the way its `writeSse` writes them (the response's head with the
+first of them, as Node sends it)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,13 @@ import re
 import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Header, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.types import Send
 
 FIXTURE = json.loads((Path(__file__).parent / "fixtures" / "room_server.json").read_text())
 EVENT_TYPE = re.compile(FIXTURE["event_type_pattern"])
@@ -59,6 +62,8 @@ class RoomServer:
     recent: list[Any] = field(default_factory=list)
     """Newest first, as `/api/events/recent` serves them."""
     subscribers: list[Subscriber] = field(default_factory=list)
+    published: int = 0
+    """Events the server made itself (one per push)."""
     opened: list[str] = field(default_factory=list)
     """The subscriber id of every stream opened, in order (reconnects included)."""
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -93,6 +98,22 @@ class RoomServer:
             return room_mode(self.cameras)
 
 
+class HeadWithFirstEvent(StreamingResponse):
+    """A stream whose status and headers go out with its first event, as Node sends a response whose head was
+    written (`writeHead`) but no body yet: a subscriber's request is answered only when something happens."""
+
+    async def stream_response(self, send: Send) -> None:
+        head = {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        async for chunk in self.body_iterator:
+            if head:
+                await send(head)
+                head = {}
+            await send({"type": "http.response.body", "body": str(chunk).encode(), "more_body": True})
+        if head:
+            await send(head)
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
 def visible(event: dict[str, Any], subscriber: str) -> bool:
     """The server's `legacyEventVisible`: an event with a target reaches only a subscriber of that name."""
     target = event.get("target") or (event.get("payload") or {}).get("target")
@@ -118,7 +139,27 @@ def room_server_app(server: RoomServer) -> FastAPI:
         with server.lock:
             server.pushes.append(body)
             previous = server.cameras.get(body["camera_id"], {})
-            server.cameras[body["camera_id"]] = {**previous, **body, "running": body.get("running") is not False}
+            merged = {**previous, **body, "running": body.get("running") is not False}
+            server.cameras[body["camera_id"]] = merged
+            server.published += 1
+            number = server.published
+        server.publish(  # every push is an event on every stream, as the server's `ingestCameraState` makes it
+            {
+                "id": f"evt-push-{number}",
+                "event_type": "camera.state.updated",
+                "category": "sensor",
+                "source": body["camera_id"],
+                "target": None,
+                "salience": "ambient",
+                "created_at": datetime.now(UTC).isoformat(),
+                "payload": {
+                    "cameraId": body["camera_id"],
+                    "running": merged["running"],
+                    "detectorHost": merged.get("detector_host"),
+                    "detectorUser": None,
+                },
+            }
+        )
         return JSONResponse({"ok": True, "room_mode": server.mode()})
 
     @app.post("/api/projects/{project_id}/heartbeat")
@@ -162,6 +203,6 @@ def room_server_app(server: RoomServer) -> FastAPI:
                     if sub in server.subscribers:
                         server.subscribers.remove(sub)
 
-        return StreamingResponse(stream(), media_type="text/event-stream")
+        return HeadWithFirstEvent(stream(), media_type="text/event-stream")
 
     return app

@@ -9,8 +9,11 @@ two of them is acted on once (`RoomRequests` remembers ids).
 A dropped or refused connection is retried with the outbox's backoff (doubling, jittered, capped at the
 output's `max_backoff_s`), said once when it starts failing and once when it works again. After each reconnect
 the server's recent events (`GET {url}/api/events/recent`) are read, so a request sent while the stream was
-down is still acted on; the first time, they are only remembered (they were sent before this product listened).
-The server sends no keep-alive on this stream: after `IDLE_S` without a byte the subscription reconnects.
+down is still acted on. Before the first stream opens they are read once and only remembered: they were sent
+before this product listened (and the server sends a stream's headers only with its first event, so that event
+is in the recent ones a catch-up reads as soon as the stream opens).
+The server sends no keep-alive on this stream (and its headers only with the first event): after `IDLE_S`
+without a byte the subscription reconnects.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import logging
 import random
 import socket
 import threading
+import time
 from typing import Any
 
 import httpx
@@ -60,9 +64,8 @@ class RoomListener:
         self.headers = {"X-API-Key": api_key} if api_key else {}
         self.rng = rng or random.Random()
         self.trouble = FailureLog(log, f"output {name}: listening to the room")
-        self.connections = 0
-        """Streams opened so far (every reconnect counts)."""
-        self._caught_up = False
+        self._has_baseline = False
+        self._baseline_lock = threading.Lock()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -77,14 +80,18 @@ class RoomListener:
         for thread in self._threads:
             thread.start()
 
-    def stop(self, timeout_s: float = 10.0) -> None:
+    def stop(self, timeout_s: float = 2.0) -> None:
+        """Stop listening. A thread reading a stream is woken by shutting its socket; one still waiting for a
+        stream's first bytes (the Node server sends its headers with the first event) is left to end on its own
+        (a daemon, it acts on nothing once stopped) rather than hold the loop's stop."""
         self._stop.set()
         with self._lock:
-            for sock in self._sockets.values():  # wakes a thread blocked reading a quiet stream
+            for sock in self._sockets.values():
                 with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
+        deadline = time.monotonic() + timeout_s
         for thread in self._threads:
-            thread.join(timeout=timeout_s)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
         self._threads = []
 
     def _run(self, subscriber: str) -> None:
@@ -93,6 +100,7 @@ class RoomListener:
         while not self._stop.is_set():
             try:
                 with httpx.Client(timeout=timeout, headers=self.headers) as client:
+                    self._baseline(client)
                     if self._listen(client, subscriber):
                         attempt = 0  # it carried events before the server ended it: not a failing server
             except httpx.ReadTimeout:
@@ -114,9 +122,12 @@ class RoomListener:
             source.response.raise_for_status()
             self._hold(subscriber, source.response)
             try:
-                with self._lock:
-                    self.connections += 1
-                self._catch_up(client)
+                if self._stop.is_set():
+                    return False
+                try:
+                    self._catch_up(client)
+                except httpx.HTTPError as exc:  # the stream itself works: it goes on without the catch-up
+                    self.requests.said.say("catch-up failed", f"the room server's recent events: {exc}")
                 self.trouble.ok()
                 for event in source.iter_sse():
                     if self._stop.is_set():
@@ -139,20 +150,28 @@ class RoomListener:
                 if self._stop.is_set():
                     sock.shutdown(socket.SHUT_RDWR)
 
-    def _catch_up(self, client: httpx.Client) -> None:
-        """Read the server's recent events, oldest first: acted on after a reconnect, only remembered the first time."""
-        with self._lock:
-            act, self._caught_up = self._caught_up, True
+    def _baseline(self, client: httpx.Client) -> None:
+        """Before the first stream opens, remember the server's recent events without acting: they were sent
+        before this product listened. Every later read of them acts on what it has not seen."""
+        with self._baseline_lock:
+            if not self._has_baseline:
+                self._catch_up(client, act=False)
+                self._has_baseline = True
+
+    def _catch_up(self, client: httpx.Client, act: bool = True) -> None:
+        """Hand the server's recent events to `requests`, oldest first (a reconnect's way to what it missed)."""
         try:
             response = client.get(self.recent_url, params={"limit": RECENT_LIMIT})
+            if response.status_code == 404:
+                self.requests.said.say(
+                    "no recent events",
+                    f"the room server has no {self.recent_url}: requests sent while a stream was down are missed",
+                )
+                return
             response.raise_for_status()
-            events = response.json().get("events", [])
-        except (httpx.HTTPError, ValueError, AttributeError) as exc:
-            self.requests.said.say(
-                "no recent events",
-                f"the room server's recent events ({self.recent_url}) could not be read ({exc}): requests sent while "
-                "the stream was down are missed",
-            )
-            return
+            body = response.json()
+        except ValueError:
+            body = None
+        events = body.get("events") if isinstance(body, dict) else None
         for event in reversed(events if isinstance(events, list) else []):
             self.requests.handle(event, act=act)
