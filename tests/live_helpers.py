@@ -72,12 +72,17 @@ class ScriptedFeed:
         self.levels = list(levels)
         self.clock = clock or (lambda: datetime.now(UTC))
         self.closed = False
+        self.last: Clip | None = None
 
     def next_clip(self) -> Clip:
         level = self.levels.pop(0) if self.levels else None
         if level is None:
             raise CameraOffline(f"camera {self.camera_id}: no frame")
-        return flat_clip(self.camera_id, level, self.clock(), seed=len(self.levels))
+        self.last = flat_clip(self.camera_id, level, self.clock(), seed=len(self.levels))
+        return self.last
+
+    def recent_clip(self) -> Clip | None:
+        return self.last
 
     def close(self) -> None:
         self.closed = True
@@ -141,10 +146,11 @@ class CentroidProbe:
 class ServerThread:
     """A real uvicorn server for `app` on a free 127.0.0.1 port, in a thread."""
 
-    def __init__(self, app) -> None:
+    def __init__(self, app, port: int = 0) -> None:
+        """`port` 0: a free one; another: that one again (a server restarted where its clients know it)."""
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind(("127.0.0.1", port))
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
         # a held-open event stream must not hold the test's shutdown for long
         config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=1, ws="none")

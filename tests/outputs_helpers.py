@@ -1,6 +1,6 @@
 """Real parts for the outputs tests and benchmark: a mosquitto broker on a free loopback port (killable and
-restartable with its retained messages), a paho subscriber that records what arrives, and HTTP receivers for
-the bus and webhook sinks (FastAPI on uvicorn, via `dashboard_helpers.serve`)."""
+restartable with its retained messages), a paho subscriber that records what arrives, and an HTTP receiver for
+the webhook sink (FastAPI on uvicorn, via `dashboard_helpers.serve`)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from fastapi import FastAPI, Header, Request, Response
+from fastapi import FastAPI, Request, Response
 
 from classroom_mode.clock import utc_now
 from classroom_mode.records import ModeState, Prediction
@@ -138,24 +138,6 @@ class HttpReceiver:
     answers: list[int] = field(default_factory=list)
     """Status codes to answer with, first to last, before answering 200 to everything."""
     delay_s: float = 0.0
-
-
-def bus_app(receiver: HttpReceiver, api_key: str) -> FastAPI:
-    """The classroom bus's push endpoint as its docs describe it: the key header and the detector's payload."""
-    app = FastAPI()
-
-    @app.post("/push/state")
-    async def push(request: Request, x_api_key: str | None = Header(None)) -> Response:
-        if x_api_key != api_key:
-            return Response(status_code=401)
-        body = await request.json()
-        if set(body) != {"camera_id", "predicted_class", "prediction_confidence", "class_probs"}:
-            return Response(status_code=422)
-        receiver.bodies.append(body)
-        receiver.headers.append(dict(request.headers))
-        return Response(status_code=200)
-
-    return app
 
 
 def webhook_app(receiver: HttpReceiver) -> FastAPI:

@@ -25,7 +25,6 @@ from outputs_helpers import (
     HttpReceiver,
     Subscriber,
     broker,
-    bus_app,
     mode_state,
     reading,
     webhook_app,
@@ -85,7 +84,7 @@ def test_a_migrated_version_1_history_keeps_its_rows_and_gains_the_outbox(tmp_pa
     with HistoryStore(path) as history:
         history.set_state(mode_state("lab", "solo"))
     conn = sqlite3.connect(path)
-    for table in ("outbox", "outbox_sinks", "outbox_parked"):
+    for table in ("outbox", "outbox_sinks", "outbox_parked", "phases"):
         conn.execute(f"DROP TABLE {table}")
     conn.execute("PRAGMA user_version = 1")
     conn.commit()
@@ -110,46 +109,7 @@ def test_a_long_backlog_is_coalesced_to_the_newest_state_per_subject(store):
     assert len(fresh) == 5 and none == 0  # not behind: every flip is sent
 
 
-# -- HTTP sinks -----------------------------------------------------------------------------------------
-
-
-def test_the_bus_gets_each_reading_in_its_documented_shape_with_the_key(store, monkeypatch):
-    monkeypatch.setenv("BUS_KEY", "k-123")
-    receiver = HttpReceiver()
-    with serve(bus_app(receiver, "k-123")) as url:
-        config = config_with({"bus": {"kind": "bus", "url": url, "api_key_env": "BUS_KEY"}})
-        outputs = Outputs(config, store)
-        outputs.start()
-        try:
-            store.add_prediction(reading("cam", "solo", 0.7))
-            store.set_state(mode_state("lab", "solo"))  # not for the bus
-            assert wait_for(lambda: len(receiver.bodies) == 1), "the bus to get the reading"
-        finally:
-            outputs.stop()
-    assert receiver.bodies == [
-        {"camera_id": "cam", "predicted_class": "solo", "prediction_confidence": 0.7, "class_probs": {"solo": 0.7}}
-    ]
-    status = outputs.statuses()[0]
-    assert status.delivered == 1 and status.pending == 0 and status.state == "stopped"
-
-
-def test_a_refused_key_retries_with_one_clear_line_and_never_shows_the_key(store, monkeypatch, caplog):
-    monkeypatch.setenv("BUS_KEY", "wrong-secret-value")
-    receiver = HttpReceiver()
-    with serve(bus_app(receiver, "right")) as url:
-        config = config_with({"bus": {"kind": "bus", "url": url, "api_key_env": "BUS_KEY", "max_backoff_s": 0.2}})
-        outputs = Outputs(config, store)
-        outputs.start()
-        try:
-            store.add_prediction(reading("cam", "solo"))
-            assert wait_for(lambda: outputs.statuses()[0].state == "retrying"), "the sink to retry"
-            assert wait_for(lambda: len(caplog.records) >= 1)
-            status = outputs.statuses()[0]
-        finally:
-            outputs.stop()
-    assert "401" in status.last_error and "refused" in status.last_error and status.pending == 1
-    assert "wrong-secret-value" not in status.model_dump_json() + caplog.text
-    assert sum("refused" in r.getMessage() for r in caplog.records) == 1  # logged once, not per retry
+# -- HTTP sinks (the bus: test_bus.py) ---------------------------------------------------------------------
 
 
 def test_the_webhook_is_signed_carries_the_event_id_retries_a_5xx_and_parks_a_4xx(store, monkeypatch):
@@ -590,9 +550,7 @@ def test_a_tls_sink_facing_a_plain_broker_says_tls_failed(store, tmp_path):
 
 
 def test_a_sink_that_takes_one_kind_of_event_refuses_others_saying_why():
-    text = "outputs:\n  b:\n    kind: bus\n    url: http://x\n    api_key_env: K\n    events: [reading, mode]\n"
+    text = "outputs:\n  s:\n    kind: sound\n    ambiences: {party: p.wav}\n    events: [reading, mode]\n"
     with pytest.raises(ConfigErrors) as caught:
         parse_config(text)
-    assert caught.value.problems == [
-        "outputs.b.events: the bus takes camera readings only (it derives its own mode-change events)"
-    ]
+    assert caught.value.problems == ["outputs.s.events: a sound sink follows mode changes only"]

@@ -298,14 +298,36 @@ HttpUrl = Annotated[str, AfterValidator(_http_url), AfterValidator(_no_credentia
 
 
 class BusOutput(OutputSettings):
-    """The classroom event bus: `POST {url}/push/state` with the V-JEPA detector's payload, per camera reading."""
+    """The class's room server: each camera's whole state pushed to `POST {url}/push/state`, and, under a
+    `project_id` the server knows, this product as a project of the room (heartbeats, the room's mode and
+    surprise as the project's events); with `listen`, the room's requests to the cameras acted on."""
 
     kind: Literal["bus"] = "bus"
     url: HttpUrl
-    api_key_env: EnvName = Field(description="environment variable holding the bus's X-API-Key")
+    api_key_env: EnvName | None = Field(
+        None, description="environment variable holding an X-API-Key (the Python reference server checks one)"
+    )
+    project_id: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$",
+        description="this product's id in the server's project list: heartbeats and the room's own events go there",
+    )
+    listen: bool = Field(
+        False, description="act on the room's requests to these cameras (capture a clip) and record its phase"
+    )
+    room: str | None = Field(None, description="the room whose phase the server holds (needed with several rooms)")
+    heartbeat_s: float = Field(30.0, ge=5, le=600, description="seconds between two heartbeats")
     timeout_s: float = Field(5.0, gt=0, le=120)
-    events: list[OutputKind] = Field(default_factory=_kinds("reading"))
-    takes_only = ("reading", "the bus takes camera readings only (it derives its own mode-change events)")
+    events: list[OutputKind] = Field(default_factory=_kinds("reading", "mode", "surprise", "camera"))
+
+    @model_validator(mode="after")
+    def _mode_events_need_a_project(self) -> BusOutput:
+        # the server makes its own room mode from pushes; this product's mode goes out as the project's event
+        if self.project_id is None and "mode" in self.events:
+            if "events" in self.model_fields_set:
+                raise ValueError("events: mode changes are published as the project's events: set project_id")
+            self.events = [kind for kind in self.events if kind != "mode"]
+        return self
 
 
 class MqttOutput(OutputSettings):
@@ -390,14 +412,16 @@ class Config(Section):
     )
 
     @model_validator(mode="after")
-    def _sound_follows_one_known_room(self) -> Config:
+    def _sinks_follow_one_known_room(self) -> Config:
         for name, sink in self.outputs.items():
-            if not isinstance(sink, SoundOutput):
+            if not isinstance(sink, SoundOutput | BusOutput):
                 continue
-            if sink.room is None and len(self.rooms) > 1:
-                raise ValueError(f"outputs.{name}.room: which room's mode it plays ({', '.join(self.rooms)})")
             if sink.room is not None and sink.room not in self.rooms:
                 raise ValueError(f"outputs.{name}.room: {sink.room!r} is not a configured room")
+            needed = isinstance(sink, SoundOutput) or sink.listen
+            if needed and sink.room is None and len(self.rooms) > 1:
+                which = "which room's mode it plays" if isinstance(sink, SoundOutput) else "which room it listens for"
+                raise ValueError(f"outputs.{name}.room: {which} ({', '.join(self.rooms)})")
         return self
 
     @model_validator(mode="after")

@@ -172,6 +172,19 @@ class ModeChange(Record):
     confidence: float = Field(ge=0.0, le=1.0)
 
 
+class PhaseChange(Record):
+    """The phase of a lesson the class's room server announced for a room (`room.phase.changed`: arrival,
+    lecture, activity, conclude, departure, or whatever its console sets), kept beside the room's modes."""
+
+    room: str
+    phase: str = Field(min_length=1, max_length=80)
+    at: datetime
+    source: str | None = None
+    """Who set it on the server (its console, a project), as the server said."""
+    event_id: str | None = None
+    """The server's id of the event that announced it."""
+
+
 class SinkStatus(Record):
     """How one configured output sink is doing: what `GET /api/outputs`, the dashboard and `outputs test` show."""
 

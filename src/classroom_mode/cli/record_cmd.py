@@ -11,6 +11,7 @@ import typer
 from classroom_mode.cli.common import ConfigOption, JsonOption, config_from, info, print_json
 from classroom_mode.config import CameraConfig, Config, SimSource
 from classroom_mode.errors import UserError
+from classroom_mode.service.ports import LABEL_PORT
 from classroom_mode.video.factory import open_source
 from classroom_mode.video.live import StatusCallback
 from classroom_mode.video.recorder import Retention, auto_record, check_label, known_labels, record_labelled
@@ -114,7 +115,7 @@ def auto_record_cmd(
 def label(
     data: Annotated[Path, typer.Argument(help="dataset folder holding unlabeled/ and one folder per mode")],
     host: Annotated[str, typer.Option("--host", help="address to serve on (keep it local)")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="port (0: any free one)")] = 8766,
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="port (0: any free one)")] = LABEL_PORT,
     config_path: ConfigOption = None,
 ) -> None:
     """Label unlabeled clips in a local web page: one key per mode, skip, undo, delete to trash."""

@@ -61,6 +61,12 @@ class Sink(Protocol):
     def close(self) -> None: ...
 
 
+def backoff_s(attempt: int, cap_s: float, rng: random.Random) -> float:
+    """The wait before retry number `attempt` (from 0): doubling from `FIRST_BACKOFF_S` up to `cap_s`, with jitter
+    so that many clients behind one restarted server do not come back in step."""
+    return min(cap_s, FIRST_BACKOFF_S * 2**attempt) * rng.uniform(0.5, 1.0)
+
+
 def coalesced(events: Sequence[OutboxEvent], now: datetime, after_s: float) -> tuple[list[OutboxEvent], int]:
     """The events still worth sending, and how many were skipped as superseded (see the module docstring)."""
     cutoff = now - timedelta(seconds=after_s)
@@ -205,9 +211,8 @@ class SinkWorker:
             else:
                 self._answered(detail=detail)
                 return True
-            delay = min(self.settings.max_backoff_s, FIRST_BACKOFF_S * 2**attempt)
+            self._stop.wait(backoff_s(attempt, self.settings.max_backoff_s, self.rng))
             attempt += 1
-            self._stop.wait(delay * self.rng.uniform(0.5, 1.0))
         return False
 
     def _failing(self, error: str) -> bool:

@@ -4,23 +4,55 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from classroom_mode.clock import Clock, utc_now
-from classroom_mode.config import Config
+from classroom_mode.config import BusOutput, Config
 from classroom_mode.errors import UserError
+from classroom_mode.outputs.bus_listen import RoomListener
+from classroom_mode.outputs.bus_presence import Presence
 from classroom_mode.outputs.delivery import Rejected, Retry, Sink, SinkWorker
 from classroom_mode.outputs.events import Delivery, OutputRecord
-from classroom_mode.outputs.sinks import build_sink, target_of
+from classroom_mode.outputs.room_requests import Cameras, RoomRequests
+from classroom_mode.outputs.sinks import build_sink, bus_key, target_of
 from classroom_mode.records import OutputKind, Prediction, SinkStatus
 from classroom_mode.store import HistoryStore
 
 
+class Link(Protocol):
+    """What runs beside a sink's worker: a bus's presence in the room, its listener."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+def bus_links(
+    name: str, settings: BusOutput, config: Config, store: HistoryStore, cameras: Cameras | None
+) -> list[Link]:
+    """A bus output's presence, and its listener when it listens and there are cameras to record from."""
+    key = bus_key(name, settings)
+    links: list[Link] = [Presence(name, settings, config, store, key)]
+    if settings.listen and cameras is not None:
+        requests = RoomRequests(config, settings, store, cameras)
+        ids = [camera for room in config.rooms.values() for camera in room.cameras]
+        links.append(RoomListener(name, settings, requests, ids, key))
+    return links
+
+
 class Outputs:
-    """The delivery workers of `config.outputs` over one store. Building it reads every sink's secrets, so a
+    """The delivery workers of `config.outputs` over one store, and each bus output's presence in the room and,
+    with `listen` and `cameras` to record from, its listener. Building it reads every sink's secrets, so a
     missing one stops the start with its name instead of a sink that fails later."""
 
     def __init__(
-        self, config: Config, store: HistoryStore, *, clock: Clock = utc_now, sinks: Mapping[str, Sink] | None = None
+        self,
+        config: Config,
+        store: HistoryStore,
+        *,
+        clock: Clock = utc_now,
+        sinks: Mapping[str, Sink] | None = None,
+        cameras: Cameras | None = None,
     ) -> None:
         self.config, self.store = config, store
         built = dict(sinks) if sinks is not None else {n: build_sink(n, s, config) for n, s in config.outputs.items()}
@@ -28,6 +60,10 @@ class Outputs:
         self.workers = [
             SinkWorker(name, config.outputs[name], sink, store, rooms, clock=clock) for name, sink in built.items()
         ]
+        self.links: list[Link] = []
+        for name, settings in config.outputs.items():
+            if sinks is None and isinstance(settings, BusOutput):
+                self.links += bus_links(name, settings, config, store, cameras)
 
     def register(self) -> None:
         """Make the configured sinks the store's outbox readers: from now on their events are kept."""
@@ -40,10 +76,15 @@ class Outputs:
             self.register()
         for worker in self.workers:
             worker.start()
+        for link in self.links:
+            link.start()
 
     def stop(self) -> None:
+        """Stop the workers, then the links: a bus's `running: false` comes after the last reading it sent."""
         for worker in self.workers:
             worker.stop()
+        for link in self.links:
+            link.stop()
 
     def statuses(self) -> list[SinkStatus]:
         return [w.status(target_of(w.settings)) for w in self.workers]

@@ -45,9 +45,14 @@ def _required(name: str, field: str, env: str) -> str:
     return value
 
 
+def bus_key(name: str, settings: BusOutput) -> str | None:
+    """The bus's key, when one is named (the class's Node server checks none; its Python reference does)."""
+    return _required(name, "api_key_env", settings.api_key_env) if settings.api_key_env else None
+
+
 def build_sink(name: str, settings: OutputConfig, config: Config) -> Sink:
     if isinstance(settings, BusOutput):
-        return BusSink(settings, _required(name, "api_key_env", settings.api_key_env))
+        return BusSink(settings, bus_key(name, settings))
     if isinstance(settings, MqttOutput):
         check_slugs(config)
         password = _required(name, "password_env", settings.password_env) if settings.password_env else None

@@ -21,6 +21,7 @@ from classroom_mode.records import (
     CameraStatus,
     ModeSpan,
     ModeState,
+    PhaseChange,
     Prediction,
     SinkStatus,
     SurpriseReading,
@@ -55,6 +56,8 @@ class RoomCard(BaseModel):
     room: str
     state: ModeState | None
     timeline: list[ModeSpan]
+    phases: list[PhaseChange] = []
+    """The lesson phases the class's room server announced today (led by the one the day opened in)."""
     cameras: list[CameraCard]
 
 
@@ -146,7 +149,13 @@ def overview(
             for camera_id in room.cameras
         ]
         rooms.append(
-            RoomCard(room=room_name, state=state, timeline=mode_spans(changes, state, day_start, now), cameras=cameras)
+            RoomCard(
+                room=room_name,
+                state=state,
+                timeline=mode_spans(changes, state, day_start, now),
+                phases=store.phases(room_name, since=day_start),
+                cameras=cameras,
+            )
         )
     surprise = config.thresholds.surprise
     return Overview(

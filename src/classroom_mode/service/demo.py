@@ -124,6 +124,9 @@ class SteppedFeed:
             raise CameraOffline(f"camera {self.tap.camera_id}: scene {self.scene_end:g} s not rendered in time")
         return self.feed.next_clip()
 
+    def recent_clip(self) -> Clip | None:
+        return self.feed.recent_clip()
+
     def close(self) -> None:
         self.feed.close()
 

@@ -30,6 +30,10 @@ class ClipFeed(Protocol):
         """Block until the camera's newest clip is ready; raises CameraOffline when it delivers nothing fresh."""
         ...
 
+    def recent_clip(self) -> Clip | None:
+        """Every frame of the camera's last clip span, at its own rate, for a recording; None without frames."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -53,6 +57,9 @@ class LiveFeed:
         if age > self.offline_after_s:
             raise CameraOffline(f"camera {self.camera_id}: no new frame for {age:.0f} s")
         return clip
+
+    def recent_clip(self) -> Clip | None:
+        return self.builder.recent()
 
     def close(self) -> None:
         self.builder.close()

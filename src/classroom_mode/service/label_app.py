@@ -27,7 +27,7 @@ from pydantic import BaseModel
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from classroom_mode.files import fsync_dir
-from classroom_mode.service.ports import free_port
+from classroom_mode.service.ports import LABEL_PORT, free_port
 from classroom_mode.video.dataset import TRASH_DIR, UNLABELED_DIR, is_label_dir, list_unlabeled_clips
 
 STATIC = Path(__file__).parent / "static"
@@ -226,7 +226,7 @@ def serve_labelling(
     modes: list[str],
     *,
     host: str = "127.0.0.1",
-    port: int = 8766,
+    port: int = LABEL_PORT,
     announce: Callable[[str], None] = print,
 ) -> None:
     """Serve the labelling page until Ctrl+C."""

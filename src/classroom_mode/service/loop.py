@@ -71,6 +71,8 @@ class _Camera:
     online: bool | None = None
     since: datetime | None = None
     windows: int = 0
+    feed: ClipFeed | None = None
+    """The camera's open feed, while it has one (a recording request reads its frames)."""
     last_clip: Clip | None = None
     last_attention: np.ndarray | None = None
     last_error: str | None = None
@@ -123,7 +125,7 @@ class LiveLoop:
         """Why the loop stopped on its own (the store cannot be written); None while it can go on."""
         self.on_failure: Callable[[str], None] | None = None
         """Called once with that reason, for whoever runs the loop in the background (`serve --live`)."""
-        self.outputs = outputs if outputs is not None else Outputs(config, store, clock=clock)
+        self.outputs = outputs if outputs is not None else Outputs(config, store, clock=clock, cameras=self)
         """The delivery workers of `config.outputs`: they run while the loop runs."""
 
     # -- control ------------------------------------------------------------------------------------
@@ -191,6 +193,13 @@ class LiveLoop:
         camera = self.cameras.get(camera_id)
         return camera.last_clip if camera else None
 
+    def recent_clip(self, camera_id: str) -> Clip | None:
+        """Every frame of the camera's last clip span at its own rate, for a recording the room asked for; None
+        for an unknown camera or one without frames now."""
+        camera = self.cameras.get(camera_id)
+        feed = camera.feed if camera else None
+        return feed.recent_clip() if feed else None
+
     def last_attention(self, camera_id: str) -> np.ndarray | None:
         """The attentive probe's attention over the last clip's patch grid (None for other probes or remote)."""
         camera = self.cameras.get(camera_id)
@@ -199,19 +208,18 @@ class LiveLoop:
     # -- workers ------------------------------------------------------------------------------------
 
     def _worker(self, camera: _Camera) -> None:
-        feed: ClipFeed | None = None
         interval = camera.config.interval_s
         try:
             while not self._stop.is_set() and not self._done(camera):
                 started = time.monotonic()
                 try:
-                    feed = feed or self.feeds(camera.camera_id, camera.config)
+                    camera.feed = feed = camera.feed or self.feeds(camera.camera_id, camera.config)
                     clip = feed.next_clip()
                 except Exception as exc:  # any camera fault: this camera goes offline, the room goes on
                     if camera.online is not False or camera.last_error != str(exc):  # log news, not every retry
                         log.warning("camera %s offline: %s", camera.camera_id, exc)
-                    _close(feed)
-                    feed = None
+                    _close(camera.feed)
+                    camera.feed = None
                     self._set_online(camera, False, str(exc))
                 else:
                     camera.last_clip = clip
@@ -223,7 +231,8 @@ class LiveLoop:
             log.exception("camera %s: worker died", camera.camera_id)
             camera.crashed = f"{type(exc).__name__}: {exc}"
         finally:
-            _close(feed)
+            _close(camera.feed)
+            camera.feed = None
 
     def _analyse(self, camera: _Camera, clip: Clip) -> None:
         try:

@@ -1,4 +1,4 @@
-"""The room's history in SQLite: every reading, mode change, surprise reading and camera transition.
+"""The room's history in SQLite: every reading, mode change, surprise reading, camera transition and lesson phase.
 
 WAL mode with `synchronous=FULL`: a committed row is on disk before the call returns, so a
 process killed with SIGKILL mid-write (or a power cut) leaves a readable database holding every
@@ -38,11 +38,12 @@ from classroom_mode.records import (
     ModeChange,
     ModeState,
     OutputKind,
+    PhaseChange,
     Prediction,
     SurpriseReading,
 )
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE predictions (
@@ -74,7 +75,14 @@ CREATE TABLE outbox_parked (
     sink TEXT NOT NULL, outbox_id INTEGER NOT NULL, uid TEXT NOT NULL, kind TEXT NOT NULL, record TEXT NOT NULL,
     error TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY (sink, outbox_id));
 """
-_MIGRATIONS = {1: _OUTBOX_SCHEMA}
+_PHASES_SCHEMA = """
+-- the lesson phases the class's room server announced, beside the modes: `event_id` is the server's, so an event
+-- seen again (after a reconnect, or a restart) is not a second change (no semicolons here: the script is split on them)
+CREATE TABLE phases (
+    id INTEGER PRIMARY KEY, room TEXT NOT NULL, at REAL NOT NULL, event_id TEXT UNIQUE, record TEXT NOT NULL);
+CREATE INDEX phases_room_at ON phases (room, at);
+"""
+_MIGRATIONS = {1: _OUTBOX_SCHEMA, 2: _PHASES_SCHEMA}
 """The statements that take a database from the version named to the next one."""
 
 EventKind = Literal["mode", "camera", "surprise"]
@@ -333,6 +341,24 @@ class HistoryStore:
                 self._add_outbox(conn, "camera", status.camera_id, status.since, record)
             return flipped
 
+    def add_phase(self, change: PhaseChange) -> bool:
+        """Store a room's new phase; False (nothing stored) for an event stored already, or a phase that is the one
+        in force at its time."""
+        with self._write() as conn:
+            if conn.execute("SELECT 1 FROM phases WHERE event_id = ?", (change.event_id,)).fetchone():
+                return False
+            row = conn.execute(
+                "SELECT record FROM phases WHERE room = ? AND at <= ? ORDER BY at DESC, id DESC LIMIT 1",
+                (change.room, _epoch(change.at)),
+            ).fetchone()
+            if row is not None and PhaseChange.model_validate_json(row[0]).phase == change.phase:
+                return False
+            conn.execute(
+                "INSERT INTO phases (room, at, event_id, record) VALUES (?, ?, ?, ?)",
+                (change.room, _epoch(change.at), change.event_id, change.model_dump_json()),
+            )
+            return True
+
     def _add_outbox(self, conn: sqlite3.Connection, kind: OutputKind, subject: str, at: datetime, record: str) -> None:
         if conn.execute("SELECT 1 FROM outbox_sinks LIMIT 1").fetchone() is None:
             return  # no sink would ever read it
@@ -357,7 +383,7 @@ class HistoryStore:
         with self._write() as conn:
             return sum(
                 conn.execute(f"DELETE FROM {table} WHERE at < ?", (cutoff,)).rowcount
-                for table in ("predictions", "surprise", "events")
+                for table in ("predictions", "surprise", "events", "phases")
             )
 
     def apply_retention(self, retention: RetentionConfig, now: datetime | None = None) -> int:
@@ -483,6 +509,16 @@ class HistoryStore:
     def mode_changes(self, room: str | None = None, since: datetime | None = None) -> list[ModeChange]:
         """A room's (or every room's) mode changes, oldest first."""
         return [e.record for e in self._events("mode", "room", room, since) if isinstance(e.record, ModeChange)]
+
+    def phases(self, room: str, since: datetime | None = None) -> list[PhaseChange]:
+        """A room's phases, oldest first: from `since` on, led by the one in force at `since` (a day's first phase
+        may have begun the day before)."""
+        cutoff = _epoch(since) if since is not None else float("-inf")
+        before = self._rows(
+            "SELECT record FROM phases WHERE room = ? AND at < ? ORDER BY at DESC, id DESC LIMIT 1", (room, cutoff)
+        )
+        after = self._rows("SELECT record FROM phases WHERE room = ? AND at >= ? ORDER BY at, id", (room, cutoff))
+        return [PhaseChange.model_validate_json(r) for r in before + after]
 
     def camera_transitions(self, camera_id: str | None = None, since: datetime | None = None) -> list[CameraStatus]:
         """When cameras went on- and offline, oldest first."""

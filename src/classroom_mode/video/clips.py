@@ -122,6 +122,16 @@ class ClipBuilder:
             self.source.camera_id,
         )
 
+    def recent(self) -> Clip | None:
+        """Every frame of the last `seconds` the buffer holds, at once (a recording of the moment just past, for a
+        request that arrives while the frames are being read); None before the first frame."""
+        newest = self.newest_timestamp
+        if newest is None:
+            return None
+        start = newest - self.settings.seconds
+        frames = [f for f in self._span(start, newest + 1e-9) if f.timestamp >= start]
+        return clip_from_frames(frames, start, newest, None, self.source.camera_id)
+
     def record(self, start: float, timeout: float) -> Clip:
         """Every frame of [start, start + seconds) of source time, waiting for it to arrive (for recording)."""
         end = start + self.settings.seconds

@@ -212,7 +212,16 @@
     return ticks;
   }
 
-  function timelineView(bands, describe, now) {
+  // The lesson phases the class's room server announced, under the modes they framed.
+  function phaseRow(phases, start, span) {
+    if (phases.length === 0) return null;
+    return h("div", { class: "phases", "aria-label": "lesson phases: "
+      + phases.map((p) => `${p.phase} from ${fmtTime(p.at)}`).join(", ") },
+      phases.map((p) => h("span", { class: "phase", title: `phase ${p.phase} from ${fmtTime(p.at)}`,
+        style: { left: `${Math.min(Math.max(((Date.parse(p.at) - start) / span) * 100, 0), 100)}%` } }, p.phase)));
+  }
+
+  function timelineView(bands, phases, describe, now) {
     if (bands.length === 0) return h("p", { class: "muted" }, "No mode recorded today yet.");
     const start = new Date(bands[0].start).getTime();
     const span = Math.max(now - start, 1);
@@ -230,7 +239,7 @@
       }));
     const ticks = hourTicks(start, now).map((t) => ({ t, left: ((t - start) / span) * 100 }));
     strip.append(...ticks.map(({ left }) => h("i", { class: "tick", style: { left: `${left}%` } })));
-    return h("div", { class: "timeline-wrap" }, strip,
+    return h("div", { class: "timeline-wrap" }, strip, phaseRow(phases, start, span),
       h("div", { class: "axis axis-ticks" },
         h("span", {}, fmtTime(bands[0].start)),
         ticks.filter(({ left }) => left > 12 && left < 88).map(({ t, left }) =>
@@ -283,7 +292,7 @@
       h("div", { class: "panel" },
         room.state && h("div", { class: "block" }, h("h3", {}, "Probabilities"),
           probabilityBars(room.state.probabilities, data.modes, describe)),
-        h("div", { class: "block" }, h("h3", {}, "Today"), timelineView(room.timeline, describe, now)),
+        h("div", { class: "block" }, h("h3", {}, "Today"), timelineView(room.timeline, room.phases, describe, now)),
         h("div", { class: "block" }, h("h3", {}, "Cameras"),
           h("ul", { class: "cameras" }, room.cameras.map((c) => cameraRow(c, data))))));
   }
