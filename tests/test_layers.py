@@ -1,4 +1,4 @@
-"""The layer table of DESIGN.md, enforced: a module imports only from its own layer and the layers above it."""
+"""The layer table of docs/ARCHITECTURE.md, enforced: a module imports only from its own layer and the ones above."""
 
 from __future__ import annotations
 

@@ -21,7 +21,8 @@ from classroom_mode.errors import UserError
 from classroom_mode.records import OutputKind
 
 DEFAULT_CONFIG_FILE = "classroom-mode.yaml"
-DEFAULT_BACKBONE = "classroom-mode/vjepa2-tiny-sim"
+SHIPPED_MODEL_ID = "classroom-mode/vjepa2-tiny-sim"
+"""The project's own small V-JEPA, shipped in the package: the default backbone, found offline."""
 """The project's own small V-JEPA model, shipped inside the package (the offline default)."""
 OFFICIAL_BACKBONE = "facebook/vjepa2-vitl-fpc64-256"
 
@@ -176,7 +177,7 @@ def _default_modes() -> dict[str, ModeConfig]:
 
 
 class BackboneConfig(Section):
-    model: str = Field(DEFAULT_BACKBONE, description="hub id, local directory, or the shipped small model")
+    model: str = Field(SHIPPED_MODEL_ID, description="hub id, local directory, or the shipped small model")
     revision: str | None = None
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     compile: bool = Field(False, description="torch.compile the encoder (CUDA)")

@@ -23,7 +23,7 @@ import yaml
 from classroom_mode.cli import probe_cmd
 from classroom_mode.cli.common import JsonOption, console, info, print_json, print_skipped, progress_bar, styled
 from classroom_mode.config import (
-    DEFAULT_BACKBONE,
+    SHIPPED_MODEL_ID,
     BackboneConfig,
     CameraConfig,
     ClipSettings,
@@ -94,7 +94,7 @@ def demo(
     ] = DEMO_BROKER,
     model: Annotated[
         str, typer.Option("--model", "-m", help="backbone (default: the project's own small V-JEPA model)")
-    ] = DEFAULT_BACKBONE,
+    ] = SHIPPED_MODEL_ID,
     erase_room: probe_cmd.EraseRoomOption = None,
     as_json: JsonOption = False,
 ) -> None:

@@ -37,7 +37,7 @@ from safetensors import SafetensorError
 from transformers import VJEPA2Config, VJEPA2Model
 from transformers.utils import logging as transformers_logging
 
-from classroom_mode.config import BackboneConfig
+from classroom_mode.config import SHIPPED_MODEL_ID, BackboneConfig
 from classroom_mode.errors import UserError
 from classroom_mode.model.cache import embedding_key, frames_hash
 from classroom_mode.model.compute import autocast
@@ -55,7 +55,6 @@ from classroom_mode.records import Clip, Embedding
 
 log = logging.getLogger(__name__)
 
-SHIPPED_MODEL_ID = "classroom-mode/vjepa2-tiny-sim"
 SHIPPED_MODEL_DIR = Path(__file__).parent / "weights" / "vjepa2-tiny-sim"
 WEIGHTS_FILE = "model.safetensors"
 WEIGHTS_INDEX = "model.safetensors.index.json"
