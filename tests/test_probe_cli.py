@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -70,6 +72,19 @@ def test_classify_prints_every_probability_and_explains(cli, trained, dataset, s
     assert set(entry["probabilities"]) == {"empty", "group", "presentation", "solo"}
     assert entry["label"] in (*entry["probabilities"], "uncertain")
     assert Image.open(scratch / "why.png").format == "PNG"
+
+
+def test_classify_through_a_pipe_prints_every_name_whole(trained, dataset, scratch):
+    """cron, systemd and CI logs read stdout through a pipe: no name is cut to fit 80 columns, nor read as markup."""
+    stem = "front-camera-of-room-101-seen-from-the-back-corner-on-a-monday-morning-"
+    names = [f"{stem}0001.mp4", f"{stem}0002.mp4", "cam[1] [bold]solo[red] take.mp4"]
+    for name, source in zip(names, ("group/group-0000.mp4", "solo/solo-0000.mp4", "solo/solo-0001.mp4"), strict=True):
+        shutil.copy(dataset / source, scratch / name)
+    command = [sys.executable, "-m", "classroom_mode", "classify", *names, "--probe", str(trained)]
+    result = subprocess.run(command, cwd=scratch, capture_output=True, text=True, timeout=120)  # stdout: a pipe
+    assert result.returncode == 0, result.stderr
+    for name in names:
+        assert name in result.stdout, result.stdout
 
 
 def test_classify_refuses_a_probe_for_another_backbone(cli, trained, dataset, scratch):
