@@ -236,7 +236,10 @@ def load_local_encoder(config: Config, rooms: list[str] | None = None) -> LocalE
     from classroom_mode.model.surprise import SurpriseModel
 
     backbone = backbone_from_config(config.backbone)
-    probes = {room: load_probe(path, expect_fingerprint=backbone.fingerprint) for room, path in paths.items()}
+    probes = {
+        room: load_probe(path, expect_fingerprint=backbone.fingerprint, expect_dim=backbone.hidden_size)
+        for room, path in paths.items()
+    }
     return LocalEncoder(backbone, probes, SurpriseModel(backbone))
 
 
