@@ -49,6 +49,7 @@ from classroom_mode.model.preprocess import (
     PREPROCESS_VERSION,
     centre_crop_video,
     normalise,
+    resize_size,
 )
 from classroom_mode.model.token_grid import TokenGrid, clip_frames
 from classroom_mode.records import Clip, Embedding
@@ -171,6 +172,11 @@ class Backbone:
     @property
     def hidden_size(self) -> int:
         return int(self.config.hidden_size)
+
+    @property
+    def short_side(self) -> int:
+        """The shorter side a frame is resized to before the centre crop: a frame decoded at it is not resized."""
+        return resize_size(self.crop_size)
 
     def describe(self) -> str:
         """One line for logs and CLI output; says loudly when the weights are random."""
