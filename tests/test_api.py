@@ -4,7 +4,9 @@ and a live loop encoding its clips on that server (the remote-encoding path)."""
 from __future__ import annotations
 
 import json
+import threading
 import tracemalloc
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import httpx
@@ -15,7 +17,7 @@ from classroom_mode.config import CameraConfig, Config, ModeConfig, RoomConfig, 
 from classroom_mode.errors import UserError
 from classroom_mode.model.backbone import load_backbone
 from classroom_mode.model.surprise import SurpriseModel
-from classroom_mode.records import CameraStatus, ModeState, SurpriseReading
+from classroom_mode.records import CameraStatus, Clip, ModeState, SurpriseReading
 from classroom_mode.service.analysis import LocalEncoder, RemoteEncoder
 from classroom_mode.service.api import create_app
 from classroom_mode.service.loop import LiveLoop
@@ -304,12 +306,65 @@ def test_states_and_cameras_are_judged_against_the_clock_not_taken_as_stored(tmp
         assert store.state("r1").stale is False  # the judgement is the reader's, never written back
 
 
-def test_a_small_upload_of_huge_frames_is_decoded_small(client, tmp_path):
-    path = tmp_path / "uhd.mp4"
-    write_mp4(path, np.full((4, 2160, 3840, 3), BRIGHT, np.uint8), 4.0)
-    assert path.stat().st_size < 100_000  # well under the 0.1 MB upload limit
-    response = client.post("/api/embed", files={"file": path.read_bytes()})
-    assert response.status_code == 200, response.text
+def test_an_upload_is_held_to_what_decoding_it_may_hold_not_to_its_bytes(client, tmp_path):
+    """4 frames of 4K are a few KB, but a decoder may hold 18 pictures of them: 285 MiB. 2560 x 1440 fits."""
+    largest, uhd = tmp_path / "largest.mp4", tmp_path / "uhd.mp4"
+    write_mp4(largest, np.full((4, 1440, 2560, 3), BRIGHT, np.uint8), 4.0)
+    write_mp4(uhd, np.full((4, 2160, 3840, 3), BRIGHT, np.uint8), 4.0)
+    assert max(largest.stat().st_size, uhd.stat().st_size) < 100_000  # well under the 0.1 MB upload limit
+    assert client.post("/api/embed", files={"file": largest.read_bytes()}).status_code == 200
+    refused = client.post("/api/embed", files={"file": uhd.read_bytes()})
+    assert refused.status_code == 415 and "3840x2160 (yuv420p) may need 285 MiB" in refused.json()["detail"]
+
+
+def test_uploads_are_decoded_at_the_backbones_input_size(encoder, tmp_path):
+    from classroom_mode.service.api_models import UPLOAD_MEMORY
+    from classroom_mode.video.decode import VideoFile
+
+    path = write_mp4(tmp_path / "wide.mp4", np.full((4, 1080, 1920, 3), BRIGHT, np.uint8), 4.0)
+    with VideoFile(path, memory_budget=UPLOAD_MEMORY) as video:
+        frames = video.clip(4, short_side=encoder.short_side).frames
+    short = int(encoder.backbone.crop_size * 256 / 224)  # the official processor's resize before its crop
+    assert frames.shape == (4, short, int(short * 1920 / 1080), 3)
+    assert encoder.backbone.centre_crop(frames).shape[-2:] == (encoder.backbone.crop_size,) * 2
+
+
+def test_uploads_past_the_decoding_slots_wait_then_get_503_with_retry_after(encoder, tmp_path, monkeypatch):
+    """One slot: an upload arriving while another is decoded waits (here 0.5 s), then is told when to come back."""
+    from classroom_mode.service import routes_uploads
+
+    decoding, finish = threading.Event(), threading.Event()
+    decode = routes_uploads._decode_upload
+
+    def held_open(*args):  # the real decode, once the test has seen the slot taken
+        decoding.set()
+        finish.wait(30)
+        return decode(*args)
+
+    monkeypatch.setattr(routes_uploads, "_decode_upload", held_open)
+    monkeypatch.setattr(routes_uploads, "UPLOAD_WAIT_S", 0.5)
+    upload = {"file": mp4(tmp_path, BRIGHT)}
+    with (
+        HistoryStore(tmp_path / "h.db") as store,
+        ServerThread(create_app(make_config(max_upload_decodes=1), store, encoder=encoder)) as running,
+        ThreadPoolExecutor(1) as pool,
+    ):
+        first = pool.submit(httpx.post, f"{running.url}/api/embed", files=upload, timeout=30)
+        assert decoding.wait(30)
+        waited = httpx.post(f"{running.url}/api/embed", files=upload, timeout=30)
+        finish.set()
+        assert first.result().status_code == 200
+        assert waited.status_code == 503 and waited.headers["retry-after"] == "10"
+        assert "max_upload_decodes: 1" in waited.json()["detail"]
+        assert httpx.post(f"{running.url}/api/embed", files=upload, timeout=30).status_code == 200  # the slot is free
+
+
+def test_a_remote_clip_of_frames_larger_than_an_upload_may_be_is_sent_shrunk(token_server, encoder):
+    remote = RemoteEncoder(token_server.url, token="s3cret")
+    frames = np.full((2, 1500, 2600, 3), BRIGHT, np.uint8)  # 3.9 M pixels a frame: over 2560 x 1440
+    clip = Clip(frames, np.array([0.0, 0.125]), "cam", started_at=T0, ended_at=T0)
+    assert remote.analyse(clip, "r1").prediction.label == "lab"
+    remote.close()
 
 
 def test_decoding_has_a_pixel_budget_checked_before_any_frame_is_converted(tmp_path):
@@ -319,7 +374,7 @@ def test_decoding_has_a_pixel_budget_checked_before_any_frame_is_converted(tmp_p
     path = tmp_path / "uhd.mp4"
     write_mp4(path, np.zeros((4, 2160, 3840, 3), np.uint8), 4.0)
     tracemalloc.start()
-    assert sample_clip(path, 4, max_side=640).frames.shape == (4, 360, 640, 3)
+    assert sample_clip(path, 4, short_side=360).frames.shape == (4, 360, 640, 3)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < 3840 * 2160 * 3, f"{peak / 1e6:.0f} MB: a full-size RGB frame was held"  # one would be 25 MB

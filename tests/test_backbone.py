@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import re
+import shutil
+
 import pytest
 import torch
 from safetensors.torch import save_file
@@ -63,6 +67,30 @@ def test_corrupted_safetensors_is_refused(tmp_path):
     weights = tmp_path / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
     with pytest.raises(UserError, match=r"model\.safetensors: corrupted or unreadable safetensors"):
+        load_backbone(str(tmp_path), device="cpu")
+
+
+def _sharded(directory):
+    """A tiny model saved in several shards, with its index."""
+    tiny_model().save_pretrained(directory, max_shard_size="200KB")
+    index = directory / "model.safetensors.index.json"
+    return json.loads(index.read_text()), index
+
+
+def test_a_sharded_model_loads_and_its_index_may_name_only_shards_inside_its_folder(tmp_path):
+    layout, index = _sharded(tmp_path)
+    shards = sorted(set(layout["weight_map"].values()))
+    assert len(shards) > 1 and load_backbone(str(tmp_path), device="cpu").load_report.complete
+    elsewhere = tmp_path.parent / "elsewhere.safetensors"
+    shutil.copy(tmp_path / shards[0], elsewhere)
+    for outside in ("../elsewhere.safetensors", str(elsewhere), "config.json"):
+        tensor = next(iter(layout["weight_map"]))
+        index.write_text(json.dumps({**layout, "weight_map": {**layout["weight_map"], tensor: outside}}))
+        with pytest.raises(UserError, match=f"shard '{re.escape(outside)}' is not a safetensors file inside the model"):
+            load_backbone(str(tmp_path), device="cpu")
+    index.write_text(json.dumps(layout))
+    (tmp_path / shards[-1]).unlink()
+    with pytest.raises(UserError, match=f"index.json: shard {shards[-1]} is missing"):
         load_backbone(str(tmp_path), device="cpu")
 
 

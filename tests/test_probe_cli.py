@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -70,6 +73,20 @@ def test_classify_prints_every_probability_and_explains(cli, trained, dataset, s
     assert set(entry["probabilities"]) == {"empty", "group", "presentation", "solo"}
     assert entry["label"] in (*entry["probabilities"], "uncertain")
     assert Image.open(scratch / "why.png").format == "PNG"
+
+
+@pytest.mark.slow  # a fresh process imports torch and loads the model: ~30 s on 2 busy cores
+def test_classify_through_a_pipe_prints_every_name_whole(trained, dataset, scratch):
+    """cron, systemd and CI logs read stdout through a pipe: no name is cut to fit 80 columns, nor read as markup."""
+    stem = "front-camera-of-room-101-seen-from-the-back-corner-on-a-monday-morning-"
+    names = [f"{stem}0001.mp4", f"{stem}0002.mp4", "cam[1] [bold]solo[red] take.mp4"]
+    for name, source in zip(names, ("group/group-0000.mp4", "solo/solo-0000.mp4", "solo/solo-0001.mp4"), strict=True):
+        shutil.copy(dataset / source, scratch / name)
+    command = [sys.executable, "-m", "classroom_mode", "classify", *names, "--probe", str(trained)]
+    result = subprocess.run(command, cwd=scratch, capture_output=True, text=True, timeout=120)  # stdout: a pipe
+    assert result.returncode == 0, result.stderr
+    for name in names:
+        assert name in result.stdout, result.stdout
 
 
 def test_classify_refuses_a_probe_for_another_backbone(cli, trained, dataset, scratch):
@@ -151,8 +168,8 @@ def _tampered(trained: Path, scratch: Path, name: str, change) -> Path:
     """A copy of the trained probe with its sidecar (a dict) or tensors (a dict of arrays) changed."""
     from safetensors.numpy import load_file, save_file
 
-    sidecar = json.loads(trained.with_name("room.json").read_text())
-    tensors = load_file(str(trained.with_name("room.safetensors")))
+    sidecar = json.loads(trained.with_suffix(".json").read_text())
+    tensors = load_file(str(trained.with_suffix(".safetensors")))
     change(sidecar, tensors)
     (scratch / f"{name}.json").write_text(json.dumps(sidecar))
     save_file(tensors, str(scratch / f"{name}.safetensors"))
@@ -180,3 +197,80 @@ def test_a_tampered_probe_is_one_line_naming_its_file_and_field(cli, trained, da
     assert result.exit_code == 2, result.output
     assert expected in result.stderr and name in result.stderr, result.stderr
     assert "Traceback" not in result.output and len(result.stderr.strip().splitlines()) == 1
+
+
+def _wider(array: np.ndarray) -> np.ndarray:
+    return np.concatenate([array, np.zeros((*array.shape[:-1], 1), array.dtype)], axis=-1)
+
+
+def _with_nan(array: np.ndarray) -> np.ndarray:
+    spoilt = array.copy()
+    spoilt.flat[0] = np.nan
+    return spoilt
+
+
+SPOILERS = {"shape": _wider, "dtype": lambda a: a.astype(np.int32), "nan": _with_nan}
+"""Ways to spoil one tensor of an artifact: one more column, integers in place of floats, a NaN."""
+
+
+def _one_line_naming(result, *parts: str) -> str | None:
+    """None when the command refused with exit 2 and one line naming every part, else what it did instead."""
+    lines = result.stderr.strip().splitlines()
+    if result.exit_code == 2 and len(lines) == 1 and all(part in lines[0] for part in parts):
+        return None
+    return f"exit {result.exit_code}: {result.output.strip()[-400:]}"
+
+
+@pytest.fixture(scope="module")
+def probes(trained, dataset, tmp_path_factory) -> dict[str, Path]:
+    """A trained probe of every kind (the attentive one is `trained`)."""
+    from typer.testing import CliRunner
+
+    from classroom_mode.cli import app
+
+    out = tmp_path_factory.mktemp("probe-kinds")
+    (out / "c.yaml").write_text(f"paths: {{cache: {out / 'cache'}}}\n")
+    for kind in ("linear", "prototype"):
+        args = ["train", str(dataset), *MODEL, "-c", str(out / "c.yaml"), "--probe", kind, "--folds", "0"]
+        result = CliRunner().invoke(app, [*args, "--out", str(out / kind)], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+    return {"attentive": trained, "linear": out / "linear", "prototype": out / "prototype"}
+
+
+@pytest.mark.parametrize("kind", [pytest.param("attentive", marks=pytest.mark.slow), "linear", "prototype"])
+def test_every_tensor_of_a_probe_spoilt_is_one_line_naming_file_tensor_and_shapes(cli, probes, dataset, scratch, kind):
+    from safetensors.numpy import load_file
+
+    original = load_file(str(probes[kind].with_suffix(".safetensors")))
+    clip = dataset / "solo" / "solo-0000.mp4"
+    failures = []
+    for name, tensor in original.items():
+        for how, spoil in SPOILERS.items():
+            spoilt = {name: spoil(tensor)}
+            probe = _tampered(probes[kind], scratch, f"{kind}-{how}", lambda s, t, spoilt=spoilt: t.update(spoilt))
+            shapes = (f"is {spoilt[name].shape}, expected {tensor.shape}",) if how == "shape" else ()
+            wrong = _one_line_naming(cli("classify", clip, "--probe", probe), str(probe), name, *shapes)
+            if wrong:
+                failures.append(f"{name} ({how}): {wrong}")
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.slow
+def test_every_tensor_of_a_model_spoilt_is_one_line_naming_file_and_tensor(cli, dataset, scratch):
+    from safetensors.numpy import load_file, save_file
+
+    from model_helpers import save_tiny
+
+    save_tiny(scratch / "model")
+    original = load_file(str(scratch / "model" / "model.safetensors"))
+    failures = []
+    for name, tensor in original.items():
+        for how, spoil in SPOILERS.items():
+            model = scratch / f"model-{how}"
+            shutil.copytree(scratch / "model", model, dirs_exist_ok=True)
+            save_file({**original, name: spoil(tensor)}, str(model / "model.safetensors"), metadata={"format": "pt"})
+            shapes = (f"checkpoint {spoil(tensor).shape} vs model {tensor.shape}",) if how == "shape" else ()
+            wrong = _one_line_naming(cli("evaluate", dataset, "--model", model), str(model), name, *shapes)
+            if wrong:
+                failures.append(f"{name} ({how}): {wrong}")
+    assert not failures, "\n".join(failures)

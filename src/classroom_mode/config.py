@@ -220,6 +220,12 @@ class ServerConfig(Section):
     )
     max_upload_mb: float = Field(50.0, gt=0)
     max_upload_seconds: float = Field(60.0, gt=0)
+    max_upload_decodes: int = Field(
+        2,
+        ge=1,
+        description="uploads decoded at once, each holding at most 128 MiB while it is; the others wait up to 30 s, "
+        "then get 503 with Retry-After",
+    )
 
 
 class DiscordConfig(Section):

@@ -32,6 +32,13 @@ from classroom_mode.records import Skipped
 console = Console(markup=False)
 err_console = Console(stderr=True, markup=False)
 
+PIPE_WIDTH = 100_000
+"""stdout's width when it is not a terminal. Rich would lay a table out in 80 columns and cut each long cell to
+`front-came…`; output read by a script, cron, systemd or a CI log has no screen to fit, so every table is as wide
+as its longest cell, and two clips whose names differ only at the end can still be told apart."""
+if not console.is_terminal:
+    console.width = PIPE_WIDTH
+
 
 class _Output:
     quiet = False

@@ -202,7 +202,7 @@ def classify(
         crop_size = preprocessing.crop_size if preprocessing else None
         spec, revision = made_for.model_id, made_for.revision
     backbone = load_backbone(spec, revision=revision, device=cfg.backbone.device, crop_size=crop_size)
-    trained = load_probe(probe, expect_fingerprint=backbone.fingerprint)
+    trained = load_probe(probe, expect_fingerprint=backbone.fingerprint, expect_dim=backbone.hidden_size)
     if trained.reference is not None:
         backbone = backbone.with_reference(trained.reference)
     if explain is not None and trained.kind != "attentive":

@@ -33,7 +33,7 @@ from typing import Any, cast
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from transformers import VJEPA2Config, VJEPA2Model
 from transformers.utils import logging as transformers_logging
 
@@ -49,6 +49,7 @@ from classroom_mode.model.preprocess import (
     PREPROCESS_VERSION,
     centre_crop_video,
     normalise,
+    resize_size,
 )
 from classroom_mode.model.token_grid import TokenGrid, clip_frames
 from classroom_mode.records import Clip, Embedding
@@ -170,6 +171,11 @@ class Backbone:
     @property
     def hidden_size(self) -> int:
         return int(self.config.hidden_size)
+
+    @property
+    def short_side(self) -> int:
+        """The shorter side a frame is resized to before the centre crop: a frame decoded at it is not resized."""
+        return resize_size(self.crop_size)
 
     def describe(self) -> str:
         """One line for logs and CLI output; says loudly when the weights are random."""
@@ -425,14 +431,66 @@ def _weight_files(directory: Path) -> list[Path]:
         return [single]
     index = directory / WEIGHTS_INDEX
     if index.is_file():
-        try:
-            weight_map = json.loads(index.read_text())["weight_map"]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise UserError(f"{index}: not a valid safetensors index ({exc})") from None
-        return [directory / name for name in sorted(set(weight_map.values()))]
+        return _shards(index)
     if any(directory.glob("*.bin")) or any(directory.glob("*.pt*")):
         raise UserError(f"{directory}: only pickle-based weights (.bin/.pt); refusing them, convert to safetensors")
     raise UserError(f"{directory}: no {WEIGHTS_FILE} (or sharded index) found")
+
+
+def _shards(index: Path) -> list[Path]:
+    """The files a sharded checkpoint's index names, each a safetensors file present inside the model folder:
+    an index that points at `../elsewhere` or `/etc/...`, or at a shard that is not there, is refused here rather
+    than by transformers in a traceback. (A shard may itself be a link, as in a Hugging Face cache snapshot.)"""
+    try:
+        weight_map = json.loads(index.read_text())["weight_map"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UserError(f"{index}: not a valid safetensors index ({exc})") from None
+    if not isinstance(weight_map, dict) or not all(isinstance(name, str) for name in weight_map.values()):
+        raise UserError(f"{index}: not a valid safetensors index (weight_map must name a shard file per tensor)")
+    shards = []
+    for name in sorted(set(weight_map.values())):
+        shard = Path(name)
+        if shard.is_absolute() or ".." in shard.parts or shard.suffix != ".safetensors":
+            raise UserError(f"{index}: shard {name!r} is not a safetensors file inside the model folder")
+        if not (index.parent / shard).is_file():
+            raise UserError(f"{index}: shard {name} is missing")
+        shards.append(index.parent / shard)
+    return shards
+
+
+FLOAT_DTYPES = ("F16", "BF16", "F32", "F64")
+"""What a weight may be stored as: transformers would cast integers or booleans into the model without a word."""
+
+
+def _tensor_files(directory: Path) -> dict[str, Path]:
+    """Each saved tensor's file, read from the safetensors headers (not the data), every one checked to hold
+    floating-point weights."""
+    owners = {}
+    for file in _weight_files(directory):
+        try:
+            with safe_open(file, framework="pt") as weights:
+                for name in weights.keys():  # noqa: SIM118  (safe_open is not iterable)
+                    dtype = weights.get_slice(name).get_dtype()
+                    if dtype not in FLOAT_DTYPES:
+                        raise UserError(
+                            f"{file}: tensor {name} is {dtype}, expected floating-point weights "
+                            f"({', '.join(FLOAT_DTYPES)})"
+                        )
+                    owners[name] = file
+        except (SafetensorError, OSError) as exc:
+            raise UserError(f"{file}: corrupted or unreadable safetensors file ({_one_line(exc)})") from None
+    return owners
+
+
+def _refuse_non_finite(model: VJEPA2Model, owners: dict[str, Path], directory: Path) -> None:
+    """A NaN or an infinity in any weight loads without complaint and turns every feature into NaN."""
+    for name, value in model.state_dict().items():
+        if not bool(torch.isfinite(value).all()):
+            raise UserError(f"{owners.get(name, directory)}: tensor {name} holds NaN or infinite values")
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:300]
 
 
 def _read_config(directory: Path) -> VJEPA2Config:
@@ -451,18 +509,20 @@ def _read_config(directory: Path) -> VJEPA2Config:
         with torch.device("meta"):  # the config must also build a model: e.g. heads must divide the width
             VJEPA2Model(config)
     except Exception as exc:  # transformers and huggingface_hub raise several kinds for a bad field
-        reason = " ".join(str(exc).split())[:300]
-        raise UserError(f"{config_file}: invalid V-JEPA 2 config ({type(exc).__name__}: {reason})") from None
+        raise UserError(f"{config_file}: invalid V-JEPA 2 config ({type(exc).__name__}: {_one_line(exc)})") from None
     return config
 
 
 def _load_directory(directory: Path, crop_size: int | None) -> tuple[VJEPA2Model, LoadReport]:
     """`from_pretrained` on a local directory, refusing anything it could not load exactly.
 
-    Mismatched shapes are reported instead of raised, so every kind of mismatch reaches the one refusal below;
-    transformers' own load table and progress bar are silenced because that refusal says the same in one line.
+    Before transformers sees the folder, its index may name only shards inside it and every saved tensor must be
+    floating point; after, every weight must be finite. Mismatched shapes are reported instead of raised, so every
+    kind of mismatch reaches the one refusal below; transformers' own load table and progress bar are silenced
+    because that refusal says the same in one line.
     """
     config = _at_crop(_read_config(directory), crop_size)
+    owners = _tensor_files(directory)
     try:
         with quiet_transformers():
             loaded = VJEPA2Model.from_pretrained(
@@ -475,12 +535,14 @@ def _load_directory(directory: Path, crop_size: int | None) -> tuple[VJEPA2Model
                 dtype=torch.float32,
             )
     except (SafetensorError, OSError, RuntimeError) as exc:
-        reason = " ".join(str(exc).split())[:300]
-        raise UserError(f"{_weight_files(directory)[0]}: corrupted or unreadable safetensors file ({reason})") from None
+        raise UserError(
+            f"{_weight_files(directory)[0]}: corrupted or unreadable safetensors file ({_one_line(exc)})"
+        ) from None
     model, info = cast(tuple[VJEPA2Model, dict[str, Any]], loaded)  # output_loading_info: (model, info)
     report = _load_report(model, info)
     if not report.complete:
         raise UserError(f"{directory}: refusing a partial or mismatched checkpoint: {report.summary()}")
+    _refuse_non_finite(model, owners, directory)
     return model, report
 
 

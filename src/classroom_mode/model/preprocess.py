@@ -19,6 +19,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from classroom_mode.video.decode import short_side_size
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 RESIZE_RATIO = 256 / 224
@@ -42,13 +44,6 @@ def resample_indices(num_available: int, num_frames: int) -> np.ndarray:
     return np.rint(np.linspace(0, num_available - 1, num_frames)).astype(np.int64)
 
 
-def _output_size(height: int, width: int, short_target: int) -> tuple[int, int]:
-    # transformers' get_resize_output_image_size(default_to_square=False): the long edge is truncated, not rounded
-    if width <= height:
-        return int(short_target * height / width), short_target
-    return short_target, int(short_target * width / height)
-
-
 def preprocess_video(frames: np.ndarray | torch.Tensor, *, crop_size: int, num_frames: int) -> torch.Tensor:
     """(T, H, W, 3) uint8 RGB → (num_frames, 3, crop, crop) float32, normalised like the official processor."""
     return normalise(centre_crop_video(frames, crop_size=crop_size, num_frames=num_frames))
@@ -64,8 +59,8 @@ def centre_crop_video(frames: np.ndarray | torch.Tensor, *, crop_size: int, num_
     index = torch.from_numpy(resample_indices(video.shape[0], num_frames))
     video = video[index].permute(0, 3, 1, 2).contiguous()  # (T, 3, H, W) uint8
     height, width = video.shape[-2:]
-    short_target = resize_size(crop_size)
-    out_h, out_w = _output_size(height, width, short_target)
+    # transformers' get_resize_output_image_size(default_to_square=False): the long edge is truncated, not rounded
+    out_w, out_h = short_side_size(width, height, resize_size(crop_size))
     if (out_h, out_w) != (height, width):
         video = F.interpolate(video, size=(out_h, out_w), mode="bilinear", align_corners=False, antialias=True)
     top, left = int((out_h - crop_size) / 2.0), int((out_w - crop_size) / 2.0)

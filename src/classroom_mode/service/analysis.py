@@ -30,7 +30,7 @@ from classroom_mode.errors import ClassroomModeError, UserError
 from classroom_mode.model.cache import embedding_key, frames_hash
 from classroom_mode.model.probes.artifact import probe_paths
 from classroom_mode.records import Clip, Embedding, Prediction
-from classroom_mode.service.api_models import ClassifyResult, Health
+from classroom_mode.service.api_models import UPLOAD_FRAME_PIXELS, ClassifyResult, Health
 
 if TYPE_CHECKING:  # torch loads with the model, not with a read-only API
     import torch
@@ -77,6 +77,9 @@ class EncoderBackbone(Protocol):
     @property
     def numerics(self) -> str: ...
 
+    @property
+    def short_side(self) -> int: ...
+
     def embed(self, clips: list[Clip]) -> list[Embedding]: ...
 
     def preprocess(self, clips: list[Clip]) -> torch.Tensor: ...
@@ -118,6 +121,11 @@ class LocalEncoder:
     def frames_per_clip(self) -> int:
         """Frames the backbone reads per clip: what an uploaded video is sampled to."""
         return self.backbone.frames_per_clip
+
+    @property
+    def short_side(self) -> int:
+        """The shorter side the backbone resizes frames to: what an uploaded video is decoded at."""
+        return self.backbone.short_side
 
     def probe(self, room: str) -> Probe:
         try:
@@ -209,8 +217,9 @@ def _write_clip(clip: Clip, path: Path) -> Path:
 
     span = float(clip.timestamps[-1] - clip.timestamps[0]) if clip.num_frames > 1 else 0.0
     fps = (clip.num_frames - 1) / span if span > 0 else 8.0
-    # near-lossless: the remote prediction should match what a local run would compute
-    return write_mp4(path, np.ascontiguousarray(clip.frames), fps=fps, crf=12)
+    # near-lossless: the remote prediction should match what a local run would compute; frames larger than the
+    # server decodes (more than 2560 x 1440) are shrunk first, which the server would do anyway
+    return write_mp4(path, np.ascontiguousarray(clip.frames), fps=fps, crf=12, max_pixels=UPLOAD_FRAME_PIXELS)
 
 
 def room_probe_path(config: Config, room: str) -> Path:
@@ -236,7 +245,10 @@ def load_local_encoder(config: Config, rooms: list[str] | None = None) -> LocalE
     from classroom_mode.model.surprise import SurpriseModel
 
     backbone = backbone_from_config(config.backbone)
-    probes = {room: load_probe(path, expect_fingerprint=backbone.fingerprint) for room, path in paths.items()}
+    probes = {
+        room: load_probe(path, expect_fingerprint=backbone.fingerprint, expect_dim=backbone.hidden_size)
+        for room, path in paths.items()
+    }
     return LocalEncoder(backbone, probes, SurpriseModel(backbone))
 
 

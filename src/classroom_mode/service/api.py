@@ -52,12 +52,13 @@ def create_app(
         )
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(served: FastAPI) -> AsyncIterator[None]:
         if loop is not None:
             loop.start()
         try:
             yield
         finally:
+            served.state.services.decoding.close()
             if loop is not None:
                 await run_in_threadpool(loop.stop)
 

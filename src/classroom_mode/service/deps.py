@@ -8,9 +8,12 @@ refusals, with the one `ErrorDetail` body they all have, for the OpenAPI page.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Header, HTTPException, Request
 from pydantic import BaseModel
@@ -21,6 +24,8 @@ from classroom_mode.modes import Freshness
 from classroom_mode.service.analysis import LocalEncoder
 from classroom_mode.service.loop import LiveLoop
 from classroom_mode.store import HistoryStore
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -36,6 +41,40 @@ class AppServices:
 
     def __post_init__(self) -> None:
         self.freshness = Freshness(self.config)
+        self.decoding = Decoding(self.config.server.max_upload_decodes)
+
+
+class DecodingBusy(Exception):
+    """No decoding slot came free in time."""
+
+
+class Decoding:
+    """Where uploads are decoded: at most `size` at once, on `size` threads of their own.
+
+    A slot admits an upload to decoding (the others wait, for a bounded time); the threads do the work. They are
+    kept apart from the thread pool the other endpoints share because a thread's allocator keeps what one decode
+    freed for the next: on `size` threads, what decoding holds stays within `size` decodes' worth however many
+    uploads come, where on the shared pool it could settle on each of its threads in turn.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._slots = asyncio.Semaphore(size)
+        self._threads = ThreadPoolExecutor(size, thread_name_prefix="upload-decode")
+
+    async def run(self, work: Callable[[], T], wait_s: float) -> T:
+        """`work()` on a decoding thread once a slot is free; `DecodingBusy` when none is within `wait_s`."""
+        try:
+            async with asyncio.timeout(wait_s):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise DecodingBusy from None
+        try:  # a client that goes away frees the slot at once, but its decode keeps a thread until it ends
+            return await asyncio.get_running_loop().run_in_executor(self._threads, work)
+        finally:
+            self._slots.release()
+
+    def close(self) -> None:
+        self._threads.shutdown(wait=False, cancel_futures=True)
 
 
 def services(request: Request) -> AppServices:

@@ -3,9 +3,15 @@
 Each takes a multipart field `file` and runs the server's `LocalEncoder`, behind `Authorization: Bearer
 <token>` (the token in the variable `server.api_token_env` names). Upload limits: a body over `max_upload_mb`
 → 413 (`limits.BodyLimit`, enforced while the body streams in, before the form is parsed), not a
-readable video (or more pixels than a clip may hold) → 415, longer than `max_upload_seconds` → 422, each with
-a JSON `detail` saying why. Frames are scaled to `UPLOAD_MAX_SIDE` as they are decoded, so a small file of huge
-frames costs no more than a small one.
+readable video (or frames larger than an upload may be) → 415, longer than `max_upload_seconds` → 422, each with
+a JSON `detail` saying why.
+
+Bytes are not what costs memory: a 100 KB file of 8K frames decodes to gigabytes. So each upload is decoded within
+`UPLOAD_MEMORY`: frames larger than that lets a decoder hold (`video.decode.max_frame_pixels`: 2560 x 1440 in 8-bit
+4:2:0) are refused before any is decoded, frames are decoded on one thread and shrunk, one at a time, to the
+backbone's own input size; and at most `server.max_upload_decodes` uploads are decoded at once, on threads of their
+own (`deps.Decoding`), the others waiting up to `UPLOAD_WAIT_S` and then answered 503 with `Retry-After`. What the
+decoding holds is then at most `max_upload_decodes × UPLOAD_MEMORY`, whatever is sent.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -22,19 +29,20 @@ from starlette.concurrency import run_in_threadpool
 from classroom_mode.errors import UserError
 from classroom_mode.records import Clip
 from classroom_mode.service.analysis import LocalEncoder
-from classroom_mode.service.api_models import ClassifyResult, EmbedResult, SurpriseResult
-from classroom_mode.service.deps import Encoder, Services, authorised, errors
+from classroom_mode.service.api_models import UPLOAD_MEMORY, ClassifyResult, EmbedResult, SurpriseResult
+from classroom_mode.service.deps import DecodingBusy, Encoder, Services, authorised, errors
 
-UPLOAD_MAX_SIDE = 1280
-"""Uploaded frames are scaled to at most this many pixels a side as they are decoded: well above what any
-backbone looks at (ViT-L resizes the short edge to 292), far below what an 8K clip would hold in RGB."""
+UPLOAD_WAIT_S = 30.0
+"""How long an upload waits for a decoding slot before it is answered 503."""
+RETRY_AFTER_S = 10
+"""The `Retry-After` of that 503, in seconds."""
 Upload = Annotated[UploadFile, File(description="a video clip (MP4, WebM, ...)")]
 UPLOAD_ERRORS = errors(
     e401="missing or wrong bearer token",
     e413="the upload is larger than `server.max_upload_mb`",
-    e415="not a readable video, or frames with more pixels than a clip may hold",
+    e415="not a readable video, or frames larger than decoding an upload may hold",
     e422="longer than `server.max_upload_seconds`, no file, or a parameter out of range",
-    e503="this server encodes no clips, or its token variable is no longer set",
+    e503="this server encodes no clips, its token variable is no longer set, or every decoding slot stayed busy",
 )
 
 router = APIRouter(tags=["analysis"], dependencies=[Depends(authorised)], responses=UPLOAD_ERRORS)
@@ -54,7 +62,17 @@ async def uploaded_clip(file: UploadFile, app: Services, encoder: Encoder, camer
             shutil.copyfileobj(file.file, out)
         if path.stat().st_size > limits.max_upload_mb * 1e6:  # the file alone, without the multipart envelope
             raise HTTPException(413, too_large(limits.max_upload_mb))
-        return await run_in_threadpool(_decode_upload, path, encoder, camera, limits.max_upload_seconds)
+        try:
+            return await app.decoding.run(
+                partial(_decode_upload, path, encoder, camera, limits.max_upload_seconds), UPLOAD_WAIT_S
+            )
+        except DecodingBusy:
+            raise HTTPException(
+                503,
+                f"every decoding slot stayed busy for {UPLOAD_WAIT_S:g} s "
+                f"(server.max_upload_decodes: {limits.max_upload_decodes}); retry later",
+                headers={"Retry-After": str(RETRY_AFTER_S)},
+            ) from None
 
 
 @router.post("/api/classify", responses=errors(e404="no probe for that room on this server"))
@@ -103,15 +121,13 @@ def _only_probe(encoder: LocalEncoder) -> str:
 
 
 def _decode_upload(path: Path, encoder: LocalEncoder, camera: str, max_seconds: float) -> Clip:
-    from classroom_mode.video.decode import probe_video, sample_clip
+    from classroom_mode.video.decode import VideoFile
 
     try:
-        info = probe_video(path)
-    except UserError as exc:
-        raise HTTPException(415, f"not a readable video: {str(exc).removeprefix(f'{path}: ')}") from None
-    if info.duration > max_seconds:
-        raise HTTPException(422, f"clip is {info.duration:.1f} s long; at most {max_seconds:g} s is allowed")
-    try:
-        return sample_clip(path, encoder.frames_per_clip, camera_id=camera, max_side=UPLOAD_MAX_SIDE)
+        with VideoFile(path, memory_budget=UPLOAD_MEMORY) as video:
+            duration = video.info().duration
+            if duration > max_seconds:
+                raise HTTPException(422, f"clip is {duration:.1f} s long; at most {max_seconds:g} s is allowed")
+            return video.clip(encoder.frames_per_clip, camera_id=camera, short_side=encoder.short_side)
     except UserError as exc:
         raise HTTPException(415, f"not a readable video: {str(exc).removeprefix(f'{path}: ')}") from None

@@ -37,9 +37,32 @@ Number = TypeVar("Number", float, Fraction)
 MAX_FRAME_PIXELS = 7680 * 4320
 """Frames larger than 8K UHD are refused before decoding: one 10,000 x 10,000 RGB frame is 300 MB."""
 MAX_CLIP_PIXELS = 64 * 1920 * 1080
-"""The most RGB pixels one sampled clip may hold (frames × width × height, after any `max_side` scaling):
+"""The most RGB pixels one sampled clip may hold (frames × width × height, after any `short_side` scaling):
 about 400 MB. Checked before a single frame is converted, so a small file of a few huge frames cannot make a
 reader hold gigabytes."""
+
+DECODER_PICTURES = 18
+"""Full-size pictures decoding may hold at once: H.264 and HEVC streams may keep 16 reference pictures, plus the
+one being decoded and the one being converted. What a stream keeps is its encoder's choice (an attacker's, for an
+upload), not the reader's, so a memory budget is a limit on frame size."""
+SIDE_DATA_BYTES = 0.5
+"""Bytes per pixel a decoder keeps beside each picture's planes (motion vectors, reference indices; H.264: ~0.45,
+benchmarks/bench_upload_memory.py)."""
+_GREY = av.VideoFormat("gray")
+"""The most compact pixel format: what a frame's size is bounded by before its own format is known."""
+
+
+def picture_bytes(pixel_format: av.VideoFormat | None) -> float:
+    """Bytes per pixel of one decoded picture with its side data (2.0 for 8-bit 4:2:0); an unknown format is
+    counted as the largest, 16-bit 4:4:4."""
+    bits = pixel_format.padded_bits_per_pixel if pixel_format is not None else 0
+    return (bits or 48) / 8 + SIDE_DATA_BYTES
+
+
+def max_frame_pixels(memory_budget: int, pixel_format: av.VideoFormat | None) -> int:
+    """The largest frame, in pixels, a decoder of `pixel_format` can decode within `memory_budget` bytes however
+    many pictures the stream makes it keep (3,728,270 for 8-bit 4:2:0 in 128 MiB: 2560 x 1440 fits, 4K does not)."""
+    return int(memory_budget / (DECODER_PICTURES * picture_bytes(pixel_format)))
 
 
 @dataclass(frozen=True)
@@ -116,17 +139,22 @@ def check_clip_file(path: Path | str) -> Path:
     return path
 
 
-def _open(path: Path) -> av.container.InputContainer:
+def _open(path: Path, memory_budget: int | None) -> av.container.InputContainer:
     check_clip_file(path)
+    # opening decodes a frame or two to learn the stream's format: with a budget, none larger than the budget allows
+    # in the most compact format (8-bit grey) is even allocated
+    options = None if memory_budget is None else {"max_pixels": str(max_frame_pixels(memory_budget, _GREY))}
     try:
-        return av.open(str(path), mode="r")
+        return av.open(str(path), mode="r", options=options)
     except av.error.InvalidDataError:
         raise _fail(path, "not a video file, or truncated (no readable container)") from None
     except av.error.FFmpegError as exc:
         raise _fail(path, f"cannot open ({exc.strerror or exc})") from None
 
 
-def _video_stream(path: Path, container: av.container.InputContainer) -> av.video.stream.VideoStream:
+def _video_stream(
+    path: Path, container: av.container.InputContainer, memory_budget: int | None
+) -> av.video.stream.VideoStream:
     if not container.streams.video:
         kinds: list[str] = sorted({s.type for s in container.streams}) or ["no streams"]
         raise _fail(path, f"has no video stream ({', '.join(kinds)} only)")
@@ -142,7 +170,24 @@ def _video_stream(path: Path, container: av.container.InputContainer) -> av.vide
             path,
             "video stream has no frame size (a corrupt header, or a variant FFmpeg cannot read, e.g. animated WebP)",
         )
-    stream.thread_type = "AUTO"
+    if memory_budget is None:
+        stream.thread_type = "AUTO"
+        return stream
+    pixel_format = context.format
+    limit = max_frame_pixels(memory_budget, pixel_format)
+    if stream.width * stream.height > limit:
+        needs = DECODER_PICTURES * picture_bytes(pixel_format) * stream.width * stream.height
+        raise _fail(
+            path,
+            f"frame size {stream.width}x{stream.height} ({pixel_format.name if pixel_format else 'unknown format'}) "
+            f"may need {needs / 2**20:,.0f} MiB to decode, more than the {memory_budget / 2**20:g} MiB allowed here "
+            f"(at most {limit:,} pixels a frame)",
+        )
+    stream.thread_type = "SLICE"  # each frame thread would hold pictures of its own
+    # the decoder itself refuses a frame that grows mid-stream: it counts the size it allocates, rows and columns
+    # padded (to 16 px macroblocks, 64-byte lines)
+    padded = math.ceil(stream.width / 64) * 64 * math.ceil(stream.height / 64) * 64
+    context.options = {"max_pixels": str(padded)}
     return stream
 
 
@@ -209,18 +254,25 @@ def _index(
     return _Index(pts, sorted(keyframes), keyframes, pts[-1] + max(last_duration, 1))
 
 
-def scaled_size(width: int, height: int, max_side: int | None) -> tuple[int, int]:
-    """(width, height) shrunk, keeping the aspect ratio, so the longer side is at most `max_side` (even sizes)."""
-    if max_side is None or max(width, height) <= max_side:
+def short_side_size(width: int, height: int, short_side: int) -> tuple[int, int]:
+    """(width, height) with the shorter side `short_side` and the longer one in proportion, truncated (as the
+    V-JEPA 2 processor sizes a frame before its centre crop)."""
+    if width <= height:
+        return short_side, int(short_side * height / width)
+    return int(short_side * width / height), short_side
+
+
+def scaled_size(width: int, height: int, short_side: int | None) -> tuple[int, int]:
+    """(width, height) shrunk to `short_side_size`, never enlarged; as it is when `short_side` is None."""
+    if short_side is None or min(width, height) <= short_side:
         return width, height
-    scale = max_side / max(width, height)
-    return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
+    return short_side_size(width, height, short_side)
 
 
-def display_rgb(frame: av.VideoFrame, max_side: int | None = None) -> np.ndarray:
+def display_rgb(frame: av.VideoFrame, short_side: int | None = None) -> np.ndarray:
     """(H, W, 3) uint8 RGB as a viewer would show it, with rotation metadata applied; scaled by FFmpeg as it is
-    converted when `max_side` is given, so a large frame is never held at full size in RGB."""
-    width, height = scaled_size(frame.width, frame.height, max_side)
+    converted when `short_side` is given, so a large frame is never held at full size in RGB."""
+    width, height = scaled_size(frame.width, frame.height, short_side)
     image = frame.to_ndarray(format="rgb24", width=width, height=height)
     turns = round(frame.rotation / 90) % 4
     return np.ascontiguousarray(np.rot90(image, k=turns)) if turns else image
@@ -268,11 +320,14 @@ class _Cursor:
         return next(self._frames, None)
 
     def _advance_to(self, t: int) -> None:
+        on_screen = self.index.pts[max(bisect.bisect_right(self.index.pts, t) - 1, 0)]
         while (frame := self._next()) is not None:
             if frame_pts(frame) > t:
                 self._ahead = frame
                 return
             self._shown = frame
+            if frame_pts(frame) == on_screen:
+                return  # the index says no frame comes before t after this one: do not decode (and hold) the next
 
     def frame_at(self, t: int) -> av.VideoFrame:
         """The frame on screen at pts `t` (the last frame with pts <= t)."""
@@ -344,14 +399,18 @@ class VideoFile:
     keeps one open, so the file is indexed once rather than once per window, and decoding moves forward
     from the previous window instead of seeking from the start. Files longer than `max_seconds` are refused
     (checked from the header first, then from the packets, since headers lie).
+
+    `memory_budget` (bytes) bounds what decoding may hold, for files from anyone (uploads): a stream whose frames
+    could make it hold more (`max_frame_pixels`) is refused before a frame of it is decoded, and frames are decoded
+    on one thread, since each frame thread would hold pictures of its own.
     """
 
-    def __init__(self, path: Path | str, *, max_seconds: float | None = None) -> None:
+    def __init__(self, path: Path | str, *, max_seconds: float | None = None, memory_budget: int | None = None) -> None:
         self.path = Path(path)
         self.max_seconds = max_seconds
-        self._container = _open(self.path)
+        self._container = _open(self.path, memory_budget)
         try:
-            self._stream = _video_stream(self.path, self._container)
+            self._stream = _video_stream(self.path, self._container, memory_budget)
             _refuse_long(self.path, self._container, self._stream, max_seconds)
         except BaseException:
             self._container.close()
@@ -386,20 +445,20 @@ class VideoFile:
         start: float | None = None,
         end: float | None = None,
         camera_id: str = "",
-        max_side: int | None = None,
+        short_side: int | None = None,
         max_pixels: int = MAX_CLIP_PIXELS,
     ) -> Clip:
         """`num_frames` frames sampled uniformly by presentation time over the file or the window [start, end).
 
         `start` and `end` are seconds from the first frame; `end` past the end of the file is clamped. The
-        clip's timestamps are seconds from the window start. Each frame is scaled to at most `max_side` pixels
-        a side as it is converted; a clip that would hold more than `max_pixels` RGB pixels is refused before
-        the file is even indexed.
+        clip's timestamps are seconds from the window start. Each frame is shrunk to a shorter side of
+        `short_side` pixels as it is converted (one full-size frame at a time); a clip that would hold more than
+        `max_pixels` RGB pixels is refused before the file is even indexed.
         """
         if num_frames < 1:
             raise ValueError(f"num_frames must be >= 1, got {num_frames}")
         path, stream = self.path, self._stream
-        width, height = scaled_size(stream.width, stream.height, max_side)
+        width, height = scaled_size(stream.width, stream.height, short_side)
         if num_frames * width * height > max_pixels:
             raise _fail(
                 path,
@@ -419,15 +478,19 @@ class VideoFile:
         window_start = first + round(Fraction(lo).limit_denominator(10**6) / tb)
         window_end = first + round(Fraction(hi).limit_denominator(10**6) / tb)
         targets = [int(t) for t in segment_centres(Fraction(window_start), Fraction(window_end), num_frames)]
-        images, times_list = [], []
-        for target in targets:  # each frame to (scaled) RGB as it is decoded, before the next one is
+        frames: np.ndarray | None = None
+        times = np.empty(num_frames, dtype=np.float64)
+        for i, target in enumerate(targets):  # each frame to (scaled) RGB as it is decoded, before the next one is
             frame = cursor.frame_at(target)
-            images.append(display_rgb(frame, max_side))
-            times_list.append(float((frame_pts(frame) - window_start) * tb))
-        if len({image.shape for image in images}) > 1:
-            raise _fail(path, "frame size changes mid-stream; re-encode the file at one size")
-        times = np.array(times_list, dtype=np.float64)
-        return Clip(frames=np.stack(images), timestamps=times, camera_id=camera_id, source=str(path))
+            image = display_rgb(frame, short_side)
+            if frames is None:
+                frames = np.empty((num_frames, *image.shape), dtype=np.uint8)
+            elif image.shape != frames.shape[1:]:
+                raise _fail(path, "frame size changes mid-stream; re-encode the file at one size")
+            frames[i] = image
+            times[i] = float((frame_pts(frame) - window_start) * tb)
+        assert frames is not None, "num_frames >= 1"
+        return Clip(frames=frames, timestamps=times, camera_id=camera_id, source=str(path))
 
 
 def sample_clip(
@@ -438,11 +501,11 @@ def sample_clip(
     end: float | None = None,
     camera_id: str = "",
     max_seconds: float | None = None,
-    max_side: int | None = None,
+    short_side: int | None = None,
     max_pixels: int = MAX_CLIP_PIXELS,
 ) -> Clip:
     """One clip of a file (`VideoFile.clip`), the file opened and indexed for it alone."""
     with VideoFile(path, max_seconds=max_seconds) as video:
         return video.clip(
-            num_frames, start=start, end=end, camera_id=camera_id, max_side=max_side, max_pixels=max_pixels
+            num_frames, start=start, end=end, camera_id=camera_id, short_side=short_side, max_pixels=max_pixels
         )

@@ -6,6 +6,7 @@ killed halfway never leaves a truncated file under its real name.
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 from pathlib import Path
 
@@ -18,26 +19,38 @@ from classroom_mode.files import commit, temporary_beside
 class Mp4Writer:
     """H.264/yuv420p MP4 written frame by frame (a long stream need not fit in memory), renamed into place by `finish`.
 
-    Odd widths or heights are padded by one edge pixel, since yuv420p needs even sizes. Used as a
-    context manager, an exception before `finish` removes the partial file.
+    Odd widths or heights are padded by one edge pixel, since yuv420p needs even sizes. Frames of more than
+    `max_pixels` are shrunk (the aspect ratio kept) as they are encoded. Used as a context manager, an exception
+    before `finish` removes the partial file.
     """
 
-    def __init__(self, path: Path | str, fps: float, size: tuple[int, int], crf: int = 23) -> None:
+    def __init__(
+        self, path: Path | str, fps: float, size: tuple[int, int], crf: int = 23, max_pixels: int | None = None
+    ) -> None:
         self.path = Path(path)
         self.tmp = temporary_beside(self.path)
         self.container = av.open(str(self.tmp), mode="w", format="mp4")
         self.stream = self.container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
         width, height = size
+        self.shrunk = False
+        if max_pixels is not None and width * height > max_pixels:
+            self.shrunk, scale = True, math.sqrt(max_pixels / (width * height))
+            width, height = max(2, int(width * scale) // 2 * 2), max(2, int(height * scale) // 2 * 2)
         self.stream.width, self.stream.height = width + width % 2, height + height % 2
         self.stream.pix_fmt = "yuv420p"
         self.stream.options = {"crf": str(crf), "preset": "veryfast"}
 
     def write(self, image: np.ndarray) -> None:
         """Append one (H, W, 3) uint8 RGB frame."""
-        pad_h, pad_w = image.shape[0] % 2, image.shape[1] % 2
-        if pad_h or pad_w:
-            image = np.pad(image, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
-        self.container.mux(self.stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        if self.shrunk:
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame = frame.reformat(width=self.stream.width, height=self.stream.height)
+        else:
+            pad_h, pad_w = image.shape[0] % 2, image.shape[1] % 2
+            if pad_h or pad_w:
+                image = np.pad(image, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+        self.container.mux(self.stream.encode(frame))
 
     def finish(self) -> Path:
         self.container.mux(self.stream.encode(None))
@@ -56,11 +69,12 @@ class Mp4Writer:
             self.abort()
 
 
-def write_mp4(path: Path | str, frames: np.ndarray, fps: float, crf: int = 23) -> Path:
-    """Write (T, H, W, 3) uint8 RGB frames as H.264 MP4 at a constant `fps`; returns the path."""
+def write_mp4(path: Path | str, frames: np.ndarray, fps: float, crf: int = 23, max_pixels: int | None = None) -> Path:
+    """Write (T, H, W, 3) uint8 RGB frames as H.264 MP4 at a constant `fps` (shrunk to `max_pixels` a frame when
+    larger); returns the path."""
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or len(frames) == 0:
         raise ValueError(f"frames must be a non-empty (T, H, W, 3) uint8 array, got {frames.shape} {frames.dtype}")
-    with Mp4Writer(path, fps, (frames.shape[2], frames.shape[1]), crf=crf) as writer:
+    with Mp4Writer(path, fps, (frames.shape[2], frames.shape[1]), crf=crf, max_pixels=max_pixels) as writer:
         for image in frames:
             writer.write(image)
         return writer.finish()

@@ -88,8 +88,12 @@ def save_probe(probe: TrainedProbe, path: Path | str) -> tuple[Path, Path]:
     return tensors_path, sidecar_path
 
 
-def load_probe(path: Path | str, *, expect_fingerprint: str | None = None) -> TrainedProbe:
-    """Read a probe; with `expect_fingerprint`, refuse one trained on another backbone or preprocessing."""
+def load_probe(
+    path: Path | str, *, expect_fingerprint: str | None = None, expect_dim: int | None = None
+) -> TrainedProbe:
+    """Read a probe, every tensor checked against what its sidecar implies before any is used; with
+    `expect_fingerprint`, refuse one trained on another backbone or preprocessing, and with `expect_dim` (the
+    backbone's width) one whose tensors are made for features of another width."""
     tensors_path, sidecar_path = probe_paths(path)
     sidecar = read_sidecar(path)
     try:
@@ -105,23 +109,87 @@ def load_probe(path: Path | str, *, expect_fingerprint: str | None = None) -> Tr
             f"{sidecar_path}: this probe was trained on features of {model} (fingerprint {made_for}), not the "
             f"backbone in use (fingerprint {expect_fingerprint}); retrain it with `classroom-mode train`"
         )
+    tensors = {_current_name(name): value for name, value in tensors.items()}
+    _check_tensors(tensors_path, sidecar_path, sidecar, tensors, expect_dim)
     try:
         head = HEADS[sidecar.kind].restore(_section(tensors, "head."), sidecar.head)
         gate = DistanceGate.restore(_section(tensors, "gate."), sidecar.gate)
     except (KeyError, RuntimeError, TypeError, ValueError) as exc:
+        reason = " ".join(str(exc).split())[:300]
         raise UserError(
-            f"{tensors_path}: probe tensors do not match its sidecar ({type(exc).__name__}: {exc})"
+            f"{tensors_path}: probe tensors do not match its sidecar ({type(exc).__name__}: {reason})"
         ) from None
-    classes = sidecar.classes
-    if len(gate.means.centroids) != len(classes):
-        raise UserError(
-            f"{sidecar_path}: classes: {len(classes)} modes listed, but the tensors hold {len(gate.means.centroids)}"
-        )
     stored = tensors.get(REFERENCE)
-    if (stored is None) != (sidecar.erasure is None):
-        raise UserError(f"{tensors_path}: the room reference and the sidecar's `erasure` must come together")
     reference = None if stored is None else torch.from_numpy(stored).float()
-    return TrainedProbe(classes, head, gate, sidecar.uncertain_below, sidecar.card, reference)
+    return TrainedProbe(sidecar.classes, head, gate, sidecar.uncertain_below, sidecar.card, reference)
+
+
+def _check_tensors(
+    tensors_path: Path, sidecar_path: Path, sidecar: ProbeSidecar, tensors: dict[str, np.ndarray], dim: int | None
+) -> None:
+    """Refuse, in one line, tensors that are not what the sidecar (kind, modes, head, room reference) and the
+    backbone's width imply: each present, of its shape, floating point (the reference: uint8 pixels) and finite.
+    A probe that passes cannot fail later in numpy with a broadcast error, nor answer NaN."""
+    n_classes = len(sidecar.classes)
+    centroids = tensors.get("gate.centroids")
+    if centroids is not None and centroids.ndim == 2 and len(centroids) != n_classes:
+        raise UserError(f"{sidecar_path}: classes: {n_classes} modes listed, but the tensors hold {len(centroids)}")
+    if (REFERENCE in tensors) != (sidecar.erasure is not None):
+        raise UserError(f"{tensors_path}: the room reference and the sidecar's `erasure` must come together")
+    if dim is None:  # no backbone to ask: the width the gate's mean was saved with
+        mean = tensors.get("gate.mean")
+        dim = int(mean.shape[-1]) if mean is not None and mean.ndim else 0
+    try:
+        head = HEADS[sidecar.kind].tensor_shapes(sidecar.head, dim, n_classes)
+    except ValueError as exc:
+        raise UserError(f"{sidecar_path}: {exc}") from None
+    except (KeyError, TypeError) as exc:
+        raise UserError(f"{sidecar_path}: head: not a {sidecar.kind} probe's ({type(exc).__name__}: {exc})") from None
+    expected = {f"head.{name}": shape for name, shape in head.items()}
+    expected |= {f"gate.{name}": shape for name, shape in DistanceGate.tensor_shapes(dim, n_classes).items()}
+    if REFERENCE in tensors:
+        preprocessing = sidecar.backbone.preprocessing if sidecar.backbone else None
+        crop = preprocessing.crop_size if preprocessing else tensors[REFERENCE].shape[-1]
+        expected[REFERENCE] = (3, crop, crop)
+    problem = _mismatch(tensors, expected)
+    if problem is not None:
+        raise UserError(f"{tensors_path}: probe tensors do not match its sidecar: {problem}")
+
+
+def _mismatch(tensors: dict[str, np.ndarray], expected: dict[str, tuple[int, ...]]) -> str | None:
+    """The first way `tensors` differ from `expected` (name → shape), or None."""
+    missing = sorted(set(expected) - set(tensors))
+    if missing:
+        return f"{', '.join(missing)} missing"
+    unexpected = sorted(set(tensors) - set(expected))
+    if unexpected:
+        return f"{', '.join(unexpected)} not expected"
+    for name, shape in expected.items():
+        found = tensors[name]
+        if found.shape != shape:
+            return f"{name} is {found.shape}, expected {shape}"
+        if name == REFERENCE and found.dtype != np.uint8:
+            return f"{name} is {found.dtype}, expected uint8 pixels"
+        if name != REFERENCE and not np.issubdtype(found.dtype, np.floating):
+            return f"{name} is {found.dtype}, expected floating point"
+        if not np.isfinite(found).all():
+            return f"{name} holds NaN or infinite values"
+    return None
+
+
+_LEGACY_NAMES = {
+    "head.query": "head.pooler.query_tokens",
+    "head.cross": "head.pooler.cross_attention_layer",
+    "head.blocks": "head.pooler.self_attention_layers",
+}
+"""Names in attentive probes saved before their modules were transformers' pooler → today's."""
+
+
+def _current_name(name: str) -> str:
+    for old, new in _LEGACY_NAMES.items():
+        if name == old or name.startswith(old + "."):
+            return new + name.removeprefix(old)
+    return name
 
 
 def read_sidecar(path: Path | str) -> ProbeSidecar:

@@ -201,30 +201,37 @@ class AttentiveHead:
         }
 
     @classmethod
+    def tensor_shapes(cls, hparams: dict[str, Any], dim: int, n_classes: int) -> dict[str, tuple[int, ...]]:
+        """The tensors a head with these hyper-parameters holds, for features `dim` wide and `n_classes` modes."""
+        for name, wanted in (("dim", dim), ("n_classes", n_classes)):
+            if int(hparams[name]) != wanted:
+                raise ValueError(f"head.{name} is {hparams[name]}, but the probe's features and modes imply {wanted}")
+        with torch.device("meta"):  # shapes only: nothing is allocated
+            model = AttentiveClassifier(dim, _grid(hparams), n_classes, _settings(hparams))
+        return {name: tuple(value.shape) for name, value in model.state_dict().items()}
+
+    @classmethod
     def restore(cls, tensors: dict[str, np.ndarray], hparams: dict[str, Any]) -> AttentiveHead:
-        raw = {"background": "none", **hparams["settings"]}  # probes written before `background` existed
-        raw["learning_rates"], raw["weight_decays"] = tuple(raw["learning_rates"]), tuple(raw["weight_decays"])
-        settings = AttentiveSettings(**raw)
-        grid = (int(hparams["grid"][0]), int(hparams["grid"][1]))
-        model = AttentiveClassifier(int(hparams["dim"]), grid, int(hparams["n_classes"]), settings)
-        state = {_current_name(k): torch.from_numpy(np.ascontiguousarray(v)) for k, v in tensors.items()}
-        model.load_state_dict(state, strict=True)
+        settings, grid, dim, n_classes = (
+            _settings(hparams),
+            _grid(hparams),
+            int(hparams["dim"]),
+            int(hparams["n_classes"]),
+        )
+        model = AttentiveClassifier(dim, grid, n_classes, settings)
+        model.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in tensors.items()}, strict=True)
         chosen = {k: v for k, v in hparams.items() if k not in ("settings", "dim", "grid", "n_classes", "temperature")}
-        n_classes, temperature = int(hparams["n_classes"]), float(hparams["temperature"])
-        return cls(model, settings, int(hparams["dim"]), grid, n_classes, temperature, chosen)
+        return cls(model, settings, dim, grid, n_classes, float(hparams["temperature"]), chosen)
 
 
-_RENAMED = {
-    "query": "pooler.query_tokens",
-    "cross": "pooler.cross_attention_layer",
-    "blocks": "pooler.self_attention_layers",
-}
-"""Module names of probes saved before the modules were transformers' pooler → today's."""
+def _settings(hparams: dict[str, Any]) -> AttentiveSettings:
+    raw = {"background": "none", **hparams["settings"]}  # probes written before `background` existed
+    raw["learning_rates"], raw["weight_decays"] = tuple(raw["learning_rates"]), tuple(raw["weight_decays"])
+    return AttentiveSettings(**raw)
 
 
-def _current_name(name: str) -> str:
-    first, dot, rest = name.partition(".")
-    return _RENAMED[first] + dot + rest if first in _RENAMED else name
+def _grid(hparams: dict[str, Any]) -> tuple[int, int]:
+    return int(hparams["grid"][0]), int(hparams["grid"][1])
 
 
 def _train_grid(

@@ -47,6 +47,10 @@ class DistanceGate:
     def hparams(self) -> dict[str, Any]:
         return {"threshold": self.threshold, "quantile": QUANTILE}
 
+    @staticmethod
+    def tensor_shapes(dim: int, n_classes: int) -> dict[str, tuple[int, ...]]:
+        return ClassMeans.tensor_shapes(dim, n_classes)
+
     @classmethod
     def restore(cls, tensors: dict[str, np.ndarray], hparams: dict[str, Any]) -> DistanceGate:
         return cls(ClassMeans(tensors["mean"], tensors["centroids"]), float(hparams["threshold"]))

@@ -37,6 +37,11 @@ class ClassMeans:
         cos[np.arange(len(y)), y] = np.sum(unit * unit_rows(sums[y] - unit), axis=1)
         return cls(mean, unit_rows(sums)), cos, counts[y] > 1
 
+    @staticmethod
+    def tensor_shapes(dim: int, n_classes: int) -> dict[str, tuple[int, ...]]:
+        """What `mean` and `centroids` are for features `dim` wide and `n_classes` classes, as saved."""
+        return {"mean": (dim,), "centroids": (n_classes, dim)}
+
     def cosines(self, pooled: np.ndarray) -> np.ndarray:
         """(n, C) cosine of each clip to each class mean."""
         return unit_rows(pooled - self.mean) @ self.centroids.T

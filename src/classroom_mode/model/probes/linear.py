@@ -60,6 +60,10 @@ class LinearHead:
         return {"C": self.c, "C_grid": list(C_GRID), "class_weight": "balanced"}
 
     @classmethod
+    def tensor_shapes(cls, hparams: dict[str, Any], dim: int, n_classes: int) -> dict[str, tuple[int, ...]]:
+        return {"mean": (dim,), "scale": (dim,), "weight": (n_classes, dim), "bias": (n_classes,)}
+
+    @classmethod
     def restore(cls, tensors: dict[str, np.ndarray], hparams: dict[str, Any]) -> LinearHead:
         return cls(tensors["mean"], tensors["scale"], tensors["weight"], tensors["bias"], float(hparams["C"]))
 

@@ -45,5 +45,9 @@ class PrototypeHead:
         return {"temperature": self.temperature, "temperature_grid": list(TEMPERATURES)}
 
     @classmethod
+    def tensor_shapes(cls, hparams: dict[str, Any], dim: int, n_classes: int) -> dict[str, tuple[int, ...]]:
+        return ClassMeans.tensor_shapes(dim, n_classes)
+
+    @classmethod
     def restore(cls, tensors: dict[str, np.ndarray], hparams: dict[str, Any]) -> PrototypeHead:
         return cls(ClassMeans(tensors["mean"], tensors["centroids"]), float(hparams["temperature"]))
