@@ -44,9 +44,9 @@ def clip_readings(timeline: str, seed: int, every_s: float) -> list[tuple[float,
     return readings
 
 
-def oracle_agreement(readings: list[tuple[float, str, bool]], *, shows_only_settled: bool) -> float:
+def oracle_agreement(readings: list[tuple[float, str, bool]], every_s: float, *, shows_only_settled: bool) -> float:
     clock = [T0]
-    room = RoomModel("room", ["sim"], {}, Thresholds(), clock=lambda: clock[0])
+    room = RoomModel("room", {"sim": every_s}, {}, Thresholds(), clock=lambda: clock[0])
     hits, reading = [], None
     for end, truth, settled in readings:
         if settled or not shows_only_settled:
@@ -73,7 +73,9 @@ def main() -> None:
     rows = []
     for seed in args.seeds:
         readings = clip_readings(preset.timeline, room_seed(seed), preset.scene_interval_s)
-        row = tuple(oracle_agreement(readings, shows_only_settled=only) for only in (False, True))
+        row = tuple(
+            oracle_agreement(readings, preset.scene_interval_s, shows_only_settled=only) for only in (False, True)
+        )
         rows.append(row)
         settled = sum(r[2] for r in readings)
         print(f"| {seed} | {len(readings)} | {settled} | {row[0]:.2f} | {row[1]:.2f} |")
