@@ -33,11 +33,11 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 def clip_readings(timeline: str, seed: int, every_s: float) -> list[tuple[float, str, bool]]:
     """(clip end, true mode then, whether the room was settled through the whole clip) for each window."""
-    stream = Stream(timeline, fps=CLIP_FPS, size=(32, 32), seed=seed)  # the scene does not depend on the size
+    stream = Stream(timeline, fps=CLIP_FPS, size=(32, 32), seed=seed)  # nothing is drawn: the truth alone
     readings, settled_since = [], 0.0
     for end in np.arange(every_s, stream.duration + 1e-9, every_s):
         while stream.time < end - 1e-9:
-            stream.next_frame()
+            stream.skip_frame()
             if not stream.settled:
                 settled_since = stream.time
         readings.append((float(end), stream.truth_at(end - 1e-6), end - settled_since >= CLIP_SECONDS - 1e-9))

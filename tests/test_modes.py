@@ -8,6 +8,7 @@ import pytest
 
 from classroom_mode.config import ConfigErrors, HmmSettings, ModeConfig, Thresholds, parse_config
 from classroom_mode.modes import CameraView, EmaTracker, HmmTracker, RoomModel, describe, elect
+from classroom_mode.modes.scoring import Change, ScoredWindow, score_following
 from classroom_mode.records import UNCERTAIN
 from live_helpers import T0, FakeClock, one_hot, reading
 
@@ -21,7 +22,13 @@ MODE_CONFIG = {
 
 
 def thresholds(**overrides) -> Thresholds:
-    base = {"smoothing_alpha": 1.0, "consecutive_windows": 2, "enter_probability": 0.99, "stale_after_s": 60}
+    base = {
+        "estimator": "ema",
+        "smoothing_alpha": 1.0,
+        "consecutive_windows": 2,
+        "enter_probability": 0.99,
+        "stale_after_s": 60,
+    }
     return Thresholds(**{**base, **overrides})
 
 
@@ -180,9 +187,56 @@ def test_bad_estimator_settings_name_the_field(yaml, field):
     assert str(caught.value).startswith(f"room.yaml: {field}: ")
 
 
-def test_the_moving_average_keys_still_configure_the_default_estimator():
-    config = parse_config("thresholds: {smoothing_alpha: 0.3, consecutive_windows: 3, enter_probability: 0.9}")
-    assert (config.thresholds.smoothing_alpha, config.thresholds.consecutive_windows) == (0.3, 3)
+def test_a_config_of_the_moving_average_keys_still_loads_and_runs_them_with_estimator_ema():
+    keys = "smoothing_alpha: 0.3, consecutive_windows: 3, enter_probability: 0.9"
+    assert parse_config(f"thresholds: {{{keys}}}").thresholds.consecutive_windows == 3
+    thresholds = parse_config(f"thresholds: {{estimator: ema, {keys}}}").thresholds
+    model = RoomModel("r1", {"a": 10.0}, MODE_CONFIG, thresholds, clock=FakeClock())
+    tracker = model.trackers["a"]
+    assert isinstance(tracker, EmaTracker) and tracker.thresholds.smoothing_alpha == 0.3
+
+
+def scored(rows: str) -> list[ScoredWindow]:
+    """'truth reading room settled' per window, 5 s apart, e.g. 'lab lab lab 1'."""
+    out = []
+    for i, row in enumerate(rows.split(",")):
+        truth, reading_, room_mode, settled = row.split()
+        out.append(ScoredWindow(5.0 * (i + 1), truth, reading_, room_mode, settled == "1"))
+    return out
+
+
+def test_following_scores_agreement_latency_and_false_flips():
+    windows = scored(
+        "lab lab lab 1, lab lab lab 1, lab exam exam 1,"  # 15 s: a wrong reading flips the room early (false)
+        "exam lab lab 0, exam lab lab 1,"  # back to lab although the truth is exam now (false)
+        "exam exam exam 1, exam exam exam 1, exam exam exam 1"  # 30 s: exam again, 8 s after the room settled
+    )
+    score = score_following(windows, [Change(at=15.0, settled_at=22.0)], window_s=5.0)
+    assert score.settled_windows == 7
+    assert score.agreement == pytest.approx(5 / 7)  # 5, 10, 30, 35 and 40 s
+    assert score.reading_accuracy == pytest.approx(5 / 7)  # 5, 10, 30, 35, 40 s: the smoothing cost nothing
+    assert score.loss_points == pytest.approx(0.0)
+    assert score.agreement_all == pytest.approx(5 / 8)
+    assert score.latencies_s == (8.0,) and score.latency_s(50) == 8.0
+    # the room was in exam when the truth changed, so leaving it and coming back is a flicker: two more
+    assert score.false_flips == 3 and score.hours == pytest.approx(40 / 3600)
+    assert score.false_flips_per_hour == pytest.approx(3 / (40 / 3600))
+    assert [line.split(":")[0] for line in score.lines()] == [
+        "settled windows",
+        "latency from the room settling into a new mode to the room's mode following",
+        "false flips",
+    ]
+
+
+def test_following_counts_a_change_never_followed_as_missed_and_one_followed_early_as_zero():
+    windows = scored(
+        "lab lab lab 1, exam exam exam 0, exam exam exam 1, lab lab exam 0, lab lab exam 1, lab lab exam 1"
+    )
+    changes = [Change(at=5.0, settled_at=12.0), Change(at=15.0, settled_at=19.0)]
+    score = score_following(windows, changes, window_s=5.0)
+    assert score.latencies_s == (0.0, math.inf)  # exam at 10 s, before the room settled; lab never
+    assert score.missed == 1 and score.latency_s(90) == math.inf
+    assert score.false_flips == 0  # lab → exam was the arrival after the first change; nothing else moved
 
 
 def view(camera: str, mode: str | None, probabilities: dict[str, float]) -> CameraView:

@@ -249,13 +249,13 @@ class HmmSettings(Section):
     """The forward filter's prior and decision rule (`thresholds.estimator: hmm`, `modes/hmm.py`)."""
 
     dwell_s: float = Field(
-        60.0,
+        120.0,
         gt=0,
         description="expected seconds a room stays in one mode; a camera's per-window stay prior is "
         "exp(-interval_s / dwell_s), the rest spread evenly over the other modes",
     )
     change_posterior: float = Field(
-        0.6, gt=0, lt=1, description="posterior probability a mode needs to become the camera's mode"
+        0.7, gt=0, lt=1, description="posterior probability a mode needs to become the camera's mode"
     )
     uncertain_weight: float = Field(
         0.5,
@@ -269,7 +269,7 @@ class HmmSettings(Section):
 class Thresholds(Section):
     uncertain_below: float = Field(0.5, ge=0, le=1, description="top probability under this is `uncertain`")
     estimator: Literal["ema", "hmm"] = Field(
-        "ema",
+        "hmm",
         description="how a camera's readings become its mode: `ema` (moving average and hysteresis, the three "
         "keys below) or `hmm` (a forward filter, `hmm:`)",
     )
