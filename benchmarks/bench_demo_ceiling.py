@@ -33,20 +33,20 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 def clip_readings(timeline: str, seed: int, every_s: float) -> list[tuple[float, str, bool]]:
     """(clip end, true mode then, whether the room was settled through the whole clip) for each window."""
-    stream = Stream(timeline, fps=CLIP_FPS, size=(32, 32), seed=seed)  # the scene does not depend on the size
+    stream = Stream(timeline, fps=CLIP_FPS, size=(32, 32), seed=seed)  # nothing is drawn: the truth alone
     readings, settled_since = [], 0.0
     for end in np.arange(every_s, stream.duration + 1e-9, every_s):
         while stream.time < end - 1e-9:
-            stream.next_frame()
+            stream.skip_frame()
             if not stream.settled:
                 settled_since = stream.time
         readings.append((float(end), stream.truth_at(end - 1e-6), end - settled_since >= CLIP_SECONDS - 1e-9))
     return readings
 
 
-def oracle_agreement(readings: list[tuple[float, str, bool]], *, shows_only_settled: bool) -> float:
+def oracle_agreement(readings: list[tuple[float, str, bool]], every_s: float, *, shows_only_settled: bool) -> float:
     clock = [T0]
-    room = RoomModel("room", ["sim"], {}, Thresholds(), clock=lambda: clock[0])
+    room = RoomModel("room", {"sim": every_s}, {}, Thresholds(), clock=lambda: clock[0])
     hits, reading = [], None
     for end, truth, settled in readings:
         if settled or not shows_only_settled:
@@ -73,7 +73,9 @@ def main() -> None:
     rows = []
     for seed in args.seeds:
         readings = clip_readings(preset.timeline, room_seed(seed), preset.scene_interval_s)
-        row = tuple(oracle_agreement(readings, shows_only_settled=only) for only in (False, True))
+        row = tuple(
+            oracle_agreement(readings, preset.scene_interval_s, shows_only_settled=only) for only in (False, True)
+        )
         rows.append(row)
         settled = sum(r[2] for r in readings)
         print(f"| {seed} | {len(readings)} | {settled} | {row[0]:.2f} | {row[1]:.2f} |")

@@ -90,10 +90,12 @@ def test_timeline(minutes: float, seed: int) -> str:
     return ",".join(parts)
 
 
-def replay(predictions: list[Prediction], windows_: list[Window], changes: list[float], settings: dict) -> dict:
+def replay(
+    predictions: list[Prediction], windows_: list[Window], changes: list[float], settings: dict, window_s: float
+) -> dict:
     clock = [T0]
     thresholds = Thresholds(**settings)
-    room = RoomModel("room", ["sim"], {}, thresholds, clock=lambda: clock[0])
+    room = RoomModel("room", {"sim": window_s}, {}, thresholds, clock=lambda: clock[0])
     modes, flips, spurious = [], 0, 0
     for p, w in zip(predictions, windows_, strict=True):
         clock[0] = p.at
@@ -206,7 +208,7 @@ def main() -> None:
           "| delay: s (median) | changes shown |")  # fmt: skip
     print("|---|---:|---:|---:|---:|---:|---:|")
     for name, settings in SETTINGS.items():
-        r = replay(predictions, test, changes, settings)
+        r = replay(predictions, test, changes, settings, args.interval)
         print(f"| {name} | {r['agreement']:.3f} | {r['flips_per_hour']:.1f} | {r['spurious_per_hour']:.1f} | "
               f"{r['delay_windows']:.0f} | {r['delay_s']:.1f} | {r['changes_seen']} |")  # fmt: skip
 

@@ -7,6 +7,7 @@ that looks at the grid has something to find that a pooled-vector probe does not
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +47,28 @@ def synthetic_embeddings(
             )
             labels.append(name)
     return embeddings, labels
+
+
+def session_embeddings(
+    sessions: range, per_class: int, *, shift: float, dim: int = 32, signal: float = 1.0
+) -> tuple[list[Embedding], list[str], list[str]]:
+    """`synthetic_embeddings` recorded in several sessions, each of which moves every clip by its own random offset
+    (the light, the camera's exact place): a probe learns a session's look along with the modes, and is surer of
+    clips from the sessions it saw than clips from another bear out. Returns embeddings, labels and session ids."""
+    embeddings, labels, groups = [], [], []
+    for session in sessions:
+        clips, names = synthetic_embeddings(per_class, dim=dim, signal=signal, seed=session)
+        offset = np.random.default_rng([session, 99]).normal(size=dim) * shift
+        embeddings += [
+            replace(
+                clip, pooled=(clip.pooled + offset).astype(np.float32), tokens=(clip.tokens + offset).astype(np.float16)
+            )
+            for clip in clips
+            if clip.tokens is not None
+        ]
+        labels += names
+        groups += [f"session-{session}"] * len(names)
+    return embeddings, labels, groups
 
 
 def labelled_folder(data: Path, clips_per_mode: int) -> Path:

@@ -50,7 +50,7 @@ def make_config(**server) -> Config:
         rooms={"r1": RoomConfig(cameras={"cam": CameraConfig(interval_s=0.01)})},
         modes=MODES,
         server=ServerConfig(**{"api_token_env": None, "max_upload_mb": 0.1, "max_upload_seconds": 3.0, **server}),
-        thresholds=Thresholds(smoothing_alpha=1.0, consecutive_windows=1),
+        thresholds=Thresholds(estimator="ema", smoothing_alpha=1.0, consecutive_windows=1),
     )
 
 

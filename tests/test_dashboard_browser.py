@@ -230,7 +230,7 @@ def test_the_live_loop_feeds_the_page(pages, servers: contextlib.ExitStack, stor
             "lab": ModeConfig(display_name="Lab", emoji="🧪", ambience="lo-fi"),
             "exam": ModeConfig(display_name="Exam", emoji="📝", ambience="silence"),
         },
-        thresholds=Thresholds(smoothing_alpha=1.0, consecutive_windows=2),
+        thresholds=Thresholds(estimator="ema", smoothing_alpha=1.0, consecutive_windows=2),
     )
     feed = ScriptedFeed("cam", [DARK] * 3 + [BRIGHT] * 3)
     loop = LiveLoop(config, store, BrightnessAnalyzer(energy=False), feeds=lambda camera_id, _: feed)

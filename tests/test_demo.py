@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import time
 from datetime import timedelta
 from itertools import islice
 
 from classroom_mode.config import CameraConfig, ClipSettings
+from classroom_mode.modes.scoring import score_following
 from classroom_mode.records import ModeChange, Prediction
 from classroom_mode.service.demo import SteppedFeed, TruthTap, agreement, commonest_share, score_windows
 from classroom_mode.sim.camera import SimCamera
@@ -76,6 +78,36 @@ def test_windows_while_people_walk_in_are_marked_unsettled():
     assert [w.truth for w in windows] == ["empty", "group", "group"]
     assert [w.settled for w in windows] == [True, False, True]
     assert commonest_share(windows) == 2 / 3
+    assert [w.end_s for w in windows] == [tap.scene_time(at) for at in ends]
+    assert [w.reading for w in windows] == ["group"] * 3
+
+
+def test_the_tap_says_when_the_room_settled_after_each_change_and_the_demo_scores_the_following():
+    camera = SimCamera("cam", "empty:4,group:21,solo:3", fps=2, size=(32, 32), speed=0, loop=False)
+    tap = TruthTap(camera)
+    frames = list(tap.frames())
+    changes = tap.changes()
+    assert [c.at for c in changes] == [4.0, 25.0]
+    walked_in = next(f.timestamp for f in frames if f.timestamp > 4.0 and tap.settled(f.wall_time, 0.0))
+    assert changes[0].settled_at == walked_in and 4.0 < walked_in < 25.0
+    assert changes[1].settled_at is None  # the timeline ended with people still walking out
+    ends = [f.wall_time for f in frames if f.timestamp % 5 == 4.5]  # a window every 5 s of scene
+    predictions = [_prediction(at) for at in ends]
+    first = ModeChange(room="r", mode="empty", at=ends[0] - timedelta(seconds=1), confidence=0.9)
+    windows = score_windows(predictions, [first], tap, clip_seconds=1.0)
+    following = score_following(windows, changes, 5.0)
+    assert following.latencies_s == (math.inf,) and following.missed == 1  # the room stayed empty: never followed
+    assert following.false_flips == 0 and following.agreement == 0.0
+
+
+def test_the_demo_writes_a_dwell_in_the_wall_seconds_its_camera_plays_in(tmp_path):
+    from classroom_mode.cli.demo_cmd import SMALL, _write_config
+    from classroom_mode.config import HmmSettings, load_config
+
+    config = load_config(_write_config(tmp_path, SMALL, 0, "config:tiny", None))
+    camera = config.rooms["demo-room"].cameras["sim-cam"]
+    windows_per_dwell = config.thresholds.hmm.dwell_s / camera.interval_s
+    assert windows_per_dwell == HmmSettings().dwell_s / SMALL.scene_interval_s
 
 
 def test_demo_rerecords_when_its_settings_change_and_leaves_no_stale_clips(tmp_path):

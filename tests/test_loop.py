@@ -41,7 +41,7 @@ def make_config(cameras: list[str], consensus: str = "average", **thresholds) ->
     return Config(
         rooms={"r1": RoomConfig(cameras={c: fast for c in cameras}, consensus=consensus)},
         modes=MODES,
-        thresholds=Thresholds(**{"smoothing_alpha": 1.0, "consecutive_windows": 2, **thresholds}),
+        thresholds=Thresholds(**{"estimator": "ema", "smoothing_alpha": 1.0, "consecutive_windows": 2, **thresholds}),
     )
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
-from classroom_mode.config import ModeConfig, Thresholds
-from classroom_mode.modes import CameraTracker, CameraView, RoomModel, describe, elect
+from classroom_mode.config import ConfigErrors, HmmSettings, ModeConfig, Thresholds, parse_config
+from classroom_mode.modes import CameraView, EmaTracker, HmmTracker, RoomModel, describe, elect
+from classroom_mode.modes.scoring import Change, ScoredWindow, score_following
 from classroom_mode.records import UNCERTAIN
 from live_helpers import T0, FakeClock, one_hot, reading
 
@@ -19,47 +22,53 @@ MODE_CONFIG = {
 
 
 def thresholds(**overrides) -> Thresholds:
-    base = {"smoothing_alpha": 1.0, "consecutive_windows": 2, "enter_probability": 0.99, "stale_after_s": 60}
+    base = {
+        "estimator": "ema",
+        "smoothing_alpha": 1.0,
+        "consecutive_windows": 2,
+        "enter_probability": 0.99,
+        "stale_after_s": 60,
+    }
     return Thresholds(**{**base, **overrides})
 
 
-def feed(tracker: CameraTracker, probabilities: list[dict[str, float]]) -> list[str | None]:
+def feed(tracker: EmaTracker | HmmTracker, probabilities: list[dict[str, float]]) -> list[str | None]:
     return [tracker.update(reading("cam", T0, p)).mode for p in probabilities]
 
 
 def test_ema_smooths_probabilities():
-    tracker = CameraTracker("cam", thresholds(smoothing_alpha=0.25))
+    tracker = EmaTracker("cam", thresholds(smoothing_alpha=0.25))
     tracker.update(reading("cam", T0, {"lab": 1.0, "exam": 0.0}))
     view = tracker.update(reading("cam", T0, {"lab": 0.0, "exam": 1.0}))
     assert view.probabilities == pytest.approx({"lab": 0.75, "exam": 0.25})
 
 
 def test_ema_handles_classes_appearing_later():
-    tracker = CameraTracker("cam", thresholds(smoothing_alpha=0.5))
+    tracker = EmaTracker("cam", thresholds(smoothing_alpha=0.5))
     tracker.update(reading("cam", T0, {"lab": 1.0}))
     view = tracker.update(reading("cam", T0, {"exam": 1.0}))
     assert view.probabilities == pytest.approx({"lab": 0.5, "exam": 0.5})
 
 
 def test_new_mode_needs_consecutive_wins():
-    tracker = CameraTracker("cam", thresholds(consecutive_windows=3))
+    tracker = EmaTracker("cam", thresholds(consecutive_windows=3))
     modes = feed(tracker, [one_hot("lab", MODES)] * 3 + [one_hot("exam", MODES)] * 2 + [one_hot("lab", MODES)])
     assert modes == [None, None, "lab", "lab", "lab", "lab"]
 
 
 def test_an_interrupted_streak_starts_again():
-    tracker = CameraTracker("cam", thresholds(consecutive_windows=2))
+    tracker = EmaTracker("cam", thresholds(consecutive_windows=2))
     seq = ["lab", "lab", "exam", "lecture", "exam", "exam"]
     assert feed(tracker, [one_hot(m, MODES) for m in seq]) == [None, "lab", "lab", "lab", "lab", "exam"]
 
 
 def test_enter_probability_accepts_at_once():
-    tracker = CameraTracker("cam", thresholds(consecutive_windows=5, enter_probability=0.8))
+    tracker = EmaTracker("cam", thresholds(consecutive_windows=5, enter_probability=0.8))
     assert feed(tracker, [one_hot("lab", MODES, 0.7), one_hot("exam", MODES, 0.85)]) == [None, "exam"]
 
 
 def test_uncertain_never_flips_by_itself():
-    tracker = CameraTracker("cam", thresholds(consecutive_windows=1, enter_probability=0.6))
+    tracker = EmaTracker("cam", thresholds(consecutive_windows=1, enter_probability=0.6))
     feed(tracker, [one_hot("lab", MODES)])
     # the probe said `uncertain` (top probability under its threshold) even though `exam` leads
     uncertain = [reading("cam", T0, one_hot("exam", MODES, 0.45), uncertain_below=0.5)] * 5
@@ -68,7 +77,7 @@ def test_uncertain_never_flips_by_itself():
 
 
 def test_uncertain_readings_still_move_the_average():
-    tracker = CameraTracker("cam", thresholds(smoothing_alpha=0.5, consecutive_windows=1, enter_probability=0.95))
+    tracker = EmaTracker("cam", thresholds(smoothing_alpha=0.5, consecutive_windows=1, enter_probability=0.95))
     feed(tracker, [one_hot("lab", MODES, 0.9)])
     view = tracker.update(reading("cam", T0, one_hot("exam", MODES, 0.45)))
     assert view.mode == "lab"
@@ -76,16 +85,158 @@ def test_uncertain_readings_still_move_the_average():
 
 
 def test_uncertain_first_reading_leaves_camera_without_mode():
-    tracker = CameraTracker("cam", thresholds(consecutive_windows=1))
+    tracker = EmaTracker("cam", thresholds(consecutive_windows=1))
     view = tracker.update(reading("cam", T0, one_hot("lab", MODES, 0.4)))
     assert view.mode is None and view.confidence == 0.0
 
 
 def test_smoothing_suppresses_a_single_glitch():
     # a one-window glitch wins the raw argmax but not the smoothed one
-    tracker = CameraTracker("cam", thresholds(smoothing_alpha=0.4, consecutive_windows=1))
+    tracker = EmaTracker("cam", thresholds(smoothing_alpha=0.4, consecutive_windows=1))
     seq = [one_hot("lab", MODES, 0.9)] * 3 + [one_hot("exam", MODES, 0.9)] + [one_hot("lab", MODES, 0.9)] * 2
     assert set(feed(tracker, seq)[2:]) == {"lab"}
+
+
+def hmm(window_s: float = 10.0, **settings) -> HmmTracker:
+    return HmmTracker("cam", HmmSettings(**{"dwell_s": 120.0, "change_posterior": 0.6, **settings}), window_s)
+
+
+def test_hmm_one_sure_reading_sets_the_mode_and_the_posterior_is_a_distribution():
+    tracker = hmm()
+    assert feed(tracker, [one_hot("lab", MODES, 0.5)]) == [None]  # 0.5 from no opinion: under change_posterior
+    view = tracker.update(reading("cam", T0, one_hot("lab", MODES, 0.9)))
+    assert view.mode == "lab"
+    assert sum(view.probabilities.values()) == pytest.approx(1.0)
+    assert view.probabilities["lab"] > 0.9  # two readings for `lab` are surer than either
+
+
+def test_hmm_a_single_contrary_reading_does_not_flip_a_settled_mode_but_a_run_of_them_does():
+    modes = feed(hmm(), [one_hot("lab", MODES, 0.8)] * 6 + [one_hot("exam", MODES, 0.8)] * 3)
+    assert modes[:7] == ["lab"] * 7
+    assert modes[-1] == "exam"
+
+
+def test_hmm_a_longer_dwell_needs_more_evidence_to_change():
+    def windows_to_change(dwell_s: float) -> int:
+        tracker = hmm(dwell_s=dwell_s)
+        feed(tracker, [one_hot("lab", MODES, 0.8)] * 10)
+        return next(
+            i for i in range(1, 50) if tracker.update(reading("cam", T0, one_hot("exam", MODES, 0.8))).mode == "exam"
+        )
+
+    assert windows_to_change(20.0) < windows_to_change(2000.0)
+
+
+def test_hmm_stay_prior_comes_from_the_dwell_and_the_window():
+    # no evidence at all (an uncertain reading of weight 0): the belief only drifts toward no opinion
+    short, long = hmm(window_s=5.0, uncertain_weight=0.0), hmm(window_s=30.0, uncertain_weight=0.0)
+    for tracker in (short, long):
+        feed(tracker, [one_hot("lab", MODES, 0.95)])
+    before = short.view.probabilities["lab"]
+    assert long.view.probabilities["lab"] == pytest.approx(before)
+    nothing = reading("cam", T0, one_hot("exam", MODES, 0.4))
+    assert nothing.label == UNCERTAIN
+    after_short, after_long = (t.update(nothing).probabilities["lab"] for t in (short, long))
+    assert 1 / len(MODES) < after_long < after_short < before
+
+
+def test_hmm_an_uncertain_reading_is_weaker_evidence():
+    def posterior(uncertain_below: float, weight: float) -> float:
+        tracker = hmm(uncertain_weight=weight)
+        feed(tracker, [one_hot("lab", MODES, 0.7)])
+        return tracker.update(reading("cam", T0, one_hot("exam", MODES, 0.45), uncertain_below)).probabilities["exam"]
+
+    trusted = posterior(0.4, 0.5)  # 0.45 is over 0.4: an ordinary reading
+    assert posterior(0.5, 0.0) < posterior(0.5, 0.5) < trusted
+    assert posterior(0.5, 1.0) == pytest.approx(trusted)
+
+
+def test_hmm_starts_over_when_the_probe_brings_other_classes():
+    tracker = hmm()
+    feed(tracker, [one_hot("lab", MODES, 0.9)] * 3)
+    view = tracker.update(reading("cam", T0, {"lab": 0.3, "gym": 0.7}))
+    assert set(view.probabilities) == {"lab", "gym"}
+    assert view.probabilities["gym"] == pytest.approx(0.7)
+
+
+def test_room_runs_the_estimator_the_config_names():
+    clock = FakeClock()
+    model = room(clock, estimator="hmm", hmm={"dwell_s": 60.0, "change_posterior": 0.7})
+    assert all(isinstance(t, HmmTracker) for t in model.trackers.values())
+    assert model.trackers["a"].stay == pytest.approx(math.exp(-10.0 / 60.0))
+    state = model.observe(reading("a", clock.now, one_hot("lab", MODES, 0.8)))
+    assert (state.mode, state.cameras) == ("lab", ["a"])
+    assert isinstance(room(clock).trackers["a"], EmaTracker)
+
+
+@pytest.mark.parametrize(
+    ("yaml", "field"),
+    [
+        ("thresholds: {estimator: kalman}", "thresholds.estimator"),
+        ("thresholds: {hmm: {dwell_s: 0}}", "thresholds.hmm.dwell_s"),
+        ("thresholds: {hmm: {dwell_s: -30}}", "thresholds.hmm.dwell_s"),
+        ("thresholds: {hmm: {change_posterior: 1.0}}", "thresholds.hmm.change_posterior"),
+        ("thresholds: {hmm: {change_posterior: 0}}", "thresholds.hmm.change_posterior"),
+        ("thresholds: {hmm: {uncertain_weight: 1.5}}", "thresholds.hmm.uncertain_weight"),
+    ],
+)
+def test_bad_estimator_settings_name_the_field(yaml, field):
+    with pytest.raises(ConfigErrors) as caught:
+        parse_config(yaml, "room.yaml")
+    assert caught.value.problems[0].startswith(f"{field}: ")
+    assert str(caught.value).startswith(f"room.yaml: {field}: ")
+
+
+def test_a_config_of_the_moving_average_keys_still_loads_and_runs_them_with_estimator_ema():
+    keys = "smoothing_alpha: 0.3, consecutive_windows: 3, enter_probability: 0.9"
+    assert parse_config(f"thresholds: {{{keys}}}").thresholds.consecutive_windows == 3
+    thresholds = parse_config(f"thresholds: {{estimator: ema, {keys}}}").thresholds
+    model = RoomModel("r1", {"a": 10.0}, MODE_CONFIG, thresholds, clock=FakeClock())
+    tracker = model.trackers["a"]
+    assert isinstance(tracker, EmaTracker) and tracker.thresholds.smoothing_alpha == 0.3
+
+
+def scored(rows: str) -> list[ScoredWindow]:
+    """'truth reading room settled' per window, 5 s apart, e.g. 'lab lab lab 1'."""
+    out = []
+    for i, row in enumerate(rows.split(",")):
+        truth, reading_, room_mode, settled = row.split()
+        out.append(ScoredWindow(5.0 * (i + 1), truth, reading_, room_mode, settled == "1"))
+    return out
+
+
+def test_following_scores_agreement_latency_and_false_flips():
+    windows = scored(
+        "lab lab lab 1, lab lab lab 1, lab exam exam 1,"  # 15 s: a wrong reading flips the room early (false)
+        "exam lab lab 0, exam lab lab 1,"  # back to lab although the truth is exam now (false)
+        "exam exam exam 1, exam exam exam 1, exam exam exam 1"  # 30 s: exam again, 8 s after the room settled
+    )
+    score = score_following(windows, [Change(at=15.0, settled_at=22.0)], window_s=5.0)
+    assert score.settled_windows == 7
+    assert score.agreement == pytest.approx(5 / 7)  # 5, 10, 30, 35 and 40 s
+    assert score.reading_accuracy == pytest.approx(5 / 7)  # 5, 10, 30, 35, 40 s: the smoothing cost nothing
+    assert score.loss_points == pytest.approx(0.0)
+    assert score.agreement_all == pytest.approx(5 / 8)
+    assert score.latencies_s == (8.0,) and score.latency_s(50) == 8.0
+    # the room was in exam when the truth changed, so leaving it and coming back is a flicker: two more
+    assert score.false_flips == 3 and score.hours == pytest.approx(40 / 3600)
+    assert score.false_flips_per_hour == pytest.approx(3 / (40 / 3600))
+    assert [line.split(":")[0] for line in score.lines()] == [
+        "settled windows",
+        "latency from the room settling into a new mode to the room's mode following",
+        "false flips",
+    ]
+
+
+def test_following_counts_a_change_never_followed_as_missed_and_one_followed_early_as_zero():
+    windows = scored(
+        "lab lab lab 1, exam exam exam 0, exam exam exam 1, lab lab exam 0, lab lab exam 1, lab lab exam 1"
+    )
+    changes = [Change(at=5.0, settled_at=12.0), Change(at=15.0, settled_at=19.0)]
+    score = score_following(windows, changes, window_s=5.0)
+    assert score.latencies_s == (0.0, math.inf)  # exam at 10 s, before the room settled; lab never
+    assert score.missed == 1 and score.latency_s(90) == math.inf
+    assert score.false_flips == 0  # lab → exam was the arrival after the first change; nothing else moved
 
 
 def view(camera: str, mode: str | None, probabilities: dict[str, float]) -> CameraView:
@@ -134,7 +285,7 @@ def test_consensus_with_no_voter():
 
 
 def room(clock: FakeClock, strategy: str = "average", **overrides) -> RoomModel:
-    return RoomModel("r1", ["a", "b"], MODE_CONFIG, thresholds(**overrides), strategy=strategy, clock=clock)
+    return RoomModel("r1", {"a": 10.0, "b": 10.0}, MODE_CONFIG, thresholds(**overrides), strategy=strategy, clock=clock)
 
 
 def test_room_state_carries_display_and_cameras():

@@ -27,11 +27,12 @@ from classroom_mode.model.probes import (
     save_probe,
 )
 from classroom_mode.model.probes.attentive import AttentiveClassifier
+from classroom_mode.model.probes.calibration import negative_log_likelihood
 from classroom_mode.model.probes.card import BackboneRecord, Confusion, CVSummary, ProbeCard
 from classroom_mode.model.probes.evaluate import data_warnings, learning_curve, make_splits
 from classroom_mode.model.probes.plots import attention_png, confusion_png
 from classroom_mode.records import UNCERTAIN, Embedding
-from probe_helpers import MODES, synthetic_embeddings
+from probe_helpers import MODES, session_embeddings, synthetic_embeddings
 
 FAST = AttentiveSettings(
     max_epochs=40, patience=10, learning_rates=(1e-2, 3e-3), weight_decays=(0.01,), background="none"
@@ -147,6 +148,46 @@ def test_cross_validation_report_on_separable_data(data):
     assert CVReport.model_validate_json(report.model_dump_json()) == report
     kept = CVSummary.model_validate_json(report.model_dump_json())  # as a probe's card reads it back
     assert kept.confusion == report.confusion and kept.accuracy == report.accuracy
+
+
+def test_the_temperature_fitted_on_held_out_folds_makes_new_sessions_likelier():
+    # a probe that learned its sessions' look along with the modes is too sure of clips from other sessions
+    clips, labels, sessions = session_embeddings(range(10), 3, shift=0.5, dim=128)
+    features = FeatureSet.from_embeddings(clips)
+    report = cross_validate(features, labels, kind="linear", folds=5, groups=sessions)
+    calibration = report.calibration
+    assert calibration.clips == len(labels) and calibration.temperature > 1.0
+    assert calibration.calibrated_nll < calibration.nll
+
+    fresh, fresh_labels, _ = session_embeddings(range(1000, 1010), 5, shift=0.5, dim=128)
+    unseen = FeatureSet.from_embeddings(fresh)
+    probe = fit_probe(features, labels, kind="linear")
+    y = np.array([probe.classes.index(label) for label in fresh_labels])
+    raw = probe.predict_proba(unseen)
+    assert probe.temperature == 1.0
+    probe.card = ProbeCard(cv=report)
+    calibrated = probe.predict_proba(unseen)
+    assert probe.temperature == calibration.temperature
+    np.testing.assert_array_equal(calibrated.argmax(axis=1), raw.argmax(axis=1))  # the ranking is kept
+    assert negative_log_likelihood(calibrated, y) < negative_log_likelihood(raw, y)
+    assert calibrated.max(axis=1).mean() < raw.max(axis=1).mean()
+
+
+def test_a_probe_keeps_its_temperature_on_disk_and_one_without_loads_as_one(data, tmp_path):
+    features, labels, test, _ = data
+    probe = fit_probe(features, labels, kind="linear")
+    probe.card = ProbeCard(cv=cross_validate(features, labels, kind="linear", folds=4))
+    _, sidecar_path = save_probe(probe, tmp_path / "room")
+    loaded = load_probe(tmp_path / "room")
+    assert loaded.temperature == probe.temperature == probe.card.cv.calibration.temperature
+    np.testing.assert_allclose(loaded.predict_proba(test), probe.predict_proba(test))
+
+    sidecar = json.loads(sidecar_path.read_text())
+    del sidecar["cv"]["calibration"]  # as a probe trained before calibration was written
+    sidecar_path.write_text(json.dumps(sidecar))
+    old = load_probe(tmp_path / "room")
+    assert old.temperature == 1.0
+    np.testing.assert_allclose(old.predict_proba(test), old.head.predict_proba(test))
 
 
 def test_learning_curve_covers_the_sizes_every_fold_can_train_on(data):

@@ -102,6 +102,20 @@ def test_settled_only_once_everyone_has_walked_in_or_out():
     assert settled_solo and all(n == 1 for n in settled_solo)
 
 
+def test_skipping_frames_keeps_the_truth_of_drawing_them():
+    timeline = "group:10,solo:10,empty:8"
+    drawn, skipped = Stream(timeline, seed=5, events=["run"], **TINY), Stream(timeline, seed=5, events=["run"], **TINY)
+    seen = set()
+    for _ in range(drawn.num_frames):
+        drawn.next_frame()
+        skipped.skip_frame()
+        assert (skipped.time, skipped.settled) == (drawn.time, drawn.settled)
+        positions = [(a.x, a.z) for a in skipped.world.scene.actors]
+        assert positions == [(a.x, a.z) for a in drawn.world.scene.actors]
+        seen.add(drawn.settled)
+    assert seen == {True, False}  # people walked in and out, and the two agreed throughout
+
+
 def _run(stream: Stream, until: float) -> np.ndarray:
     assert stream.time < until
     while stream.time < until:

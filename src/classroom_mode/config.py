@@ -252,11 +252,38 @@ class SurpriseThresholds(Section):
         return self
 
 
+class HmmSettings(Section):
+    """The forward filter's prior and decision rule (`thresholds.estimator: hmm`, `modes/hmm.py`)."""
+
+    dwell_s: float = Field(
+        120.0,
+        gt=0,
+        description="expected seconds a room stays in one mode; a camera's per-window stay prior is "
+        "exp(-interval_s / dwell_s), the rest spread evenly over the other modes",
+    )
+    change_posterior: float = Field(
+        0.7, gt=0, lt=1, description="posterior probability a mode needs to become the camera's mode"
+    )
+    uncertain_weight: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="weight of an `uncertain` reading's evidence (its probabilities raised to this power): "
+        "0 ignores it, 1 counts it as any other reading",
+    )
+
+
 class Thresholds(Section):
     uncertain_below: float = Field(0.5, ge=0, le=1, description="top probability under this is `uncertain`")
+    estimator: Literal["ema", "hmm"] = Field(
+        "hmm",
+        description="how a camera's readings become its mode: `ema` (moving average and hysteresis, the three "
+        "keys below) or `hmm` (a forward filter, `hmm:`)",
+    )
     smoothing_alpha: float = Field(0.5, gt=0, le=1, description="EMA weight of the newest reading")
     consecutive_windows: int = Field(2, ge=1, description="wins in a row that accept a new mode")
     enter_probability: float = Field(0.8, gt=0, le=1, description="smoothed probability that accepts at once")
+    hmm: HmmSettings = Field(default_factory=HmmSettings)
     stale_after_s: float = Field(60.0, gt=0)
     surprise: SurpriseThresholds = Field(default_factory=SurpriseThresholds)
 

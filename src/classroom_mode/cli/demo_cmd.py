@@ -28,16 +28,19 @@ from classroom_mode.config import (
     CameraConfig,
     ClipSettings,
     Config,
+    HmmSettings,
     MqttOutput,
     PathsConfig,
     RoomConfig,
     ServerConfig,
     SimSource,
+    Thresholds,
     load_config,
 )
 from classroom_mode.errors import ClassroomModeError, UserError
 
 if TYPE_CHECKING:
+    from classroom_mode.modes.scoring import FollowScore
     from classroom_mode.records import ModeChange, ModeState
     from classroom_mode.service.demo import SimulatedCameras
     from classroom_mode.service.loop import LiveLoop
@@ -139,11 +142,16 @@ def demo(
     timings["embed + train"] = time.perf_counter() - started - sum(timings.values())
 
     info(styled(("3/3", "bold"), f" the live loop on a simulated classroom: {preset.timeline} (scene seconds)"))
-    result = _live(config, preset, serve=serve, port=port, keep_serving=keep_serving)
+    result, following = _live(config, preset, serve=serve, port=port, keep_serving=keep_serving)
     timings["live"] = time.perf_counter() - started - sum(timings.values())
     timings["total"] = time.perf_counter() - started
 
-    summary = {**result, "timings_s": {k: round(v, 1) for k, v in timings.items()}, "output": str(out)}
+    summary = {
+        **result,
+        "following": following.as_json(),
+        "timings_s": {k: round(v, 1) for k, v in timings.items()},
+        "output": str(out),
+    }
     if as_json:
         print_json(summary)
     else:
@@ -158,6 +166,8 @@ def demo(
                 f"total {timings['total']:.0f} s",
             )
         )
+        for line in following.lines():
+            console.print(line, highlight=False)
         console.print(f"everything is in {out}/; look again with: classroom-mode serve -c {config_path}")
     if min_agreement is not None and result["agreement"] < min_agreement:
         raise ClassroomModeError(f"agreement {result['agreement']:.2f} is below --min-agreement {min_agreement}")
@@ -215,6 +225,8 @@ def _write_config(out: Path, preset: Preset, seed: int, model: str, broker: tupl
         paths=PathsConfig(data=out / "data", cache=out / "cache", database=out / "history.db", probes=out),
         # a simulated room served on 127.0.0.1: no token, chosen here in the open (`serve` says so when it starts)
         server=ServerConfig(api_token_env=None),
+        # the camera's interval is in wall seconds of a scene played `speed` times faster: so is a mode's dwell
+        thresholds=Thresholds(hmm=HmmSettings(dwell_s=HmmSettings().dwell_s / preset.speed)),
         outputs={"mqtt": MqttOutput(kind="mqtt", host=broker[0], port=broker[1])} if broker else {},
     )
     path = out / "classroom-mode.yaml"
@@ -250,7 +262,10 @@ def _record(data: Path, preset: Preset, room_seed: int) -> None:
         )
 
 
-def _live(config: Config, preset: Preset, *, serve: bool, port: int, keep_serving: bool) -> dict[str, Any]:
+def _live(
+    config: Config, preset: Preset, *, serve: bool, port: int, keep_serving: bool
+) -> tuple[dict[str, Any], FollowScore]:
+    from classroom_mode.modes.scoring import score_following
     from classroom_mode.service.analysis import load_local_encoder
     from classroom_mode.service.demo import SimulatedCameras, agreement, commonest_share, score_windows
     from classroom_mode.service.loop import LiveLoop
@@ -273,7 +288,9 @@ def _live(config: Config, preset: Preset, *, serve: bool, port: int, keep_servin
             loop.run(windows)
             predictions = store.predictions(camera_id=CAMERA, limit=windows + 10)
             changes = store.mode_changes(ROOM)
-            scored = score_windows(predictions, changes, cameras.taps[CAMERA], CLIP_SECONDS)
+            tap = cameras.taps[CAMERA]
+            scored = score_windows(predictions, changes, tap, CLIP_SECONDS)
+            following = score_following(scored, tap.changes(), preset.scene_interval_s)
             if dashboard is not None and keep_serving:
                 info(f"dashboard still at http://127.0.0.1:{port}/ — Ctrl-C to stop")
                 _wait_for_interrupt()
@@ -293,7 +310,7 @@ def _live(config: Config, preset: Preset, *, serve: bool, port: int, keep_servin
         "settled_windows": len(settled),
         "settled_chance": commonest_share(settled),
         "mode_changes": len(changes),
-    }
+    }, following
 
 
 def _announcer(loop: LiveLoop, cameras: SimulatedCameras):

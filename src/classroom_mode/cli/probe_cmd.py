@@ -306,6 +306,11 @@ def print_report(report: CVReport) -> None:
         f"accuracy {_fmt(report.accuracy)}   macro-F1 {_fmt(report.macro_f1)}   "
         f"would be uncertain: {report.uncertain_rate:.1%}"
     )
+    calibration = report.calibration
+    console.print(
+        f"calibration: temperature {calibration.temperature:.2f} on the {calibration.clips} held-out predictions "
+        f"(their negative log-likelihood {calibration.nll:.3f} → {calibration.calibrated_nll:.3f})"
+    )
     table = Table()
     for column in ("mode", "clips", "precision", "recall"):
         table.add_column(column)

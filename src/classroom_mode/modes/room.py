@@ -8,13 +8,14 @@ record the store keeps and the API, dashboard and bot show.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from classroom_mode.clock import Clock, as_utc, utc_now
 from classroom_mode.config import ModeConfig, Thresholds
 from classroom_mode.modes.consensus import Strategy, elect
-from classroom_mode.modes.tracker import CameraTracker, CameraView
+from classroom_mode.modes.hmm import HmmTracker
+from classroom_mode.modes.tracker import CameraView, EmaTracker, Tracker
 from classroom_mode.records import UNCERTAIN, ModeState, Prediction
 
 UNKNOWN_AMBIENCE = "unchanged"
@@ -46,6 +47,13 @@ def mode_color(mode: str, modes: Mapping[str, ModeConfig]) -> str:
     return MODE_PALETTE[zlib.crc32(mode.encode()) % len(MODE_PALETTE)]
 
 
+def make_tracker(camera_id: str, thresholds: Thresholds, window_s: float) -> Tracker:
+    """The tracker `thresholds.estimator` names, for a camera that takes a window every `window_s` seconds."""
+    if thresholds.estimator == "hmm":
+        return HmmTracker(camera_id, thresholds.hmm, window_s)
+    return EmaTracker(camera_id, thresholds)
+
+
 class RoomModel:
     """The mode of one room, from the readings of its cameras.
 
@@ -56,18 +64,21 @@ class RoomModel:
     def __init__(
         self,
         room: str,
-        cameras: Iterable[str],
+        cameras: Mapping[str, float],
         modes: Mapping[str, ModeConfig],
         thresholds: Thresholds,
         strategy: Strategy = "average",
         clock: Clock = utc_now,
     ) -> None:
+        """`cameras`: each camera's id and the seconds between two of its windows (its `interval_s`)."""
         self.room = room
         self.modes = modes
         self.thresholds = thresholds
         self.strategy = strategy
         self.clock = clock
-        self.trackers = {camera_id: CameraTracker(camera_id, thresholds) for camera_id in cameras}
+        self.trackers = {
+            camera_id: make_tracker(camera_id, thresholds, window_s) for camera_id, window_s in cameras.items()
+        }
         self.offline: set[str] = set()
         self._mode = UNCERTAIN
         self._since = as_utc(clock())

@@ -1,4 +1,7 @@
-"""One camera's opinion of the room: smoothed class probabilities and a mode accepted with hysteresis.
+"""One camera's opinion of the room (`CameraView`), and the first way of forming it: a moving average with hysteresis.
+
+A camera's tracker (`Tracker`) folds its readings into a view; `thresholds.estimator` picks which one:
+`EmaTracker` here, or the forward filter of `modes/hmm.py`.
 
 A single 3-second window is noisy (someone walks past the camera, a presenter sits down for a
 moment). The tracker keeps an exponential moving average of the probe's class probabilities and
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 from classroom_mode.config import Thresholds
 from classroom_mode.records import UNCERTAIN, Prediction
@@ -32,7 +36,15 @@ class CameraView:
         return self.probabilities.get(self.mode, 0.0) if self.mode is not None else 0.0
 
 
-class CameraTracker:
+class Tracker(Protocol):
+    view: CameraView
+
+    def update(self, prediction: Prediction) -> CameraView:
+        """Fold one reading in; returns the camera's view after it."""
+        ...
+
+
+class EmaTracker:
     """EMA smoothing and hysteresis for one camera. Works for any set of class names the probe emits."""
 
     def __init__(self, camera_id: str, thresholds: Thresholds) -> None:

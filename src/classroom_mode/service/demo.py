@@ -6,7 +6,8 @@ real room cannot have: a record of what was truly happening when each clip was t
 frame's wall-clock time, its scene time and whether the room had settled into its mode; a clip's
 `ended_at` then tells which scene second it showed, and the simulator says what the room was doing
 then. The timeline switches modes at once, but people take up to ~15 s to walk in or out; a window
-taken meanwhile shows a room that is neither mode, so the demo scores those windows apart.
+taken meanwhile shows a room that is neither mode, so the demo scores those windows apart, and measures how
+long the room's mode takes to follow once the room has settled (`modes.scoring`).
 
 The demo's camera plays in lockstep with the loop (`SteppedFeed`): window k shows the scene up to
 exactly k × the window step, however long the machine takes to render and embed. A camera paced by
@@ -20,10 +21,10 @@ import math
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
 
 from classroom_mode.config import CameraConfig, SimSource
+from classroom_mode.modes.scoring import Change, ScoredWindow
 from classroom_mode.records import Clip, ModeChange, Prediction
 from classroom_mode.service.feeds import CameraOffline, LiveFeed
 from classroom_mode.sim.camera import SimCamera
@@ -86,6 +87,23 @@ class TruthTap(FrameSource):
             return False
         with self._lock:
             return all(ok for t, ok in self._scene_times.values() if end - seconds - 1e-9 <= t <= end)
+
+    def changes(self) -> list[Change]:
+        """Each change of the truth within the scene time played so far, with when the room had settled into it
+        (the first remembered frame after it in which everyone was in place)."""
+        with self._lock:
+            seen = list(self._scene_times.values())
+        if not seen:
+            return []
+        stream = self.camera.stream
+        played = max(t for t, _ in seen)
+        starts = [float(b) for b in stream.bounds[1:-1] if b <= played]
+        out = []
+        for start, end in zip(starts, [*starts[1:], math.inf], strict=True):
+            if stream.truth_at(start - 1e-6) != stream.truth_at(start):
+                settled_at = next((t for t, ok in seen if start < t < end and ok), None)
+                out.append(Change(at=start, settled_at=settled_at))
+        return out
 
     def truth(self, wall_time: datetime) -> str | None:
         """What the room was truly doing in the frame shown at `wall_time` (None if that frame is forgotten)."""
@@ -150,21 +168,11 @@ class SimulatedCameras:
         return SteppedFeed(tap, camera, camera.interval_s * self.speed)
 
 
-@dataclass(frozen=True)
-class Window:
-    """One analysed clip: when it ended, what was true then, and the room's mode after the loop took it in."""
-
-    at: datetime
-    truth: str
-    room_mode: str
-    settled: bool
-    """The room had settled into `truth` for the whole clip (nobody still walking in or out)."""
-
-
 def score_windows(
     predictions: list[Prediction], changes: list[ModeChange], tap: TruthTap, clip_seconds: float
-) -> list[Window]:
-    """Pair each of a camera's windows with the truth and with the room mode in force after that window.
+) -> list[ScoredWindow]:
+    """Pair each of a camera's windows with the truth and with the room mode in force after that window, on the
+    scene's clock. Windows before the room's first mode are left out.
 
     A window's reading changes the room (if at all) before the next clip ends, so the mode after
     window i is the last change logged before window i+1's clip ended.
@@ -173,23 +181,24 @@ def score_windows(
     changes = sorted(changes, key=lambda c: c.at)
     windows = []
     for i, prediction in enumerate(ordered):
-        truth = tap.truth(prediction.at)
-        if truth is None:
+        truth, scene = tap.truth(prediction.at), tap.scene_time(prediction.at)
+        if truth is None or scene is None:
             continue
         horizon = ordered[i + 1].at if i + 1 < len(ordered) else None
         in_force = [c for c in changes if horizon is None or c.at < horizon]
         if in_force:
             settled = tap.settled(prediction.at, clip_seconds)
-            windows.append(Window(prediction.at, truth, in_force[-1].mode, settled))
+            top = max(prediction.probabilities, key=prediction.probabilities.__getitem__)
+            windows.append(ScoredWindow(scene, truth, top, in_force[-1].mode, settled))
     return windows
 
 
-def agreement(windows: list[Window]) -> float:
+def agreement(windows: list[ScoredWindow]) -> float:
     """Fraction of windows whose room mode equals the truth (windows are evenly spaced, so: of the time)."""
     return sum(w.room_mode == w.truth for w in windows) / len(windows) if windows else 0.0
 
 
-def commonest_share(windows: list[Window]) -> float:
+def commonest_share(windows: list[ScoredWindow]) -> float:
     """The agreement of always answering the commonest true mode among `windows`: the score to beat."""
     if not windows:
         return 0.0

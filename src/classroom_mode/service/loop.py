@@ -106,7 +106,14 @@ class LiveLoop:
         self.changes: queue.Queue[ModeChange] = queue.Queue()
         self.calibrator = calibrator
         self.rooms = {
-            name: RoomModel(name, room.cameras, config.modes, config.thresholds, room.consensus, clock)
+            name: RoomModel(
+                name,
+                {camera_id: camera.interval_s for camera_id, camera in room.cameras.items()},
+                config.modes,
+                config.thresholds,
+                room.consensus,
+                clock,
+            )
             for name, room in config.rooms.items()
         }
         self._room_locks = {name: threading.Lock() for name in self.rooms}

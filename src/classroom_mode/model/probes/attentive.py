@@ -36,8 +36,8 @@ from transformers.models.vjepa2.modeling_vjepa2 import VJEPA2AttentivePooler, VJ
 
 from classroom_mode.errors import UserError
 from classroom_mode.model.compute import one_thread
+from classroom_mode.model.probes.calibration import fit_temperature
 from classroom_mode.model.probes.features import FeatureSet
-from classroom_mode.model.probes.geometry import fit_temperature
 from classroom_mode.model.schedule import warmup_cosine
 
 TEMPERATURES = (0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0)

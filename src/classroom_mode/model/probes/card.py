@@ -89,6 +89,17 @@ class ModeScores(_Part):
     clips: int = Field(ge=0)
 
 
+class Calibration(_Part):
+    """The temperature the probe's probabilities are divided by (in log space), fitted on the held-out folds of its
+    cross-validation (`calibration.calibrate`), with the held-out negative log-likelihood before and after it."""
+
+    temperature: float = Field(gt=0)
+    clips: int = Field(ge=1)
+    """Held-out predictions it was fitted on."""
+    nll: float = Field(ge=0)
+    calibrated_nll: float = Field(ge=0)
+
+
 class CVSummary(_Part):
     """A cross-validation report as the card keeps it; `evaluate.CVReport` is the same with every field set."""
 
@@ -102,6 +113,8 @@ class CVSummary(_Part):
     confusion: Confusion | None = None
     uncertain_rate: float | None = Field(default=None, ge=0.0, le=1.0)
     warnings: list[str] = []
+    calibration: Calibration | None = None
+    """None in cards written before probes were calibrated: their probabilities are used as the head gives them."""
 
 
 class CurvePoint(_Part):

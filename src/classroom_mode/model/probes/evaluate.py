@@ -4,6 +4,9 @@ Standardisation, the C / lr × weight-decay grid choice, the prototype temperatu
 stopping split and the distance gate are all part of `fit_probe`, which sees only the fold's
 training clips. The test clips of a fold influence nothing but their own scores. With recording
 session or camera ids, folds are grouped so near-duplicate clips never sit on both sides.
+
+The probabilities every clip received while held out are what the probe's calibration temperature is
+fitted on (`calibration.calibrate`); the report keeps it, and the uncertain rate is counted with it.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from sklearn.model_selection import LeaveOneGroupOut, LeaveOneOut, StratifiedGro
 
 from classroom_mode.errors import UserError
 from classroom_mode.model.probes.attentive import AttentiveSettings
-from classroom_mode.model.probes.card import Confusion, CurvePoint, CVSummary, ModeScores
+from classroom_mode.model.probes.calibration import calibrate, with_temperature
+from classroom_mode.model.probes.card import Calibration, Confusion, CurvePoint, CVSummary, ModeScores
 from classroom_mode.model.probes.features import FeatureSet
 from classroom_mode.model.probes.probe import encode_labels, fit_probe
 from classroom_mode.records import ProbeKind
@@ -36,7 +40,8 @@ class CVReport(CVSummary):
 
     confusion: Confusion
     uncertain_rate: float = Field(ge=0.0, le=1.0)
-    """Share of held-out clips the probe would have answered `uncertain` (low confidence or far)."""
+    """Share of held-out clips the calibrated probe would have answered `uncertain` (low confidence or far)."""
+    calibration: Calibration
 
     @property
     def classes(self) -> list[str]:
@@ -69,8 +74,8 @@ def cross_validate(
     if train_size is not None:
         splits = _cut_training_sides(splits, y, train_size, seed)
         scheme = f"{scheme}, {train_size} training clips per mode"
-    predicted = np.full(len(y), -1)
-    unsure = np.zeros(len(y), dtype=bool)
+    held_out = np.zeros((len(y), len(classes)))
+    far = np.zeros(len(y), dtype=bool)
     fold_scores, kinds = [], []
     for train, test in splits:
         missing = sorted(set(range(len(classes))) - set(y[train].tolist()))
@@ -88,12 +93,15 @@ def cross_validate(
             uncertain_below=uncertain_below,
             attentive=attentive,
         )
-        probabilities, _, decided = probe.predict(features.subset(test))
-        predicted[test], unsure[test] = probabilities.argmax(axis=1), decided < 0
-        fold_scores.append(_scores(y[test], predicted[test], len(classes)))
+        held_out[test] = probe.predict_proba(features.subset(test))
+        far[test] = probe.gate.distances(features.subset(test)) > probe.gate.threshold
+        fold_scores.append(_scores(y[test], held_out[test].argmax(axis=1), len(classes)))
         kinds.append(probe.kind)
         if on_fold is not None:
             on_fold()
+    predicted = held_out.argmax(axis=1)
+    calibration = calibrate(held_out, y)
+    unsure = far | (with_temperature(held_out, calibration.temperature).max(axis=1) < uncertain_below)
     summary = [_scores(y, predicted, len(classes))] if pooled else fold_scores
     return CVReport(
         scheme=scheme,
@@ -113,6 +121,7 @@ def cross_validate(
         ),
         uncertain_rate=float(unsure.mean()),
         warnings=data_warnings(y, classes),
+        calibration=calibration,
     )
 
 

@@ -57,9 +57,3 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     """Row-wise softmax, stable for large logits."""
     z = np.exp(logits - logits.max(axis=1, keepdims=True))
     return z / z.sum(axis=1, keepdims=True)
-
-
-def fit_temperature(scores: np.ndarray, y: np.ndarray, candidates: tuple[float, ...]) -> float:
-    """The softmax temperature with the lowest negative log-likelihood of held-out scores (n, C)."""
-    nll = [-np.log(softmax(scores / t)[np.arange(len(y)), y] + 1e-12).mean() for t in candidates]
-    return float(candidates[int(np.argmin(nll))])

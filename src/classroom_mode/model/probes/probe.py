@@ -17,6 +17,7 @@ import torch
 from classroom_mode.errors import UserError
 from classroom_mode.model.erasure import erased_fingerprint
 from classroom_mode.model.probes.attentive import AttentiveHead, AttentiveSettings
+from classroom_mode.model.probes.calibration import with_temperature
 from classroom_mode.model.probes.card import ProbeCard
 from classroom_mode.model.probes.features import FeatureSet
 from classroom_mode.model.probes.gate import DistanceGate
@@ -61,22 +62,20 @@ class TrainedProbe:
     def kind(self) -> str:
         return self.head.kind
 
+    @property
+    def temperature(self) -> float:
+        """The calibration temperature its card keeps (`calibration.calibrate`); 1 for a probe without one."""
+        calibration = self.card.cv.calibration if self.card.cv is not None else None
+        return calibration.temperature if calibration is not None else 1.0
+
     def predict_proba(self, features: FeatureSet) -> np.ndarray:
-        """(n, C) class probabilities, columns in the order of `classes`."""
+        """(n, C) calibrated class probabilities, columns in the order of `classes`."""
         if features.dim != self.gate.means.mean.shape[0]:
             raise UserError(
                 f"these embeddings are {features.dim} wide but the probe was trained on "
                 f"{self.gate.means.mean.shape[0]}-wide ones: another backbone"
             )
-        return self.head.predict_proba(features)
-
-    def predict(self, features: FeatureSet) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Probabilities (n, C), gate distances (n,), and the class index or -1 for `uncertain` (n,)."""
-        probabilities = self.predict_proba(features)
-        distances = self.gate.distances(features)
-        index = probabilities.argmax(axis=1)
-        unsure = (probabilities.max(axis=1) < self.uncertain_below) | (distances > self.gate.threshold)
-        return probabilities, distances, np.where(unsure, -1, index)
+        return with_temperature(self.head.predict_proba(features), self.temperature)
 
     def classify(
         self, embedding: Embedding, *, camera_id: str, at: datetime, uncertain_below: float | None = None

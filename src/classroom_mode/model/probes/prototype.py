@@ -12,8 +12,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from classroom_mode.model.probes.calibration import fit_temperature
 from classroom_mode.model.probes.features import FeatureSet
-from classroom_mode.model.probes.geometry import ClassMeans, fit_temperature, softmax
+from classroom_mode.model.probes.geometry import ClassMeans, softmax
 
 TEMPERATURES = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 DEFAULT_TEMPERATURE = 0.1
