@@ -9,6 +9,7 @@ import typer
 from classroom_mode import __version__
 from classroom_mode.cli import bot_cmd as bot_cmd
 from classroom_mode.cli import (
+    clips_cmd,
     config_cmd,
     demo_cmd,
     embed_cmd,
@@ -52,6 +53,7 @@ def _root(
 for module in (
     simulate_cmd,
     record_cmd,
+    clips_cmd,
     embed_cmd,
     probe_cmd,
     worldmodel_cmd,
