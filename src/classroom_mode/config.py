@@ -135,11 +135,79 @@ class SimSource(Section):
 CameraSource = Annotated[FileSource | WebcamSource | StreamSource | OakSource | SimSource, Field(discriminator="kind")]
 
 
+RelativeCoordinate = Annotated[float, Field(ge=0.0, le=1.0)]
+MaskPoint = tuple[RelativeCoordinate, RelativeCoordinate]
+
+
+def _cross(o: MaskPoint, a: MaskPoint, b: MaskPoint) -> float:
+    return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
+
+
+def _segments_cross(p: MaskPoint, q: MaskPoint, r: MaskPoint, s: MaskPoint) -> bool:
+    """Whether segments pq and rs share a point (touching or overlapping counts)."""
+    d1, d2, d3, d4 = _cross(r, s, p), _cross(r, s, q), _cross(p, q, r), _cross(p, q, s)
+    if ((d1 > 0) != (d2 > 0) and d1 != 0 and d2 != 0) and ((d3 > 0) != (d4 > 0) and d3 != 0 and d4 != 0):
+        return True
+
+    def on(a: MaskPoint, b: MaskPoint, c: MaskPoint, d: float) -> bool:
+        return d == 0 and min(a[0], b[0]) <= c[0] <= max(a[0], b[0]) and min(a[1], b[1]) <= c[1] <= max(a[1], b[1])
+
+    return on(r, s, p, d1) or on(r, s, q, d2) or on(p, q, r, d3) or on(p, q, s, d4)
+
+
+def _simple_polygon(points: list[MaskPoint]) -> list[MaskPoint]:
+    if len(points) < 3:
+        raise ValueError(f"a mask polygon needs at least 3 points [x, y], got {len(points)}")
+    edges = list(zip(points, points[1:] + points[:1], strict=True))
+    for i, (p, q) in enumerate(edges):
+        for j in range(i + 1, len(edges)):
+            if j == i + 1 or (i == 0 and j == len(edges) - 1):
+                continue  # neighbours share a corner
+            if _segments_cross(p, q, *edges[j]):
+                raise ValueError(f"the polygon crosses itself (edges {i + 1} and {j + 1})")
+    if abs(sum(_cross((0.0, 0.0), p, q) for p, q in edges)) < 1e-9:
+        raise ValueError("the polygon has no area (its points are on one line)")
+    return points
+
+
+def _inside(x: float, y: float, polygon: list[MaskPoint]) -> bool:
+    inside = False
+    for (x1, y1), (x2, y2) in zip(polygon, polygon[1:] + polygon[:1], strict=True):
+        if (y1 > y) != (y2 > y) and x < x1 + (y - y1) * (x2 - x1) / (y2 - y1):
+            inside = not inside
+    return inside
+
+
+_COVERAGE_GRID = 64
+
+
+def _not_the_whole_frame(polygons: list[list[MaskPoint]]) -> list[list[MaskPoint]]:
+    # a mask over the whole picture leaves the camera nothing to see: a mistake, or a camera to switch off instead
+    if polygons:
+        centres = [(i + 0.5) / _COVERAGE_GRID for i in range(_COVERAGE_GRID)]
+        if all(any(_inside(x, y, polygon) for polygon in polygons) for y in centres for x in centres):
+            raise ValueError("the masks cover the whole frame: the camera would see nothing (remove the camera)")
+    return polygons
+
+
+MaskPolygon = Annotated[list[MaskPoint], AfterValidator(_simple_polygon)]
+"""One polygon of a privacy mask: [[x, y], ...] relative to the frame, 0–1, x to the right and y down."""
+
+
 class CameraConfig(Section):
     source: CameraSource = Field(default_factory=SimSource)
     interval_s: float = Field(10.0, gt=0, description="seconds between the starts of two clips")
     clip: ClipSettings = Field(default_factory=ClipSettings)
     offline_after_s: float = Field(15.0, gt=0, description="no frame for this long marks the camera offline")
+    privacy_masks: Annotated[list[MaskPolygon], AfterValidator(_not_the_whole_frame)] = Field(
+        default_factory=list,
+        description="polygons blacked out of every frame before anything (encoder, recorder, dashboard) sees it: "
+        "[[x, y], ...] relative to the frame, 0-1",
+    )
+
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 class RoomConfig(Section):

@@ -9,6 +9,7 @@ import typer
 from classroom_mode import __version__
 from classroom_mode.cli import bot_cmd as bot_cmd
 from classroom_mode.cli import (
+    cameras_cmd,
     clips_cmd,
     config_cmd,
     demo_cmd,
@@ -54,6 +55,7 @@ for module in (
     simulate_cmd,
     record_cmd,
     clips_cmd,
+    cameras_cmd,
     embed_cmd,
     probe_cmd,
     worldmodel_cmd,

@@ -82,17 +82,29 @@ def train(
         bool, typer.Option("--learning-curve", help="also cross-validate on 3 / 5 / 10 / 20 / 40 clips per mode")
     ] = False,
     erase_room: EraseRoomOption = None,
+    camera: Annotated[
+        str | None,
+        typer.Option(
+            "--camera",
+            help="the camera whose privacy mask the clips were recorded under (default: the cameras their names give)",
+        ),
+    ] = None,
     as_json: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:
     """Train a mode probe on labelled clips (cross-validated first, then fitted on every clip)."""
     from classroom_mode.model.probes import save_probe
+    from classroom_mode.model.probes.masks import mask_of_clips
 
     cfg = config_from(config)
+    if camera is not None:
+        cfg.camera(camera)  # an unknown camera is refused before anything is embedded
     backbone, data = labelled_features(data_dir, model, cfg, erase_room)
+    privacy_mask = mask_of_clips(cfg, data.paths, camera)
+    info(f"privacy mask the clips were recorded under: {privacy_mask}")
     grouping = chosen_grouping(data, group_by) if folds else None
     result = fit_room_probe(data, backbone, cfg, data_dir=data_dir, kind=probe, folds=folds, group_by=grouping,
-                            seed=seed, with_curve=curve)  # fmt: skip
+                            seed=seed, with_curve=curve, privacy_mask=privacy_mask)  # fmt: skip
     trained = result.probe
     tensors_path, sidecar_path = save_probe(trained, out)
     if as_json:
@@ -116,10 +128,13 @@ def fit_room_probe(
     group_by: GroupBy | None,
     seed: int,
     with_curve: bool = False,
+    privacy_mask: str | None = None,
 ) -> ProbeTraining:
-    """`train_probe` with this config's modes and threshold, its cross-validation shown as a progress bar."""
+    """`train_probe` with this config's modes and threshold, its cross-validation shown as a progress bar;
+    `privacy_mask` is the fingerprint of the mask the clips were recorded under (default: none)."""
     from classroom_mode.model.probes.evaluate import LEARNING_CURVE_SIZES
     from classroom_mode.model.probes.training import can_cross_validate, train_probe
+    from classroom_mode.video.mask import NO_MASK
 
     enough = can_cross_validate(data, folds)
     if folds and not enough:
@@ -140,6 +155,7 @@ def fit_room_probe(
             display_names={name: mode.display_name for name, mode in cfg.modes.items()},
             with_curve=with_curve,
             on_fold=on_fold,
+            privacy_mask=privacy_mask or NO_MASK,
         )
     for reason in result.curve_left_out:
         info(styled(("learning curve:", "yellow"), f" left out {reason}"))

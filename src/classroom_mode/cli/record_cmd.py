@@ -37,7 +37,7 @@ def _sim_builder(camera_id: str, camera: CameraConfig, on_status: StatusCallback
 
 
 def open_camera(config: Config, camera_id: str) -> tuple[FrameSource, CameraConfig]:
-    """A configured camera's source, its status changes reported on stderr."""
+    """A configured camera's source (its privacy mask applied), its status changes reported on stderr."""
     _, camera = config.camera(camera_id)
     on_status: StatusCallback = lambda cid, status, reason: info(  # noqa: E731
         f"camera {cid}: {status}" + (f" ({reason})" if reason else "")
