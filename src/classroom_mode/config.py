@@ -11,11 +11,22 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from classroom_mode.errors import UserError
 from classroom_mode.records import OutputKind
@@ -210,12 +221,64 @@ Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
+def _clock_time(value: Any) -> Any:
+    # YAML 1.1 reads an unquoted 16:00 as the base-60 number 960: read it back as the time it was written as
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 24 * 60:
+        return time(value // 60, value % 60)
+    if isinstance(value, str) and re.fullmatch(r"\d:\d\d(:\d\d)?", value.strip()):
+        return "0" + value.strip()  # 9:00 as people write it
+    return value
+
+
+ClockTime = Annotated[time, BeforeValidator(_clock_time)]
+"""A time of day written HH:MM (quoted or not)."""
+
+
+class ActivePeriod(Section):
+    """One stretch of a week the room is watched: these days, from `start` to `end` (local time, same day)."""
+
+    days: list[Weekday] = Field(min_length=1)
+    start: ClockTime
+    end: ClockTime
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ActivePeriod:
+        if self.end <= self.start:
+            raise ValueError(f"end {self.end:%H:%M} must be after start {self.start:%H:%M} (within one day)")
+        return self
+
+
+def _zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{name!r} is not a known time zone (e.g. Europe/Dublin, America/New_York, UTC)") from None
+    return name
+
+
+class ActiveHours(Section):
+    """When a room is watched. Outside these hours its cameras are released and nothing is encoded or recorded."""
+
+    timezone: Annotated[str, AfterValidator(_zone)] = Field(description="the room's IANA time zone, e.g. Europe/Dublin")
+    periods: list[ActivePeriod] = Field(min_length=1, description="days and times the room is watched")
+    closed: list[date] = Field(default_factory=list, description="dates (holidays) the room is not watched at all")
+
+    def active(self, at: datetime) -> bool:
+        """Whether the room is watched at `at` (an aware time; naive is read as UTC), in the room's own zone."""
+        local = (at if at.tzinfo is not None else at.replace(tzinfo=UTC)).astimezone(ZoneInfo(self.timezone))
+        if local.date() in self.closed:
+            return False
+        day, clock = WEEKDAYS[local.weekday()], local.time().replace(tzinfo=None)
+        return any(day in period.days and period.start <= clock < period.end for period in self.periods)
+
+
 class RoomConfig(Section):
     cameras: Annotated[dict[str, CameraConfig], AfterValidator(_reachable_names)] = Field(
         default_factory=lambda: {"sim-cam": CameraConfig()}
     )
     probe: Path | None = Field(None, description="the trained probe for this room (safetensors + JSON sidecar)")
     consensus: Literal["average", "most_confident", "agreement"] = "average"
+    active_hours: ActiveHours | None = Field(None, description="when the room is watched; always when unset")
 
     @field_validator("cameras")
     @classmethod
@@ -598,6 +661,8 @@ def parse_config(text: str, source: str = DEFAULT_CONFIG_FILE) -> Config:
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigErrors(source, [f"{where}not valid YAML ({problem})"]) from None
+    except ValueError as exc:  # a value YAML reads as a date or time that does not exist, e.g. 2026-02-30
+        raise ConfigErrors(source, [f"not valid YAML ({exc})"]) from None
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):

@@ -10,6 +10,7 @@ from classroom_mode.config import Config
 from classroom_mode.errors import UserError
 from classroom_mode.outputs.delivery import Rejected, Retry, Sink, SinkWorker
 from classroom_mode.outputs.events import Delivery, OutputRecord
+from classroom_mode.outputs.mqtt import PauseHandler
 from classroom_mode.outputs.sinks import build_sink, target_of
 from classroom_mode.records import OutputKind, Prediction, SinkStatus
 from classroom_mode.store import HistoryStore
@@ -17,13 +18,24 @@ from classroom_mode.store import HistoryStore
 
 class Outputs:
     """The delivery workers of `config.outputs` over one store. Building it reads every sink's secrets, so a
-    missing one stops the start with its name instead of a sink that fails later."""
+    missing one stops the start with its name instead of a sink that fails later. `on_pause` is what the MQTT
+    sinks' pause switches call (the live loop's `set_paused`)."""
 
     def __init__(
-        self, config: Config, store: HistoryStore, *, clock: Clock = utc_now, sinks: Mapping[str, Sink] | None = None
+        self,
+        config: Config,
+        store: HistoryStore,
+        *,
+        clock: Clock = utc_now,
+        sinks: Mapping[str, Sink] | None = None,
+        on_pause: PauseHandler | None = None,
     ) -> None:
         self.config, self.store = config, store
-        built = dict(sinks) if sinks is not None else {n: build_sink(n, s, config) for n, s in config.outputs.items()}
+        built = (
+            dict(sinks)
+            if sinks is not None
+            else {n: build_sink(n, s, config, on_pause) for n, s in config.outputs.items()}
+        )
         rooms = {camera: room for room, rc in config.rooms.items() for camera in rc.cameras}
         self.workers = [
             SinkWorker(name, config.outputs[name], sink, store, rooms, clock=clock) for name, sink in built.items()
