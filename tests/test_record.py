@@ -102,6 +102,19 @@ def test_auto_record_fills_unlabeled_with_timestamped_clips(cli, tmp_path: Path,
     assert bad.exit_code == 2 and "--session 'a__b'" in bad.stderr
 
 
+def test_auto_record_stores_nothing_without_a_retention(cli, tmp_path: Path, looping_file: Path) -> None:
+    config = _config(tmp_path, f"{{kind: file, path: {looping_file}}}", seconds=0.5)
+    result = cli("auto-record", "--camera", "cam", "--count", "1", "-c", config)
+    assert result.exit_code == 2 and "only under a retention" in result.stderr
+    for option, value in (("--keep-days", "0"), ("--keep-gb", "-1")):
+        result = cli("auto-record", "--camera", "cam", "--count", "1", option, value, "-c", config)
+        assert result.exit_code == 2 and f"{option} {value}: a retention must be more than 0" in result.stderr
+    config.write_text(config.read_text() + "retention: {unlabeled_days: 0}\n")
+    result = cli("auto-record", "--camera", "cam", "--count", "1", "-c", config)
+    assert result.exit_code == 2 and "retention.unlabeled_days" in result.stderr
+    assert not (tmp_path / "data").exists()
+
+
 def test_retention_only_ever_touches_unlabeled(tmp_path: Path) -> None:
     data = tmp_path / "data"
     now = datetime.now(UTC)

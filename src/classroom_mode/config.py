@@ -215,6 +215,9 @@ class CameraConfig(Section):
         description="polygons blacked out of every frame before anything (encoder, recorder, dashboard) sees it: "
         "[[x, y], ...] relative to the frame, 0-1",
     )
+    snapshot: bool = Field(
+        True, description="the dashboard may show this camera's latest frames (held in memory only); false: never"
+    )
 
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]

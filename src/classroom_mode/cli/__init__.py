@@ -16,6 +16,7 @@ from classroom_mode.cli import (
     embed_cmd,
     live_cmd,
     outputs_cmd,
+    privacy_cmd,
     probe_cmd,
     record_cmd,
     simulate_cmd,
@@ -63,6 +64,7 @@ for module in (
     bot_cmd,
     demo_cmd,
     config_cmd,
+    privacy_cmd,
     outputs_cmd,
 ):
     module.register(app)

@@ -95,24 +95,26 @@ def auto_record_cmd(
     every: Annotated[str, typer.Option("--every", help="time between clip starts, e.g. 30s, 5m")] = "30s",
     count: Annotated[int, typer.Option("--count", "-n", min=0, help="stop after this many clips (0: never)")] = 0,
     keep_days: Annotated[
-        float | None, typer.Option("--keep-days", min=0, help="delete unlabeled clips older than this")
+        float | None,
+        typer.Option("--keep-days", help="delete unlabeled clips older than this (default: retention.unlabeled_days)"),
     ] = None,
     keep_gb: Annotated[
-        float | None, typer.Option("--keep-gb", min=0, help="keep DATA/unlabeled/ under this size")
+        float | None,
+        typer.Option("--keep-gb", help="keep DATA/unlabeled/ under this size (default: retention.unlabeled_gb)"),
     ] = None,
     session: SessionOption = None,
     data: DataOption = None,
     config_path: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Record unlabeled clips every interval into DATA/unlabeled/, with retention (only ever that folder)."""
+    """Record unlabeled clips every interval into DATA/unlabeled/ under a retention (needed; only that folder)."""
     config = config_from(config_path)
     session = check_session(session) if session is not None else new_session()
     every_s = parse_duration(every, "--every")
     rule = Retention(
         days=keep_days if keep_days is not None else config.retention.unlabeled_days,
         gb=keep_gb if keep_gb is not None else config.retention.unlabeled_gb,
-    )
+    ).required()
     source, settings = open_camera(config, camera)
     written = auto_record(
         source,

@@ -281,7 +281,7 @@ class LiveLoop:
             _close(feed)
             self._set_online(camera, False, str(exc))
             return None
-        camera.last_clip = clip
+        camera.last_clip = clip if camera.config.snapshot else None  # held for the dashboard only
         self._set_online(camera, True, None, last_frame_at=clip.ended_at)
         self._analyse(camera, clip)
         return feed

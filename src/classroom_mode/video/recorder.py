@@ -2,9 +2,9 @@
 
 `record` writes labelled clips straight into `DATA/<mode>/`, so collecting a dataset is
 "stand in the room, run one command". `auto-record` fills `DATA/unlabeled/` on a schedule for
-labelling later, and retention keeps that folder bounded. Retention is the only code in the
-project that deletes a user's footage, so it is deliberately narrow: it lists `unlabeled/`
-itself, never follows a path elsewhere, and removes oldest first.
+labelling later, and retention keeps that folder bounded: it records nothing until one is set.
+Retention is the only code in the project that deletes a user's footage, so it is deliberately
+narrow: it lists `unlabeled/` itself, never follows a path elsewhere, and removes oldest first.
 """
 
 from __future__ import annotations
@@ -85,6 +85,20 @@ class Retention:
     days: float | None = None
     gb: float | None = None
 
+    def __post_init__(self) -> None:
+        for name, value in (("days", self.days), ("gb", self.gb)):
+            if value is not None and not value > 0:
+                raise UserError(f"--keep-{name} {value:g}: a retention must be more than 0")
+
+    def required(self) -> Retention:
+        """This rule, refused when it limits nothing: a recorder left running must not keep footage for ever."""
+        if self.days is None and self.gb is None:
+            raise UserError(
+                "auto-record stores clips only under a retention: set retention.unlabeled_days (or unlabeled_gb) "
+                "in the config, or pass --keep-days / --keep-gb"
+            )
+        return self
+
 
 def apply_retention(data_dir: Path, rule: Retention, now: datetime | None = None) -> list[Path]:
     """Delete unlabeled clips past the rule, oldest first; returns what was removed. Touches only `unlabeled/`."""
@@ -118,11 +132,13 @@ def auto_record(
     every_s: float,
     session: str,
     count: int | None = None,
-    retention: Retention = Retention(),
+    retention: Retention,
     notify: Notify = lambda message: None,
     timeout_s: float = 30.0,
 ) -> list[Path]:
-    """Record one clip into `DATA/unlabeled/` every `every_s` seconds of source time (forever if `count` is None)."""
+    """Record one clip into `DATA/unlabeled/` every `every_s` seconds of source time (forever if `count` is None),
+    under `retention` (required: see `Retention.required`)."""
+    retention.required()
     if every_s < settings.seconds:
         raise UserError(f"--every {every_s:g}s: shorter than one clip ({settings.seconds:g} s)")
     folder = data_dir / UNLABELED_DIR
