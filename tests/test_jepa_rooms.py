@@ -36,6 +36,9 @@ def grouped_bank(rooms: int = 3, windows: int = 5) -> ClipBank:
 def test_a_recorded_clip_names_its_camera_and_any_other_clip_its_folder(tmp_path: Path):
     assert camera_of(tmp_path / "unlabeled" / "front_door_20261201T101500.123Z.mp4", tmp_path) == "front_door"
     assert camera_of(tmp_path / "unlabeled" / "front_20261201T101500.123Z-1.mp4", tmp_path) == "front"
+    session_named = "front_door__20261201T101500Z__20261201T101503.123Z-2.mp4"
+    assert camera_of(tmp_path / "unlabeled" / session_named, tmp_path) == "front_door"
+    assert camera_of(tmp_path / "solo" / "lab__lesson_1__20261201T101503.123Z.mp4", tmp_path) == "lab"
     assert camera_of(tmp_path / "room7" / "v00-w001.mp4", tmp_path) == "room7"
     assert camera_of(tmp_path / "a" / "b" / "x.mp4", tmp_path) == "a/b"
 

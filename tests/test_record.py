@@ -15,6 +15,7 @@ from classroom_mode.video.clips import ClipBuilder
 from classroom_mode.video.decode import probe_video, sample_clip
 from classroom_mode.video.file_source import FileSource
 from classroom_mode.video.recorder import Retention, apply_retention
+from classroom_mode.video.sessions import session_of
 from video_helpers import cfr_times, read_index, write_indexed
 
 
@@ -45,7 +46,8 @@ def test_record_writes_labelled_clips_into_the_mode_folder(cli, tmp_path: Path, 
     result = cli("record", "--camera", "cam", "--label", "group", "--count", "2", "--countdown", "0", "-c", config)
     assert result.exit_code == 0, result.stderr
     clips = sorted((tmp_path / "data" / "group").iterdir())
-    assert len(clips) == 2 and all(p.name.startswith("cam_") and p.suffix == ".mp4" for p in clips)
+    assert len(clips) == 2 and all(p.suffix == ".mp4" for p in clips)
+    assert len({session_of(p) for p in clips}) == 1 and session_of(clips[0])[0] == "cam"  # one session per run
     for path in clips:
         info = probe_video(path)
         assert info.codec == "h264" and info.duration == pytest.approx(1.0, abs=0.15)
@@ -88,13 +90,29 @@ def test_record_from_the_simulators_real_time_camera(cli, tmp_path: Path) -> Non
 
 def test_auto_record_fills_unlabeled_with_timestamped_clips(cli, tmp_path: Path, looping_file: Path) -> None:
     config = _config(tmp_path, f"{{kind: file, path: {looping_file}}}", seconds=0.5)
-    result = cli("auto-record", "--camera", "cam", "--every", "1s", "--count", "2", "-c", config)
+    args = ("auto-record", "--camera", "cam", "--every", "1s", "--count", "2", "--keep-days", "7", "-c", config)
+    result = cli(*args, "--session", "day_1")
     assert result.exit_code == 0, result.stderr
     names = sorted(p.name for p in (tmp_path / "data" / "unlabeled").iterdir())
-    assert len(names) == 2
-    stamps = [datetime.strptime(n.removeprefix("cam_").removesuffix("Z.mp4"), "%Y%m%dT%H%M%S.%f") for n in names]
+    assert len(names) == 2 and all(n.startswith("cam__day_1__") for n in names)
+    stamps = [datetime.strptime(n.split("__")[2].removesuffix("Z.mp4"), "%Y%m%dT%H%M%S.%f") for n in names]
     assert 0.3 < (stamps[1] - stamps[0]).total_seconds() < 3.0  # one --every apart, give or take a busy CI core
-    assert cli("auto-record", "--camera", "cam", "--every", "soon", "-c", config).exit_code == 2
+    assert cli(*args, "--every", "soon").exit_code == 2
+    bad = cli(*args, "--session", "a__b")
+    assert bad.exit_code == 2 and "--session 'a__b'" in bad.stderr
+
+
+def test_auto_record_stores_nothing_without_a_retention(cli, tmp_path: Path, looping_file: Path) -> None:
+    config = _config(tmp_path, f"{{kind: file, path: {looping_file}}}", seconds=0.5)
+    result = cli("auto-record", "--camera", "cam", "--count", "1", "-c", config)
+    assert result.exit_code == 2 and "only under a retention" in result.stderr
+    for option, value in (("--keep-days", "0"), ("--keep-gb", "-1")):
+        result = cli("auto-record", "--camera", "cam", "--count", "1", option, value, "-c", config)
+        assert result.exit_code == 2 and f"{option} {value}: a retention must be more than 0" in result.stderr
+    config.write_text(config.read_text() + "retention: {unlabeled_days: 0}\n")
+    result = cli("auto-record", "--camera", "cam", "--count", "1", "-c", config)
+    assert result.exit_code == 2 and "retention.unlabeled_days" in result.stderr
+    assert not (tmp_path / "data").exists()
 
 
 def test_retention_only_ever_touches_unlabeled(tmp_path: Path) -> None:

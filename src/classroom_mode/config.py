@@ -11,11 +11,22 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from classroom_mode.errors import UserError
 from classroom_mode.records import OutputKind
@@ -136,11 +147,133 @@ class SimSource(Section):
 CameraSource = Annotated[FileSource | WebcamSource | StreamSource | OakSource | SimSource, Field(discriminator="kind")]
 
 
+RelativeCoordinate = Annotated[float, Field(ge=0.0, le=1.0)]
+MaskPoint = tuple[RelativeCoordinate, RelativeCoordinate]
+
+
+def _cross(o: MaskPoint, a: MaskPoint, b: MaskPoint) -> float:
+    return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
+
+
+def _segments_cross(p: MaskPoint, q: MaskPoint, r: MaskPoint, s: MaskPoint) -> bool:
+    """Whether segments pq and rs share a point (touching or overlapping counts)."""
+    d1, d2, d3, d4 = _cross(r, s, p), _cross(r, s, q), _cross(p, q, r), _cross(p, q, s)
+    if ((d1 > 0) != (d2 > 0) and d1 != 0 and d2 != 0) and ((d3 > 0) != (d4 > 0) and d3 != 0 and d4 != 0):
+        return True
+
+    def on(a: MaskPoint, b: MaskPoint, c: MaskPoint, d: float) -> bool:
+        return d == 0 and min(a[0], b[0]) <= c[0] <= max(a[0], b[0]) and min(a[1], b[1]) <= c[1] <= max(a[1], b[1])
+
+    return on(r, s, p, d1) or on(r, s, q, d2) or on(p, q, r, d3) or on(p, q, s, d4)
+
+
+def _simple_polygon(points: list[MaskPoint]) -> list[MaskPoint]:
+    if len(points) < 3:
+        raise ValueError(f"a mask polygon needs at least 3 points [x, y], got {len(points)}")
+    edges = list(zip(points, points[1:] + points[:1], strict=True))
+    for i, (p, q) in enumerate(edges):
+        for j in range(i + 1, len(edges)):
+            if j == i + 1 or (i == 0 and j == len(edges) - 1):
+                continue  # neighbours share a corner
+            if _segments_cross(p, q, *edges[j]):
+                raise ValueError(f"the polygon crosses itself (edges {i + 1} and {j + 1})")
+    if abs(sum(_cross((0.0, 0.0), p, q) for p, q in edges)) < 1e-9:
+        raise ValueError("the polygon has no area (its points are on one line)")
+    return points
+
+
+def _inside(x: float, y: float, polygon: list[MaskPoint]) -> bool:
+    inside = False
+    for (x1, y1), (x2, y2) in zip(polygon, polygon[1:] + polygon[:1], strict=True):
+        if (y1 > y) != (y2 > y) and x < x1 + (y - y1) * (x2 - x1) / (y2 - y1):
+            inside = not inside
+    return inside
+
+
+_COVERAGE_GRID = 64
+
+
+def _not_the_whole_frame(polygons: list[list[MaskPoint]]) -> list[list[MaskPoint]]:
+    # a mask over the whole picture leaves the camera nothing to see: a mistake, or a camera to switch off instead
+    if polygons:
+        centres = [(i + 0.5) / _COVERAGE_GRID for i in range(_COVERAGE_GRID)]
+        if all(any(_inside(x, y, polygon) for polygon in polygons) for y in centres for x in centres):
+            raise ValueError("the masks cover the whole frame: the camera would see nothing (remove the camera)")
+    return polygons
+
+
+MaskPolygon = Annotated[list[MaskPoint], AfterValidator(_simple_polygon)]
+"""One polygon of a privacy mask: [[x, y], ...] relative to the frame, 0–1, x to the right and y down."""
+
+
 class CameraConfig(Section):
     source: CameraSource = Field(default_factory=SimSource)
     interval_s: float = Field(10.0, gt=0, description="seconds between the starts of two clips")
     clip: ClipSettings = Field(default_factory=ClipSettings)
     offline_after_s: float = Field(15.0, gt=0, description="no frame for this long marks the camera offline")
+    privacy_masks: Annotated[list[MaskPolygon], AfterValidator(_not_the_whole_frame)] = Field(
+        default_factory=list,
+        description="polygons blacked out of every frame before anything (encoder, recorder, dashboard) sees it: "
+        "[[x, y], ...] relative to the frame, 0-1",
+    )
+    snapshot: bool = Field(
+        True, description="the dashboard may show this camera's latest frames (held in memory only); false: never"
+    )
+
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _clock_time(value: Any) -> Any:
+    # YAML 1.1 reads an unquoted 16:00 as the base-60 number 960: read it back as the time it was written as
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 24 * 60:
+        return time(value // 60, value % 60)
+    if isinstance(value, str) and re.fullmatch(r"\d:\d\d(:\d\d)?", value.strip()):
+        return "0" + value.strip()  # 9:00 as people write it
+    return value
+
+
+ClockTime = Annotated[time, BeforeValidator(_clock_time)]
+"""A time of day written HH:MM (quoted or not)."""
+
+
+class ActivePeriod(Section):
+    """One stretch of a week the room is watched: these days, from `start` to `end` (local time, same day)."""
+
+    days: list[Weekday] = Field(min_length=1)
+    start: ClockTime
+    end: ClockTime
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ActivePeriod:
+        if self.end <= self.start:
+            raise ValueError(f"end {self.end:%H:%M} must be after start {self.start:%H:%M} (within one day)")
+        return self
+
+
+def _zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{name!r} is not a known time zone (e.g. Europe/Dublin, America/New_York, UTC)") from None
+    return name
+
+
+class ActiveHours(Section):
+    """When a room is watched. Outside these hours its cameras are released and nothing is encoded or recorded."""
+
+    timezone: Annotated[str, AfterValidator(_zone)] = Field(description="the room's IANA time zone, e.g. Europe/Dublin")
+    periods: list[ActivePeriod] = Field(min_length=1, description="days and times the room is watched")
+    closed: list[date] = Field(default_factory=list, description="dates (holidays) the room is not watched at all")
+
+    def active(self, at: datetime) -> bool:
+        """Whether the room is watched at `at` (an aware time; naive is read as UTC), in the room's own zone."""
+        local = (at if at.tzinfo is not None else at.replace(tzinfo=UTC)).astimezone(ZoneInfo(self.timezone))
+        if local.date() in self.closed:
+            return False
+        day, clock = WEEKDAYS[local.weekday()], local.time().replace(tzinfo=None)
+        return any(day in period.days and period.start <= clock < period.end for period in self.periods)
 
 
 class RoomConfig(Section):
@@ -149,6 +282,7 @@ class RoomConfig(Section):
     )
     probe: Path | None = Field(None, description="the trained probe for this room (safetensors + JSON sidecar)")
     consensus: Literal["average", "most_confident", "agreement"] = "average"
+    active_hours: ActiveHours | None = Field(None, description="when the room is watched; always when unset")
 
     @field_validator("cameras")
     @classmethod
@@ -588,6 +722,8 @@ def parse_config(text: str, source: str = DEFAULT_CONFIG_FILE) -> Config:
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigErrors(source, [f"{where}not valid YAML ({problem})"]) from None
+    except ValueError as exc:  # a value YAML reads as a date or time that does not exist, e.g. 2026-02-30
+        raise ConfigErrors(source, [f"not valid YAML ({exc})"]) from None
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):

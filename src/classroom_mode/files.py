@@ -94,6 +94,22 @@ def write_json(path: Path, payload: Any, *, indent: int | None = 2) -> Path:
     return path
 
 
+def move_new(src: Path, folder: Path, name: str | None = None) -> Path:
+    """Rename `src` into `folder` (created if needed) as `name` (its own by default), never over another file: a
+    taken name gets `-1`, `-2`, ... before its suffix. Both folders are fsynced. Returns where it went."""
+    folder.mkdir(parents=True, exist_ok=True)
+    wanted = Path(name or src.name)
+    target = folder / wanted.name
+    n = 1
+    while target.exists():
+        target = folder / f"{wanted.stem}-{n}{wanted.suffix}"
+        n += 1
+    os.rename(src, target)
+    for changed in {src.parent, folder}:
+        fsync_dir(changed)
+    return target
+
+
 def replace_dir(temporary: Path, path: Path) -> Path:
     """Swap a finished temporary folder in for `path` (files fsynced first): a reader finds the old folder or
     the whole new one, never a mix."""

@@ -25,6 +25,10 @@ OutputKind = Literal["reading", "mode", "surprise", "camera"]
 camera's surprise level change, a camera going on- or offline."""
 OUTPUT_KINDS: tuple[OutputKind, ...] = ("reading", "mode", "surprise", "camera")
 
+Watch = Literal["watching", "off-hours", "paused"]
+"""Whether a room or camera is being watched: `off-hours` outside the room's active hours, `paused` when someone
+paused it. Neither is a mode: the room keeps its mode (no mode change is recorded for the gap) and shows this."""
+
 ProbeKind = Literal["attentive", "linear", "prototype", "auto"]
 """Which probe to train; `auto` chooses by how many clips the smallest mode has (`model.probes.choose_kind`)."""
 GroupBy = Literal["session", "camera"]
@@ -120,6 +124,9 @@ class CameraStatus(Record):
     """When the camera last changed between online and offline."""
     last_frame_at: datetime | None = None
     last_error: str | None = None
+    watch: Watch = "watching"
+    """`paused` or `off-hours` when the camera is released on purpose (then `online` is false, and it is not
+    offline)."""
     age_s: float | None = None
     """Seconds since the last frame, when judged against the clock (`modes.Freshness`); None as stored."""
     fresh_until: datetime | None = None
@@ -143,6 +150,8 @@ class ModeState(Record):
     offline_cameras: list[str] = Field(default_factory=list)
     stale: bool = False
     """True when no camera has delivered a reading within the configured staleness window."""
+    watch: Watch = "watching"
+    """`off-hours` or `paused` while the room is not watched: `mode` is then the last one it had."""
     age_s: float | None = None
     """Seconds since `updated_at`, when judged against the clock (`modes.Freshness`); None as stored."""
     fresh_until: datetime | None = None

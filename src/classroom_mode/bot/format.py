@@ -98,6 +98,13 @@ def mode_title(state: ModeState) -> str:
     return f"{state.emoji} {state.display_name} → {state.ambience}"
 
 
+NOT_WATCHED = {
+    "off-hours": ("🌙 Off hours", "outside the room's active hours: its cameras are released, nothing is recorded"),
+    "paused": ("⏸️ Paused", "someone paused the room: its cameras are released until it is resumed"),
+}
+"""Title and note of a room that is not watched (`ModeState.watch`), instead of a mode nobody is looking at."""
+
+
 def probability_table(probabilities: Mapping[str, float], modes: Mapping[str, ModeConfig], width: int = 10) -> str:
     """Per-mode bars, most likely first, in a code block so the columns line up on any screen."""
     rows = sorted(probabilities.items(), key=lambda kv: (-kv[1], kv[0]))
@@ -115,9 +122,10 @@ def room_embed(
     `stale` and `offline` are the caller's judgement (the state's own flags plus the clock), so a
     loop that died silently still shows up as stale here.
     """
-    colour = STALE_COLOUR if stale else mode_colour(state.mode, modes)
+    idle = NOT_WATCHED.get(state.watch)
+    colour = STALE_COLOUR if stale or idle else mode_colour(state.mode, modes)
     embed = discord.Embed(
-        title=mode_title(state),
+        title=idle[0] if idle else mode_title(state),
         description=f"Room **{state.room}** · {state.confidence:.0%} confident",
         colour=colour,
         timestamp=as_utc(state.updated_at),
@@ -128,7 +136,9 @@ def room_embed(
     cameras = ", ".join(f"`{c}`" for c in state.cameras) or "none"
     embed.add_field(name="Cameras", value=cameras, inline=False)
     notes = []
-    if stale:
+    if idle:
+        notes.append(f"**{idle[0]}**: {idle[1]}; the last mode was {mode_title(state)}.")
+    elif stale:
         notes.append(f"{WARNING} **Stale**: no fresh reading since {discord_time(state.updated_at, 'R')}.")
     if offline:
         notes.append(f"{WARNING} **Offline**: {', '.join(f'`{c}`' for c in offline)}.")

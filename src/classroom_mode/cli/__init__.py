@@ -9,11 +9,14 @@ import typer
 from classroom_mode import __version__
 from classroom_mode.cli import bot_cmd as bot_cmd
 from classroom_mode.cli import (
+    cameras_cmd,
+    clips_cmd,
     config_cmd,
     demo_cmd,
     embed_cmd,
     live_cmd,
     outputs_cmd,
+    privacy_cmd,
     probe_cmd,
     record_cmd,
     simulate_cmd,
@@ -52,6 +55,8 @@ def _root(
 for module in (
     simulate_cmd,
     record_cmd,
+    clips_cmd,
+    cameras_cmd,
     embed_cmd,
     probe_cmd,
     worldmodel_cmd,
@@ -59,6 +64,7 @@ for module in (
     bot_cmd,
     demo_cmd,
     config_cmd,
+    privacy_cmd,
     outputs_cmd,
 ):
     module.register(app)

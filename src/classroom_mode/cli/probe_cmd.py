@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.table import Table
@@ -53,9 +53,14 @@ EraseRoomOption = Annotated[
         "(empty) for a model pretrained with --erase-room",
     ),
 ]
+GroupChoice = Literal["auto", "session", "camera", "none"]
 GroupByOption = Annotated[
-    GroupBy | None,
-    typer.Option("--group-by", help="keep one session's or camera's clips in one fold (CAMERA__SESSION__NAME files)"),
+    GroupChoice,
+    typer.Option(
+        "--group-by",
+        help="keep one session's or camera's clips in one fold (CAMERA__SESSION__NAME files); auto: by session "
+        "whenever the names allow it",
+    ),
 ]
 
 
@@ -71,22 +76,35 @@ def train(
     probe: ProbeOption = "auto",
     model: ModelOption = None,
     folds: Annotated[int, typer.Option("--folds", "-k", help="cross-validate first with K folds; 0 to skip")] = 5,
-    group_by: GroupByOption = None,
+    group_by: GroupByOption = "auto",
     seed: SeedOption = 0,
     curve: Annotated[
         bool, typer.Option("--learning-curve", help="also cross-validate on 3 / 5 / 10 / 20 / 40 clips per mode")
     ] = False,
     erase_room: EraseRoomOption = None,
+    camera: Annotated[
+        str | None,
+        typer.Option(
+            "--camera",
+            help="the camera whose privacy mask the clips were recorded under (default: the cameras their names give)",
+        ),
+    ] = None,
     as_json: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:
     """Train a mode probe on labelled clips (cross-validated first, then fitted on every clip)."""
     from classroom_mode.model.probes import save_probe
+    from classroom_mode.model.probes.masks import mask_of_clips
 
     cfg = config_from(config)
+    if camera is not None:
+        cfg.camera(camera)  # an unknown camera is refused before anything is embedded
     backbone, data = labelled_features(data_dir, model, cfg, erase_room)
-    result = fit_room_probe(data, backbone, cfg, data_dir=data_dir, kind=probe, folds=folds,
-                            group_by=group_by, seed=seed, with_curve=curve)  # fmt: skip
+    privacy_mask = mask_of_clips(cfg, data.paths, camera)
+    info(f"privacy mask the clips were recorded under: {privacy_mask}")
+    grouping = chosen_grouping(data, group_by) if folds else None
+    result = fit_room_probe(data, backbone, cfg, data_dir=data_dir, kind=probe, folds=folds, group_by=grouping,
+                            seed=seed, with_curve=curve, privacy_mask=privacy_mask)  # fmt: skip
     trained = result.probe
     tensors_path, sidecar_path = save_probe(trained, out)
     if as_json:
@@ -110,10 +128,13 @@ def fit_room_probe(
     group_by: GroupBy | None,
     seed: int,
     with_curve: bool = False,
+    privacy_mask: str | None = None,
 ) -> ProbeTraining:
-    """`train_probe` with this config's modes and threshold, its cross-validation shown as a progress bar."""
+    """`train_probe` with this config's modes and threshold, its cross-validation shown as a progress bar;
+    `privacy_mask` is the fingerprint of the mask the clips were recorded under (default: none)."""
     from classroom_mode.model.probes.evaluate import LEARNING_CURVE_SIZES
     from classroom_mode.model.probes.training import can_cross_validate, train_probe
+    from classroom_mode.video.mask import NO_MASK
 
     enough = can_cross_validate(data, folds)
     if folds and not enough:
@@ -134,6 +155,7 @@ def fit_room_probe(
             display_names={name: mode.display_name for name, mode in cfg.modes.items()},
             with_curve=with_curve,
             on_fold=on_fold,
+            privacy_mask=privacy_mask or NO_MASK,
         )
     for reason in result.curve_left_out:
         info(styled(("learning curve:", "yellow"), f" left out {reason}"))
@@ -145,7 +167,7 @@ def evaluate(
     probe: ProbeOption = "auto",
     model: ModelOption = None,
     folds: FoldsOption = 5,
-    group_by: GroupByOption = None,
+    group_by: GroupByOption = "auto",
     confusion: Annotated[Path | None, typer.Option("--confusion", help="write the confusion matrix as PNG")] = None,
     seed: SeedOption = 0,
     erase_room: EraseRoomOption = None,
@@ -159,9 +181,10 @@ def evaluate(
     kind = probe
     cfg = config_from(config)
     _, data = labelled_features(data_dir, model, cfg, erase_room)
-    with _fold_progress(data, folds, group_by, seed) as on_fold:
+    grouping = chosen_grouping(data, group_by)
+    with _fold_progress(data, folds, grouping, seed) as on_fold:
         report = evaluate_probe(
-            data, kind=kind, folds=folds, group_by=group_by, seed=seed,
+            data, kind=kind, folds=folds, group_by=grouping, seed=seed,
             uncertain_below=cfg.thresholds.uncertain_below, on_fold=on_fold,
         )  # fmt: skip
     if confusion is not None:
@@ -267,6 +290,20 @@ def labelled_features(
             data_dir, backbone, cache, erase_with=erase_room, progress=lambda n: bar.advance(task, n)
         )
     return backbone, data
+
+
+def chosen_grouping(data: LabelledFeatures, choice: GroupChoice) -> GroupBy | None:
+    """What `--group-by` asks for, with `auto` resolved from the clips' names and said in one line."""
+    from classroom_mode.model.probes.dataset import default_group_by
+
+    if choice == "none":
+        warn("cross-validation is ungrouped (--group-by none) and optimistic")
+        return None
+    if choice != "auto":
+        return choice
+    grouping, why = default_group_by(data)
+    (info if grouping else warn)(why)
+    return grouping
 
 
 @contextmanager

@@ -15,6 +15,7 @@ from classroom_mode.service.ports import LABEL_PORT
 from classroom_mode.video.factory import open_source
 from classroom_mode.video.live import StatusCallback
 from classroom_mode.video.recorder import Retention, auto_record, check_label, known_labels, record_labelled
+from classroom_mode.video.sessions import check_session, new_session
 from classroom_mode.video.source import FrameSource
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h)?\s*$")
@@ -36,7 +37,8 @@ def _sim_builder(camera_id: str, camera: CameraConfig, on_status: StatusCallback
     return SimCamera.from_config(camera_id, camera.source)
 
 
-def _open(config: Config, camera_id: str) -> tuple[FrameSource, CameraConfig]:
+def open_camera(config: Config, camera_id: str) -> tuple[FrameSource, CameraConfig]:
+    """A configured camera's source (its privacy mask applied), its status changes reported on stderr."""
     _, camera = config.camera(camera_id)
     on_status: StatusCallback = lambda cid, status, reason: info(  # noqa: E731
         f"camera {cid}: {status}" + (f" ({reason})" if reason else "")
@@ -45,6 +47,14 @@ def _open(config: Config, camera_id: str) -> tuple[FrameSource, CameraConfig]:
 
 
 DataOption = Annotated[Path | None, typer.Option("--data", "-d", help="dataset folder (default: paths.data)")]
+SessionOption = Annotated[
+    str | None,
+    typer.Option(
+        "--session",
+        help="recording session the clips' names carry (CAMERA__SESSION__TIME.mp4), which cross-validation keeps in "
+        "one fold; default: a new one named by the start time",
+    ),
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -58,12 +68,14 @@ def record(
     label: Annotated[str, typer.Option("--label", help="the mode being shown: clips go to DATA/<mode>/")],
     count: Annotated[int, typer.Option("--count", "-n", min=1, help="clips to record back to back")] = 1,
     countdown: Annotated[float, typer.Option("--countdown", min=0, help="seconds to get in place")] = 3.0,
+    session: SessionOption = None,
     data: DataOption = None,
     config_path: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Record labelled clips from a camera into DATA/<mode>/."""
+    """Record labelled clips from a camera into DATA/<mode>/, named CAMERA__SESSION__TIME.mp4."""
     config = config_from(config_path)
+    session = check_session(session) if session is not None else new_session()
     data_dir = data or config.paths.data
     labels = known_labels(data_dir, list(config.modes))
     if check_label(label) not in labels:
@@ -71,10 +83,12 @@ def record(
             f"--label {label!r}: not a configured mode ({', '.join(labels)}); add it under modes: "
             f"in the config or create {data_dir / label}/ first"
         )
-    source, settings = _open(config, camera)
-    written = record_labelled(source, settings.clip, data_dir, label, count=count, countdown_s=countdown, notify=info)
+    source, settings = open_camera(config, camera)
+    written = record_labelled(
+        source, settings.clip, data_dir, label, session=session, count=count, countdown_s=countdown, notify=info
+    )
     if as_json:
-        print_json({"camera": camera, "label": label, "clips": written})
+        print_json({"camera": camera, "label": label, "session": session, "clips": written})
 
 
 def auto_record_cmd(
@@ -82,34 +96,39 @@ def auto_record_cmd(
     every: Annotated[str, typer.Option("--every", help="time between clip starts, e.g. 30s, 5m")] = "30s",
     count: Annotated[int, typer.Option("--count", "-n", min=0, help="stop after this many clips (0: never)")] = 0,
     keep_days: Annotated[
-        float | None, typer.Option("--keep-days", min=0, help="delete unlabeled clips older than this")
+        float | None,
+        typer.Option("--keep-days", help="delete unlabeled clips older than this (default: retention.unlabeled_days)"),
     ] = None,
     keep_gb: Annotated[
-        float | None, typer.Option("--keep-gb", min=0, help="keep DATA/unlabeled/ under this size")
+        float | None,
+        typer.Option("--keep-gb", help="keep DATA/unlabeled/ under this size (default: retention.unlabeled_gb)"),
     ] = None,
+    session: SessionOption = None,
     data: DataOption = None,
     config_path: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Record unlabeled clips every interval into DATA/unlabeled/, with retention (only ever that folder)."""
+    """Record unlabeled clips every interval into DATA/unlabeled/ under a retention (needed; only that folder)."""
     config = config_from(config_path)
+    session = check_session(session) if session is not None else new_session()
     every_s = parse_duration(every, "--every")
     rule = Retention(
         days=keep_days if keep_days is not None else config.retention.unlabeled_days,
         gb=keep_gb if keep_gb is not None else config.retention.unlabeled_gb,
-    )
-    source, settings = _open(config, camera)
+    ).required()
+    source, settings = open_camera(config, camera)
     written = auto_record(
         source,
         settings.clip,
         data or config.paths.data,
         every_s=every_s,
+        session=session,
         count=count or None,
         retention=rule,
         notify=info,
     )
     if as_json:
-        print_json({"camera": camera, "clips": written})
+        print_json({"camera": camera, "session": session, "clips": written})
 
 
 def label(

@@ -8,12 +8,17 @@ Topics, under `topic_prefix` (default `classroom-mode`), with rooms and cameras 
     <prefix>/<room>/<camera>/reading    each reading's Prediction JSON
     <prefix>/<room>/<camera>/surprise   the camera's SurpriseReading JSON on a level change (retained)
     <prefix>/<room>/<camera>/status     the camera's CameraStatus JSON on going on- or offline (retained)
+    <prefix>/<room>/pause/set           command: ON pauses the room, OFF resumes it
+    <prefix>/<room>/<camera>/pause/set  command: ON pauses the camera, OFF resumes it
 
 Every JSON payload carries `event_id`, so a subscriber can drop the repeat that at-least-once delivery allows.
 QoS 1; a publish counts once the broker acknowledged it. On each connection the discovery configs are
-published (retained) under `discovery_prefix`: per room a mode sensor (its probabilities as attributes) and an
-ambience sensor, per camera an anomaly binary sensor and a connectivity binary sensor, all grouped under one
-device per room and tied to the availability topic.
+published (retained) under `discovery_prefix`: per room a mode sensor (its probabilities as attributes; the
+room's `off-hours` or `paused` instead of its mode while it is not watched), an ambience sensor and a pause
+switch, per camera an anomaly binary sensor, a connectivity binary sensor and a pause switch, all grouped under
+one device per room and tied to the availability topic. A switch's state is the `watch` field of the retained
+mode or status topic, so it comes back as it was after a restart of either side; its commands reach the live
+loop through `on_pause` (a sink built without it, as `outputs test` builds one, subscribes to nothing).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import re
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -34,12 +40,16 @@ from classroom_mode.errors import UserError
 from classroom_mode.outputs.delivery import Retry
 from classroom_mode.outputs.events import Delivery
 from classroom_mode.records import CameraStatus, ModeState, Prediction, SurpriseReading
+from classroom_mode.store import PauseKind
 
 log = logging.getLogger(__name__)
 
 KEEPALIVE_S = 30
 ACK_SLICE_S = 0.05
 """How often a publish waiting for its acknowledgement looks whether the connection is still there."""
+PAUSE_COMMAND = "pause/set"
+PauseHandler = Callable[[PauseKind, str, bool], object]
+"""What a pause switch's command calls: (kind, name, paused), the live loop's `set_paused`."""
 
 
 def slug(name: str) -> str:
@@ -114,7 +124,8 @@ def discovery(config: Config, settings: MqttOutput) -> list[tuple[str, str]]:
             "name": "Mode",
             "icon": "mdi:google-classroom",
             "state_topic": mode_topic,
-            "value_template": "{{ value_json.mode }}",
+            "value_template": "{{ value_json.mode if value_json.watch | default('watching') == 'watching' "
+            "else value_json.watch }}",
             "json_attributes_topic": mode_topic,
             "json_attributes_template": "{{ value_json.probabilities | tojson }}",
         }
@@ -122,6 +133,13 @@ def discovery(config: Config, settings: MqttOutput) -> list[tuple[str, str]]:
         out += [
             _entity(prefix, "sensor", node, "mode", common | mode),
             _entity(prefix, "sensor", node, "ambience", common | ambience),
+            _entity(
+                prefix,
+                "switch",
+                node,
+                "paused",
+                common | _pause_switch("Paused", mode_topic, topics.room(room, PAUSE_COMMAND)),
+            ),
         ]
         for camera_id in room_config.cameras:
             anomaly = {
@@ -137,17 +155,49 @@ def discovery(config: Config, settings: MqttOutput) -> list[tuple[str, str]]:
                 "state_topic": topics.camera(room, camera_id, "status"),
                 "value_template": "{{ 'ON' if value_json.online else 'OFF' }}",
             }
+            switch = _pause_switch(
+                f"{camera_id} paused",
+                topics.camera(room, camera_id, "status"),
+                topics.camera(room, camera_id, PAUSE_COMMAND),
+            )
             out += [
                 _entity(prefix, "binary_sensor", node, f"{slug(camera_id)}_anomaly", common | anomaly),
                 _entity(prefix, "binary_sensor", node, f"{slug(camera_id)}_online", common | online),
+                _entity(prefix, "switch", node, f"{slug(camera_id)}_paused", common | switch),
             ]
     return out
 
 
+def _pause_switch(name: str, state_topic: str, command_topic: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "icon": "mdi:pause-circle",
+        "command_topic": command_topic,
+        "state_topic": state_topic,
+        "value_template": "{{ 'ON' if value_json.watch | default('watching') == 'paused' else 'OFF' }}",
+        "payload_on": "ON",
+        "payload_off": "OFF",
+    }
+
+
+def pause_targets(config: Config, topics: Topics) -> dict[str, tuple[PauseKind, str]]:
+    """Each pause command topic and the camera or room it pauses."""
+    targets: dict[str, tuple[PauseKind, str]] = {}
+    for room, room_config in config.rooms.items():
+        targets[topics.room(room, PAUSE_COMMAND)] = ("room", room)
+        for camera_id in room_config.cameras:
+            targets[topics.camera(room, camera_id, PAUSE_COMMAND)] = ("camera", camera_id)
+    return targets
+
+
 class MqttSink:
-    def __init__(self, settings: MqttOutput, config: Config, password: str | None) -> None:
+    def __init__(
+        self, settings: MqttOutput, config: Config, password: str | None, on_pause: PauseHandler | None = None
+    ) -> None:
         self.settings = settings
         self.topics = Topics(settings.topic_prefix)
+        self.on_pause = on_pause
+        self._commands = pause_targets(config, self.topics) if on_pause is not None else {}
         self._address = f"{settings.host}:{settings.port}"
         self._first = True
         self._discovery = discovery(config, settings)
@@ -162,6 +212,7 @@ class MqttSink:
         client.reconnect_delay_set(1, max(1, int(settings.max_backoff_s)))
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
         self._client = client
 
     def open(self) -> None:
@@ -190,7 +241,21 @@ class MqttSink:
         client.publish(self.topics.status, "online", qos=1, retain=True)
         for topic, payload in self._discovery:
             client.publish(topic, payload, qos=1, retain=True)
+        if self._commands:
+            client.subscribe([(topic, 1) for topic in self._commands])
         self._connected.set()
+
+    def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
+        """A pause switch's command: ON pauses, OFF resumes; anything else is logged and ignored."""
+        target = self._commands.get(message.topic)
+        command = message.payload.decode(errors="replace").strip().upper()
+        if target is None or self.on_pause is None or command not in ("ON", "OFF"):
+            log.warning("MQTT %s: ignored %r (expected ON or OFF)", message.topic, command[:20])
+            return
+        try:
+            self.on_pause(*target, command == "ON")
+        except Exception:  # a failed pause is logged; the broker's network thread must go on
+            log.exception("MQTT %s: pausing %s %s failed", message.topic, *target)
 
     def _on_disconnect(
         self, client: mqtt.Client, userdata: object, flags: object, reason: Any, properties: object

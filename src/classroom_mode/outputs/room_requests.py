@@ -38,6 +38,7 @@ from classroom_mode.records import Clip, PhaseChange
 from classroom_mode.store import HistoryStore
 from classroom_mode.video.dataset import UNLABELED_DIR
 from classroom_mode.video.recorder import check_label, known_labels, save_clip
+from classroom_mode.video.sessions import new_session
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +185,8 @@ class RoomRequests:
             self.said.say(f"no frames {camera_id}", f"capture request for camera {camera_id}: it has no frames now")
             return
         self._last_capture[camera_id] = now
-        path = save_clip(clip, self.config.paths.data / self._folder(event))
+        # each requested clip is a recording session of its own: nothing else was recorded with it
+        path = save_clip(clip, self.config.paths.data / self._folder(event), new_session(clip.started_at))
         log.info("camera %s: clip recorded on the room's request (%s): %s", camera_id, event.id, path)
 
     def _folder(self, event: RoomEvent) -> str:

@@ -13,6 +13,7 @@ from classroom_mode.outputs.bus_listen import RoomListener
 from classroom_mode.outputs.bus_presence import Presence
 from classroom_mode.outputs.delivery import Rejected, Retry, Sink, SinkWorker
 from classroom_mode.outputs.events import Delivery, OutputRecord
+from classroom_mode.outputs.mqtt import PauseHandler
 from classroom_mode.outputs.room_requests import Cameras, RoomRequests
 from classroom_mode.outputs.sinks import build_sink, bus_key, target_of
 from classroom_mode.records import OutputKind, Prediction, SinkStatus
@@ -43,7 +44,8 @@ def bus_links(
 class Outputs:
     """The delivery workers of `config.outputs` over one store, and each bus output's presence in the room and,
     with `listen` and `cameras` to record from, its listener. Building it reads every sink's secrets, so a
-    missing one stops the start with its name instead of a sink that fails later."""
+    missing one stops the start with its name instead of a sink that fails later. `on_pause` is what the MQTT
+    sinks' pause switches call (the live loop's `set_paused`)."""
 
     def __init__(
         self,
@@ -53,9 +55,14 @@ class Outputs:
         clock: Clock = utc_now,
         sinks: Mapping[str, Sink] | None = None,
         cameras: Cameras | None = None,
+        on_pause: PauseHandler | None = None,
     ) -> None:
         self.config, self.store = config, store
-        built = dict(sinks) if sinks is not None else {n: build_sink(n, s, config) for n, s in config.outputs.items()}
+        built = (
+            dict(sinks)
+            if sinks is not None
+            else {n: build_sink(n, s, config, on_pause) for n, s in config.outputs.items()}
+        )
         rooms = {camera: room for room, rc in config.rooms.items() for camera in rc.cameras}
         self.workers = [
             SinkWorker(name, config.outputs[name], sink, store, rooms, clock=clock) for name, sink in built.items()

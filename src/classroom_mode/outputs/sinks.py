@@ -20,7 +20,7 @@ from classroom_mode.errors import UserError
 from classroom_mode.outputs.bus import BusSink
 from classroom_mode.outputs.command import CommandSink
 from classroom_mode.outputs.delivery import Sink
-from classroom_mode.outputs.mqtt import MqttSink, check_slugs
+from classroom_mode.outputs.mqtt import MqttSink, PauseHandler, check_slugs
 from classroom_mode.outputs.sound import SoundSink, ambience_files, check_playable
 from classroom_mode.outputs.webhook import WebhookSink
 
@@ -50,7 +50,9 @@ def bus_key(name: str, settings: BusOutput) -> str | None:
     return _required(name, "api_key_env", settings.api_key_env) if settings.api_key_env else None
 
 
-def build_sink(name: str, settings: OutputConfig, config: Config) -> Sink:
+def build_sink(name: str, settings: OutputConfig, config: Config, on_pause: PauseHandler | None = None) -> Sink:
+    """The sink of one `outputs:` entry; `on_pause` is what an MQTT sink's pause switches call (none: no switches
+    are listened to)."""
     if isinstance(settings, BusOutput):
         return BusSink(settings, bus_key(name, settings))
     if isinstance(settings, MqttOutput):
@@ -58,7 +60,7 @@ def build_sink(name: str, settings: OutputConfig, config: Config) -> Sink:
         password = _required(name, "password_env", settings.password_env) if settings.password_env else None
         if settings.ca_file is not None and not settings.ca_file.is_file():
             raise UserError(f"outputs.{name}.ca_file: {settings.ca_file} is not a file")
-        return MqttSink(settings, config, password)
+        return MqttSink(settings, config, password, on_pause)
     if isinstance(settings, WebhookOutput):
         signing = _required(name, "secret_env", settings.secret_env) if settings.secret_env else None
         return WebhookSink(settings, signing)

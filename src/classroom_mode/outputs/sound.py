@@ -192,6 +192,10 @@ class SoundSink:
             self._start_player()
             if self.failure is not None:
                 raise Retry(self.failure)
+        if record.watch != "watching":  # nobody is watching the room (off hours, paused): it plays nothing
+            self.mixer.switch(None)
+            self.playing = None
+            return f"faded out (the room is {record.watch})"
         track = self.tracks.get(record.ambience)
         self.mixer.switch(track)
         self.playing = track.name if track else None

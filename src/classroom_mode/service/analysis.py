@@ -237,13 +237,19 @@ def room_probe_path(config: Config, room: str) -> Path:
 def load_local_encoder(config: Config, rooms: list[str] | None = None) -> LocalEncoder:
     """The backbone from `config.backbone`, the probes of `rooms` (default: every room) and the surprise model.
 
-    A probe trained on another backbone is refused by `load_probe`'s fingerprint check.
+    A probe trained on another backbone is refused by `load_probe`'s fingerprint check, and one trained under
+    another privacy mask than a camera of its room has by `check_mask`.
     """
     paths = {room: room_probe_path(config, room) for room in (list(config.rooms) if rooms is None else rooms)}
     from classroom_mode.model.backbone import backbone_from_config
-    from classroom_mode.model.probes import load_probe
+    from classroom_mode.model.probes import load_probe, read_sidecar
+    from classroom_mode.model.probes.masks import camera_mask, check_mask
     from classroom_mode.model.surprise import SurpriseModel
 
+    for room, path in paths.items():  # before the model loads: a refusal should not wait for it
+        card = read_sidecar(path).card
+        for camera_id in config.rooms[room].cameras:
+            check_mask(card, path, camera_id, camera_mask(config, camera_id))
     backbone = backbone_from_config(config.backbone)
     probes = {
         room: load_probe(path, expect_fingerprint=backbone.fingerprint, expect_dim=backbone.hidden_size)

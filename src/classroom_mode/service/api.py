@@ -2,10 +2,10 @@
 
 Responses are the shared records (`ModeState`, `ModeChange`, `CameraStatus`, `Prediction`,
 `SurpriseReading`), so the OpenAPI page at `/docs` documents exactly what the store holds, with each
-endpoint's refusals. The endpoints are two routers, `routes_reads` (GET) and `routes_uploads` (POST, behind
-the bearer token); what they share sits in `app.state.services` (`deps.AppServices`). A server that encodes
-clips does not start while the token variable `server.api_token_env` names is unset (`null` means no token,
-chosen openly).
+endpoint's refusals. The endpoints are three routers, `routes_reads` (GET), `routes_uploads` (POST, behind
+the bearer token) and `routes_control` (pausing cameras and rooms, behind the token too); what they share sits
+in `app.state.services` (`deps.AppServices`). A server that encodes clips does not start while the token
+variable `server.api_token_env` names is unset (`null` means no token, chosen openly).
 
 `create_app(config, store, encoder=, loop=, clock=)` builds the app; the dashboard mounts its pages on it.
 """
@@ -23,7 +23,7 @@ from classroom_mode import __version__
 from classroom_mode.clock import Clock, utc_now
 from classroom_mode.config import Config, secret
 from classroom_mode.errors import UserError
-from classroom_mode.service import routes_reads, routes_uploads
+from classroom_mode.service import routes_control, routes_reads, routes_uploads
 from classroom_mode.service.analysis import LocalEncoder
 from classroom_mode.service.deps import AppServices
 from classroom_mode.service.limits import BodyLimit
@@ -75,6 +75,7 @@ def create_app(
     app.add_middleware(BodyLimit, max_bytes=int(limits.max_upload_mb * 1e6) + MULTIPART_SLACK, detail=too_large)
     app.include_router(routes_reads.router)
     app.include_router(routes_uploads.router)
+    app.include_router(routes_control.router)
     app.add_exception_handler(UserError, _unprocessable)
     return app
 

@@ -94,7 +94,9 @@ def known_camera(camera: str, app: Services) -> str:
 KnownCamera = Annotated[str, Depends(known_camera)]
 
 
-def last_clip(camera: KnownCamera, live: Live) -> Clip:
+def last_clip(camera: KnownCamera, live: Live, app: Services) -> Clip:
+    if not app.config.camera(camera)[1].snapshot:
+        raise HTTPException(status_code=404, detail=f"camera {camera!r}: its live picture is switched off (snapshot)")
     clip = live.last_clip(camera) if live is not None else None
     if clip is None:
         raise HTTPException(status_code=404, detail=f"no clip from camera {camera!r} yet")
@@ -117,9 +119,12 @@ def probe_file(index: int, app: Services) -> ProbeSidecar:
 ProbeFile = Annotated[ProbeSidecar, Depends(probe_file)]
 
 
-def _frame_url(live: LiveFrames | None, camera: str, status: CameraStatus | None, kind: str) -> str | None:
-    """An image of the camera's last clip, versioned by its last frame so a browser never shows a stale one."""
-    if live is None or live.last_clip(camera) is None:
+def _frame_url(
+    live: LiveFrames | None, camera: str, status: CameraStatus | None, kind: str, snapshot: bool
+) -> str | None:
+    """An image of the camera's last clip, versioned by its last frame so a browser never shows a stale one; None
+    when the camera's picture is switched off (`snapshot`) or no clip is held."""
+    if not snapshot or live is None or live.last_clip(camera) is None:
         return None
     return f"/dashboard/cameras/{camera}/{kind}?v={frame_version(status)}"
 
@@ -157,7 +162,7 @@ def overview_view(app: Services, live: Live) -> Overview:
     view = overview(app.config, app.store, live=live is not None, outputs=sinks)
     for room in view.rooms:
         for camera in room.cameras:
-            camera.thumbnail = _frame_url(live, camera.camera_id, camera.status, "thumbnail.jpg")
+            camera.thumbnail = _frame_url(live, camera.camera_id, camera.status, "thumbnail.jpg", camera.snapshot)
     return view
 
 
@@ -168,9 +173,9 @@ def overview_view(app: Services, live: Live) -> Overview:
 def camera_view(camera: KnownCamera, app: Services, live: Live) -> CameraDetail:
     """One camera: status, latest reading, surprise history with its baseline, last clip and attention URLs."""
     view = camera_detail(app.config, app.store, camera)
-    view.strip = _frame_url(live, camera, view.status, "strip.jpg")
+    view.strip = _frame_url(live, camera, view.status, "strip.jpg", view.snapshot)
     if view.strip is not None and live is not None and live.last_attention(camera) is not None:
-        view.attention = _frame_url(live, camera, view.status, "attention.png")
+        view.attention = _frame_url(live, camera, view.status, "attention.png", view.snapshot)
     return view
 
 

@@ -50,6 +50,8 @@ class CameraCard(BaseModel):
     """The latest readings, oldest first (the sparkline's order)."""
     thumbnail: str | None = None
     """URL of the camera's latest frame, when the server holds its last clip (set by the dashboard's routes)."""
+    snapshot: bool = True
+    """False when the config switches the camera's live picture off (`snapshot: false`): no frame is shown."""
 
 
 class RoomCard(BaseModel):
@@ -88,6 +90,8 @@ class CameraDetail(BaseModel):
     """URL of the last clip's frames as one image, when the server holds the clip (set by the routes)."""
     attention: str | None = None
     """URL of the probe's attention over the last clip, when the probe is attentive and the clip is held."""
+    snapshot: bool = True
+    """False when the config switches the camera's live picture off (`snapshot: false`): no frame is shown."""
 
 
 def mode_views(config: Config) -> list[ModeView]:
@@ -145,8 +149,9 @@ def overview(
                 camera_id=camera_id,
                 status=statuses.get(camera_id),
                 surprise=store.surprise(camera_id, limit=SPARKLINE_READINGS)[::-1],
+                snapshot=camera.snapshot,
             )
-            for camera_id in room.cameras
+            for camera_id, camera in room.cameras.items()
         ]
         rooms.append(
             RoomCard(
@@ -172,7 +177,7 @@ def overview(
 
 def camera_detail(config: Config, store: HistoryStore, camera_id: str) -> CameraDetail:
     """One camera's page: status, latest reading, and its surprise history against its baseline."""
-    room, _ = config.camera(camera_id)
+    room, camera = config.camera(camera_id)
     stored = next((s for s in store.cameras() if s.camera_id == camera_id), None)
     status = Freshness(config).camera(stored, utc_now()) if stored is not None else None
     latest = store.predictions(camera_id, limit=1)
@@ -186,6 +191,7 @@ def camera_detail(config: Config, store: HistoryStore, camera_id: str) -> Camera
         surprise_unusual=surprise.unusual,
         surprise_anomaly=surprise.anomaly,
         modes=mode_views(config),
+        snapshot=camera.snapshot,
     )
 
 

@@ -14,7 +14,6 @@ so a DNS-rebinding page cannot reach it under a name of its own either.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,26 +25,12 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-from classroom_mode.files import fsync_dir
+from classroom_mode.files import move_new
 from classroom_mode.service.ports import LABEL_PORT, free_port
 from classroom_mode.video.dataset import TRASH_DIR, UNLABELED_DIR, is_label_dir, list_unlabeled_clips
 
 STATIC = Path(__file__).parent / "static"
 KEYS = "123456789"
-
-
-def move_atomic(src: Path, folder: Path, name: str | None = None) -> Path:
-    """Rename `src` into `folder` (created if needed) without overwriting anything; fsyncs both folders."""
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / (name or src.name)
-    n = 1
-    while target.exists():
-        target = folder / f"{Path(name or src.name).stem}-{n}{src.suffix}"
-        n += 1
-    os.rename(src, target)
-    for changed in {src.parent, folder}:
-        fsync_dir(changed)
-    return target
 
 
 @dataclass(frozen=True)
@@ -84,13 +69,13 @@ class LabelSession:
         if mode not in self.modes:
             raise HTTPException(422, f"unknown mode {mode!r}")
         with self._lock:
-            moved = move_atomic(self._take(clip), self.data_dir / mode)
+            moved = move_new(self._take(clip), self.data_dir / mode)
             self._history.append(Move(self._queue.pop(0), moved, mode))
             self.message = f"{clip} → {mode}"
 
     def trash(self, clip: str) -> None:
         with self._lock:
-            moved = move_atomic(self._take(clip), self.data_dir / TRASH_DIR)
+            moved = move_new(self._take(clip), self.data_dir / TRASH_DIR)
             self._history.append(Move(self._queue.pop(0), moved, "trash"))
             self.message = f"{clip} → trash"
 
@@ -109,7 +94,7 @@ class LabelSession:
             if last.action == "skip":
                 self._queue.insert(0, self._queue.pop())
             else:
-                back = move_atomic(last.moved_to, self.unlabeled, last.clip)
+                back = move_new(last.moved_to, self.unlabeled, last.clip)
                 self._queue.insert(0, back.name)
             self.message = f"undid {last.action} of {last.clip}"
 

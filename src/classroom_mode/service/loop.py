@@ -17,6 +17,13 @@ The outputs layer's delivery workers (`Outputs`) start and stop with the loop.
 `LiveLoop` is the class `classroom-mode run`, `serve --live` and the demo drive: `start()`/`stop()`,
 `run(windows=N)` for a fixed number of windows per camera, `changes` (a queue of `ModeChange`s) and
 an `on_change` callback, and `last_clip(camera)` for the dashboard.
+
+A camera is watched only while its room is inside its active hours and neither it nor its room is paused
+(`watch`). Otherwise its worker releases the camera (the device's light goes off), encodes and records
+nothing, and the camera and room show `off-hours` or `paused`; the room keeps its mode, so the gap records no
+mode change. `set_paused` is the one entry for pausing: the HTTP API, the MQTT switches and the dashboard call
+it, and any other input can. A pause lives in the store, so it survives a restart, and a loop in another
+process than the one that paused picks it up on its next tick.
 """
 
 from __future__ import annotations
@@ -35,14 +42,14 @@ import numpy as np
 
 from classroom_mode.clock import Clock, utc_now
 from classroom_mode.config import CameraConfig, Config, SurpriseThresholds
-from classroom_mode.errors import ClassroomModeError
+from classroom_mode.errors import ClassroomModeError, UserError
 from classroom_mode.modes import RoomModel
 from classroom_mode.outputs import Outputs
-from classroom_mode.records import CameraStatus, Clip, ModeChange, ModeState, SurpriseReading
+from classroom_mode.records import CameraStatus, Clip, ModeChange, ModeState, SurpriseReading, Watch
 from classroom_mode.service.analysis import Analysis, Analyzer
 from classroom_mode.service.feeds import ClipFeed, open_feed
 from classroom_mode.service.writes import WriteQueue
-from classroom_mode.store import HistoryStore
+from classroom_mode.store import HistoryStore, PauseKind
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +85,7 @@ class _Camera:
     last_error: str | None = None
     crashed: str | None = None
     """Why the camera's worker died, until the supervisor restarts it."""
+    watch: Watch = "watching"
 
 
 class LiveLoop:
@@ -132,8 +140,14 @@ class LiveLoop:
         """Why the loop stopped on its own (the store cannot be written); None while it can go on."""
         self.on_failure: Callable[[str], None] | None = None
         """Called once with that reason, for whoever runs the loop in the background (`serve --live`)."""
-        self.outputs = outputs if outputs is not None else Outputs(config, store, clock=clock, cameras=self)
+        self.outputs = (
+            outputs
+            if outputs is not None
+            else Outputs(config, store, clock=clock, cameras=self, on_pause=self.set_paused)
+        )
         """The delivery workers of `config.outputs`: they run while the loop runs."""
+        self._paused: set[tuple[PauseKind, str]] = set()
+        """The store's pauses, as the supervisor last read them (and `set_paused` changed them)."""
 
     # -- control ------------------------------------------------------------------------------------
 
@@ -143,6 +157,7 @@ class LiveLoop:
             raise RuntimeError("the live loop is already running")
         self._stop.clear()
         self._windows = windows
+        self._paused = set(self.store.pauses())
         self.writes.submit(self.outputs.register)  # before any event of this run, in the order writes keep
         self.outputs.start(register=False)
         for camera in self.cameras.values():
@@ -212,6 +227,45 @@ class LiveLoop:
         camera = self.cameras.get(camera_id)
         return camera.last_attention if camera else None
 
+    # -- what is watched ------------------------------------------------------------------------------
+
+    def set_paused(self, kind: PauseKind, name: str, paused: bool) -> bool:
+        """Pause or resume a camera or a whole room, at once and for good (the store keeps it across restarts);
+        returns whether it changed anything. An unknown name is a UserError naming the ones that exist."""
+        known = self.cameras if kind == "camera" else self.rooms
+        if name not in known:
+            raise UserError(f"unknown {kind} {name!r} (configured: {', '.join(known)})")
+        changed = self.store.set_pause(kind, name, paused, self.clock())
+        (self._paused.add if paused else self._paused.discard)((kind, name))
+        return changed
+
+    def watch(self, camera_id: str) -> Watch:
+        """Whether a camera is watched now: `paused` (it or its room), `off-hours` (its room's hours), else
+        `watching`."""
+        camera = self.cameras[camera_id]
+        if ("camera", camera_id) in self._paused or ("room", camera.room) in self._paused:
+            return "paused"
+        return self._room_hours(camera.room)
+
+    def room_watch(self, room: str) -> Watch:
+        """A room is `paused` when it, or every one of its cameras, is paused; `off-hours` outside its hours."""
+        cameras = self.config.rooms[room].cameras
+        if ("room", room) in self._paused or all(("camera", c) in self._paused for c in cameras):
+            return "paused"
+        return self._room_hours(room)
+
+    def _room_hours(self, room: str) -> Watch:
+        hours = self.config.rooms[room].active_hours
+        return "off-hours" if hours is not None and not hours.active(self.clock()) else "watching"
+
+    def _release(self, camera: _Camera, watch: Watch) -> None:
+        """A camera not watched: its frames dropped from memory and its status saying why (not offline)."""
+        camera.last_clip, camera.last_attention = None, None
+        if camera.watch == watch:
+            return
+        camera.watch, camera.online, camera.since, camera.last_error = watch, None, self.clock(), None
+        self._write_status(camera)
+
     # -- workers ------------------------------------------------------------------------------------
 
     def _worker(self, camera: _Camera) -> None:
@@ -219,19 +273,13 @@ class LiveLoop:
         try:
             while not self._stop.is_set() and not self._done(camera):
                 started = time.monotonic()
-                try:
-                    camera.feed = feed = camera.feed or self.feeds(camera.camera_id, camera.config)
-                    clip = feed.next_clip()
-                except Exception as exc:  # any camera fault: this camera goes offline, the room goes on
-                    if camera.online is not False or camera.last_error != str(exc):  # log news, not every retry
-                        log.warning("camera %s offline: %s", camera.camera_id, exc)
-                    _close(camera.feed)
+                watch = self.watch(camera.camera_id)
+                if watch != "watching":
+                    _close(camera.feed)  # released: nothing is read, encoded or recorded
                     camera.feed = None
-                    self._set_online(camera, False, str(exc))
+                    self._release(camera, watch)
                 else:
-                    camera.last_clip = clip
-                    self._set_online(camera, True, None, last_frame_at=clip.ended_at)
-                    self._analyse(camera, clip)
+                    camera.feed = self._window(camera, camera.feed)
                 camera.windows += 1
                 self._stop.wait(max(0.0, interval - (time.monotonic() - started)))
         except Exception as exc:  # a bug of ours: the supervisor restarts the worker and says why
@@ -240,6 +288,23 @@ class LiveLoop:
         finally:
             _close(camera.feed)
             camera.feed = None
+
+    def _window(self, camera: _Camera, feed: ClipFeed | None) -> ClipFeed | None:
+        """One watched window: a clip from the feed (opened if needed) analysed; returns the feed to keep."""
+        camera.watch = "watching"
+        try:
+            feed = feed or self.feeds(camera.camera_id, camera.config)
+            clip = feed.next_clip()
+        except Exception as exc:  # any camera fault: this camera goes offline, the room goes on
+            if camera.online is not False or camera.last_error != str(exc):  # log news, not every retry
+                log.warning("camera %s offline: %s", camera.camera_id, exc)
+            _close(feed)
+            self._set_online(camera, False, str(exc))
+            return None
+        camera.last_clip = clip if camera.config.snapshot else None  # held for the dashboard only
+        self._set_online(camera, True, None, last_frame_at=clip.ended_at)
+        self._analyse(camera, clip)
+        return feed
 
     def _analyse(self, camera: _Camera, clip: Clip) -> None:
         try:
@@ -285,12 +350,13 @@ class LiveLoop:
             since=camera.since or self.clock(),
             last_frame_at=last_frame_at,
             last_error=camera.last_error,
+            watch=camera.watch,
         )
         self.writes.submit(partial(self.store.set_camera_status, status))
 
     def _write_state(self, state: ModeState, force: bool = False) -> None:
         """Store a room's state (on a tick only when its mode, staleness or cameras changed); hold the room's lock."""
-        key = (state.mode, state.stale, tuple(state.cameras), tuple(state.offline_cameras))
+        key = (state.mode, state.stale, tuple(state.cameras), tuple(state.offline_cameras), state.watch)
         if not force and self._written.get(state.room) == key:
             return
         self._written[state.room] = key
@@ -313,6 +379,7 @@ class LiveLoop:
         while not self._stop.wait(self.tick_s):
             try:
                 self.writes.flush()
+                self._paused = set(self.store.pauses())  # a pause made by another process
                 self._restart_dead_workers()
                 self._refresh_rooms()
                 if time.monotonic() - last_retention >= RETENTION_EVERY_S:
@@ -334,9 +401,11 @@ class LiveLoop:
 
     def _refresh_rooms(self) -> None:
         for name, room in self.rooms.items():
+            watch = self.room_watch(name)
             with self._room_locks[name]:
-                if name in self._written:  # nothing to say about a room before its cameras have reported
-                    self._write_state(room.state())
+                # nothing to say about a watched room before its cameras have reported; a room not watched says so
+                if name in self._written or watch != "watching":
+                    self._write_state(room.state().model_copy(update={"watch": watch}))
 
 
 def _close(feed: ClipFeed | None) -> None:

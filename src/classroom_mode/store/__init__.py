@@ -5,6 +5,7 @@ from classroom_mode.store.history import (
     EventKind,
     HistoryStore,
     OutboxEvent,
+    PauseKind,
     SinkProgress,
     StoredEvent,
 )
@@ -14,6 +15,7 @@ __all__ = [
     "EventKind",
     "HistoryStore",
     "OutboxEvent",
+    "PauseKind",
     "SinkProgress",
     "StoredEvent",
 ]

@@ -43,7 +43,7 @@ from classroom_mode.records import (
     SurpriseReading,
 )
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _SCHEMA = """
 CREATE TABLE predictions (
@@ -82,10 +82,15 @@ CREATE TABLE phases (
     id INTEGER PRIMARY KEY, room TEXT NOT NULL, at REAL NOT NULL, event_id TEXT UNIQUE, record TEXT NOT NULL);
 CREATE INDEX phases_room_at ON phases (room, at);
 """
-_MIGRATIONS = {1: _OUTBOX_SCHEMA, 2: _PHASES_SCHEMA}
+_PAUSES_SCHEMA = """
+-- cameras and rooms a person paused (API, MQTT switch, dashboard): kept here so a pause survives a restart
+CREATE TABLE pauses (kind TEXT NOT NULL, name TEXT NOT NULL, since REAL NOT NULL, PRIMARY KEY (kind, name));
+"""
+_MIGRATIONS = {1: _OUTBOX_SCHEMA, 2: _PHASES_SCHEMA, 3: _PAUSES_SCHEMA}
 """The statements that take a database from the version named to the next one."""
 
 EventKind = Literal["mode", "camera", "surprise"]
+PauseKind = Literal["camera", "room"]
 _EVENT_TYPES: dict[str, type[ModeChange | CameraStatus | SurpriseReading]] = {
     "mode": ModeChange,
     "camera": CameraStatus,
@@ -307,16 +312,23 @@ class HistoryStore:
                 self._add_outbox(conn, "surprise", reading.camera_id, reading.at, record)
 
     def set_state(self, state: ModeState) -> ModeChange | None:
-        """Store a room's current state; returns (and logs) the change when its mode differs from the stored one."""
+        """Store a room's current state; returns (and logs) the change when its mode differs from the stored one.
+
+        A room going off-hours or paused (or back) is no mode change, but the outputs hear of it: its state goes
+        to the outbox, so a device shows `off-hours` rather than a mode nobody is watching.
+        """
         with self._write() as conn:
             row = conn.execute("SELECT record FROM room_states WHERE room = ?", (state.room,)).fetchone()
-            previous = ModeState.model_validate_json(row[0]).mode if row else None
+            stored = ModeState.model_validate_json(row[0]) if row else None
+            previous = stored.mode if stored else None
             conn.execute(
                 "INSERT INTO room_states (room, record) VALUES (?, ?) "
                 "ON CONFLICT (room) DO UPDATE SET record = excluded.record",
                 (state.room, state.model_dump_json()),
             )
             if previous == state.mode:
+                if stored is not None and stored.watch != state.watch:
+                    self._add_outbox(conn, "mode", state.room, state.updated_at, state.model_dump_json())
                 return None
             change = ModeChange(
                 room=state.room, mode=state.mode, previous=previous, at=state.since, confidence=state.confidence
@@ -326,10 +338,12 @@ class HistoryStore:
             return change
 
     def set_camera_status(self, status: CameraStatus) -> bool:
-        """Store a camera's status; returns True (and logs a transition) when it went on- or offline."""
+        """Store a camera's status; returns True (and logs a transition) when it went on- or offline, or was paused,
+        released for the night, or resumed."""
         with self._write() as conn:
             row = conn.execute("SELECT record FROM cameras WHERE camera_id = ?", (status.camera_id,)).fetchone()
-            flipped = row is None or CameraStatus.model_validate_json(row[0]).online != status.online
+            stored = CameraStatus.model_validate_json(row[0]) if row else None
+            flipped = stored is None or (stored.online, stored.watch) != (status.online, status.watch)
             conn.execute(
                 "INSERT INTO cameras (camera_id, record) VALUES (?, ?) "
                 "ON CONFLICT (camera_id) DO UPDATE SET record = excluded.record",
@@ -391,6 +405,26 @@ class HistoryStore:
         if retention.history_days is None:
             return 0
         return self.prune((now or utc_now()) - timedelta(days=retention.history_days))
+
+    # -- pauses -------------------------------------------------------------------------------------
+
+    def set_pause(self, kind: PauseKind, name: str, paused: bool, at: datetime) -> bool:
+        """Pause or resume a camera or a room; returns whether that changed anything."""
+        with self._write() as conn:
+            if paused:
+                return (
+                    conn.execute(
+                        "INSERT INTO pauses (kind, name, since) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                        (kind, name, _epoch(at)),
+                    ).rowcount
+                    > 0
+                )
+            return conn.execute("DELETE FROM pauses WHERE kind = ? AND name = ?", (kind, name)).rowcount > 0
+
+    def pauses(self) -> dict[tuple[PauseKind, str], datetime]:
+        """Every paused camera and room, as (kind, name) → since when."""
+        rows = self._fetch("SELECT kind, name, since FROM pauses ORDER BY kind, name")
+        return {(kind, name): _from_epoch(since) for kind, name, since in rows}
 
     # -- the outbox ----------------------------------------------------------------------------------
 

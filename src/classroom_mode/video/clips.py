@@ -84,6 +84,11 @@ class ClipBuilder:
                 self._finished = True
                 self._changed.notify_all()
 
+    def newest_frame(self) -> Frame | None:
+        """The most recent frame read, or None before the first one."""
+        with self._changed:
+            return self._frames[-1] if self._frames else None
+
     @property
     def newest_timestamp(self) -> float | None:
         with self._changed:

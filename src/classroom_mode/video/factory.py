@@ -3,6 +3,9 @@
 The simulator sits below the video layer, so video cannot import it; the `sim` kind (and any
 kind a caller adds) comes in through `builders`, a mapping from a source kind to a function
 that builds it. Everything else is built here, importing optional extras only when used.
+
+This is the one place a camera's frames enter the program (the live loop, `record`, `auto-record` and
+`cameras preview` all open cameras here), so it is where the camera's privacy mask is applied.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from classroom_mode.config import CameraConfig, FileSource, OakSource, StreamSou
 from classroom_mode.errors import NotAvailableError
 from classroom_mode.video import file_source, oak, stream, webcam
 from classroom_mode.video.live import StatusCallback
+from classroom_mode.video.mask import MaskedSource
 from classroom_mode.video.source import FrameSource
 
 Builder = Callable[[str, CameraConfig, StatusCallback | None], FrameSource]
@@ -25,7 +29,15 @@ def open_source(
     on_status: StatusCallback | None = None,
     builders: Mapping[str, Builder] | None = None,
 ) -> FrameSource:
-    """The source for `camera`; `builders` adds or overrides kinds (the live loop passes the simulator's)."""
+    """The source for `camera`, its privacy mask applied to every frame; `builders` adds or overrides kinds (the
+    live loop passes the simulator's)."""
+    source = _unmasked(camera_id, camera, on_status, builders)
+    return MaskedSource(source, camera.privacy_masks) if camera.privacy_masks else source
+
+
+def _unmasked(
+    camera_id: str, camera: CameraConfig, on_status: StatusCallback | None, builders: Mapping[str, Builder] | None
+) -> FrameSource:
     settings = camera.source
     if builders and settings.kind in builders:
         return builders[settings.kind](camera_id, camera, on_status)

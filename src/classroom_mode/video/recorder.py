@@ -2,9 +2,9 @@
 
 `record` writes labelled clips straight into `DATA/<mode>/`, so collecting a dataset is
 "stand in the room, run one command". `auto-record` fills `DATA/unlabeled/` on a schedule for
-labelling later, and retention keeps that folder bounded. Retention is the only code in the
-project that deletes a user's footage, so it is deliberately narrow: it lists `unlabeled/`
-itself, never follows a path elsewhere, and removes oldest first.
+labelling later, and retention keeps that folder bounded: it records nothing until one is set.
+Retention is the only code in the project that deletes a user's footage, so it is deliberately
+narrow: it lists `unlabeled/` itself, never follows a path elsewhere, and removes oldest first.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from classroom_mode.errors import UserError
 from classroom_mode.records import Clip
 from classroom_mode.video.clips import ClipBuilder
 from classroom_mode.video.dataset import UNLABELED_DIR, is_label_dir, is_video
+from classroom_mode.video.sessions import clip_name
 from classroom_mode.video.source import FrameSource
 from classroom_mode.video.writer import write_mp4
 
@@ -34,18 +35,12 @@ def check_label(label: str) -> str:
     return label
 
 
-def clip_filename(camera_id: str, started_at: datetime | None) -> str:
-    """`<camera>_<UTC time>.mp4`: names sort by time, and say where and when a clip was taken."""
-    at = (started_at or datetime.now(UTC)).astimezone(UTC)
-    camera = re.sub(r"[^A-Za-z0-9_.-]", "-", camera_id) or "camera"
-    return f"{camera}_{at:%Y%m%dT%H%M%S}.{at.microsecond // 1000:03d}Z.mp4"
-
-
-def save_clip(clip: Clip, folder: Path) -> Path:
-    """Write a full-rate clip as H.264 MP4 under `folder` (atomically), at the frame rate it arrived with."""
+def save_clip(clip: Clip, folder: Path, session: str) -> Path:
+    """Write a full-rate clip as H.264 MP4 under `folder` (atomically), at the frame rate it arrived with, named
+    `CAMERA__SESSION__<UTC time>.mp4` (`video.sessions`)."""
     span = float(clip.timestamps[-1] - clip.timestamps[0]) if clip.num_frames > 1 else 0.0
     fps = (clip.num_frames - 1) / span if span > 0 else 1.0
-    path = folder / clip_filename(clip.camera_id, clip.started_at)
+    path = folder / clip_name(clip.camera_id, session, clip.started_at)
     while path.exists():  # two clips in one millisecond: keep both
         path = path.with_name(f"{path.stem}-1{path.suffix}")
     return write_mp4(path, clip.frames, fps)
@@ -60,12 +55,14 @@ def record_labelled(
     data_dir: Path,
     label: str,
     *,
+    session: str,
     count: int = 1,
     countdown_s: float = 3.0,
     notify: Notify = lambda message: None,
     timeout_s: float = 30.0,
 ) -> list[Path]:
-    """Record `count` back-to-back clips of `settings.seconds` into `DATA/<label>/` after a countdown."""
+    """Record `count` back-to-back clips of `settings.seconds` into `DATA/<label>/` after a countdown, all of them
+    in one recording `session`."""
     folder = data_dir / check_label(label)
     written: list[Path] = []
     with ClipBuilder(source, settings) as builder:
@@ -76,7 +73,7 @@ def record_labelled(
         start = builder.wait_for_first_frame(timeout_s)
         for k in range(count):
             clip = builder.record(start + k * settings.seconds, timeout=settings.seconds + timeout_s)
-            written.append(save_clip(clip, folder))
+            written.append(save_clip(clip, folder, session))
             notify(f"clip {k + 1}/{count}: {written[-1]}")
     return written
 
@@ -87,6 +84,20 @@ class Retention:
 
     days: float | None = None
     gb: float | None = None
+
+    def __post_init__(self) -> None:
+        for name, value in (("days", self.days), ("gb", self.gb)):
+            if value is not None and not value > 0:
+                raise UserError(f"--keep-{name} {value:g}: a retention must be more than 0")
+
+    def required(self) -> Retention:
+        """This rule, refused when it limits nothing: a recorder left running must not keep footage for ever."""
+        if self.days is None and self.gb is None:
+            raise UserError(
+                "auto-record stores clips only under a retention: set retention.unlabeled_days (or unlabeled_gb) "
+                "in the config, or pass --keep-days / --keep-gb"
+            )
+        return self
 
 
 def apply_retention(data_dir: Path, rule: Retention, now: datetime | None = None) -> list[Path]:
@@ -119,12 +130,15 @@ def auto_record(
     data_dir: Path,
     *,
     every_s: float,
+    session: str,
     count: int | None = None,
-    retention: Retention = Retention(),
+    retention: Retention,
     notify: Notify = lambda message: None,
     timeout_s: float = 30.0,
 ) -> list[Path]:
-    """Record one clip into `DATA/unlabeled/` every `every_s` seconds of source time (forever if `count` is None)."""
+    """Record one clip into `DATA/unlabeled/` every `every_s` seconds of source time (forever if `count` is None),
+    under `retention` (required: see `Retention.required`)."""
+    retention.required()
     if every_s < settings.seconds:
         raise UserError(f"--every {every_s:g}s: shorter than one clip ({settings.seconds:g} s)")
     folder = data_dir / UNLABELED_DIR
@@ -134,7 +148,7 @@ def auto_record(
         k = 0
         while count is None or k < count:
             clip = builder.record(start + k * every_s, timeout=every_s + timeout_s)
-            written.append(save_clip(clip, folder))
+            written.append(save_clip(clip, folder, session))
             removed = apply_retention(data_dir, retention)
             notify(f"{written[-1]}" + (f" (retention removed {len(removed)} old clips)" if removed else ""))
             k += 1

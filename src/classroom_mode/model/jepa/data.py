@@ -42,8 +42,9 @@ log = logging.getLogger(__name__)
 
 ASPECT_RATIO = (0.75, 1.35)
 """Aspect-ratio range of the random resized crop (as the official V-JEPA video augmentation)."""
-_RECORDED = re.compile(r"^(?P<camera>.+)_\d{8}T\d{6}\.\d{3}Z(-1)*$")
-"""`record` / `auto-record` file names: `<camera>_<UTC time>.mp4` (see `video.recorder.clip_filename`)."""
+_RECORDED = re.compile(r"^(?P<camera>.+?)(?:__.+__|_)\d{8}T\d{6}\.\d{3}Z(-\d+)*$")
+"""`record` / `auto-record` file names: `CAMERA__SESSION__<UTC time>.mp4` (`video.sessions.clip_name`), or the
+older `<camera>_<UTC time>.mp4`."""
 
 
 def camera_of(path: Path, root: Path) -> str:

@@ -145,6 +145,9 @@ class ProbeCard(_Part):
     display_names: dict[str, str] = {}
     backbone: BackboneRecord | None = None
     erasure: RoomErasure | None = None
+    privacy_mask: str | None = None
+    """The fingerprint of the privacy mask its clips were recorded under (`video.mask.fingerprint`, `none` for no
+    mask); a card written before masks were recorded has None, read as no mask."""
     created: AwareDatetime | None = None
     seed: int | None = None
     data: DataSummary | None = None

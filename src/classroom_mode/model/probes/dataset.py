@@ -5,9 +5,10 @@ with no usable clips instead of quietly learning one class fewer. Clips that can
 are skipped and returned with the reason.
 
 Grouping (for `evaluate --group-by`): a clip's file name may carry its camera and recording
-session as `CAMERA__SESSION__anything.ext` (fields separated by a double underscore). Clips of
-the same camera (`--group-by camera`) or the same camera and session (`--group-by session`) are
-kept on one side of every split, so near-duplicates from the same minute never straddle a fold.
+session as `CAMERA__SESSION__anything.ext` (fields separated by a double underscore; `record` writes
+them, `video.sessions`). Clips of the same camera (`--group-by camera`) or the same camera and
+session (`--group-by session`) are kept on one side of every split, so near-duplicates from the same
+minute never straddle a fold. `default_group_by` is what `train` and `evaluate` use unless told.
 """
 
 from __future__ import annotations
@@ -29,8 +30,7 @@ from classroom_mode.model.probes.features import FeatureSet
 from classroom_mode.records import GroupBy, Skipped
 from classroom_mode.video.dataset import is_label_dir, list_labelled_clips, overlooked
 from classroom_mode.video.decode import sample_clip
-
-SEPARATOR = "__"
+from classroom_mode.video.sessions import SEPARATOR, session_of
 
 
 @dataclass(frozen=True)
@@ -103,12 +103,39 @@ def room_reference(paths: Sequence[Path], backbone: Backbone, mode: str) -> Room
 
 def group_of(path: Path, by: GroupBy) -> str:
     """The clip's camera, or camera + session, from its `CAMERA__SESSION__rest` file name."""
-    fields = path.stem.split(SEPARATOR)
-    if len(fields) < 3 or not all(fields[:2]):
+    found = session_of(path)
+    if found is None:
         raise UserError(
             f"{path}: --group-by {by} needs file names like CAMERA{SEPARATOR}SESSION{SEPARATOR}NAME{path.suffix}"
         )
-    return fields[0] if by == "camera" else f"{fields[0]}{SEPARATOR}{fields[1]}"
+    camera, session = found
+    return camera if by == "camera" else f"{camera}{SEPARATOR}{session}"
+
+
+def default_group_by(data: LabelledFeatures) -> tuple[GroupBy | None, str]:
+    """`session` when the clips' names carry recording sessions that cross-validation can keep apart (every mode
+    recorded in two sessions or more, so each fold still trains on every mode), else None; with the sentence that
+    says which, and why."""
+    sessions: dict[str, set[str]] = {}
+    for path, label in zip(data.paths, data.labels, strict=True):
+        found = session_of(path)
+        if found is None:
+            return None, (
+                f"clip names such as {path.name} carry no recording session (CAMERA{SEPARATOR}SESSION"
+                f"{SEPARATOR}NAME): cross-validation is ungrouped and optimistic, as near-duplicate clips of one "
+                "recording can sit on both sides of a fold (`classroom-mode clips sessions DATA --gap 10m` names "
+                "sessions by time gaps)"
+            )
+        sessions.setdefault(label, set()).add(SEPARATOR.join(found))
+    single = sorted(mode for mode, found in sessions.items() if len(found) < 2)
+    if single:
+        return None, (
+            f"{', '.join(single)} recorded in one session only: cross-validation is ungrouped and optimistic, as "
+            "grouping by session would leave a fold nothing of that mode to train on (record each mode in two "
+            "sessions or more)"
+        )
+    count = len(set().union(*sessions.values()))
+    return "session", f"cross-validation grouped by recording session ({count} sessions, from the file names)"
 
 
 def groups_of(data: LabelledFeatures, group_by: GroupBy | None) -> list[str] | None:

@@ -17,6 +17,7 @@ from classroom_mode.model.probes.dataset import LabelledFeatures, groups_of
 from classroom_mode.model.probes.evaluate import CVReport, cross_validate, learning_curve, make_splits
 from classroom_mode.model.probes.probe import TrainedProbe, encode_labels, fit_probe
 from classroom_mode.records import GroupBy, ProbeKind
+from classroom_mode.video.mask import NO_MASK
 
 
 @dataclass(frozen=True)
@@ -80,8 +81,10 @@ def train_probe(
     display_names: Mapping[str, str] | None = None,
     with_curve: bool = False,
     on_fold: Callable[[], None] | None = None,
+    privacy_mask: str = NO_MASK,
 ) -> ProbeTraining:
-    """`evaluate_probe` (when `can_cross_validate`), then fit the probe on every clip."""
+    """`evaluate_probe` (when `can_cross_validate`), then fit the probe on every clip; its card records
+    `privacy_mask`, the fingerprint of the mask the clips were recorded under (`model.probes.masks`)."""
     report = None
     if can_cross_validate(data, folds):
         report = evaluate_probe(
@@ -110,6 +113,7 @@ def train_probe(
         display_names={name: names[name] for name in data.classes if name in names},
         backbone=BackboneRecord.of(backbone),
         erasure=RoomErasure(mode=erasure.mode, clips=erasure.clips) if erasure else None,
+        privacy_mask=privacy_mask,
         created=datetime.now(UTC).replace(microsecond=0),
         seed=seed,
         data=data.summary(data_dir),

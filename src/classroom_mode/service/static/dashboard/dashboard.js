@@ -11,6 +11,10 @@
 // new request, and while something on it can turn fresh without an event the view is reloaded every second, so a fresh
 // reading shows at once. Mode icons are drawn as SVG here, so a machine without a colour emoji font
 // (a Raspberry Pi kiosk) shows them as well as any other.
+//
+// A room or camera that is not watched (outside its active hours, or paused) says so instead of a mode or an
+// offline dot. The Pause / Resume buttons post to the API's control endpoints with the API token, which the
+// page asks for once (when the server wants one) and keeps for this browser tab only.
 "use strict";
 
 (() => {
@@ -180,6 +184,7 @@
     }
     const mode = describe(state.mode);
     const since = new Date(state.since);
+    if (state.watch && state.watch !== "watching") return idleCard(room, state, mode);
     const stale = isStale(state);
     pageStale ||= stale;
     return h("div", { class: `card${stale ? " card-stale" : ""}`, "data-mode": state.mode, "--mode": mode.color,
@@ -196,7 +201,29 @@
         h("span", { class: "confidence", title: "confidence" }, pct(state.confidence)),
         h("span", { class: "since" }, `since ${fmtTime(state.since)} · ${fmtDuration(now - since)}`)),
       state.offline_cameras.length > 0 && h("div", { class: "warnings" },
-        h("span", { class: "badge" }, `camera offline: ${state.offline_cameras.join(", ")}`)));
+        h("span", { class: "badge" }, `camera offline: ${state.offline_cameras.join(", ")}`)),
+      pauseButton("room", room.room, false));
+  }
+
+  const WATCH_NAMES = { "off-hours": "Off hours", paused: "Paused" };
+  const WATCH_NOTES = {
+    "off-hours": "Outside the room's active hours: its cameras are released and nothing is encoded or recorded.",
+    paused: "Paused: its cameras are released and nothing is encoded or recorded until it is resumed.",
+  };
+
+  function idleCard(room, state, mode) {
+    return h("div", { class: "card card-idle", "data-mode": state.mode, "data-watch": state.watch },
+      h("div", { class: "room-name" }, room.room),
+      h("div", { class: "mode-line" }, h("span", { class: "mode-name" }, WATCH_NAMES[state.watch] || state.watch)),
+      h("p", { class: "ambience" }, WATCH_NOTES[state.watch] || ""),
+      h("div", { class: "meta" }, `last mode: ${state.display_name || mode.display_name}`),
+      pauseButton("room", room.room, state.watch === "paused"));
+  }
+
+  // A Pause or Resume button; clicks are handled once for the whole page (see `control`).
+  function pauseButton(kind, name, paused) {
+    return h("button", { type: "button", class: "control", "data-control": kind, "data-name": name,
+      "data-pause": paused ? "false" : "true" }, paused ? "Resume" : "Pause");
   }
 
   // Full hours between start and now, every 1, 2, 3, 4, 6 or 12 h so that at most six are labelled.
@@ -251,6 +278,10 @@
 
   function statusLine(status) {
     if (!status) return h("span", { class: "status status-unknown" }, h("i", { class: "dot" }), "no status yet");
+    if (status.watch && status.watch !== "watching") {
+      return h("span", { class: "status status-idle", title: WATCH_NOTES[status.watch] || "" },
+        h("i", { class: "dot" }), status.watch === "paused" ? "paused" : "off hours");
+    }
     if (isOnline(status)) return h("span", { class: "status status-online" }, h("i", { class: "dot" }), "online");
     // offline as its worker said: its coming back is an event; offline by the clock: only a poll can tell
     pageStale ||= status.online;
@@ -265,13 +296,16 @@
     const latest = readings[readings.length - 1];
     const thumb = camera.thumbnail
       ? img(camera.thumbnail, `latest frame from ${camera.camera_id}`, "thumb")
-      : h("div", { class: "thumb thumb-empty", title: "frames are shown while the live loop runs in this server" }, "no frame");
+      : camera.snapshot
+        ? h("div", { class: "thumb thumb-empty", title: "frames are shown while the live loop runs in this server" }, "no frame")
+        : h("div", { class: "thumb thumb-empty", title: "this camera's live picture is switched off in the config" }, "picture off");
     return h("li", { class: "camera" },
       h("a", { href: `/cameras/${encodeURIComponent(camera.camera_id)}`, class: "thumb-link" }, thumb),
       h("div", { class: "camera-body" },
         h("div", { class: "camera-head" },
           h("a", { href: `/cameras/${encodeURIComponent(camera.camera_id)}`, class: "camera-name" }, camera.camera_id),
-          statusLine(camera.status)),
+          statusLine(camera.status),
+          pauseButton("camera", camera.camera_id, camera.status?.watch === "paused")),
         readings.length === 0
           ? h("div", { class: "muted small" }, "no surprise readings yet")
           : h("div", { class: "spark" },
@@ -348,7 +382,8 @@
     const latest = data.latest;
     const baseline = readings.map((r) => (r.baseline === null ? null : r.baseline));
     return h("div", { class: "camera-page" },
-      h("h1", {}, `Camera ${data.camera_id}`, h("small", {}, ` in room ${data.room}`), " ", statusLine(data.status)),
+      h("h1", {}, `Camera ${data.camera_id}`, h("small", {}, ` in room ${data.room}`), " ", statusLine(data.status),
+        " ", pauseButton("camera", data.camera_id, data.status?.watch === "paused")),
       h("div", { class: "grid2" },
         h("div", { class: "block" }, h("h3", {}, "Latest reading"),
           latest
@@ -363,11 +398,15 @@
             ? img(data.attention, "the probe's attention over the middle frame of the last clip", "attention")
             : h("p", { class: "muted" }, data.strip
               ? "This probe has no attention map (only the attentive probe has one)."
-              : "Shown while the live loop runs in this server and the camera has delivered a clip."))),
+              : data.snapshot
+                ? "Shown while the live loop runs in this server and the camera has delivered a clip."
+                : "Not shown: this camera's live picture is switched off in the config (snapshot: false)."))),
       h("div", { class: "block" }, h("h3", {}, "Last clip"),
         data.strip
           ? h("div", { class: "strip-wrap" }, img(data.strip, "frames of the last clip, left to right", "strip"))
-          : h("p", { class: "muted" }, "No clip held by this server yet (frames are kept only by a live loop running in `serve`).")),
+          : h("p", { class: "muted" }, data.snapshot
+            ? "No clip held by this server yet (frames are kept only by a live loop running in `serve`)."
+            : "Not shown: this camera's live picture is switched off in the config (snapshot: false).")),
       h("div", { class: "block" }, h("h3", {}, "Surprise against the camera's baseline"),
         readings.length === 0
           ? h("p", { class: "muted" }, "No surprise readings yet.")
@@ -520,6 +559,37 @@
     open();
   }
 
+  // Pause or resume through the API; a 401 asks for the API token once and tries again with it.
+  const TOKEN_KEY = "classroom-mode-api-token";
+  async function control(button, view) {
+    const kind = button.dataset.control;
+    const path = kind === "room" ? "rooms" : "cameras";
+    const action = button.dataset.pause === "true" ? "pause" : "resume";
+    const url = `/api/${path}/${encodeURIComponent(button.dataset.name)}/${action}`;
+    button.disabled = true;
+    try {
+      for (let attempt = 0; attempt < 2; attempt += 1) {
+        const token = sessionStorage.getItem(TOKEN_KEY);
+        const headers = token ? { Authorization: `Bearer ${token}` } : {};
+        const response = await fetch(url, { method: "POST", headers });
+        if (response.status === 401 && attempt === 0) {
+          const given = window.prompt("API token (the value of the variable server.api_token_env names):");
+          if (!given) return;
+          sessionStorage.setItem(TOKEN_KEY, given.trim());
+          continue;
+        }
+        if (!response.ok) {
+          const body = await response.json().catch(() => ({}));
+          window.alert(`Could not ${action} ${kind} ${button.dataset.name}: ${body.detail || response.statusText}`);
+        }
+        break;
+      }
+    } finally {
+      button.disabled = false;
+      reload(view);
+    }
+  }
+
   function start() {
     for (const link of document.querySelectorAll("[data-nav]")) {
       if (link.dataset.nav === page) link.setAttribute("aria-current", "page");
@@ -531,6 +601,10 @@
       return;
     }
     const view = VIEWS[page];
+    main.addEventListener("click", (event) => {
+      const button = event.target.closest("button[data-control]");
+      if (button) control(button, view);
+    });
     reload(view);
     if (!view.live) {
       showStream(view);

@@ -1,0 +1,154 @@
+"""`classroom-mode privacy`: what the current config makes the program store, where, and for how long.
+
+The statement is computed from the config the program would run with, so it cannot drift from what it does:
+the paths, the retentions, the masks, the cameras whose picture the dashboard may show and the outputs are the
+configured ones. The README's privacy section says the same for the defaults.
+"""
+
+from __future__ import annotations
+
+import typer
+from pydantic import BaseModel
+
+from classroom_mode.cli.common import ConfigOption, JsonOption, config_from, console, print_json, styled
+from classroom_mode.config import Config
+
+
+class Stored(BaseModel):
+    what: str
+    where: str
+    kept: str
+
+
+class PrivacyStatement(BaseModel):
+    frames: list[str]
+    """What happens to the cameras' frames, camera by camera."""
+    stored: list[Stored]
+    never: list[str]
+    shared: list[str]
+    """Who receives what, beyond this machine's files."""
+
+
+def _days(days: float | None, unset: str) -> str:
+    return unset if days is None else f"for {days:g} days"
+
+
+def statement(config: Config) -> PrivacyStatement:
+    """The statement for `config`."""
+    from classroom_mode.video.mask import fingerprint
+
+    frames = ["frames are analysed in memory; the live loop writes no frame and no clip to disk"]
+    for room_name, room in config.rooms.items():
+        hours = room.active_hours
+        frames.append(
+            f"room {room_name}: watched "
+            + (
+                f"only in its active hours ({hours.timezone}; {len(hours.closed)} closed date(s)): outside them its "
+                "cameras are released and nothing is encoded or recorded"
+                if hours
+                else "at all hours (no active_hours set)"
+            )
+            + "; a paused room or camera is released the same way"
+        )
+        for camera_id, camera in room.cameras.items():
+            masks = camera.privacy_masks
+            mask = (
+                f"{len(masks)} privacy-mask polygon(s) blacked out before anything sees a frame "
+                f"(fingerprint {fingerprint(masks)})"
+                if masks
+                else "no privacy mask"
+            )
+            picture = (
+                "its latest clip is held in memory for the dashboard's picture"
+                if camera.snapshot
+                else "no frame is kept after its window is analysed (snapshot: false)"
+            )
+            frames.append(f"camera {camera_id} (room {room_name}): {mask}; {picture}")
+    retention = config.retention
+    unlabeled = [
+        f"at most {retention.unlabeled_days:g} days" if retention.unlabeled_days is not None else None,
+        f"at most {retention.unlabeled_gb:g} GB in all, oldest deleted first"
+        if retention.unlabeled_gb is not None
+        else None,
+    ]
+    unlabeled_kept = ", and ".join(k for k in unlabeled if k) or (
+        "never recorded: no retention is set, and auto-record refuses to record without one "
+        "(retention.unlabeled_days or unlabeled_gb, or --keep-days / --keep-gb)"
+    )
+    data = config.paths.data
+    stored = [
+        Stored(
+            what="history: each window's reading per camera (mode, confidence, probabilities), surprise readings, "
+            "each room's mode and its changes, camera status and last error, which cameras and rooms are paused, "
+            "events waiting for the outputs",
+            where=str(config.paths.database),
+            kept=f"readings, surprise and events {_days(retention.history_days, 'for ever (history_days: null)')} "
+            "(pruned hourly while the live loop runs); current states until replaced; pauses until resumed; output "
+            "events until every sink has them",
+        ),
+        Stored(
+            what="clips you record with `record` (masked as the camera's mask says)",
+            where=f"{data}/<mode>/",
+            kept="until you delete them (the labelling page moves a trashed clip to .trash/)",
+        ),
+        Stored(
+            what="clips `auto-record` takes on a schedule (masked as the camera's mask says)",
+            where=f"{data}/unlabeled/",
+            kept=unlabeled_kept,
+        ),
+        Stored(
+            what="features of the clips you embed or train on (numbers, not frames)",
+            where=str(config.paths.cache),
+            kept="until you delete the folder (always safe)",
+        ),
+        Stored(
+            what="trained probes; one trained with --erase-room holds the median frame of the room's empty clips",
+            where=", ".join(str(room.probe) for room in config.rooms.values() if room.probe)
+            or str(config.paths.probes),
+            kept="until you delete them",
+        ),
+        Stored(
+            what="a clip posted to the HTTP API",
+            where="a temporary folder, for that request",
+            kept="deleted when the request is answered",
+        ),
+    ]
+    shared = [
+        f"the dashboard and the API, to whoever can reach {config.server.host}:{config.server.port}: modes, "
+        "readings, surprise, camera status, and the latest frames of cameras with snapshot on"
+    ]
+    for name, sink in config.outputs.items():
+        shared.append(f"output {name} ({sink.kind}): {', '.join(sink.events)} events, never frames")
+    shared.append("the Discord bot, when run: modes, readings, surprise levels and camera status, never frames")
+    never = [
+        "live frames on disk",
+        "audio",
+        "faces or identities: nothing recognises or tracks a person; the modes describe the room as a whole",
+    ]
+    return PrivacyStatement(frames=frames, stored=stored, never=never, shared=shared)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("privacy")(privacy)
+
+
+def privacy(config_path: ConfigOption = None, as_json: JsonOption = False) -> None:
+    """Print what the current config stores, where and for how long, what it shares, and what it never stores."""
+    said = statement(config_from(config_path))
+    if as_json:
+        print_json(said)
+        return
+    console.print(styled(("Frames", "bold")))
+    for line in said.frames:
+        console.print(f"  - {line}", soft_wrap=True)
+    console.print(styled(("Stored", "bold")))
+    for item in said.stored:
+        console.print(f"  - {item.what}", soft_wrap=True)
+        console.print(f"      where: {item.where}", soft_wrap=True)
+        console.print(f"      kept:  {item.kept}", soft_wrap=True)
+    console.print(styled(("Shared", "bold")))
+    for line in said.shared:
+        console.print(f"  - {line}", soft_wrap=True)
+    console.print(styled(("Never stored", "bold")))
+    for line in said.never:
+        console.print(f"  - {line}", soft_wrap=True)
