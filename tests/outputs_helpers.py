@@ -33,6 +33,7 @@ class Broker:
 
     def __init__(self, folder: Path, port: int | None = None, *, passwords: dict[str, str] | None = None) -> None:
         self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port("127.0.0.1")
         self.process: subprocess.Popen[bytes] | None = None
         lines = [
