@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from datetime import timedelta
 
 import pytest
 
@@ -149,6 +150,14 @@ def test_hmm_an_uncertain_reading_is_weaker_evidence():
     trusted = posterior(0.4, 0.5)  # 0.45 is over 0.4: an ordinary reading
     assert posterior(0.5, 0.0) < posterior(0.5, 0.5) < trusted
     assert posterior(0.5, 1.0) == pytest.approx(trusted)
+
+
+def test_hmm_a_reading_without_probabilities_keeps_the_belief():
+    tracker = hmm()
+    before = dict(tracker.update(reading("cam", T0, one_hot("lab", MODES, 0.9))).probabilities)
+    later = T0 + timedelta(seconds=10)
+    view = tracker.update(reading("cam", later, {"lab": 1.0}).model_copy(update={"probabilities": {}}))
+    assert view.probabilities == before and view.mode == "lab" and view.last_reading_at == later
 
 
 def test_hmm_starts_over_when_the_probe_brings_other_classes():

@@ -39,12 +39,14 @@ class HmmTracker:
 
     def update(self, prediction: Prediction) -> CameraView:
         """Fold one reading in; returns the camera's view after it."""
+        self.view.last_reading_at = prediction.at
+        if not prediction.probabilities:  # nothing to weigh: the camera was heard from, its belief stands
+            return self.view
         prior = self._predicted(sorted(prediction.probabilities))
         weight = self.settings.uncertain_weight if prediction.label == UNCERTAIN else 1.0
         joint = {c: p * max(prediction.probabilities[c], FLOOR) ** weight for c, p in prior.items()}
         total = sum(joint.values())
         self.view.probabilities = {c: p / total for c, p in joint.items()}
-        self.view.last_reading_at = prediction.at
         leader = max(self.view.probabilities, key=self.view.probabilities.__getitem__)
         if leader != self.view.mode and self.view.probabilities[leader] >= self.settings.change_posterior:
             self.view.mode = leader
