@@ -154,6 +154,22 @@ def prepare_run(
     """
     ranks = ranks or Ranks()
     recipe = recipe.model_copy(update={"world_size": ranks.world_size})
+    checkpoint = _checkpoint_to_continue(recipe, out, resume=resume, force=force, ranks=ranks)
+    out.mkdir(parents=True, exist_ok=True)
+    skipped: list[Skipped] = []
+    bank = _clip_bank(recipe, data, out, read, on_decode, skipped, ranks)
+    trainer = JEPATrainer(recipe, initial_model(recipe), device, ranks)
+    history: list[HistoryEntry] = []
+    if checkpoint is not None:
+        history = load_checkpoint(checkpoint, trainer)
+    return Run(out, trainer, bank, history, skipped, trainer.step if checkpoint is not None else None)
+
+
+def _checkpoint_to_continue(
+    recipe: PretrainRecipe, out: Path, *, resume: bool, force: bool, ranks: Ranks
+) -> Path | None:
+    """The checkpoint a run continues from, or None for a new run: a used `out` only with `resume` (and the same
+    recipe unless `force`), or dropped with `force` alone."""
     checkpoint = latest_checkpoint(out) if out.exists() else None
     if checkpoint is not None and not resume and not force:
         raise UserError(f"{out}: already holds a run (checkpoint {checkpoint.name}); pass --resume to continue it")
@@ -167,27 +183,38 @@ def prepare_run(
             )
         if saved.model != recipe.model:
             raise UserError(f"{out}: the saved run has a different architecture; --force cannot change it")
-    elif checkpoint is not None:  # --force without --resume: start over, dropping the old run's checkpoints
+        return checkpoint
+    if checkpoint is not None:  # --force without --resume: start over, dropping the old run's checkpoints
         ranks.barrier()  # every rank has looked before rank 0 removes them
         if ranks.is_main:
             shutil.rmtree(checkpoints_dir(out))
-        checkpoint = None
     elif resume:
         log.warning("%s: no checkpoint to resume, starting a new run", out)
-    out.mkdir(parents=True, exist_ok=True)
+    return None
 
-    config = recipe.model_config_object()
+
+def _clip_bank(
+    recipe: PretrainRecipe,
+    data: Path,
+    out: Path,
+    read: Callable[[Path, int], Any],
+    on_decode: Callable[[int], Callable[[], None]],
+    skipped: list[Skipped],
+    ranks: Ranks,
+) -> ClipBank:
+    """The run's decoded clips: the saved bank when it is of these files, else decoded by rank 0 and saved; the
+    other ranks load what rank 0 saved. Erased of their rooms when the recipe says so."""
+    crop = recipe.model_config_object().crop_size
     paths = find_clips(data)
     if not paths:
         raise UserError(f"{data}: no video files found (looked recursively for .mp4, .mkv, .webm, ...)")
-    fingerprint = files_fingerprint(paths, recipe.clip_frames, config.crop_size)
-    skipped: list[Skipped] = []
+    fingerprint = files_fingerprint(paths, recipe.clip_frames, crop)
     bank = ClipBank.load(out / BANK_FILE, fingerprint) if ranks.is_main else None
     if ranks.is_main and bank is None:
         bank = ClipBank.decode(
             paths,
             num_frames=recipe.clip_frames,
-            crop_size=config.crop_size,
+            crop_size=crop,
             read=read,
             on_skip=lambda path, reason: skipped.append(Skipped(path=str(path), reason=reason)),
             root=data,
@@ -205,12 +232,7 @@ def prepare_run(
     if recipe.erase_room:
         log.info("erasing each camera's room (its median frame) from its %d clips", len(bank))
         bank.erase_rooms()
-
-    trainer = JEPATrainer(recipe, initial_model(recipe), device, ranks)
-    history: list[HistoryEntry] = []
-    if checkpoint is not None:
-        history = load_checkpoint(checkpoint, trainer)
-    return Run(out, trainer, bank, history, skipped, trainer.step if checkpoint is not None else None)
+    return bank
 
 
 @dataclass(frozen=True)
