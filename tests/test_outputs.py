@@ -84,7 +84,7 @@ def test_a_migrated_version_1_history_keeps_its_rows_and_gains_the_outbox(tmp_pa
     with HistoryStore(path) as history:
         history.set_state(mode_state("lab", "solo"))
     conn = sqlite3.connect(path)
-    for table in ("outbox", "outbox_sinks", "outbox_parked", "phases"):
+    for table in ("outbox", "outbox_sinks", "outbox_parked", "phases", "pauses"):
         conn.execute(f"DROP TABLE {table}")
     conn.execute("PRAGMA user_version = 1")
     conn.commit()
