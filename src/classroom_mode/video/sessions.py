@@ -115,7 +115,8 @@ def plan_sessions(data_dir: Path, gap_s: float, camera: str | None = None) -> Se
             skipped.append(Skipped(path=str(path), reason="its name gives no camera: pass --camera NAME"))
             continue
         timed.setdefault(camera_field(cam), []).append((at, path, rest))
-    renamings, sessions = [], {}
+    renamings: list[Renaming] = []
+    sessions: dict[str, int] = {}
     for cam, clips in sorted(timed.items()):
         previous: datetime | None = None
         session = ""
