@@ -81,7 +81,7 @@ def test_off_hours_release_the_camera_encode_nothing_and_change_no_mode(tmp_path
         opened.append(ScriptedFeed(camera_id, [BRIGHT] * 100_000, clock))
         return opened[-1]
 
-    with broker(tmp_path / "broker") as running:
+    with broker(tmp_path) as running:
         config = Config(
             rooms={"r1": RoomConfig(cameras={"cam": CameraConfig(interval_s=0.02)}, active_hours=SCHOOL_DAYS)},
             modes={

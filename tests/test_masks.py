@@ -15,6 +15,7 @@ from PIL import Image
 
 from classroom_mode.config import ConfigErrors, parse_config
 from classroom_mode.errors import UserError
+from classroom_mode.model.probes import FeatureSet, fit_probe, save_probe
 from classroom_mode.model.probes.card import ProbeCard
 from classroom_mode.model.probes.masks import check_mask
 from classroom_mode.records import Clip
@@ -27,6 +28,7 @@ from classroom_mode.video.decode import sample_clip
 from classroom_mode.video.mask import NO_MASK, apply_mask, coverage, fingerprint
 from classroom_mode.video.writer import write_mp4
 from live_helpers import ServerThread, reading
+from probe_helpers import synthetic_embeddings
 
 LEFT_HALF = [[0, 0], [0.5, 0], [0.5, 1], [0, 1]]
 HEIGHT, WIDTH = 64, 128
@@ -55,7 +57,7 @@ def _bright_right_dark_left(frame: np.ndarray, *, exact: bool) -> None:
     """The left half (the mask) black, the right half as the camera sees it; a decoded frame is allowed the
     codec's few levels of ringing along the mask's edge, which the margin leaves out."""
     if exact:
-        assert not frame[coverage(LEFT_HALF, *frame.shape[:2])].any()
+        assert not frame[coverage([LEFT_HALF], *frame.shape[:2])].any()
     margin = 6
     assert frame[:, : WIDTH // 2 - margin].max() <= 8
     assert frame[:, WIDTH // 2 + margin :].min() >= 200
@@ -81,13 +83,13 @@ def test_a_bad_polygon_is_a_config_error_naming_its_field(masks, problem) -> Non
 
 def test_masks_are_relative_to_the_frame_and_fingerprinted() -> None:
     frame = np.full((HEIGHT, WIDTH, 3), 200, np.uint8)
-    masked = apply_mask(frame, LEFT_HALF)
+    masked = apply_mask(frame, [LEFT_HALF])
     _bright_right_dark_left(masked, exact=True)
     assert frame.min() == 200  # the caller's frame is untouched
-    small = apply_mask(np.full((16, 32, 3), 200, np.uint8), LEFT_HALF)  # another resolution, the same half
+    small = apply_mask(np.full((16, 32, 3), 200, np.uint8), [LEFT_HALF])  # another resolution, the same half
     assert not small[:, :15].any() and small[:, 17:].min() == 200
-    assert fingerprint([]) == NO_MASK and fingerprint(LEFT_HALF) == fingerprint([[(0.0, 0.0), *LEFT_HALF[1:]]])
-    assert fingerprint(LEFT_HALF) != fingerprint([[[0, 0], [0.4, 0], [0.4, 1], [0, 1]]])
+    assert fingerprint([]) == NO_MASK and fingerprint([LEFT_HALF]) == fingerprint([[(0.0, 0.0), *LEFT_HALF[1:]]])
+    assert fingerprint([LEFT_HALF]) != fingerprint([[[0, 0], [0.4, 0], [0.4, 1], [0, 1]]])
 
 
 class ClipsSeen:
@@ -132,7 +134,7 @@ def test_a_recorded_clip_is_masked_on_disk(cli, white_video: Path, tmp_path: Pat
 
     preview = cli("cameras", "preview", "cam", "--out", tmp_path / "preview.png", "--json", "-c", config)
     assert preview.exit_code == 0, preview.output
-    assert json.loads(preview.stdout)["privacy_mask"] == fingerprint(LEFT_HALF)
+    assert json.loads(preview.stdout)["privacy_mask"] == fingerprint([LEFT_HALF])
     picture = np.asarray(Image.open(tmp_path / "preview.png").convert("RGB"))
     assert picture.shape == (HEIGHT, WIDTH, 3)
     assert (picture[:, WIDTH // 2 - 1 : WIDTH // 2 + 2] == (255, 64, 64)).all(axis=-1).any()  # the outline
@@ -141,18 +143,20 @@ def test_a_recorded_clip_is_masked_on_disk(cli, white_video: Path, tmp_path: Pat
 
 
 def test_a_probe_trained_under_another_mask_is_refused_with_both_fingerprints(tmp_path: Path) -> None:
-    sidecar = tmp_path / "room.json"
-    sidecar.write_text(json.dumps({"kind": "linear", "classes": ["a", "b"], "uncertain_below": 0.5,
-                                   "head": {}, "gate": {}}))  # fmt: skip  # written before masks were recorded
-    (tmp_path / "room.safetensors").write_bytes(b"")
+    embeddings, labels = synthetic_embeddings(4, classes=("empty", "solo"))
+    probe = fit_probe(FeatureSet.from_embeddings(embeddings), labels, kind="prototype")
+    _, sidecar = save_probe(probe, tmp_path / "room")  # a card without privacy_mask: as written before masks
+    assert (
+        "privacy_mask" not in json.loads(sidecar.read_text()) or json.loads(sidecar.read_text())["privacy_mask"] is None
+    )
     config = parse_config(_config_text("{kind: sim}", [LEFT_HALF], f"    probe: {tmp_path / 'room'}"))
     with pytest.raises(UserError) as caught:
         load_local_encoder(config)
     message = str(caught.value)
     assert "\n" not in message
-    assert f"trained under privacy mask {NO_MASK}, but camera cam has mask {fingerprint(LEFT_HALF)}" in message
+    assert f"trained under privacy mask {NO_MASK}, but camera cam has mask {fingerprint([LEFT_HALF])}" in message
 
-    check_mask(ProbeCard(privacy_mask=fingerprint(LEFT_HALF)), sidecar, "cam", fingerprint(LEFT_HALF))
+    check_mask(ProbeCard(privacy_mask=fingerprint([LEFT_HALF])), sidecar, "cam", fingerprint([LEFT_HALF]))
     check_mask(ProbeCard(), sidecar, "cam", NO_MASK)  # an old probe is a probe without a mask
     with pytest.raises(UserError, match="mask none"):
-        check_mask(ProbeCard(privacy_mask=fingerprint(LEFT_HALF)), sidecar, "cam", NO_MASK)
+        check_mask(ProbeCard(privacy_mask=fingerprint([LEFT_HALF])), sidecar, "cam", NO_MASK)

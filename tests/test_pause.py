@@ -110,7 +110,7 @@ def test_set_paused_refuses_an_unknown_name_with_those_that_exist(tmp_path) -> N
 
 
 def test_an_mqtt_switch_pauses_a_camera_and_the_pause_survives_a_restart(tmp_path) -> None:
-    with broker(tmp_path / "broker") as running:
+    with broker(tmp_path) as running:
         config = two_cameras({"home": {"kind": "mqtt", "host": "127.0.0.1", "port": running.port}})
         status_topic = "classroom-mode/r1/back/status"
         switch_config = "homeassistant/switch/classroom_mode_r1/back_paused/config"
@@ -127,10 +127,13 @@ def test_an_mqtt_switch_pauses_a_camera_and_the_pause_survives_a_restart(tmp_pat
                 assert switch["command_topic"] == "classroom-mode/r1/back/pause/set"
                 assert switch["state_topic"] == status_topic
 
+                watcher = Subscriber(running.port, [status_topic])
                 # published until it takes: the sink subscribes right after announcing its entities
                 switched = lambda: _publish(running.port, switch["command_topic"], "ON") or store.pauses()  # noqa: E731
                 assert wait_for(lambda: ("camera", "back") in switched(), every=0.5), "the switch paused the camera"
                 assert wait_for(lambda: _status(store, "back").watch == "paused")
+                assert wait_for(lambda: any(json.loads(m)["watch"] == "paused" for m in watcher.on(status_topic)))
+                watcher.close()
             finally:
                 loop.stop()
 
@@ -143,7 +146,7 @@ def test_an_mqtt_switch_pauses_a_camera_and_the_pause_survives_a_restart(tmp_pat
                 assert encoder.by_camera["back"] == calls, "still paused after the restart"
                 late = Subscriber(running.port, [status_topic])  # Home Assistant, reconnecting after the restart
                 assert wait_for(lambda: late.on(status_topic)), "the state is retained"
-                assert json.loads(late.on(status_topic)[-1])["watch"] == "paused"
+                assert json.loads(late.on(status_topic)[0])["watch"] == "paused"
 
                 _publish(running.port, "classroom-mode/r1/back/pause/set", "OFF")
                 assert wait_for(lambda: encoder.by_camera["back"] > calls), "the switch resumed the camera"
@@ -166,3 +169,23 @@ def _publish(port: int, topic: str, payload: str) -> None:
     finally:
         client.disconnect()
         client.loop_stop()
+
+
+def test_the_bot_says_paused_and_off_hours_and_never_counts_them_offline() -> None:
+    from bot_helpers import NOW, at, config, state
+    from classroom_mode.bot.format import cameras_embed, room_embed
+    from classroom_mode.records import CameraStatus
+
+    night = state("room-101", "group", since=at(3600), updated=at(600), watch="off-hours", stale=True)
+    embed = room_embed(night, modes=config().modes, now=NOW, stale=True, offline=[])
+    assert embed.title == "🌙 Off hours"
+    note = embed.fields[-1].value
+    assert "outside the room's active hours" in note and "Group" in note and "Stale" not in note
+
+    statuses = [
+        CameraStatus(camera_id="front", room="room-101", online=True, since=at(60), last_frame_at=NOW),
+        CameraStatus(camera_id="side", room="room-101", online=False, since=at(30), watch="paused"),
+    ]
+    cameras = cameras_embed(statuses)
+    assert cameras.title == "📷 Cameras · 1/1 online"
+    assert "⏸️ `side` · room-101 · paused since" in cameras.description and "offline" not in cameras.description

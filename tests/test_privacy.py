@@ -1,13 +1,23 @@
-"""`classroom-mode privacy`: what the config stores, where and for how long, computed from the config itself; and
-the README's privacy section saying the same for the defaults."""
+"""Privacy by default: `classroom-mode privacy` says what the config stores, where and for how long, computed from
+the config itself, and the README's privacy section says the same for the defaults; a camera whose snapshot is
+off keeps no frame and the dashboard shows none (real file camera, real live loop, real uvicorn)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import httpx
+import numpy as np
+
 from classroom_mode.cli.privacy_cmd import statement
-from classroom_mode.config import Config
+from classroom_mode.config import Config, parse_config
+from classroom_mode.service.api import create_app
+from classroom_mode.service.dashboard import mount_dashboard
+from classroom_mode.service.loop import LiveLoop
+from classroom_mode.store import HistoryStore
+from classroom_mode.video.writer import write_mp4
+from live_helpers import BrightnessAnalyzer, ServerThread
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -65,3 +75,23 @@ def test_the_readme_says_what_the_default_config_stores() -> None:
             assert item.where in section, item.where
     for fact in ("refuses to record", "snapshot: false", "privacy_masks", "active_hours", "paused", "90 days"):
         assert fact in section, fact
+
+
+def test_a_camera_with_snapshot_off_keeps_no_frame_and_the_dashboard_shows_none(tmp_path: Path) -> None:
+    video = write_mp4(tmp_path / "grey.mp4", np.full((10, 32, 32, 3), 128, np.uint8), 10.0)
+    camera = f"{{source: {{kind: file, path: {video}}}, clip: {{frames: 2, seconds: 0.3}}, snapshot: false}}"
+    config = parse_config(f"rooms: {{lab: {{cameras: {{cam: {camera}}}}}}}")
+    encoder = BrightnessAnalyzer(energy=False)
+    with HistoryStore(tmp_path / "history.db") as store:
+        loop = LiveLoop(config, store, encoder)
+        loop.run(windows=1)
+        assert encoder.calls == 1 and loop.last_clip("cam") is None  # analysed, then not kept
+        app = create_app(config, store)
+        mount_dashboard(app, live=loop)
+        with ServerThread(app) as server:
+            thumbnail = httpx.get(f"{server.url}/dashboard/cameras/cam/thumbnail.jpg", timeout=30)
+            (card,) = httpx.get(f"{server.url}/dashboard/api/overview", timeout=30).json()["rooms"][0]["cameras"]
+            detail = httpx.get(f"{server.url}/dashboard/api/cameras/cam", timeout=30).json()
+    assert thumbnail.status_code == 404 and "switched off" in thumbnail.json()["detail"]
+    assert card["snapshot"] is False and card["thumbnail"] is None
+    assert detail["snapshot"] is False and detail["strip"] is None

@@ -96,7 +96,11 @@ class Answers:
 
     def _room_embed(self, state: ModeState, cameras: Sequence[CameraStatus], now: datetime) -> discord.Embed:
         offline = set(state.offline_cameras)
-        offline.update(c.camera_id for c in cameras if c.room == state.room and not self.camera_online(c, now))
+        offline.update(
+            c.camera_id
+            for c in cameras
+            if c.room == state.room and c.watch == "watching" and not self.camera_online(c, now)
+        )
         return room_embed(
             state, modes=self.config.modes, now=now, stale=self.is_stale(state, now), offline=sorted(offline)
         )

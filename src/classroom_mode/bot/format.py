@@ -225,6 +225,11 @@ def cameras_embed(statuses: Sequence[CameraStatus]) -> discord.Embed:
     lines = []
     for status in sorted(statuses, key=lambda s: (s.room, s.camera_id)):
         last = discord_time(status.last_frame_at, "R") if status.last_frame_at else "never"
+        if status.watch != "watching":  # released on purpose: not a fault
+            lines.append(
+                f"⏸️ `{status.camera_id}` · {status.room} · {status.watch} since {discord_time(status.since, 'R')}"
+            )
+            continue
         line = f"{'🟢' if status.online else '🔴'} `{status.camera_id}` · {status.room} · last frame {last}"
         if not status.online:
             line += f" · offline since {discord_time(status.since, 'R')}"
@@ -232,10 +237,11 @@ def cameras_embed(statuses: Sequence[CameraStatus]) -> discord.Embed:
                 line += f"\n  ↳ {status.last_error[:200]}"
         lines.append(line)
     online_count = sum(1 for status in statuses if status.online)
+    watched = sum(1 for status in statuses if status.watch == "watching")
     return discord.Embed(
-        title=f"📷 Cameras · {online_count}/{len(statuses)} online",
+        title=f"📷 Cameras · {online_count}/{watched} online",
         description=clip_lines("\n".join(lines)) or "No camera has reported yet.",
-        colour=LEVEL_COLOUR["normal" if online_count == len(statuses) else "anomaly"],
+        colour=LEVEL_COLOUR["normal" if online_count == watched else "anomaly"],
     )
 
 

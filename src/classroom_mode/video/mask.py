@@ -33,7 +33,7 @@ def fingerprint(polygons: Sequence[Polygon]) -> str:
     """A short stable id of a set of polygons (order of points and of polygons as written); `none` for no mask."""
     if not polygons:
         return NO_MASK
-    canonical = json.dumps([[[round(x, 6), round(y, 6)] for x, y in polygon] for polygon in polygons])
+    canonical = json.dumps([[[round(float(x), 6), round(float(y), 6)] for x, y in polygon] for polygon in polygons])
     return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
 
