@@ -281,10 +281,11 @@ def test_bad_events_unknown_cameras_and_floods_are_said_once_and_ignored(store, 
         finally:
             outputs.stop()
     messages = [r.getMessage() for r in caplog.records if r.name.startswith("classroom_mode.outputs")]
-    said_once = ["not JSON", "cannot read", "'orbit': not a camera", "'set-mode'", "'pause'", "no phase name"]
+    said_once = ["not JSON", "cannot read", "'orbit': not a camera", "'set-mode'", "no phase name"]
     for said in [*said_once, "within one clip span"]:
         assert sum(said in m for m in messages) == 1, (said, messages)
     assert len(clips(config.paths.data / "unlabeled")) == 1 and cameras.asked == 1
+    assert cameras.paused == [("camera", "cam", True)] * 3  # each pause command once, as the API's pause
 
 
 class OneClip:
@@ -292,10 +293,15 @@ class OneClip:
 
     def __init__(self) -> None:
         self.asked = 0
+        self.paused: list[tuple[str, str, bool]] = []
 
     def recent_clip(self, camera_id: str) -> Clip:
         self.asked += 1
         return flat_clip(camera_id, BRIGHT, utc_now())
+
+    def set_paused(self, kind: str, name: str, paused: bool) -> bool:
+        self.paused.append((kind, name, paused))
+        return True
 
 
 # -- config and store -----------------------------------------------------------------------------------

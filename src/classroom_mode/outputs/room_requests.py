@@ -6,8 +6,9 @@ at this product's cameras (the `target` is a camera id of this config, or `all-c
 - `camera.capture.requested`: the camera's last clip span, every frame, is written into `DATA/unlabeled/` for
   the labelling page, or into `DATA/<mode>/` when the payload names a mode (`params.label`, else `mode`) that the
   config or the data folder knows; a name it does not know files the clip under `unlabeled/`;
-- `camera.mode.requested`, `camera.command.requested` (pause, resume, …): not acted on, with the reason: this
-  product has no pause and no camera mode to switch.
+- `camera.mode.requested`, `camera.command.requested` whose command is `pause` or `resume`: the camera is paused
+  or resumed as from the API or the dashboard (the live loop's `set_paused`, kept in the store); any other
+  command is not acted on, with the reason: this product has no camera mode to switch.
 
 And `room.phase.changed` (`{phase}`) is stored beside the room's modes.
 
@@ -27,7 +28,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -77,9 +78,11 @@ class RoomEvent(BaseModel):
 
 
 class Cameras(Protocol):
-    """Where a capture gets its frames: the live loop's open feeds."""
+    """The live loop as the room's requests see it: its open feeds (a capture's frames) and its pause."""
 
     def recent_clip(self, camera_id: str) -> Clip | None: ...
+
+    def set_paused(self, kind: Literal["camera", "room"], name: str, paused: bool) -> bool: ...
 
 
 class RoomRequests:
@@ -147,15 +150,22 @@ class RoomRequests:
                 if event.event_type == CAPTURE:
                     self._capture(camera_id, event)
                 else:
-                    command = str(event.payload.get("command") or event.event_type)
-                    self.said.say(
-                        f"no-op {command}",
-                        f"the room asked camera {camera_id} to {command!r} ({event.event_type}): not acted on, "
-                        "this product has no pause and no camera mode to switch",
-                        logging.INFO,
-                    )
+                    self._command(camera_id, event)
         else:
             self.said.say(f"type {event.event_type}", f"room events {event.event_type}: not for it", logging.DEBUG)
+
+    def _command(self, camera_id: str, event: RoomEvent) -> None:
+        command = str(event.payload.get("command") or event.event_type)
+        if command in ("pause", "resume"):
+            self.cameras.set_paused("camera", camera_id, command == "pause")
+            log.info("camera %s: %sd on the room's request (%s)", camera_id, command, event.id)
+            return
+        self.said.say(
+            f"no-op {command}",
+            f"the room asked camera {camera_id} to {command!r} ({event.event_type}): not acted on, "
+            "this product has no camera mode to switch",
+            logging.INFO,
+        )
 
     def _our_cameras(self, event: RoomEvent) -> list[str]:
         targets = event.targets()
