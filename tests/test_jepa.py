@@ -164,7 +164,7 @@ def test_distance_weighting_weighs_visible_tokens_near_the_hidden_ones_more():
             tiny_recipe(dense_weight=1.0, dense_weighting=weighting, dense_warmup=(0, 0)), tiny_model()
         )
         trainer.generator.manual_seed(0)
-        losses[weighting] = float(trainer.loss(pixels)[2]["dense"])
+        losses[weighting] = trainer.loss(pixels)[2]["dense"].item()
     # the same networks and masks: 1/√d ≤ 1 everywhere, < 1 away from the hidden tokens
     assert losses["distance"] < losses["uniform"]
 
