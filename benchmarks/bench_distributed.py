@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_distributed.py      # writes docs/benchmarks/distributed.md
 
-Pretraining: `pretrain --config small8` on simulator footage, the same per-rank batch at every world size, one
+Pretraining: `pretrain --arch small8` on simulator footage, the same per-rank batch at every world size, one
 thread per rank; clips/s is what `training.json` reports (clips of the effective batch per second of step).
 Embedding: `embed` of a folder of clips with the shipped model into an empty cache; clips/s is clips over the
 command's wall time, start-up included (each rank loads torch and the model).

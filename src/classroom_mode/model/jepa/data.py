@@ -166,7 +166,7 @@ class ClipBank:
                 f"are from {next(iter(self.by_camera))!r}"
             )
         if not usable:
-            raise UserError(f"no camera has the {windows_per_room} clips a room group needs (--windows-per-room)")
+            raise UserError(f"no camera has the {windows_per_room} clips a room group needs (windows_per_room)")
         short = sorted(set(self.by_camera) - set(usable))
         if short:
             log.warning("cameras with fewer than %d clips are left out of training: %s", windows_per_room, short)
