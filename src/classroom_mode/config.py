@@ -357,8 +357,8 @@ class ServerConfig(Section):
     max_upload_decodes: int = Field(
         2,
         ge=1,
-        description="uploads decoded at once, each holding at most 128 MiB while it is; the others wait up to 30 s, "
-        "then get 503 with Retry-After",
+        description="uploads in the works at once (decoded, each within 128 MiB, or with the model); the others wait "
+        "up to 30 s, then get 503 with Retry-After",
     )
 
 

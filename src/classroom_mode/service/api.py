@@ -58,7 +58,7 @@ def create_app(
         try:
             yield
         finally:
-            served.state.services.decoding.close()
+            served.state.services.close()
             if loop is not None:
                 await run_in_threadpool(loop.stop)
 

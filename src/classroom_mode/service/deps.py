@@ -41,37 +41,30 @@ class AppServices:
 
     def __post_init__(self) -> None:
         self.freshness = Freshness(self.config)
-        self.decoding = Decoding(self.config.server.max_upload_decodes)
+        self.uploads = asyncio.Semaphore(self.config.server.max_upload_decodes)
+        """Uploads in the works (decoded, or their clip with the model): `server.max_upload_decodes` at once."""
+        self.decoding = Workers(self.config.server.max_upload_decodes, "upload-decode")
+        self.encoding = Workers(1, "upload-encode")
+        """The model takes one clip at a time anyway (`LocalEncoder`'s lock)."""
+
+    def close(self) -> None:
+        self.decoding.close()
+        self.encoding.close()
 
 
-class DecodingBusy(Exception):
-    """No decoding slot came free in time."""
+class Workers:
+    """Threads of their own for one kind of upload work.
 
-
-class Decoding:
-    """Where uploads are decoded: at most `size` at once, on `size` threads of their own.
-
-    A slot admits an upload to decoding (the others wait, for a bounded time); the threads do the work. They are
-    kept apart from the thread pool the other endpoints share because a thread's allocator keeps what one decode
-    freed for the next: on `size` threads, what decoding holds stays within `size` decodes' worth however many
-    uploads come, where on the shared pool it could settle on each of its threads in turn.
+    Kept apart from the thread pool the other endpoints share because a thread's memory allocator keeps what one
+    piece of work freed for the next: on a few threads of their own, what uploads' decoding and encoding hold stays
+    within that many pieces of work, where on the shared pool it could settle on each of its threads in turn.
     """
 
-    def __init__(self, size: int) -> None:
-        self._slots = asyncio.Semaphore(size)
-        self._threads = ThreadPoolExecutor(size, thread_name_prefix="upload-decode")
+    def __init__(self, size: int, name: str) -> None:
+        self._threads = ThreadPoolExecutor(size, thread_name_prefix=name)
 
-    async def run(self, work: Callable[[], T], wait_s: float) -> T:
-        """`work()` on a decoding thread once a slot is free; `DecodingBusy` when none is within `wait_s`."""
-        try:
-            async with asyncio.timeout(wait_s):
-                await self._slots.acquire()
-        except TimeoutError:
-            raise DecodingBusy from None
-        try:  # a client that goes away frees the slot at once, but its decode keeps a thread until it ends
-            return await asyncio.get_running_loop().run_in_executor(self._threads, work)
-        finally:
-            self._slots.release()
+    async def run(self, work: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._threads, work)
 
     def close(self) -> None:
         self._threads.shutdown(wait=False, cancel_futures=True)

@@ -9,40 +9,43 @@ a JSON `detail` saying why.
 Bytes are not what costs memory: a 100 KB file of 8K frames decodes to gigabytes. So each upload is decoded within
 `UPLOAD_MEMORY`: frames larger than that lets a decoder hold (`video.decode.max_frame_pixels`: 2560 x 1440 in 8-bit
 4:2:0) are refused before any is decoded, frames are decoded on one thread and shrunk, one at a time, to the
-backbone's own input size; and at most `server.max_upload_decodes` uploads are decoded at once, on threads of their
-own (`deps.Decoding`), the others waiting up to `UPLOAD_WAIT_S` and then answered 503 with `Retry-After`. What the
-decoding holds is then at most `max_upload_decodes × UPLOAD_MEMORY`, whatever is sent.
+backbone's own input size; and at most `server.max_upload_decodes` uploads are in the works at once (decoded on
+threads of their own, `deps.Workers`, then their clip with the model, on one thread of its own), the others waiting
+up to `UPLOAD_WAIT_S` and then answered 503 with `Retry-After`. What uploads hold is then at most
+`max_upload_decodes × UPLOAD_MEMORY` and one model pass, whatever is sent.
 """
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import tempfile
+from collections.abc import Callable
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Depends, File, HTTPException, UploadFile
-from starlette.concurrency import run_in_threadpool
 
 from classroom_mode.errors import UserError
 from classroom_mode.records import Clip
-from classroom_mode.service.analysis import LocalEncoder
+from classroom_mode.service.analysis import Analysis, LocalEncoder
 from classroom_mode.service.api_models import UPLOAD_MEMORY, ClassifyResult, EmbedResult, SurpriseResult
-from classroom_mode.service.deps import DecodingBusy, Encoder, Services, authorised, errors
+from classroom_mode.service.deps import Encoder, Services, authorised, errors
 
 UPLOAD_WAIT_S = 30.0
-"""How long an upload waits for a decoding slot before it is answered 503."""
+"""How long an upload waits for its place before it is answered 503."""
 RETRY_AFTER_S = 10
 """The `Retry-After` of that 503, in seconds."""
+T = TypeVar("T")
 Upload = Annotated[UploadFile, File(description="a video clip (MP4, WebM, ...)")]
 UPLOAD_ERRORS = errors(
     e401="missing or wrong bearer token",
     e413="the upload is larger than `server.max_upload_mb`",
     e415="not a readable video, or frames larger than decoding an upload may hold",
     e422="longer than `server.max_upload_seconds`, no file, or a parameter out of range",
-    e503="this server encodes no clips, its token variable is no longer set, or every decoding slot stayed busy",
+    e503="this server encodes no clips, its token variable is no longer set, or every upload place stayed taken",
 )
 
 router = APIRouter(tags=["analysis"], dependencies=[Depends(authorised)], responses=UPLOAD_ERRORS)
@@ -53,8 +56,14 @@ def too_large(max_upload_mb: float) -> str:
     return f"clip too large: the limit is {max_upload_mb:g} MB (server.max_upload_mb)"
 
 
-async def uploaded_clip(file: UploadFile, app: Services, encoder: Encoder, camera: str = "upload") -> Clip:
-    """The upload as a clip, or the 4xx that says why it cannot be one."""
+async def encoded(
+    file: UploadFile, app: Services, encoder: Encoder, use: Callable[[Clip], T], camera: str = "upload"
+) -> T:
+    """What `use` makes of the upload's clip on the model's thread, or the 4xx or 503 that says why there is none.
+
+    An upload keeps its place from the start of its decoding until the model is done with its clip, so no more than
+    `server.max_upload_decodes` are decoded, or wait for the model with their clip, at once.
+    """
     limits = app.config.server
     with tempfile.TemporaryDirectory(prefix="classroom-mode-upload-") as tmp:
         path = Path(tmp) / "upload"
@@ -63,16 +72,20 @@ async def uploaded_clip(file: UploadFile, app: Services, encoder: Encoder, camer
         if path.stat().st_size > limits.max_upload_mb * 1e6:  # the file alone, without the multipart envelope
             raise HTTPException(413, too_large(limits.max_upload_mb))
         try:
-            return await app.decoding.run(
-                partial(_decode_upload, path, encoder, camera, limits.max_upload_seconds), UPLOAD_WAIT_S
-            )
-        except DecodingBusy:
+            async with asyncio.timeout(UPLOAD_WAIT_S):
+                await app.uploads.acquire()
+        except TimeoutError:
             raise HTTPException(
                 503,
-                f"every decoding slot stayed busy for {UPLOAD_WAIT_S:g} s "
+                f"every upload place stayed taken for {UPLOAD_WAIT_S:g} s "
                 f"(server.max_upload_decodes: {limits.max_upload_decodes}); retry later",
                 headers={"Retry-After": str(RETRY_AFTER_S)},
             ) from None
+        try:  # a client that goes away frees its place at once, but its work keeps its thread until it ends
+            clip = await app.decoding.run(partial(_decode_upload, path, encoder, camera, limits.max_upload_seconds))
+            return await app.encoding.run(partial(use, clip))
+        finally:
+            app.uploads.release()
 
 
 @router.post("/api/classify", responses=errors(e404="no probe for that room on this server"))
@@ -88,17 +101,20 @@ async def classify(
     room = room or _only_probe(encoder)
     if room not in encoder.probes:
         raise HTTPException(404, f"room {room!r}: no probe loaded here (have: {', '.join(encoder.probes) or 'none'})")
-    clip = await uploaded_clip(file, app, encoder, camera)
-    if at is not None:
-        clip = Clip(clip.frames, clip.timestamps, camera, started_at=at, ended_at=at, source=clip.source)
-    analysis = await run_in_threadpool(encoder.analyse, clip, room)
+
+    def analyse(clip: Clip) -> Analysis:
+        if at is not None:
+            clip = Clip(clip.frames, clip.timestamps, camera, started_at=at, ended_at=at, source=clip.source)
+        return encoder.analyse(clip, room)
+
+    analysis = await encoded(file, app, encoder, analyse, camera)
     return ClassifyResult(prediction=analysis.prediction, energy=analysis.energy, fingerprint=encoder.fingerprint)
 
 
 @router.post("/api/embed")
 async def embed(file: Upload, app: Services, encoder: Encoder) -> EmbedResult:
     """The clip's pooled backbone embedding."""
-    embedding = await run_in_threadpool(encoder.embed, await uploaded_clip(file, app, encoder))
+    embedding = await encoded(file, app, encoder, encoder.embed)
     return EmbedResult(
         model_id=embedding.model_id,
         fingerprint=encoder.fingerprint,
@@ -110,7 +126,7 @@ async def embed(file: Upload, app: Services, encoder: Encoder) -> EmbedResult:
 @router.post("/api/surprise")
 async def surprise_upload(file: Upload, app: Services, encoder: Encoder) -> SurpriseResult:
     """The clip's raw surprise energy (calibrating it is the caller's job: it knows the camera's baseline)."""
-    energy = await run_in_threadpool(encoder.energy, await uploaded_clip(file, app, encoder))
+    energy = await encoded(file, app, encoder, encoder.energy)
     return SurpriseResult(energy=energy, fingerprint=encoder.fingerprint)
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import bisect
 import math
 import stat
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -289,7 +289,7 @@ class _Cursor:
         index: _Index,
     ) -> None:
         self.path, self.container, self.stream, self.index = path, container, stream, index
-        self._frames: Iterator[av.VideoFrame] | None = None
+        self._frames: Generator[av.VideoFrame] | None = None
         self._shown: av.VideoFrame | None = None
         """The last decoded frame whose pts is <= the last time asked for."""
         self._ahead: av.VideoFrame | None = None
@@ -301,10 +301,17 @@ class _Cursor:
             self.container.seek(dts, backward=True, stream=self.stream)
         except av.error.FFmpegError:
             self.container.seek(self.index.pts[0], backward=True, stream=self.stream)
+        self.release()
         self._frames = self._decode()
-        self._shown = self._ahead = None
 
-    def _decode(self) -> Iterator[av.VideoFrame]:
+    def release(self) -> None:
+        """Let go of the decoding and the frames held, now: the generator and this cursor refer to each other, so
+        without this they (and the decoder's pictures) would wait for the garbage collector's next cycle."""
+        if self._frames is not None:
+            self._frames.close()
+        self._frames = self._shown = self._ahead = None
+
+    def _decode(self) -> Generator[av.VideoFrame]:
         try:
             for frame in self.container.decode(self.stream):
                 if frame.pts is not None:
@@ -424,6 +431,8 @@ class VideoFile:
         self.close()
 
     def close(self) -> None:
+        if self._cursor is not None:
+            self._cursor.release()
         self._container.close()
 
     def _indexed(self) -> _Cursor:
