@@ -1,5 +1,5 @@
 """The V-JEPA objective: masks, the visible-only context encoder, the predictor wiring, the dense loss, the EMA and
-frozen teachers, one step, collapse."""
+frozen teachers, the run without a teacher (pixel targets), one step, collapse."""
 
 from __future__ import annotations
 
@@ -18,9 +18,11 @@ from classroom_mode.model.jepa.objective import (
     encode_context,
     gather_tokens,
     measure_masked_fraction,
+    normalised_pixels,
     run_predictor,
     sample_block_mask,
     sample_masks,
+    tubelet_pixels,
 )
 from classroom_mode.model.jepa.trainer import DivergedError, JEPATrainer
 from classroom_mode.model.token_grid import TokenGrid
@@ -156,6 +158,38 @@ def test_the_dense_loss_adds_its_weighted_term_after_its_warm_up():
     assert all(p.grad is None for p in trainer.teacher.parameters())
 
 
+def test_tubelet_pixels_follow_the_patch_embeddings_token_order():
+    model = tiny_model()
+    grid = TokenGrid.for_config(model.config, 4)
+    tubelet, patch = model.config.tubelet_size, model.config.patch_size
+    frames, side = grid.depth * tubelet, grid.height * patch
+    t, y, x = torch.meshgrid(torch.arange(frames), torch.arange(side), torch.arange(side), indexing="ij")
+    index = (t // tubelet) * grid.height * grid.width + (y // patch) * grid.width + x // patch
+    clip = index.float().unsqueeze(1).expand(frames, 3, side, side).unsqueeze(0)  # every pixel: its token's index
+    cubes = tubelet_pixels(clip, grid)
+    assert cubes.shape == (1, grid.num_tokens, tubelet * patch * patch * 3)
+    assert torch.equal(cubes[0], torch.arange(grid.num_tokens).float().unsqueeze(1).expand_as(cubes[0]))
+    targets = normalised_pixels(torch.randn(2, frames, 3, side, side) * 5 + 3, grid)
+    torch.testing.assert_close(targets.mean(-1), torch.zeros(2, grid.num_tokens), atol=1e-4, rtol=0)
+    torch.testing.assert_close(targets.std(-1), torch.ones(2, grid.num_tokens), atol=1e-3, rtol=0)
+
+
+def test_a_pixels_run_has_no_teacher_reconstructs_hidden_tubelets_and_exports_its_student():
+    trainer = JEPATrainer(tiny_recipe(teacher="pixels"), tiny_model())
+    assert trainer.teacher is None and "teacher" not in trainer.modules() and "pixel_head" in trainer.modules()
+    loss, tokens, parts = trainer.loss(pixel_batch())
+    assert tokens is None and set(parts) == {"pixels"}
+    assert 0.5 < loss.item() < 5  # MSE against unit-variance targets from an untrained head: about 1
+    loss.backward()
+    assert trainer.networks.pixel_head is not None and trainer.networks.pixel_head.weight.grad is not None
+    assert trainer.student.embeddings.patch_embeddings.proj.weight.grad is not None
+    start = [p.clone() for p in trainer.student.parameters()]
+    result = trainer.train_step(random_bank())
+    assert result.logged and result.stats is None and "pixels" in result.terms
+    assert not all(torch.equal(a, b) for a, b in zip(trainer.student.parameters(), start, strict=True))
+    assert trainer.exported_encoder is trainer.student
+
+
 def test_distance_weighting_weighs_visible_tokens_near_the_hidden_ones_more():
     pixels = pixel_batch()
     losses = {}
@@ -265,6 +299,9 @@ def test_one_token_grid_for_the_backbone_the_recipe_and_the_surprise_model():
         ({"dense_warmup": (0.2, 0.1)}, "dense_warmup"),
         ({"teacher": "frozen", "ema": (0.996, 1.0)}, "frozen teacher never moves"),
         ({"teacher_model": "somewhere"}, "teacher: frozen"),
+        ({"teacher": "pixels", "teacher_model": "somewhere"}, "teacher: frozen"),
+        ({"teacher": "pixels", "ema": (0.996, 1.0)}, "no teacher to move"),
+        ({"teacher": "pixels", "dense_weight": 0.5}, "has none"),
         ({"model": "small9"}, "unknown architecture 'small9'"),
     ],
 )

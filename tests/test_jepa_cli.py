@@ -117,6 +117,23 @@ def test_a_frozen_teacher_must_match_the_student_and_exist(cli, data, tmp_path):
     assert fine.exit_code == 0, fine.stderr
 
 
+def test_a_pixels_run_exports_the_student_a_frozen_run_then_learns_from(cli, data, tmp_path):
+    stage_one = cli(
+        "pretrain", "--data", data, "--out", tmp_path / "pixels", "--steps", "2", "--set", "teacher=pixels",
+        "--json", *TINY_RUN,
+    )  # fmt: skip
+    assert stage_one.exit_code == 0, stage_one.stderr
+    summary = json.loads(stage_one.stdout)
+    assert summary["exported"] == "student" and set(summary["final"]["terms"]) == {"pixels"}
+    teacher = tmp_path / "pixels" / "model"
+    stage_two = cli(
+        "pretrain", "--data", data, "--out", tmp_path / "salt", "--steps", "1", "--set", "teacher=frozen",
+        "--set", f"teacher_model={teacher}", "--json", *TINY_RUN,
+    )  # fmt: skip
+    assert stage_two.exit_code == 0, stage_two.stderr
+    assert json.loads(stage_two.stdout)["recipe"]["teacher_model"] == str(teacher)
+
+
 def test_resuming_a_checkpoint_takes_exactly_the_step_the_run_would_have_taken(tmp_path):
     bank = random_bank()
 

@@ -20,9 +20,11 @@ Where this follows the official V-JEPA 2 recipe (ViT-L, 256 px, 16 frames) and w
 - Differs: a block's shape (its aspect ratio) is drawn per mask, the official collator draws one per batch
   and generator: a batch here is 8 clips, too few to share one shape without every step seeing one kind of
   block. A block is at most grid − 1 tokens high and wide (I-JEPA's rule; the official V-JEPA caps at the
-  grid): at a 16 × 16 grid this trims only long-range blocks drawn with an aspect ratio above 1.34. The
-  predictor has one mask token for all generators (the official code keeps one per generator):
-  `VJEPA2Predictor` takes no `mask_index`.
+  grid): at a 16 × 16 grid this trims only long-range blocks drawn with an aspect ratio above 1.34.
+
+A run without a teacher (`teacher: pixels`, SALT's first stage) asks the same predictor for the hidden
+tubelets' pixels instead, each tubelet normalised by its own mean and spread (VideoMAE's target), with an MSE
+loss; its student then serves a second run as a frozen teacher.
 
 Why the dense loss (Mur-Labadia et al. 2026, V-JEPA 2.1): with a loss on hidden tokens only, nothing asks the
 visible tokens to keep what is local to them, and they drift into global aggregators; regressing them too keeps
@@ -220,22 +222,29 @@ class Predictions:
 
 
 class OnlineNetworks(nn.Module):
-    """The trained networks, student then predictor (then the dense loss's head), as one module: what
-    DistributedDataParallel wraps. One forward covers every mask generator of a micro-batch, so a distributed
-    run synchronises its gradients once per backward."""
+    """The trained networks, student then predictor (then the dense loss's or the pixels' head), as one module:
+    what DistributedDataParallel wraps. One forward covers every mask generator of a micro-batch, so a
+    distributed run synchronises its gradients once per backward."""
 
-    def __init__(self, student: VJEPA2Encoder, predictor: VJEPA2Predictor, *, dense: bool) -> None:
+    def __init__(
+        self, student: VJEPA2Encoder, predictor: VJEPA2Predictor, *, dense: bool = False, pixels: int = 0
+    ) -> None:
         super().__init__()
         self.student, self.predictor = student, predictor
         config = predictor.config
         self.visible_head = nn.Linear(config.pred_hidden_size, config.hidden_size) if dense else None
         """V-JEPA 2.1's own head for the predictions at visible positions; trained, never exported."""
+        self.pixel_head = nn.Linear(config.hidden_size, pixels) if pixels else None
+        """With `pixels` values per tubelet, the predictions read as pixels (a run without a teacher); never
+        exported."""
 
     def forward(self, pixel_values: torch.Tensor, masks: list[MaskPair]) -> list[Predictions]:
         outputs = []
         for index, pair in enumerate(masks):
             context = encode_context(self.student, pixel_values, pair.context)
             hidden, visible = run_predictor(self.predictor, context, pair.context, pair.target, index)
+            if self.pixel_head is not None:
+                hidden = self.pixel_head(hidden)
             outputs.append(Predictions(hidden, None if self.visible_head is None else self.visible_head(visible)))
         return outputs
 
@@ -284,3 +293,36 @@ def jepa_loss(
         parts["dense"] = torch.stack(dense_terms).mean()
         total = total + dense.weight * parts["dense"]
     return total, targets, parts
+
+
+def tubelet_pixels(pixel_values: torch.Tensor, grid: TokenGrid) -> torch.Tensor:
+    """(B, T, C, H, W) → (B, N, tubelet · patch · patch · C): each token's own pixels, in the token order of the
+    encoder's patch embedding (time, then row, then column)."""
+    batch, frames, channels, height, width = pixel_values.shape
+    tubelet, patch_h, patch_w = frames // grid.depth, height // grid.height, width // grid.width
+    cubes = pixel_values.reshape(batch, grid.depth, tubelet, channels, grid.height, patch_h, grid.width, patch_w)
+    return cubes.permute(0, 1, 4, 6, 2, 5, 7, 3).reshape(batch, grid.num_tokens, -1)
+
+
+def normalised_pixels(pixel_values: torch.Tensor, grid: TokenGrid) -> torch.Tensor:
+    """Reconstruction targets: each tubelet's pixels minus their mean, over their standard deviation (VideoMAE),
+    so a dim corner and a bright one are targets of one scale."""
+    cubes = tubelet_pixels(pixel_values.float(), grid)
+    mean, var = cubes.mean(dim=-1, keepdim=True), cubes.var(dim=-1, keepdim=True)
+    return (cubes - mean) / (var + 1e-6).sqrt()
+
+
+def pixel_loss(
+    online: nn.Module, pixel_values: torch.Tensor, masks: list[MaskPair], grid: TokenGrid
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Masked video modelling, the loss of a run without a teacher: MSE between the predicted and the normalised
+    pixels of the hidden tubelets, averaged over generators; also the loss's parts (`pixels`)."""
+    targets = normalised_pixels(pixel_values, grid)
+    with autocast(pixel_values.device):
+        outputs: list[Predictions] = online(pixel_values, masks)
+    terms = [
+        F.mse_loss(predicted.hidden.float(), gather_tokens(targets, pair.target))
+        for pair, predicted in zip(masks, outputs, strict=True)
+    ]
+    loss = torch.stack(terms).mean()
+    return loss, {"pixels": loss}

@@ -296,10 +296,10 @@ def train(
             raise ClassroomModeError(f"training diverged: {exc}; stopped, {where}") from None
         window.append(result)
         on_step(result)
-        if result.stats is not None:
+        if result.logged:
             run.history.append(_loss_entry(window))
             window = []
-            if message := result.stats.warning():
+            if result.stats is not None and (message := result.stats.warning()):
                 log.warning("%s (step %d)", message, result.step)
         if indicator is not None and indicator.due(trainer.step) and _read_indicator(run, indicator, dtype):
             _checkpoint(run)

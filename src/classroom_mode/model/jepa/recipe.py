@@ -10,9 +10,10 @@ we use I-JEPA's schedule instead, 0.996 rising to 1.0 over the run. The official
 cosine to `min_lr` within the run (`schedule.warmup_cosine`), because a run of a few thousand steps has no room
 for a separate cool-down.
 
-Two choices are V-JEPA 2.1's and SALT's rather than V-JEPA 2's, both off by default: the dense loss on visible
-tokens (`dense_weight`, `objective.py`) and a teacher that never moves (`teacher: frozen`): the student is then
-what the run exports and measures.
+Three choices are V-JEPA 2.1's and SALT's rather than V-JEPA 2's, all off by default: the dense loss on visible
+tokens (`dense_weight`, `objective.py`); a teacher that never moves (`teacher: frozen`); and no teacher at all
+(`teacher: pixels`), the hidden tubelets' pixels being the targets, SALT's first stage whose student a second
+run takes as its frozen `teacher_model`. Without an EMA teacher the student is what the run exports and measures.
 """
 
 from __future__ import annotations
@@ -68,8 +69,10 @@ class PretrainRecipe(BaseModel):
     min_lr: float = Field(1e-6, ge=0)
     warmup_steps: int = Field(40, ge=0)
     weight_decay: float = Field(0.04, ge=0)
-    teacher: Literal["ema", "frozen"] = Field(
-        "ema", description="ema: the targets' encoder follows the student (V-JEPA); frozen: it never moves (SALT)"
+    teacher: Literal["ema", "frozen", "pixels"] = Field(
+        "ema",
+        description="ema: the targets' encoder follows the student (V-JEPA); frozen: it never moves (SALT); "
+        "pixels: no teacher, the targets are the hidden tubelets' normalised pixels (SALT's first stage)",
     )
     teacher_model: str | None = Field(
         None, description="a frozen teacher's weights (a model folder); None: the student's own starting weights"
@@ -111,7 +114,11 @@ class PretrainRecipe(BaseModel):
             )
         if self.teacher == "frozen" and self.ema is not None:
             raise ValueError("a frozen teacher never moves: drop the EMA schedule (ema), or use teacher: ema")
-        if self.teacher == "ema" and self.teacher_model is not None:
+        if self.teacher == "pixels" and self.ema is not None:
+            raise ValueError("teacher: pixels has no teacher to move: drop the EMA schedule (ema)")
+        if self.teacher == "pixels" and self.dense_weight:
+            raise ValueError("the dense loss regresses a teacher's tokens: teacher: pixels has none (dense_weight: 0)")
+        if self.teacher != "frozen" and self.teacher_model is not None:
             raise ValueError("teacher_model names a frozen teacher: set teacher: frozen")
         if self.teacher == "ema" and self.ema is None:
             self.ema = DEFAULT_EMA
@@ -136,9 +143,9 @@ class PretrainRecipe(BaseModel):
 
     @property
     def exports_student(self) -> bool:
-        """What the run exports and measures: the student under a frozen teacher (the teacher learned nothing
-        from this run), the EMA teacher otherwise (as V-JEPA, whose target encoder is the one kept)."""
-        return self.teacher == "frozen"
+        """What the run exports and measures: the EMA teacher under V-JEPA (whose target encoder is the one
+        kept), the student otherwise (a frozen teacher learned nothing from this run; a pixels run has none)."""
+        return self.teacher != "ema"
 
     def lr_at(self, step: int) -> float:
         """Linear warm-up from `min_lr` to `lr`, then cosine decay back to `min_lr` at `steps`."""

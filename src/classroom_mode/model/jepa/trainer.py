@@ -2,9 +2,9 @@
 
 Gradients accumulate over `recipe.accumulation` micro-batches before each AdamW step (weight decay on matrices
 only, as the official code), after which an EMA teacher moves toward the student by the scheduled momentum; a
-frozen teacher never moves. With room-grouped batches (`recipe.windows_per_room` > 1) the windows of a room
-share one mask per generator. Every random draw (batches, crops, masks) comes from one seeded generator whose
-state is checkpointed, so a resumed run takes exactly the step it would have taken.
+frozen teacher never moves; a pixels run has none. With room-grouped batches (`recipe.windows_per_room` > 1) the
+windows of a room share one mask per generator. Every random draw (batches, crops, masks) comes from one seeded
+generator whose state is checkpointed, so a resumed run takes exactly the step it would have taken.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from classroom_mode.errors import ClassroomModeError, UserError
 from classroom_mode.model.distributed import Ranks
 from classroom_mode.model.jepa.collapse import CollapseStats, collapse_stats
 from classroom_mode.model.jepa.data import ClipBank
-from classroom_mode.model.jepa.objective import MaskPair, OnlineNetworks, jepa_loss, sample_masks
+from classroom_mode.model.jepa.objective import MaskPair, OnlineNetworks, jepa_loss, pixel_loss, sample_masks
 from classroom_mode.model.jepa.recipe import PretrainRecipe
 from classroom_mode.model.token_grid import TokenGrid
 
@@ -44,8 +44,10 @@ class StepResult:
     seconds: float
     terms: dict[str, float]
     """The loss's parts (`l1`, and `dense` when on), averaged over micro-batches."""
+    logged: bool
+    """The first, the last or every `recipe.log_every`-th step: the ones the history records."""
     stats: CollapseStats | None
-    """Collapse statistics of this step's targets: on the first, the last and every `recipe.log_every`-th step."""
+    """Collapse statistics of this step's teacher tokens, on logged steps of a run with a teacher."""
 
 
 def frozen_teacher(recipe: PretrainRecipe, student: VJEPA2Encoder) -> VJEPA2Encoder:
@@ -89,9 +91,15 @@ class JEPATrainer:
         self.grid = TokenGrid.for_config(model.config, recipe.clip_frames)
         self.student = model.encoder.to(self.device).train().requires_grad_(True)
         self.predictor = model.predictor.to(self.device).train().requires_grad_(True)
-        teacher = copy.deepcopy(self.student) if recipe.teacher == "ema" else frozen_teacher(recipe, self.student)
-        self.teacher = teacher.to(self.device).eval().requires_grad_(False)
-        self.networks = OnlineNetworks(self.student, self.predictor, dense=bool(recipe.dense_weight)).to(self.device)
+        self.teacher = self._build_teacher()
+        # the values of one tubelet: the clip's, shared among its tokens
+        pixels = recipe.clip_frames * self.config.crop_size**2 * self.config.in_chans // self.grid.num_tokens
+        self.networks = OnlineNetworks(
+            self.student,
+            self.predictor,
+            dense=bool(recipe.dense_weight),
+            pixels=pixels if recipe.teacher == "pixels" else 0,
+        ).to(self.device)
         self.online: nn.Module = self.networks
         if self.ranks.distributed:
             # a recipe with fewer mask generators than the predictor has mask tokens leaves some without gradient
@@ -103,6 +111,16 @@ class JEPATrainer:
         self.optimizer = torch.optim.AdamW(self._param_groups(), lr=recipe.lr, betas=(0.9, 0.999))
         self.generator = torch.Generator().manual_seed(recipe.seed)
         self.step = 0
+
+    def _build_teacher(self) -> VJEPA2Encoder | None:
+        """The encoder whose tokens are the targets: a copy of the student to follow it (ema), a frozen network,
+        or none (pixels)."""
+        if self.recipe.teacher == "pixels":
+            return None
+        teacher = (
+            copy.deepcopy(self.student) if self.recipe.teacher == "ema" else frozen_teacher(self.recipe, self.student)
+        )
+        return teacher.to(self.device).eval().requires_grad_(False)
 
     def _param_groups(self) -> list[dict]:
         params = list(self.networks.parameters())
@@ -116,7 +134,9 @@ class JEPATrainer:
     @property
     def exported_encoder(self) -> VJEPA2Encoder:
         """The encoder the run exports and measures (`PretrainRecipe.exports_student`)."""
-        return self.student if self.recipe.exports_student else self.teacher
+        if self.teacher is None or self.recipe.exports_student:
+            return self.student
+        return self.teacher
 
     def sample_masks(self, batch: int) -> list[MaskPair]:
         """One context/target pair per mask generator for `batch` clips (a room group's windows share theirs)."""
@@ -125,13 +145,18 @@ class JEPATrainer:
 
     def loss(
         self, pixel_values: torch.Tensor, masks: list[MaskPair] | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
-        """`objective.jepa_loss` of one batch (B, T, C, H, W) on this run's networks, at this step's dense weight;
-        `masks` (one pair per generator, B rows each) are drawn from the run's generator when not given."""
+    ) -> tuple[torch.Tensor, torch.Tensor | None, dict[str, torch.Tensor]]:
+        """The loss of one batch (B, T, C, H, W) on this run's networks, its teacher's tokens (None without a
+        teacher) and its parts: `objective.jepa_loss` at this step's dense weight, or `objective.pixel_loss`
+        for a run without a teacher. `masks` (one pair per generator, B rows each) are drawn from the run's
+        generator when not given."""
         pixel_values = pixel_values.to(self.device)
         if masks is None:
             masks = self.sample_masks(pixel_values.shape[0])
         masks = [m.to(self.device) for m in masks]
+        if self.teacher is None:
+            loss, parts = pixel_loss(self.online, pixel_values, masks, self.grid)
+            return loss, None, parts
         dense = self.recipe.dense_at(self.step)
         return jepa_loss(self.online, self.teacher, pixel_values, masks, self.grid, dense)
 
@@ -178,6 +203,7 @@ class JEPATrainer:
             clips=effective,
             seconds=time.perf_counter() - started,
             terms=terms,
+            logged=logged,
             stats=collapse_stats(targets) if logged and targets is not None else None,
         )
 
@@ -190,6 +216,8 @@ class JEPATrainer:
     @torch.no_grad()
     def update_teacher(self, momentum: float) -> None:
         """teacher ← momentum · teacher + (1 − momentum) · student, parameter by parameter."""
+        if self.teacher is None:
+            raise ClassroomModeError("a run without a teacher has none to update")
         teacher: list[torch.Tensor] = list(self.teacher.parameters())
         student = [p.detach() for p in self.student.parameters()]
         torch._foreach_mul_(teacher, momentum)
@@ -197,10 +225,14 @@ class JEPATrainer:
 
     def modules(self) -> dict[str, nn.Module]:
         """Every network whose state a checkpoint keeps, by its name there."""
-        named: dict[str, nn.Module] = {"student": self.student, "teacher": self.teacher, "predictor": self.predictor}
-        if self.networks.visible_head is not None:
-            named["visible_head"] = self.networks.visible_head
-        return named
+        named: dict[str, nn.Module | None] = {
+            "student": self.student,
+            "teacher": self.teacher,
+            "predictor": self.predictor,
+            "visible_head": self.networks.visible_head,
+            "pixel_head": self.networks.pixel_head,
+        }
+        return {name: module for name, module in named.items() if module is not None}
 
     def export_model(self, dtype: torch.dtype = torch.float32) -> VJEPA2Model:
         """A `VJEPA2Model` of the exported encoder (`exported_encoder`) and the trained predictor."""
