@@ -3,13 +3,15 @@
 The encoder is slow and a camera is not: reading frames on their own thread means a slow
 model never makes the source fall behind or its read timeout fire. The buffer keeps a few
 clip-lengths of frames by timestamp, and a clip is cut from it with the same rule as a file
-(`decode.segment_centres`: the frame on screen at the centre of each of N equal segments), so
-a model sees the same kind of clip from a live camera as from a recorded file.
+(`decode.segment_centres`: the frame on screen at the centre of each of N equal segments), its
+frames converted as a stored file's are (`writer.as_stored`), so a model sees the same clip from a
+live camera as from a recorded file.
 """
 
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -21,6 +23,7 @@ from classroom_mode.errors import ClassroomModeError
 from classroom_mode.records import Clip
 from classroom_mode.video.decode import segment_centres
 from classroom_mode.video.source import Frame, FrameSource
+from classroom_mode.video.writer import as_stored
 
 
 def clip_from_frames(frames: list[Frame], lo: float, hi: float, num_frames: int | None, camera_id: str) -> Clip:
@@ -109,7 +112,8 @@ class ClipBuilder:
         return frames[first : bisect.bisect_left(times, hi)]
 
     def latest(self, timeout: float) -> Clip | None:
-        """The N-frame clip over the last `seconds` of frames; None if no full window arrived within `timeout`."""
+        """The N-frame clip over the last `seconds` of frames, as a recording of them would give it back
+        (`writer.as_stored`); None if no full window arrived within `timeout`."""
         seconds = self.settings.seconds
 
         def full() -> bool:
@@ -119,13 +123,14 @@ class ClipBuilder:
             return None
         newest = self.newest_timestamp
         assert newest is not None
-        return clip_from_frames(
+        clip = clip_from_frames(
             self._span(newest - seconds, newest + 1e-9),
             newest - seconds,
             newest,
             self.settings.frames,
             self.source.camera_id,
         )
+        return dataclasses.replace(clip, frames=as_stored(clip.frames))
 
     def recent(self) -> Clip | None:
         """Every frame of the last `seconds` the buffer holds, at once (a recording of the moment just past, for a

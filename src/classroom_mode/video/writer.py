@@ -15,6 +15,9 @@ import numpy as np
 
 from classroom_mode.files import commit, temporary_beside
 
+PIXEL_FORMAT = "yuv420p"
+"""What every stored clip holds: 4:2:0 YUV (colour at half resolution), which every browser and player plays."""
+
 
 class Mp4Writer:
     """H.264/yuv420p MP4 written frame by frame (a long stream need not fit in memory), renamed into place by `finish`.
@@ -37,7 +40,7 @@ class Mp4Writer:
             self.shrunk, scale = True, math.sqrt(max_pixels / (width * height))
             width, height = max(2, int(width * scale) // 2 * 2), max(2, int(height * scale) // 2 * 2)
         self.stream.width, self.stream.height = width + width % 2, height + height % 2
-        self.stream.pix_fmt = "yuv420p"
+        self.stream.pix_fmt = PIXEL_FORMAT
         self.stream.options = {"crf": str(crf), "preset": "veryfast"}
 
     def write(self, image: np.ndarray) -> None:
@@ -78,3 +81,19 @@ def write_mp4(path: Path | str, frames: np.ndarray, fps: float, crf: int = 23, m
         for image in frames:
             writer.write(image)
         return writer.finish()
+
+
+def as_stored(frames: np.ndarray) -> np.ndarray:
+    """(T, H, W, 3) uint8 RGB frames as a stored clip gives them back: through the 4:2:0 YUV of every file this
+    writes and out again, as the encoder and the decoder convert them.
+
+    A live window goes through this so the model reads it as it read the recorded clips its probe learned from:
+    skipped, the conversion shifts the shipped small model's embedding of every window the same way, by about
+    as much as the modes' means lie apart; what is left, H.264's own loss, is less than half of that and differs
+    from one encoding to the next (`docs/benchmarks/clip_skew.md`).
+    """
+    converted = [
+        av.VideoFrame.from_ndarray(frame, format="rgb24").reformat(format=PIXEL_FORMAT).to_ndarray(format="rgb24")
+        for frame in frames
+    ]
+    return np.stack(converted)
