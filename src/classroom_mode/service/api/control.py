@@ -12,7 +12,7 @@ from datetime import datetime
 from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel
 
-from classroom_mode.service.deps import Services, authorised, errors
+from classroom_mode.service.api.deps import Services, authorised, errors
 from classroom_mode.store import PauseKind
 
 CONTROL_ERRORS = errors(

@@ -17,9 +17,9 @@ from starlette.concurrency import run_in_threadpool
 from classroom_mode import __version__
 from classroom_mode.outputs import stored_statuses
 from classroom_mode.records import CameraStatus, ModeChange, ModeState, Prediction, SinkStatus, SurpriseReading
+from classroom_mode.service.api.deps import KnownRoom, Services, errors, known_room
+from classroom_mode.service.api.sse import stored_events
 from classroom_mode.service.api_models import Health
-from classroom_mode.service.deps import KnownRoom, Services, errors, known_room
-from classroom_mode.service.sse import stored_events
 
 HISTORY_DEFAULT = timedelta(days=1)
 Limit = Annotated[int, Query(ge=1, le=10_000, description="at most this many, newest first")]

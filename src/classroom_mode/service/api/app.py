@@ -23,11 +23,11 @@ from classroom_mode import __version__
 from classroom_mode.clock import Clock, utc_now
 from classroom_mode.config import Config, secret
 from classroom_mode.errors import UserError
-from classroom_mode.service import routes_control, routes_reads, routes_uploads
 from classroom_mode.service.analysis import LocalEncoder
-from classroom_mode.service.deps import AppServices
-from classroom_mode.service.limits import BodyLimit
-from classroom_mode.service.loop import LiveLoop
+from classroom_mode.service.api import analysis, control, status
+from classroom_mode.service.api.deps import AppServices
+from classroom_mode.service.api.limits import BodyLimit
+from classroom_mode.service.live.loop import LiveLoop
 from classroom_mode.store import HistoryStore
 
 MULTIPART_SLACK = 64 * 1024
@@ -69,13 +69,13 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.services = AppServices(config, store, clock, encoder=encoder, loop=loop)
-    too_large = routes_uploads.too_large(limits.max_upload_mb)
+    too_large = analysis.too_large(limits.max_upload_mb)
     # our own limit, not FastAPI's `max_body_size`: for a declared Content-Length over it, FastAPI's replaces any
     # response with a plain-text "Content Too Large", and a client should learn which limit, and where it is set
     app.add_middleware(BodyLimit, max_bytes=int(limits.max_upload_mb * 1e6) + MULTIPART_SLACK, detail=too_large)
-    app.include_router(routes_reads.router)
-    app.include_router(routes_uploads.router)
-    app.include_router(routes_control.router)
+    app.include_router(status.router)
+    app.include_router(analysis.router)
+    app.include_router(control.router)
     app.add_exception_handler(UserError, _unprocessable)
     return app
 

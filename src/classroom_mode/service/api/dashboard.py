@@ -29,17 +29,17 @@ from classroom_mode.errors import UserError
 from classroom_mode.model.probes.artifact import ProbeSidecar
 from classroom_mode.outputs import stored_statuses
 from classroom_mode.records import CameraStatus, Clip
-from classroom_mode.service import dashboard_images as images
-from classroom_mode.service import dashboard_probes as probes
-from classroom_mode.service.dashboard_views import (
+from classroom_mode.service.api import dashboard_images as images
+from classroom_mode.service.api import dashboard_probes as probes
+from classroom_mode.service.api.dashboard_views import (
     CameraDetail,
     Overview,
     camera_detail,
     frame_version,
     overview,
 )
-from classroom_mode.service.deps import Services, errors
-from classroom_mode.service.loop import LiveLoop
+from classroom_mode.service.api.deps import Services, errors
+from classroom_mode.service.live.loop import LiveLoop
 
 STATIC = Path(__file__).parent / "static"
 _NO_STORE = {"Cache-Control": "no-store"}

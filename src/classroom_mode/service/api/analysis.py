@@ -31,8 +31,8 @@ from fastapi import APIRouter, Depends, File, HTTPException, UploadFile
 from classroom_mode.errors import UserError
 from classroom_mode.records import Clip
 from classroom_mode.service.analysis import Analysis, LocalEncoder
+from classroom_mode.service.api.deps import Encoder, Services, authorised, errors
 from classroom_mode.service.api_models import UPLOAD_MEMORY, ClassifyResult, EmbedResult, SurpriseResult
-from classroom_mode.service.deps import Encoder, Services, authorised, errors
 
 UPLOAD_WAIT_S = 30.0
 """How long an upload waits for its place before it is answered 503."""

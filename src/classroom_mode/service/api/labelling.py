@@ -26,7 +26,7 @@ from pydantic import BaseModel
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from classroom_mode.files import move_new
-from classroom_mode.service.ports import LABEL_PORT, free_port
+from classroom_mode.service.api.ports import LABEL_PORT, free_port
 from classroom_mode.video.dataset import TRASH_DIR, UNLABELED_DIR, is_label_dir, list_unlabeled_clips
 
 STATIC = Path(__file__).parent / "static"
