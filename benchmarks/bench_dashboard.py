@@ -138,7 +138,7 @@ def main() -> None:
     section = f"""{table}
 
 One `GET /dashboard/api/overview` (2 rooms, 3 cameras, 40 surprise readings) on loopback: median
-{overview:.1f} ms over 50. The event stream polls the store every 0.25 s (`service/sse.py`), which sets
+{overview:.1f} ms over 50. The event stream polls the store every 0.25 s (`service/api/sse.py`), which sets
 most of the event's time. Each figure is timed in the benchmark's process around the store write and
 Playwright's check of the card on every animation frame, so it includes one frame and one Playwright
 round trip of slack.

@@ -37,7 +37,7 @@ from classroom_mode.model.surprise import SurpriseModel
 from classroom_mode.modes import RoomModel
 from classroom_mode.records import Clip, Prediction
 from classroom_mode.service.analysis import LocalEncoder
-from classroom_mode.service.loop import LiveLoop
+from classroom_mode.service.live.loop import LiveLoop
 from classroom_mode.sim.scene import MODES
 from classroom_mode.sim.stream import Stream
 from classroom_mode.store import HistoryStore

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from classroom_mode.service.ports import free_port
+from classroom_mode.service.api.ports import free_port
 
 
 @contextmanager

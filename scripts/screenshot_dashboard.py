@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from browser_helpers import CHROMIUM, launch  # noqa: E402
-from classroom_mode.service.ports import free_port  # noqa: E402
+from classroom_mode.service.api.ports import free_port  # noqa: E402
 from classroom_mode.sim.room_dataset import SettledClips, generate_room_dataset  # noqa: E402
 
 ROOM_SEED = 10_000

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from classroom_mode.config import Config, parse_config
 from classroom_mode.records import CameraStatus, ModeState, Prediction, SurpriseReading
-from classroom_mode.service.ports import free_port
+from classroom_mode.service.api.ports import free_port
 from classroom_mode.store import HistoryStore
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)

@@ -21,9 +21,9 @@ from classroom_mode.config import Config, parse_config
 from classroom_mode.model.probes import FeatureSet, cross_validate, fit_probe, save_probe
 from classroom_mode.model.probes.card import BackboneRecord, CurvePoint, ProbeCard
 from classroom_mode.records import CameraStatus, Clip, ModeState, Prediction, SurpriseReading
-from classroom_mode.service.api import create_app
-from classroom_mode.service.dashboard import mount_dashboard
-from classroom_mode.service.dashboard_views import start_of_day
+from classroom_mode.service.api.app import create_app
+from classroom_mode.service.api.dashboard import mount_dashboard
+from classroom_mode.service.api.dashboard_views import start_of_day
 from classroom_mode.sim import render_clip
 from classroom_mode.store import HistoryStore
 from live_helpers import ServerThread

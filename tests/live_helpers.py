@@ -14,7 +14,7 @@ import uvicorn
 
 from classroom_mode.records import UNCERTAIN, Clip, Embedding, Prediction, SurpriseReading
 from classroom_mode.service.analysis import Analysis
-from classroom_mode.service.feeds import CameraOffline
+from classroom_mode.service.live.feeds import CameraOffline
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 

@@ -22,7 +22,7 @@ from fastapi import FastAPI, Request, Response
 
 from classroom_mode.clock import utc_now
 from classroom_mode.records import ModeState, Prediction
-from classroom_mode.service.ports import free_port
+from classroom_mode.service.api.ports import free_port
 from live_helpers import wait_for
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"

@@ -22,8 +22,8 @@ from classroom_mode.config import (
     Thresholds,
     parse_config,
 )
-from classroom_mode.service.api import create_app
-from classroom_mode.service.loop import LiveLoop
+from classroom_mode.service.api.app import create_app
+from classroom_mode.service.live.loop import LiveLoop
 from classroom_mode.store import HistoryStore
 from live_helpers import BRIGHT, BrightnessAnalyzer, FakeClock, ScriptedFeed, ServerThread, wait_for
 from outputs_helpers import Subscriber, broker

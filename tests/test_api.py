@@ -19,8 +19,8 @@ from classroom_mode.model.backbone import load_backbone
 from classroom_mode.model.surprise import SurpriseModel
 from classroom_mode.records import CameraStatus, Clip, ModeState, SurpriseReading
 from classroom_mode.service.analysis import LocalEncoder, RemoteEncoder
-from classroom_mode.service.api import create_app
-from classroom_mode.service.loop import LiveLoop
+from classroom_mode.service.api.app import create_app
+from classroom_mode.service.live.loop import LiveLoop
 from classroom_mode.store import HistoryStore
 from classroom_mode.video.writer import write_mp4
 from live_helpers import (
@@ -331,18 +331,18 @@ def test_uploads_are_decoded_at_the_backbones_input_size(encoder, tmp_path):
 
 def test_uploads_past_the_decoding_slots_wait_then_get_503_with_retry_after(encoder, tmp_path, monkeypatch):
     """One slot: an upload arriving while another is decoded waits (here 0.5 s), then is told when to come back."""
-    from classroom_mode.service import routes_uploads
+    from classroom_mode.service.api import analysis as upload_routes
 
     decoding, finish = threading.Event(), threading.Event()
-    decode = routes_uploads._decode_upload
+    decode = upload_routes._decode_upload
 
     def held_open(*args):  # the real decode, once the test has seen the slot taken
         decoding.set()
         finish.wait(30)
         return decode(*args)
 
-    monkeypatch.setattr(routes_uploads, "_decode_upload", held_open)
-    monkeypatch.setattr(routes_uploads, "UPLOAD_WAIT_S", 0.5)
+    monkeypatch.setattr(upload_routes, "_decode_upload", held_open)
+    monkeypatch.setattr(upload_routes, "UPLOAD_WAIT_S", 0.5)
     upload = {"file": mp4(tmp_path, BRIGHT)}
     with (
         HistoryStore(tmp_path / "h.db") as store,

@@ -17,7 +17,7 @@ from classroom_mode.bot.answers import Answers
 from classroom_mode.bot.app import ClassroomBot, SlashCommands, intents_for
 from classroom_mode.bot.client import HttpRoomStateClient, RoomStateClient, StoreRoomStateClient
 from classroom_mode.modes import Freshness
-from classroom_mode.service.api import create_app
+from classroom_mode.service.api.app import create_app
 from classroom_mode.store import HistoryStore
 from live_helpers import ServerThread
 

@@ -185,7 +185,7 @@ def test_timeline_text_summarises_long_days():
 
 def test_a_mode_without_a_colour_is_drawn_the_same_in_discord_as_on_the_dashboard():
     from classroom_mode.config import Config
-    from classroom_mode.service.dashboard_views import mode_views
+    from classroom_mode.service.api.dashboard_views import mode_views
 
     config = Config.model_validate(
         {"modes": {"lab": {"display_name": "Lab", "ambience": "lo-fi"}, "exam": {"display_name": "E", "ambience": "x"}}}

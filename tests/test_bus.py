@@ -19,9 +19,9 @@ from classroom_mode.config import Config, ConfigErrors, parse_config
 from classroom_mode.outputs import Outputs
 from classroom_mode.outputs.bus_presence import Presence
 from classroom_mode.records import CameraStatus, Clip, SurpriseReading
-from classroom_mode.service.dashboard_views import overview
-from classroom_mode.service.loop import LiveLoop
-from classroom_mode.service.ports import free_port
+from classroom_mode.service.api.dashboard_views import overview
+from classroom_mode.service.api.ports import free_port
+from classroom_mode.service.live.loop import LiveLoop
 from classroom_mode.store import HistoryStore
 from classroom_mode.video.decode import probe_video
 from live_helpers import BRIGHT, BrightnessAnalyzer, ScriptedFeed, ServerThread, ZScoreCalibrator, flat_clip, wait_for

@@ -16,7 +16,7 @@ from classroom_mode.modes import MODE_PALETTE as PALETTE
 from classroom_mode.modes import UNKNOWN_COLOR
 from classroom_mode.modes import mode_spans as timeline
 from classroom_mode.records import ModeChange
-from classroom_mode.service.dashboard_views import mode_views, start_of_day
+from classroom_mode.service.api.dashboard_views import mode_views, start_of_day
 from classroom_mode.store import HistoryStore
 from dashboard_helpers import (
     dashboard_app,

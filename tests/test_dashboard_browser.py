@@ -24,7 +24,7 @@ from browser_helpers import launch, needs_chromium
 from classroom_mode.clock import utc_now
 from classroom_mode.config import CameraConfig, Config, ModeConfig, RoomConfig, Thresholds, parse_config
 from classroom_mode.records import CameraStatus
-from classroom_mode.service.loop import LiveLoop
+from classroom_mode.service.live.loop import LiveLoop
 from classroom_mode.store import HistoryStore
 from dashboard_helpers import (
     StreamDropper,

@@ -10,7 +10,7 @@ from itertools import islice
 from classroom_mode.config import CameraConfig, ClipSettings
 from classroom_mode.modes.scoring import score_following
 from classroom_mode.records import ModeChange, Prediction
-from classroom_mode.service.demo import SteppedFeed, TruthTap, agreement, commonest_share, score_windows
+from classroom_mode.service.live.demo import SteppedFeed, TruthTap, agreement, commonest_share, score_windows
 from classroom_mode.sim.camera import SimCamera
 
 
@@ -123,7 +123,7 @@ def test_demo_rerecords_when_its_settings_change_and_leaves_no_stale_clips(tmp_p
 def test_the_demo_sends_the_room_to_an_mqtt_broker_only_when_one_answers(tmp_path):
     from classroom_mode.cli.demo_cmd import SMALL, _reachable_broker, _write_config
     from classroom_mode.config import load_config
-    from classroom_mode.service.ports import free_port
+    from classroom_mode.service.api.ports import free_port
     from outputs_helpers import broker
 
     assert _reachable_broker(f"127.0.0.1:{free_port('127.0.0.1')}") is None

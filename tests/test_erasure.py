@@ -19,7 +19,7 @@ from classroom_mode.model.erasure import erase, erase_uint8, reference_frame
 from classroom_mode.model.jepa.data import ClipBank
 from classroom_mode.model.probes import load_probe
 from classroom_mode.service.analysis import LocalEncoder
-from classroom_mode.service.api import create_app
+from classroom_mode.service.api.app import create_app
 from classroom_mode.store import HistoryStore
 from classroom_mode.video.decode import sample_clip
 from jepa_helpers import write_clips

@@ -12,8 +12,8 @@ import pytest
 import uvicorn
 
 from browser_helpers import launch, needs_chromium
-from classroom_mode.service.label_app import create_label_app
-from classroom_mode.service.ports import free_port
+from classroom_mode.service.api.labelling import create_label_app
+from classroom_mode.service.api.ports import free_port
 from video_helpers import cfr_times, write_indexed
 
 MODES = ["empty", "solo", "group", "presentation"]

@@ -63,3 +63,18 @@ def test_every_package_is_in_the_layer_table():
     packages = {p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
     modules = {p.stem for p in PACKAGE.glob("*.py")} - {"__init__", "__main__"}
     assert packages | modules <= set(LAYERS)
+
+
+def test_the_live_loop_never_imports_the_http_app():
+    """Within the service layer, `live/` and the modules both packages use (`analysis.py`, `api_models.py`) run
+    without `api/`: `classroom-mode run` has no HTTP app."""
+    service = PACKAGE / "service"
+    checked = [*sorted((service / "live").rglob("*.py")), *sorted(service.glob("*.py"))]
+    violations = [
+        f"{path.relative_to(PACKAGE)} imports {name}"
+        for path in checked
+        for name in _imports(path)
+        if name == "classroom_mode.service.api" or name.startswith("classroom_mode.service.api.")
+    ]
+    assert len(checked) > 5, "the scan found almost nothing: service/ moved?"
+    assert not violations, "\n".join(violations)

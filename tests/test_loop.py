@@ -23,8 +23,8 @@ from classroom_mode.config import (
 )
 from classroom_mode.errors import ClassroomModeError, UserError
 from classroom_mode.records import UNCERTAIN
-from classroom_mode.service.feeds import CameraOffline, LiveFeed
-from classroom_mode.service.loop import LiveLoop
+from classroom_mode.service.live.feeds import CameraOffline, LiveFeed
+from classroom_mode.service.live.loop import LiveLoop
 from classroom_mode.sim.camera import SimCamera
 from classroom_mode.store import HistoryStore
 from classroom_mode.video.source import Frame, FrameSource

@@ -20,9 +20,9 @@ from classroom_mode.model.probes.card import ProbeCard
 from classroom_mode.model.probes.masks import check_mask
 from classroom_mode.records import Clip
 from classroom_mode.service.analysis import Analysis, load_local_encoder
-from classroom_mode.service.api import create_app
-from classroom_mode.service.dashboard import mount_dashboard
-from classroom_mode.service.loop import LiveLoop
+from classroom_mode.service.api.app import create_app
+from classroom_mode.service.api.dashboard import mount_dashboard
+from classroom_mode.service.live.loop import LiveLoop
 from classroom_mode.store import HistoryStore
 from classroom_mode.video.decode import sample_clip
 from classroom_mode.video.mask import NO_MASK, apply_mask, coverage, fingerprint

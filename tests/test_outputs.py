@@ -379,8 +379,8 @@ def test_a_service_killed_with_a_backlog_delivers_everything_after_a_restart_und
 def test_api_outputs_shows_the_running_sinks_and_a_server_without_workers_says_stopped(store):
     from fastapi.testclient import TestClient
 
-    from classroom_mode.service.api import create_app
-    from classroom_mode.service.loop import LiveLoop
+    from classroom_mode.service.api.app import create_app
+    from classroom_mode.service.live.loop import LiveLoop
     from live_helpers import BrightnessAnalyzer, ScriptedFeed
 
     receiver = HttpReceiver()

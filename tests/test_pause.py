@@ -12,8 +12,8 @@ import pytest
 
 from classroom_mode.config import CameraConfig, Config, ModeConfig, RoomConfig, Thresholds
 from classroom_mode.errors import UserError
-from classroom_mode.service.api import create_app
-from classroom_mode.service.loop import LiveLoop
+from classroom_mode.service.api.app import create_app
+from classroom_mode.service.live.loop import LiveLoop
 from classroom_mode.store import HistoryStore
 from live_helpers import BRIGHT, BrightnessAnalyzer, ScriptedFeed, ServerThread, wait_for
 from outputs_helpers import Subscriber, broker

@@ -12,9 +12,9 @@ import numpy as np
 
 from classroom_mode.cli.privacy_cmd import statement
 from classroom_mode.config import Config, parse_config
-from classroom_mode.service.api import create_app
-from classroom_mode.service.dashboard import mount_dashboard
-from classroom_mode.service.loop import LiveLoop
+from classroom_mode.service.api.app import create_app
+from classroom_mode.service.api.dashboard import mount_dashboard
+from classroom_mode.service.live.loop import LiveLoop
 from classroom_mode.store import HistoryStore
 from classroom_mode.video.writer import write_mp4
 from live_helpers import BrightnessAnalyzer, ServerThread

@@ -16,7 +16,7 @@ import pytest
 from classroom_mode.config import CameraConfig, SimSource, StreamSource
 from classroom_mode.config import redact_url as redact
 from classroom_mode.errors import NotAvailableError
-from classroom_mode.service.ports import free_port
+from classroom_mode.service.api.ports import free_port
 from classroom_mode.video.factory import open_source
 from classroom_mode.video.live import Backoff
 from classroom_mode.video.stream import StreamSource as RtspSource

@@ -42,8 +42,8 @@ from classroom_mode.errors import ClassroomModeError, UserError
 if TYPE_CHECKING:
     from classroom_mode.modes.scoring import FollowScore
     from classroom_mode.records import ModeChange, ModeState
-    from classroom_mode.service.demo import SimulatedCameras
-    from classroom_mode.service.loop import LiveLoop
+    from classroom_mode.service.live.demo import SimulatedCameras
+    from classroom_mode.service.live.loop import LiveLoop
 
 ROOM, CAMERA = "demo-room", "sim-cam"
 DEMO_BROKER = "127.0.0.1:1883"
@@ -267,8 +267,8 @@ def _live(
 ) -> tuple[dict[str, Any], FollowScore]:
     from classroom_mode.modes.scoring import score_following
     from classroom_mode.service.analysis import load_local_encoder
-    from classroom_mode.service.demo import SimulatedCameras, agreement, commonest_share, score_windows
-    from classroom_mode.service.loop import LiveLoop
+    from classroom_mode.service.live.demo import SimulatedCameras, agreement, commonest_share, score_windows
+    from classroom_mode.service.live.loop import LiveLoop
     from classroom_mode.sim.stream import parse_timeline
     from classroom_mode.store import HistoryStore
 
@@ -339,8 +339,8 @@ def _start_dashboard(
     """Serve the API and dashboard on 127.0.0.1 in a background thread; returns the uvicorn server and its thread."""
     import uvicorn
 
-    from classroom_mode.service.api import create_app
-    from classroom_mode.service.dashboard import mount_dashboard
+    from classroom_mode.service.api.app import create_app
+    from classroom_mode.service.api.dashboard import mount_dashboard
 
     app = create_app(config, store, encoder=encoder)
     mount_dashboard(app, live=loop)

@@ -12,7 +12,7 @@ from classroom_mode.records import ModeChange, ModeState
 
 if TYPE_CHECKING:  # the heavy layers load inside the commands, so `--help` stays fast
     from classroom_mode.service.analysis import LocalEncoder
-    from classroom_mode.service.loop import LiveLoop
+    from classroom_mode.service.live.loop import LiveLoop
     from classroom_mode.store import HistoryStore
 
 
@@ -23,7 +23,7 @@ def _announce(change: ModeChange, state: ModeState) -> None:
 
 def _live_loop(config: Config, store: HistoryStore, encoder: LocalEncoder | None = None) -> LiveLoop:
     from classroom_mode.service.analysis import build_analyzer
-    from classroom_mode.service.loop import LiveLoop
+    from classroom_mode.service.live.loop import LiveLoop
 
     analyzer = encoder if encoder is not None and config.encoding.where == "local" else build_analyzer(config)
     return LiveLoop(config, store, analyzer, on_change=_announce)
@@ -69,8 +69,8 @@ def serve(
 
     from classroom_mode.errors import ClassroomModeError
     from classroom_mode.service.analysis import load_local_encoder
-    from classroom_mode.service.api import create_app
-    from classroom_mode.service.dashboard import mount_dashboard
+    from classroom_mode.service.api.app import create_app
+    from classroom_mode.service.api.dashboard import mount_dashboard
     from classroom_mode.store import HistoryStore
 
     cfg = config_from(config)

@@ -11,7 +11,7 @@ import typer
 from classroom_mode.cli.common import ConfigOption, JsonOption, config_from, info, print_json
 from classroom_mode.config import CameraConfig, Config, SimSource
 from classroom_mode.errors import UserError
-from classroom_mode.service.ports import LABEL_PORT
+from classroom_mode.service.api.ports import LABEL_PORT
 from classroom_mode.video.factory import open_source
 from classroom_mode.video.live import StatusCallback
 from classroom_mode.video.recorder import Retention, auto_record, check_label, known_labels, record_labelled
@@ -138,7 +138,7 @@ def label(
     config_path: ConfigOption = None,
 ) -> None:
     """Label unlabeled clips in a local web page: one key per mode, skip, undo, delete to trash."""
-    from classroom_mode.service.label_app import serve_labelling
+    from classroom_mode.service.api.labelling import serve_labelling
 
     config = config_from(config_path)
     if not data.is_dir():

@@ -13,7 +13,7 @@ reading of it and the room's mode after it:
 - *false flips* per hour: changes of the room's mode that are not its first arrival at the truth after a
   change of the truth (a flicker away and back is two).
 
-The demo scores its live run with these (`service/demo.py`), and `benchmarks/bench_room_mode.py` the
+The demo scores its live run with these (`service/live/demo.py`), and `benchmarks/bench_room_mode.py` the
 estimators on a probe whose accuracy it chooses.
 """
 

@@ -22,7 +22,7 @@ from classroom_mode.clock import Clock
 from classroom_mode.config import Config, secret
 from classroom_mode.modes import Freshness
 from classroom_mode.service.analysis import LocalEncoder
-from classroom_mode.service.loop import LiveLoop
+from classroom_mode.service.live.loop import LiveLoop
 from classroom_mode.store import HistoryStore
 
 T = TypeVar("T")

@@ -26,7 +26,7 @@ from datetime import datetime
 from classroom_mode.config import CameraConfig, SimSource
 from classroom_mode.modes.scoring import Change, ScoredWindow
 from classroom_mode.records import Clip, ModeChange, Prediction
-from classroom_mode.service.feeds import CameraOffline, LiveFeed
+from classroom_mode.service.live.feeds import CameraOffline, LiveFeed
 from classroom_mode.sim.camera import SimCamera
 from classroom_mode.video.source import Frame, FrameSource, SourceStatus
 

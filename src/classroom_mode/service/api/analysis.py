@@ -1,4 +1,4 @@
-"""The API's POST endpoints: a clip uploaded by an edge device, classified, embedded or scored for surprise.
+"""Clip analysis: a clip uploaded by an edge device, classified, embedded or scored for surprise.
 
 Each takes a multipart field `file` and runs the server's `LocalEncoder`, behind `Authorization: Bearer
 <token>` (the token in the variable `server.api_token_env` names). Upload limits: a body over `max_upload_mb`
@@ -31,8 +31,8 @@ from fastapi import APIRouter, Depends, File, HTTPException, UploadFile
 from classroom_mode.errors import UserError
 from classroom_mode.records import Clip
 from classroom_mode.service.analysis import Analysis, LocalEncoder
+from classroom_mode.service.api.deps import Encoder, Services, authorised, errors
 from classroom_mode.service.api_models import UPLOAD_MEMORY, ClassifyResult, EmbedResult, SurpriseResult
-from classroom_mode.service.deps import Encoder, Services, authorised, errors
 
 UPLOAD_WAIT_S = 30.0
 """How long an upload waits for its place before it is answered 503."""
@@ -48,7 +48,7 @@ UPLOAD_ERRORS = errors(
     e503="this server encodes no clips, its token variable is no longer set, or every upload place stayed taken",
 )
 
-router = APIRouter(tags=["analysis"], dependencies=[Depends(authorised)], responses=UPLOAD_ERRORS)
+router = APIRouter(prefix="/api", tags=["analysis"], dependencies=[Depends(authorised)], responses=UPLOAD_ERRORS)
 
 
 def too_large(max_upload_mb: float) -> str:
@@ -88,7 +88,7 @@ async def encoded(
             app.uploads.release()
 
 
-@router.post("/api/classify", responses=errors(e404="no probe for that room on this server"))
+@router.post("/classify", responses=errors(e404="no probe for that room on this server"))
 async def classify(
     file: Upload,
     app: Services,
@@ -111,7 +111,7 @@ async def classify(
     return ClassifyResult(prediction=analysis.prediction, energy=analysis.energy, fingerprint=encoder.fingerprint)
 
 
-@router.post("/api/embed")
+@router.post("/embed")
 async def embed(file: Upload, app: Services, encoder: Encoder) -> EmbedResult:
     """The clip's pooled backbone embedding."""
     embedding = await encoded(file, app, encoder, encoder.embed)
@@ -123,7 +123,7 @@ async def embed(file: Upload, app: Services, encoder: Encoder) -> EmbedResult:
     )
 
 
-@router.post("/api/surprise")
+@router.post("/surprise")
 async def surprise_upload(file: Upload, app: Services, encoder: Encoder) -> SurpriseResult:
     """The clip's raw surprise energy (calibrating it is the caller's job: it knows the camera's baseline)."""
     energy = await encoded(file, app, encoder, encoder.energy)

@@ -5,11 +5,12 @@ the folder layout everything else reads, and undo is the reverse move. "Delete" 
 `DATA/.trash/`, never a real delete: a mislabelled clip is a nuisance, a lost one is gone.
 Moves are renames inside one folder tree (atomic on POSIX), with the folder fsynced after.
 
-`mount_labelling` adds the page to any FastAPI app under `/label/` (so `serve` can offer it);
+`mount_labelling` adds the page to any FastAPI app under `/label/`, its `LabelSession` in `app.state`;
 `serve_labelling` runs it alone on 127.0.0.1 for the `label` command. POSTs from another
-origin are refused, so a web page open in the same browser cannot relabel the dataset, and
-requests naming any other host than the one served are refused (Starlette's trusted-host check),
-so a DNS-rebinding page cannot reach it under a name of its own either.
+origin are refused (`same_origin`, declared once on the router of the routes that move clips), so a
+web page open in the same browser cannot relabel the dataset, and requests naming any other host
+than the one served are refused (Starlette's trusted-host check), so a DNS-rebinding page cannot
+reach it under a name of its own either.
 """
 
 from __future__ import annotations
@@ -18,15 +19,16 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from classroom_mode.files import move_new
-from classroom_mode.service.ports import LABEL_PORT, free_port
+from classroom_mode.service.api.ports import LABEL_PORT, free_port
 from classroom_mode.video.dataset import TRASH_DIR, UNLABELED_DIR, is_label_dir, list_unlabeled_clips
 
 STATIC = Path(__file__).parent / "static"
@@ -146,50 +148,66 @@ class ClipAction(BaseModel):
     mode: str | None = None
 
 
-def _same_origin(request: Request) -> None:
+def same_origin(request: Request) -> None:
+    """Refuse a request another origin's page sent: one open in the same browser must not relabel the dataset."""
     origin = request.headers.get("origin")
     if origin is not None and origin.split("://", 1)[-1] != request.headers.get("host"):
         raise HTTPException(403, "cross-origin request refused")
 
 
-def mount_labelling(app: FastAPI, session: LabelSession, prefix: str = "/label") -> None:
-    """Add the labelling page and its JSON API under `prefix`."""
-    router = APIRouter(prefix=prefix)
+def _session(request: Request) -> LabelSession:
+    return request.app.state.labelling
 
-    @router.get("/", include_in_schema=False)
-    def page() -> FileResponse:
-        return FileResponse(STATIC / "label.html", headers={"Cache-Control": "no-cache"})
 
-    @router.get("/clip/{clip}", include_in_schema=False)
-    def clip_file(clip: str) -> FileResponse:
-        return FileResponse(session.clip_path(clip))
+Session = Annotated[LabelSession, Depends(_session)]
 
-    @router.get("/api/state")
-    def state() -> LabelState:
-        return session.state()
+router = APIRouter(prefix="/label")
+changes = APIRouter(dependencies=[Depends(same_origin)])
+"""What moves clips: answered only to requests from the page's own origin."""
 
-    actions: dict[str, Callable[[ClipAction], None]] = {
-        "label": lambda body: session.label(body.clip, body.mode or ""),
-        "skip": lambda body: session.skip(body.clip),
-        "trash": lambda body: session.trash(body.clip),
-    }
 
-    @router.post("/api/undo")
-    def undo(request: Request) -> LabelState:
-        _same_origin(request)
-        session.undo()
-        return session.state()
+@router.get("/", include_in_schema=False)
+def page() -> FileResponse:
+    return FileResponse(STATIC / "label.html", headers={"Cache-Control": "no-cache"})
 
-    @router.post("/api/{action}")
-    def act(action: str, body: ClipAction, request: Request) -> LabelState:
-        _same_origin(request)
-        if action not in actions:
-            raise HTTPException(404, f"unknown action {action!r}")
-        actions[action](body)
-        return session.state()
 
+@router.get("/clip/{clip}", include_in_schema=False)
+def clip_file(clip: str, session: Session) -> FileResponse:
+    return FileResponse(session.clip_path(clip))
+
+
+@router.get("/api/state")
+def state(session: Session) -> LabelState:
+    return session.state()
+
+
+@changes.post("/api/undo")
+def undo(session: Session) -> LabelState:
+    session.undo()
+    return session.state()
+
+
+@changes.post("/api/{action}")
+def act(action: str, body: ClipAction, session: Session) -> LabelState:
+    if action == "label":
+        session.label(body.clip, body.mode or "")
+    elif action == "skip":
+        session.skip(body.clip)
+    elif action == "trash":
+        session.trash(body.clip)
+    else:
+        raise HTTPException(404, f"unknown action {action!r}")
+    return session.state()
+
+
+router.include_router(changes)
+
+
+def mount_labelling(app: FastAPI, session: LabelSession) -> None:
+    """Add the labelling page and its JSON API under `/label`, working on `session`."""
+    app.state.labelling = session
     app.include_router(router)
-    app.mount(f"{prefix}/static", StaticFiles(directory=STATIC / "label"), name="label-static")
+    app.mount("/label/static", StaticFiles(directory=STATIC / "label"), name="label-static")
 
 
 def create_label_app(data_dir: Path, modes: list[str], host: str = "127.0.0.1") -> FastAPI:

@@ -2,10 +2,12 @@
 
 Responses are the shared records (`ModeState`, `ModeChange`, `CameraStatus`, `Prediction`,
 `SurpriseReading`), so the OpenAPI page at `/docs` documents exactly what the store holds, with each
-endpoint's refusals. The endpoints are three routers, `routes_reads` (GET), `routes_uploads` (POST, behind
-the bearer token) and `routes_control` (pausing cameras and rooms, behind the token too); what they share sits
-in `app.state.services` (`deps.AppServices`). A server that encodes clips does not start while the token
-variable `server.api_token_env` names is unset (`null` means no token, chosen openly).
+endpoint's refusals. The endpoints are one router per area, each a module of this package named after its
+OpenAPI tag: `status`, `rooms`, `cameras`, `analysis` (clip uploads, behind the bearer token) and `control`
+(pausing cameras and rooms, its changes behind the token too); each router declares its prefix, its tag and what
+its endpoints share. What they need from the app sits in `app.state.services` (`deps.AppServices`). A server that
+encodes clips does not start while the token variable `server.api_token_env` names is unset (`null` means no
+token, chosen openly).
 
 `create_app(config, store, encoder=, loop=, clock=)` builds the app; the dashboard mounts its pages on it.
 """
@@ -23,11 +25,11 @@ from classroom_mode import __version__
 from classroom_mode.clock import Clock, utc_now
 from classroom_mode.config import Config, secret
 from classroom_mode.errors import UserError
-from classroom_mode.service import routes_control, routes_reads, routes_uploads
 from classroom_mode.service.analysis import LocalEncoder
-from classroom_mode.service.deps import AppServices
-from classroom_mode.service.limits import BodyLimit
-from classroom_mode.service.loop import LiveLoop
+from classroom_mode.service.api import analysis, cameras, control, rooms, status
+from classroom_mode.service.api.deps import AppServices
+from classroom_mode.service.api.limits import BodyLimit
+from classroom_mode.service.live.loop import LiveLoop
 from classroom_mode.store import HistoryStore
 
 MULTIPART_SLACK = 64 * 1024
@@ -69,13 +71,12 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.services = AppServices(config, store, clock, encoder=encoder, loop=loop)
-    too_large = routes_uploads.too_large(limits.max_upload_mb)
+    too_large = analysis.too_large(limits.max_upload_mb)
     # our own limit, not FastAPI's `max_body_size`: for a declared Content-Length over it, FastAPI's replaces any
     # response with a plain-text "Content Too Large", and a client should learn which limit, and where it is set
     app.add_middleware(BodyLimit, max_bytes=int(limits.max_upload_mb * 1e6) + MULTIPART_SLACK, detail=too_large)
-    app.include_router(routes_reads.router)
-    app.include_router(routes_uploads.router)
-    app.include_router(routes_control.router)
+    for area in (status, rooms, cameras, analysis, control):
+        app.include_router(area.router)
     app.add_exception_handler(UserError, _unprocessable)
     return app
 

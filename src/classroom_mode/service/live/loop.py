@@ -47,8 +47,8 @@ from classroom_mode.modes import RoomModel
 from classroom_mode.outputs import Outputs
 from classroom_mode.records import CameraStatus, Clip, ModeChange, ModeState, SurpriseReading, Watch
 from classroom_mode.service.analysis import Analysis, Analyzer
-from classroom_mode.service.feeds import ClipFeed, open_feed
-from classroom_mode.service.writes import WriteQueue
+from classroom_mode.service.live.feeds import ClipFeed, open_feed
+from classroom_mode.service.live.writes import WriteQueue
 from classroom_mode.store import HistoryStore, PauseKind
 
 log = logging.getLogger(__name__)

@@ -1,15 +1,19 @@
 """The live dashboard: `/` (every room at a glance), `/cameras/{camera}` and `/probe`, mounted on the API app.
 
-The pages are static HTML + plain JavaScript from `service/static/` (no build step, nothing fetched
+The pages are static HTML + plain JavaScript from `static/` beside this module (no build step, nothing fetched
 from the internet). Each page loads one JSON view from `/dashboard/api/...`, listens to the API's
 server-sent events (`/api/events`) and reloads its view when one arrives, so a mode change written
 to the store reaches the card in one event plus one request. Images (the latest frame, the last
-clip as a strip, the probe's attention, its confusion matrix and learning curve) are drawn here.
+clip as a strip, the probe's attention, its confusion matrix and learning curve) are drawn on the server.
 
-`mount_dashboard(app, live=...)` adds the dashboard's router to an app `create_app` built (its config and store
-come from `app.state.services`); `live` is whatever holds the cameras' last analysed clips (the live loop when
-`serve` runs it in-process). Without it the pages say that frames are shown only while the live loop runs in
-the same process. Its stylesheet and script are served by `StaticFiles`.
+Three routers, one per kind of answer, each declaring what its routes share: `pages` (the HTML shell at `/`,
+`/cameras/{camera}` and `/probe`, left out of the API's documentation), `views` (the JSON under `/dashboard/api`,
+tagged `dashboard`) and `images` (under `/dashboard`, left out of the documentation too).
+
+`mount_dashboard(app, live=...)` adds them to an app `create_app` built (its config and store come from
+`app.state.services`); `live` is whatever holds the cameras' last analysed clips (the live loop when `serve` runs
+it in-process). Without it the pages say that frames are shown only while the live loop runs in the same process.
+Its stylesheet and script are served by `StaticFiles`.
 """
 
 from __future__ import annotations
@@ -29,17 +33,17 @@ from classroom_mode.errors import UserError
 from classroom_mode.model.probes.artifact import ProbeSidecar
 from classroom_mode.outputs import stored_statuses
 from classroom_mode.records import CameraStatus, Clip
-from classroom_mode.service import dashboard_images as images
-from classroom_mode.service import dashboard_probes as probes
-from classroom_mode.service.dashboard_views import (
+from classroom_mode.service.api import dashboard_probes as probes
+from classroom_mode.service.api.dashboard_images import frame_strip_jpeg, thumbnail_jpeg
+from classroom_mode.service.api.dashboard_views import (
     CameraDetail,
     Overview,
     camera_detail,
     frame_version,
     overview,
 )
-from classroom_mode.service.deps import Services, errors
-from classroom_mode.service.loop import LiveLoop
+from classroom_mode.service.api.deps import Services, errors
+from classroom_mode.service.live.loop import LiveLoop
 
 STATIC = Path(__file__).parent / "static"
 _NO_STORE = {"Cache-Control": "no-store"}
@@ -72,7 +76,8 @@ def render_page(page: str, title: str, subject: str = "", status_code: int = 200
 def mount_dashboard(app: FastAPI, live: LiveFrames | None = None) -> None:
     """Add the dashboard's pages, its JSON views and its images to the API app (`create_app`'s)."""
     app.state.live = live
-    app.include_router(router)
+    for router in (pages, views, images):
+        app.include_router(router)
     app.mount("/dashboard/static", StaticFiles(directory=STATIC / "dashboard"), name="dashboard-static")
 
 
@@ -133,15 +138,20 @@ def _image(payload: bytes, media_type: str) -> Response:
     return Response(payload, media_type=media_type, headers=_NO_STORE)
 
 
-router = APIRouter()
+pages = APIRouter(include_in_schema=False)
+"""The HTML shell of each page: for browsers, not part of the API's documentation."""
+views = APIRouter(prefix="/dashboard/api", tags=["dashboard"])
+"""The JSON each page draws, one view per page: documented, a script may read them too."""
+images = APIRouter(prefix="/dashboard", include_in_schema=False)
+"""The pictures the pages show, drawn on the server."""
 
 
-@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+@pages.get("/", response_class=HTMLResponse)
 def rooms_page() -> HTMLResponse:
     return render_page("rooms", "Rooms")
 
 
-@router.get("/cameras/{camera}", response_class=HTMLResponse, include_in_schema=False)
+@pages.get("/cameras/{camera}", response_class=HTMLResponse)
 def camera_page(camera: str, app: Services) -> HTMLResponse:
     try:
         app.config.camera(camera)
@@ -150,12 +160,12 @@ def camera_page(camera: str, app: Services) -> HTMLResponse:
     return render_page("camera", f"Camera {camera}", camera)
 
 
-@router.get("/probe", response_class=HTMLResponse, include_in_schema=False)
+@pages.get("/probe", response_class=HTMLResponse)
 def probe_page() -> HTMLResponse:
     return render_page("probe", "Probe")
 
 
-@router.get("/dashboard/api/overview", response_model=Overview, tags=["dashboard"])
+@views.get("/overview", response_model=Overview)
 def overview_view(app: Services, live: Live) -> Overview:
     """Every room's card in one snapshot: state, today's timeline, camera status, surprise, frame URLs."""
     sinks = live.outputs.statuses() if isinstance(live, LiveLoop) else stored_statuses(app.config, app.store)
@@ -166,10 +176,7 @@ def overview_view(app: Services, live: Live) -> Overview:
     return view
 
 
-@router.get(
-    "/dashboard/api/cameras/{camera}", response_model=CameraDetail, tags=["dashboard"],
-    responses=errors(e404="no such camera in the config"),
-)  # fmt: skip
+@views.get("/cameras/{camera}", response_model=CameraDetail, responses=errors(e404="no such camera in the config"))
 def camera_view(camera: KnownCamera, app: Services, live: Live) -> CameraDetail:
     """One camera: status, latest reading, surprise history with its baseline, last clip and attention URLs."""
     view = camera_detail(app.config, app.store, camera)
@@ -179,23 +186,23 @@ def camera_view(camera: KnownCamera, app: Services, live: Live) -> CameraDetail:
     return view
 
 
-@router.get("/dashboard/api/probes", response_model=list[probes.ProbeSummary], tags=["dashboard"])
+@views.get("/probes", response_model=list[probes.ProbeSummary])
 def probes_view(app: Services) -> list[probes.ProbeSummary]:
     """Each configured probe and its cross-validation metrics, from its JSON sidecar."""
     return [probes.summarise(path, rooms, i) for i, (path, rooms) in enumerate(probes.configured_probes(app.config))]
 
 
-@router.get("/dashboard/cameras/{camera}/thumbnail.jpg", include_in_schema=False)
+@images.get("/cameras/{camera}/thumbnail.jpg")
 def thumbnail(clip: LastClip) -> Response:
-    return _image(images.thumbnail_jpeg(clip.frames[-1]), "image/jpeg")
+    return _image(thumbnail_jpeg(clip.frames[-1]), "image/jpeg")
 
 
-@router.get("/dashboard/cameras/{camera}/strip.jpg", include_in_schema=False)
+@images.get("/cameras/{camera}/strip.jpg")
 def strip(clip: LastClip) -> Response:
-    return _image(images.frame_strip_jpeg(clip.frames), "image/jpeg")
+    return _image(frame_strip_jpeg(clip.frames), "image/jpeg")
 
 
-@router.get("/dashboard/cameras/{camera}/attention.png", include_in_schema=False)
+@images.get("/cameras/{camera}/attention.png")
 def attention(camera: str, clip: LastClip, live: Live) -> Response:
     weights = live.last_attention(camera) if live is not None else None
     if weights is None:
@@ -205,7 +212,7 @@ def attention(camera: str, clip: LastClip, live: Live) -> Response:
     return _image(plots.attention_png(clip.frames[clip.num_frames // 2], weights), "image/png")
 
 
-@router.get("/dashboard/probes/{index}/confusion.png", include_in_schema=False)
+@images.get("/probes/{index}/confusion.png")
 def confusion(sidecar: ProbeFile) -> Response:
     found = sidecar.cv.confusion if sidecar.cv else None
     if found is None:
@@ -215,7 +222,7 @@ def confusion(sidecar: ProbeFile) -> Response:
     return _image(plots.confusion_png(found), "image/png")
 
 
-@router.get("/dashboard/probes/{index}/learning-curve.png", include_in_schema=False)
+@images.get("/probes/{index}/learning-curve.png")
 def learning_curve(sidecar: ProbeFile) -> Response:
     found = probes.learning_curve(sidecar)
     if found is None:
