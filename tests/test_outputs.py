@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import sqlite3
 import sys
 import textwrap
 from datetime import timedelta
@@ -47,8 +48,8 @@ def store(tmp_path):
 
 def test_the_outbox_is_written_with_the_change_it_reports_and_only_once_a_sink_reads_it(store):
     store.set_state(mode_state("lab", "solo"))
-    assert store.newest_outbox_id() == 0  # no sink registered: nothing kept
-    store.register_sinks(["hook"])
+    assert store.outbox.newest_id() == 0  # no sink registered: nothing kept
+    store.outbox.register_sinks(["hook"])
     assert store.set_state(mode_state("lab", "group")) is not None
     assert store.set_state(mode_state("lab", "group")) is None  # same mode: no change, no event
     store.add_prediction(reading("cam", "group"))
@@ -56,7 +57,7 @@ def test_the_outbox_is_written_with_the_change_it_reports_and_only_once_a_sink_r
     store.add_surprise(SurpriseReading(**surprise, level="normal"))  # normal after normal: no level change
     store.add_surprise(SurpriseReading(**surprise, level="anomaly"))
     store.set_camera_status(CameraStatus(camera_id="cam", room="lab", online=False, since=utc_now()))
-    events = store.outbox_after("hook", ("reading", "mode", "surprise", "camera"))
+    events = store.outbox.pending("hook", ("reading", "mode", "surprise", "camera"))
     assert [(e.kind, e.subject) for e in events] == [
         ("mode", "lab"),
         ("reading", "cam"),
@@ -67,19 +68,38 @@ def test_the_outbox_is_written_with_the_change_it_reports_and_only_once_a_sink_r
     assert len({e.uid for e in events}) == 4
 
 
-def test_a_new_sink_starts_after_the_newest_event_and_a_removed_one_stops_holding_rows(store):
-    store.register_sinks(["a"])
+def test_a_change_and_its_outbox_event_commit_or_roll_back_together(store):
+    store.outbox.register_sinks(["hook"])
     store.set_state(mode_state("lab", "solo"))
-    store.register_sinks(["a", "b"])
-    assert store.outbox_after("b", ("mode",)) == []
-    assert len(store.outbox_after("a", ("mode",))) == 1
-    store.register_sinks(["b"])
-    assert store.compact_outbox() == 1
+    other = sqlite3.connect(store.path)  # another process's view of the file: the outbox refuses every row
+    other.execute("CREATE TRIGGER full BEFORE INSERT ON outbox BEGIN SELECT RAISE(ABORT, 'outbox refused'); END")
+    other.commit()
+    rings = store.outbox.rings()
+    with pytest.raises(sqlite3.IntegrityError, match="outbox refused"):
+        store.set_state(mode_state("lab", "group"))
+    assert store.state("lab").mode == "solo"  # the change went with its event
+    assert [c.mode for c in store.mode_changes("lab")] == ["solo"]
+    assert store.outbox.rings() == rings  # and no sink was woken for it
+    other.execute("DROP TRIGGER full")
+    other.commit()
+    other.close()
+    store.set_state(mode_state("lab", "group"))
+    assert store.state("lab").mode == "group"
+    assert [e.record.mode for e in store.outbox.pending("hook", ("mode",))] == ["solo", "group"]
+    assert store.outbox.rings() == rings + 1
+
+
+def test_a_new_sink_starts_after_the_newest_event_and_a_removed_one_stops_holding_rows(store):
+    store.outbox.register_sinks(["a"])
+    store.set_state(mode_state("lab", "solo"))
+    store.outbox.register_sinks(["a", "b"])
+    assert store.outbox.pending("b", ("mode",)) == []
+    assert len(store.outbox.pending("a", ("mode",))) == 1
+    store.outbox.register_sinks(["b"])
+    assert store.outbox.compact() == 1
 
 
 def test_a_migrated_version_1_history_keeps_its_rows_and_gains_the_outbox(tmp_path):
-    import sqlite3
-
     path = tmp_path / "old.db"
     with HistoryStore(path) as history:
         history.set_state(mode_state("lab", "solo"))
@@ -91,17 +111,17 @@ def test_a_migrated_version_1_history_keeps_its_rows_and_gains_the_outbox(tmp_pa
     conn.close()
     with HistoryStore(path) as history:
         assert history.state("lab").mode == "solo"
-        history.register_sinks(["x"])
+        history.outbox.register_sinks(["x"])
         history.set_state(mode_state("lab", "group"))
-        assert len(history.outbox_after("x", ("mode",))) == 1
+        assert len(history.outbox.pending("x", ("mode",))) == 1
 
 
 def test_a_long_backlog_is_coalesced_to_the_newest_state_per_subject(store):
-    store.register_sinks(["s"])
+    store.outbox.register_sinks(["s"])
     for i, mode in enumerate(["solo", "group", "solo", "presentation"]):
         store.set_state(mode_state("lab", mode, at_s=-3600 + i))
     store.set_state(mode_state("hall", "group", at_s=-3600))
-    events = store.outbox_after("s", ("mode",))
+    events = store.outbox.pending("s", ("mode",))
     kept, skipped = coalesced(events, utc_now(), after_s=60)
     assert [(e.subject, e.record.mode) for e in kept] == [("lab", "presentation"), ("hall", "group")]
     assert skipped == 3
@@ -333,7 +353,7 @@ for i in range(write):
 print("written", flush=True)
 while True:
     time.sleep(0.05)
-    if store.sink_progress("hook", ("reading",)).pending == 0:
+    if store.outbox.sink_progress("hook", ("reading",)).pending == 0:
         print("drained", flush=True)
 """
 

@@ -201,7 +201,7 @@ def test_close_waits_for_a_statement_running_in_another_thread_and_later_use_is_
     reading, release, closed = threading.Event(), threading.Event(), threading.Event()
 
     def reader() -> None:
-        with store._use() as conn:  # a statement in flight in another thread, as a bot worker thread has
+        with store._db.use() as conn:  # a statement in flight in another thread, as a bot worker thread has
             conn.execute("SELECT count(*) FROM events").fetchone()
             reading.set()
             release.wait(10)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from classroom_mode.config import CameraConfig, FileSource, WebcamSource
+from classroom_mode.config import CameraConfig, FileSourceConfig, WebcamSourceConfig
 from classroom_mode.errors import NotAvailableError, UserError
 from classroom_mode.video import file_source
 from classroom_mode.video.factory import open_source
@@ -32,7 +32,7 @@ def test_file_played_once_as_fast_as_possible_gives_every_frame_with_its_timesta
 
 
 def test_looping_file_is_paced_in_real_time_and_time_keeps_increasing(clip: Path) -> None:
-    source = open_source("loop", CameraConfig(source=FileSource(path=clip, loop=True)))
+    source = open_source("loop", CameraConfig(source=FileSourceConfig(path=clip, loop=True)))
     started = time.monotonic()
     frames = []
     for frame in source.frames():
@@ -62,12 +62,12 @@ def test_a_bad_file_is_refused_when_the_source_is_built(tmp_path: Path) -> None:
 def test_webcam_without_opencv_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "cv2", None)  # as if opencv were not installed
     with pytest.raises(NotAvailableError, match=r"pip install -e '\.\[camera\]'"):
-        open_source("desk", CameraConfig(source=WebcamSource(index=0)))
+        open_source("desk", CameraConfig(source=WebcamSourceConfig(index=0)))
 
 
 def test_missing_webcam_is_reported_offline_and_retried() -> None:
     pytest.importorskip("cv2", reason="webcam sources need the camera extra (opencv-python-headless)")
-    source = open_source("desk", CameraConfig(source=WebcamSource(index=97)))
+    source = open_source("desk", CameraConfig(source=WebcamSourceConfig(index=97)))
     source.backoff = Backoff(0.05, 0.1)
     thread = threading.Thread(target=lambda: sum(1 for _ in source.frames()), daemon=True)
     thread.start()
@@ -102,13 +102,13 @@ def test_http_stream_plays_and_reconnects_when_the_server_closes_it(clip: Path) 
     import functools
     import http.server
 
-    from classroom_mode.config import StreamSource
+    from classroom_mode.config import StreamSourceConfig
 
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(clip.parent))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}/{clip.name}"
-    source = open_source("http", CameraConfig(source=StreamSource(url=url, read_timeout_s=2)))
+    source = open_source("http", CameraConfig(source=StreamSourceConfig(url=url, read_timeout_s=2)))
     source.backoff = Backoff(0.05, 0.1)
     try:
         got = []

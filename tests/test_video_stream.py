@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from classroom_mode.config import CameraConfig, SimSource, StreamSource
+from classroom_mode.config import CameraConfig, SimSource, StreamSourceConfig
 from classroom_mode.config import redact_url as redact
 from classroom_mode.errors import NotAvailableError
 from classroom_mode.service.api.ports import free_port
 from classroom_mode.video.factory import open_source
 from classroom_mode.video.live import Backoff
-from classroom_mode.video.stream import StreamSource as RtspSource
+from classroom_mode.video.stream import StreamSource
 
 SERVER = Path(__file__).with_name("video_rtsp_server.py")
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -75,7 +75,7 @@ def servers() -> Iterator[tuple[RtspServer, RtspServer]]:
 class Watcher:
     """Consumes one source on a thread, counting frames and recording status changes with their times."""
 
-    def __init__(self, source: RtspSource) -> None:
+    def __init__(self, source: StreamSource) -> None:
         self.source = source
         self.frames = 0
         self.events: list[tuple[float, str]] = []
@@ -106,7 +106,7 @@ class Watcher:
 
 
 def _watch(url: str, camera_id: str) -> Watcher:
-    source = RtspSource(
+    source = StreamSource(
         camera_id, url, open_timeout_s=2.0, read_timeout_s=1.5, backoff=Backoff(0.1, 0.5), rng=random.Random(0)
     )
     watcher = Watcher(source)
@@ -163,8 +163,8 @@ def test_backoff_grows_exponentially_with_full_jitter_up_to_the_cap() -> None:
 
 
 def test_factory_builds_streams_and_names_kinds_it_does_not_build() -> None:
-    source = open_source("ip", CameraConfig(source=StreamSource(url="rtsp://127.0.0.1:1/x", read_timeout_s=1)))
-    assert isinstance(source, RtspSource) and source.read_timeout_s == 1
+    source = open_source("ip", CameraConfig(source=StreamSourceConfig(url="rtsp://127.0.0.1:1/x", read_timeout_s=1)))
+    assert isinstance(source, StreamSource) and source.read_timeout_s == 1
     with pytest.raises(NotAvailableError, match="'sim'"):
         open_source("demo", CameraConfig(source=SimSource()))
     assert redact("rtsp://admin:hunter2@10.0.0.5/live") == "rtsp://admin:***@10.0.0.5/live"

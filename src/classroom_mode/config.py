@@ -34,7 +34,6 @@ from classroom_mode.records import OutputKind
 DEFAULT_CONFIG_FILE = "classroom-mode.yaml"
 SHIPPED_MODEL_ID = "classroom-mode/vjepa2-tiny-sim"
 """The project's own small V-JEPA, shipped in the package: the default backbone, found offline."""
-"""The project's own small V-JEPA model, shipped inside the package (the offline default)."""
 OFFICIAL_BACKBONE = "facebook/vjepa2-vitl-fpc64-256"
 
 
@@ -98,20 +97,20 @@ class ClipSettings(Section):
     seconds: float = Field(3.0, gt=0.0, le=60.0, description="wall-clock span one clip covers")
 
 
-class FileSource(Section):
+class FileSourceConfig(Section):
     kind: Literal["file"] = "file"
     path: Path
     loop: bool = Field(True, description="play again from the start at the end, paced in real time")
 
 
-class WebcamSource(Section):
+class WebcamSourceConfig(Section):
     kind: Literal["webcam"] = "webcam"
     index: int = Field(0, ge=0)
     width: int | None = Field(None, gt=0)
     height: int | None = Field(None, gt=0)
 
 
-class StreamSource(Section):
+class StreamSourceConfig(Section):
     """An RTSP or HTTP stream (IP cameras)."""
 
     kind: Literal["stream"] = "stream"
@@ -127,7 +126,7 @@ class StreamSource(Section):
         return url
 
 
-class OakSource(Section):
+class OakSourceConfig(Section):
     kind: Literal["oak"] = "oak"
     device_id: str | None = Field(None, description="MX id or IP of one OAK device; the first one found if unset")
     fps: float = Field(15.0, gt=0)
@@ -144,7 +143,10 @@ class SimSource(Section):
     height: int = Field(256, ge=32, le=1080)
 
 
-CameraSource = Annotated[FileSource | WebcamSource | StreamSource | OakSource | SimSource, Field(discriminator="kind")]
+CameraSource = Annotated[
+    FileSourceConfig | WebcamSourceConfig | StreamSourceConfig | OakSourceConfig | SimSource,
+    Field(discriminator="kind"),
+]
 
 
 RelativeCoordinate = Annotated[float, Field(ge=0.0, le=1.0)]

@@ -38,6 +38,7 @@ from classroom_mode.config import (
     load_config,
 )
 from classroom_mode.errors import ClassroomModeError, UserError
+from classroom_mode.model.probe_settings import ProbeSettings
 
 if TYPE_CHECKING:
     from classroom_mode.modes.scoring import FollowScore
@@ -178,9 +179,8 @@ def _train_probe(data: Path, probe_path: Path, config: Config, seed: int, erase_
     from classroom_mode.model.probes import save_probe
 
     backbone, labelled = probe_cmd.labelled_features(data, None, config, erase_room)
-    result = probe_cmd.fit_room_probe(
-        labelled, backbone, config, data_dir=data, kind="auto", folds=5, group_by="session", seed=seed
-    )
+    settings = ProbeSettings(config.thresholds.uncertain_below, group_by="session", seed=seed)
+    result = probe_cmd.fit_room_probe(labelled, backbone, config, settings, data_dir=data)
     tensors_path, _ = save_probe(result.probe, probe_path)
     if result.report is not None:
         probe_cmd.print_report(result.report)

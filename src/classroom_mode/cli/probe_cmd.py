@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
@@ -26,6 +27,7 @@ from classroom_mode.cli.common import (
 from classroom_mode.config import Config
 from classroom_mode.errors import UserError
 from classroom_mode.files import write_bytes
+from classroom_mode.model.probe_settings import ProbeSettings
 from classroom_mode.records import GroupBy, ProbeKind
 
 if TYPE_CHECKING:
@@ -73,11 +75,13 @@ def register(app: typer.Typer) -> None:
 def train(
     data_dir: Annotated[Path, typer.Argument(help="data folder: DATA/<mode>/<clip>")],
     out: Annotated[Path, typer.Option("--out", "-o", help="probe to write: OUT.safetensors + OUT.json")],
-    probe: ProbeOption = "auto",
+    probe: ProbeOption = ProbeSettings.kind,
     model: ModelOption = None,
-    folds: Annotated[int, typer.Option("--folds", "-k", help="cross-validate first with K folds; 0 to skip")] = 5,
+    folds: Annotated[
+        int, typer.Option("--folds", "-k", help="cross-validate first with K folds; 0 to skip")
+    ] = ProbeSettings.folds,
     group_by: GroupByOption = "auto",
-    seed: SeedOption = 0,
+    seed: SeedOption = ProbeSettings.seed,
     curve: Annotated[
         bool, typer.Option("--learning-curve", help="also cross-validate on 3 / 5 / 10 / 20 / 40 clips per mode")
     ] = False,
@@ -103,8 +107,10 @@ def train(
     privacy_mask = mask_of_clips(cfg, data.paths, camera)
     info(f"privacy mask the clips were recorded under: {privacy_mask}")
     grouping = chosen_grouping(data, group_by) if folds else None
-    result = fit_room_probe(data, backbone, cfg, data_dir=data_dir, kind=probe, folds=folds, group_by=grouping,
-                            seed=seed, with_curve=curve, privacy_mask=privacy_mask)  # fmt: skip
+    settings = ProbeSettings(cfg.thresholds.uncertain_below, kind=probe, folds=folds, group_by=grouping, seed=seed)
+    result = fit_room_probe(
+        data, backbone, cfg, settings, data_dir=data_dir, with_curve=curve, privacy_mask=privacy_mask
+    )
     trained = result.probe
     tensors_path, sidecar_path = save_probe(trained, out)
     if as_json:
@@ -121,37 +127,30 @@ def fit_room_probe(
     data: LabelledFeatures,
     backbone: Backbone,
     cfg: Config,
+    settings: ProbeSettings,
     *,
     data_dir: Path,
-    kind: ProbeKind,
-    folds: int,
-    group_by: GroupBy | None,
-    seed: int,
     with_curve: bool = False,
     privacy_mask: str | None = None,
 ) -> ProbeTraining:
-    """`train_probe` with this config's modes and threshold, its cross-validation shown as a progress bar;
+    """`train_probe` with this config's display names for the modes, its cross-validation shown as a progress bar;
     `privacy_mask` is the fingerprint of the mask the clips were recorded under (default: none)."""
     from classroom_mode.model.probes.evaluate import LEARNING_CURVE_SIZES
     from classroom_mode.model.probes.training import can_cross_validate, train_probe
     from classroom_mode.video.mask import NO_MASK
 
-    enough = can_cross_validate(data, folds)
-    if folds and not enough:
+    enough = can_cross_validate(data, settings.folds)
+    if settings.folds and not enough:
         warn("a mode has fewer than 2 clips: too few to cross-validate; training without a CV report")
     if with_curve and enough:
         sizes = " / ".join(map(str, LEARNING_CURVE_SIZES))
         info(f"learning curve: cross-validating on {sizes} training clips per mode (as far as the folds allow)")
-    with _fold_progress(data, folds if enough else 0, group_by, seed) as on_fold:
+    with _fold_progress(data, settings if enough else replace(settings, folds=0)) as on_fold:
         result = train_probe(
             data,
             backbone,
+            settings,
             data_dir=data_dir,
-            kind=kind,
-            folds=folds,
-            group_by=group_by,
-            seed=seed,
-            uncertain_below=cfg.thresholds.uncertain_below,
             display_names={name: mode.display_name for name, mode in cfg.modes.items()},
             with_curve=with_curve,
             on_fold=on_fold,
@@ -164,12 +163,12 @@ def fit_room_probe(
 
 def evaluate(
     data_dir: Annotated[Path, typer.Argument(help="data folder: DATA/<mode>/<clip>")],
-    probe: ProbeOption = "auto",
+    probe: ProbeOption = ProbeSettings.kind,
     model: ModelOption = None,
-    folds: FoldsOption = 5,
+    folds: FoldsOption = ProbeSettings.folds,
     group_by: GroupByOption = "auto",
     confusion: Annotated[Path | None, typer.Option("--confusion", help="write the confusion matrix as PNG")] = None,
-    seed: SeedOption = 0,
+    seed: SeedOption = ProbeSettings.seed,
     erase_room: EraseRoomOption = None,
     as_json: JsonOption = False,
     config: ConfigOption = None,
@@ -178,20 +177,17 @@ def evaluate(
     from classroom_mode.model.probes.plots import confusion_png
     from classroom_mode.model.probes.training import evaluate_probe
 
-    kind = probe
     cfg = config_from(config)
     _, data = labelled_features(data_dir, model, cfg, erase_room)
     grouping = chosen_grouping(data, group_by)
-    with _fold_progress(data, folds, grouping, seed) as on_fold:
-        report = evaluate_probe(
-            data, kind=kind, folds=folds, group_by=grouping, seed=seed,
-            uncertain_below=cfg.thresholds.uncertain_below, on_fold=on_fold,
-        )  # fmt: skip
+    settings = ProbeSettings(cfg.thresholds.uncertain_below, kind=probe, folds=folds, group_by=grouping, seed=seed)
+    with _fold_progress(data, settings) as on_fold:
+        report = evaluate_probe(data, settings, on_fold=on_fold)
     if confusion is not None:
-        write_bytes(confusion, confusion_png(report.confusion, title=f"{kind} probe, {report.scheme}"))
+        write_bytes(confusion, confusion_png(report.confusion, title=f"{probe} probe, {report.scheme}"))
     if as_json:
         skipped = [s.model_dump() for s in data.skipped]
-        print_json({"probe": kind, **report.model_dump(mode="json"), "skipped": skipped})
+        print_json({"probe": probe, **report.model_dump(mode="json"), "skipped": skipped})
         return
     print_report(report)
     if confusion is not None:
@@ -307,13 +303,12 @@ def chosen_grouping(data: LabelledFeatures, choice: GroupChoice) -> GroupBy | No
 
 
 @contextmanager
-def _fold_progress(
-    data: LabelledFeatures, folds: int, group_by: GroupBy | None, seed: int
-) -> Iterator[Callable[[], None]]:
-    """A progress bar over the cross-validation's folds (none when `folds` is 0); yields what advances it."""
+def _fold_progress(data: LabelledFeatures, settings: ProbeSettings) -> Iterator[Callable[[], None]]:
+    """A progress bar over the cross-validation's folds (none when `settings.folds` is 0); yields what advances
+    it."""
     from classroom_mode.model.probes.training import fold_splits
 
-    total = len(fold_splits(data, folds=folds, group_by=group_by, seed=seed)) if folds else 0
+    total = len(fold_splits(data, settings)) if settings.folds else 0
     with progress_bar("cross-validating", total=total) as (bar, task):
         yield lambda: bar.advance(task)
 

@@ -32,7 +32,10 @@ MAX_BATCH = {"cpu": 8, "mps": 16, "cuda": 64}
 
 
 @dataclass
-class EmbedResult:
+class EmbeddedClips:
+    """What `embed_paths` gives back: each clip's embedding, the clips it skipped and why, and how many came from the
+    cache and how many from the encoder."""
+
     embeddings: dict[Path, Embedding] = field(default_factory=dict)
     skipped: list[Skipped] = field(default_factory=list)
     """(file, reason) for each clip that could not be embedded; these are never cached."""
@@ -83,9 +86,9 @@ def embed_paths(
     exact_tokens: bool = False,
     batch_size: int | None = None,
     progress: Callable[[int], None] | None = None,
-) -> EmbedResult:
+) -> EmbeddedClips:
     """Embeddings of clip files (cached ones read back, the rest encoded and cached); `progress(n)` per n done."""
-    result = EmbedResult()
+    result = EmbeddedClips()
     advance = progress or (lambda _n: None)
     todo: list[tuple[Path, str]] = []
     for raw in paths:
@@ -145,7 +148,7 @@ def embed_paths(
 
 
 def _encode_batch(
-    batch: list[_Decoded], backbone: Backbone, cache: EmbeddingCache | None, exact_tokens: bool, result: EmbedResult
+    batch: list[_Decoded], backbone: Backbone, cache: EmbeddingCache | None, exact_tokens: bool, result: EmbeddedClips
 ) -> None:
     # a batch holds only items decoded without an error, which carry their pixels
     features = backbone.encode(torch.stack([cast(torch.Tensor, item.pixels) for item in batch])).cpu()

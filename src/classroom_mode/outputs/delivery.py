@@ -30,7 +30,7 @@ from classroom_mode.clock import Clock, utc_now
 from classroom_mode.config import OutputConfig
 from classroom_mode.outputs.events import Delivery
 from classroom_mode.records import SinkStatus
-from classroom_mode.store import HistoryStore, OutboxEvent
+from classroom_mode.store import Outbox, OutboxEvent
 
 log = logging.getLogger(__name__)
 
@@ -100,13 +100,13 @@ class SinkWorker:
         name: str,
         settings: OutputConfig,
         sink: Sink,
-        store: HistoryStore,
+        outbox: Outbox,
         room_of_camera: dict[str, str],
         *,
         clock: Clock = utc_now,
         rng: random.Random | None = None,
     ) -> None:
-        self.name, self.settings, self.sink, self.store = name, settings, sink, store
+        self.name, self.settings, self.sink, self.outbox = name, settings, sink, outbox
         self.kinds = tuple(settings.events)
         self.room_of_camera = room_of_camera
         self.clock = clock
@@ -129,7 +129,7 @@ class SinkWorker:
             self._thread = None
 
     def status(self, target: str) -> SinkStatus:
-        progress = self.store.sink_progress(self.name, self.kinds)
+        progress = self.outbox.sink_progress(self.name, self.kinds)
         health = self._health
         running = self._thread is not None and self._thread.is_alive()
         with health.lock:
@@ -155,10 +155,10 @@ class SinkWorker:
         try:
             self.sink.open()
             while not self._stop.is_set():
-                rings = self.store.outbox_rings()
-                batch = self.store.outbox_after(self.name, self.kinds, BATCH)
+                rings = self.outbox.rings()
+                batch = self.outbox.pending(self.name, self.kinds, BATCH)
                 if not batch:
-                    self.store.wait_for_outbox(rings, IDLE_POLL_S)
+                    self.outbox.wait(rings, IDLE_POLL_S)
                     continue
                 try:
                     self._send(batch)
@@ -185,12 +185,12 @@ class SinkWorker:
                 break  # stopping while it retried: the event stays unsent
             done, unmarked = event.id, unmarked + 1
             if unmarked >= CURSOR_EVERY:
-                self.store.mark_delivered(self.name, done, self.clock())
+                self.outbox.mark_delivered(self.name, done, self.clock())
                 unmarked = 0
         else:
             done = batch[-1].id  # the skipped tail of a batch is done too
         if done:
-            self.store.mark_delivered(self.name, done, self.clock())
+            self.outbox.mark_delivered(self.name, done, self.clock())
 
     def _deliver(self, event: OutboxEvent, delivery: Delivery) -> bool:
         """Deliver one event until it went through or was parked (True), or the worker is stopping (False)."""
@@ -199,7 +199,7 @@ class SinkWorker:
             try:
                 detail = self.sink.deliver(delivery)
             except Rejected as exc:
-                self.store.park(self.name, event, str(exc), self.clock())
+                self.outbox.park(self.name, event, str(exc), self.clock())
                 log.warning("output %s: event %s parked: %s", self.name, event.uid, exc)
                 self._answered(parked=str(exc))
                 return True

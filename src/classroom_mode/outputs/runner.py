@@ -65,7 +65,8 @@ class Outputs:
         )
         rooms = {camera: room for room, rc in config.rooms.items() for camera in rc.cameras}
         self.workers = [
-            SinkWorker(name, config.outputs[name], sink, store, rooms, clock=clock) for name, sink in built.items()
+            SinkWorker(name, config.outputs[name], sink, store.outbox, rooms, clock=clock)
+            for name, sink in built.items()
         ]
         self.links: list[Link] = []
         for name, settings in config.outputs.items():
@@ -74,7 +75,7 @@ class Outputs:
 
     def register(self) -> None:
         """Make the configured sinks the store's outbox readers: from now on their events are kept."""
-        self.store.register_sinks([w.name for w in self.workers])
+        self.store.outbox.register_sinks([w.name for w in self.workers])
 
     def start(self, *, register: bool = True) -> None:
         """Start the workers, registering the sinks first unless the caller does (the live loop queues it behind
@@ -101,7 +102,7 @@ def stored_statuses(config: Config, store: HistoryStore) -> list[SinkStatus]:
     """What the store knows of each configured sink, for a process that runs no workers (`serve` without --live)."""
     statuses = []
     for name, settings in config.outputs.items():
-        progress = store.sink_progress(name, tuple(settings.events))
+        progress = store.outbox.sink_progress(name, tuple(settings.events))
         statuses.append(
             SinkStatus(
                 name=name,

@@ -12,7 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from classroom_mode.config import CameraConfig, FileSource, OakSource, StreamSource, WebcamSource
+from classroom_mode.config import (
+    CameraConfig,
+    FileSourceConfig,
+    OakSourceConfig,
+    StreamSourceConfig,
+    WebcamSourceConfig,
+)
 from classroom_mode.errors import NotAvailableError
 from classroom_mode.video import file_source, oak, stream, webcam
 from classroom_mode.video.live import StatusCallback
@@ -42,9 +48,9 @@ def _unmasked(
     if builders and settings.kind in builders:
         return builders[settings.kind](camera_id, camera, on_status)
     match settings:
-        case FileSource():
+        case FileSourceConfig():
             return file_source.FileSource(camera_id, settings.path, loop=settings.loop, on_status=on_status)
-        case StreamSource():
+        case StreamSourceConfig():
             return stream.StreamSource(
                 camera_id,
                 settings.url,
@@ -52,11 +58,11 @@ def _unmasked(
                 read_timeout_s=settings.read_timeout_s,
                 on_status=on_status,
             )
-        case WebcamSource():
+        case WebcamSourceConfig():
             return webcam.WebcamSource(
                 camera_id, settings.index, width=settings.width, height=settings.height, on_status=on_status
             )
-        case OakSource():
+        case OakSourceConfig():
             return oak.OakSource(camera_id, device_id=settings.device_id, fps=settings.fps, on_status=on_status)
     raise NotAvailableError(
         f"camera {camera_id}: source kind {settings.kind!r} is built by its own layer; pass builders={{...}} for it"

@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 
 from classroom_mode.model.backbone import Backbone
+from classroom_mode.model.probe_settings import ProbeSettings
 from classroom_mode.model.probes.card import BackboneRecord, CurvePoint, ProbeCard, RoomErasure
 from classroom_mode.model.probes.dataset import LabelledFeatures, groups_of
 from classroom_mode.model.probes.evaluate import CVReport, cross_validate, learning_curve, make_splits
 from classroom_mode.model.probes.probe import TrainedProbe, encode_labels, fit_probe
-from classroom_mode.records import GroupBy, ProbeKind
 from classroom_mode.video.mask import NO_MASK
 
 
@@ -36,34 +36,26 @@ def can_cross_validate(data: LabelledFeatures, folds: int) -> bool:
     return bool(folds) and min(data.labels.count(name) for name in data.classes) >= 2
 
 
-def fold_splits(
-    data: LabelledFeatures, *, folds: int, group_by: GroupBy | None, seed: int
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The (train, test) splits `evaluate_probe` runs (grouped by session or camera when `group_by` says so: one
-    recording never on both sides)."""
-    return make_splits(encode_labels(data.labels, data.classes), groups_of(data, group_by), folds, seed)[0]
+def fold_splits(data: LabelledFeatures, settings: ProbeSettings) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The (train, test) splits `evaluate_probe` runs (grouped by session or camera when `settings.group_by` says
+    so: one recording never on both sides)."""
+    y = encode_labels(data.labels, data.classes)
+    return make_splits(y, groups_of(data, settings.group_by), settings.folds, settings.seed)[0]
 
 
 def evaluate_probe(
-    data: LabelledFeatures,
-    *,
-    kind: ProbeKind = "auto",
-    folds: int = 5,
-    group_by: GroupBy | None = None,
-    seed: int = 0,
-    uncertain_below: float = 0.5,
-    on_fold: Callable[[], None] | None = None,
+    data: LabelledFeatures, settings: ProbeSettings, *, on_fold: Callable[[], None] | None = None
 ) -> CVReport:
     """Cross-validate a probe on the folder's clips over `fold_splits`."""
     return cross_validate(
         data.features,
         data.labels,
         classes=data.classes,
-        kind=kind,
-        folds=folds,
-        groups=groups_of(data, group_by),
-        seed=seed,
-        uncertain_below=uncertain_below,
+        kind=settings.kind,
+        folds=settings.folds,
+        groups=groups_of(data, settings.group_by),
+        seed=settings.seed,
+        uncertain_below=settings.uncertain_below,
         on_fold=on_fold,
     )
 
@@ -71,13 +63,9 @@ def evaluate_probe(
 def train_probe(
     data: LabelledFeatures,
     backbone: Backbone,
+    settings: ProbeSettings,
     *,
     data_dir: Path,
-    kind: ProbeKind = "auto",
-    folds: int = 5,
-    group_by: GroupBy | None = None,
-    seed: int = 0,
-    uncertain_below: float = 0.5,
     display_names: Mapping[str, str] | None = None,
     with_curve: bool = False,
     on_fold: Callable[[], None] | None = None,
@@ -86,10 +74,8 @@ def train_probe(
     """`evaluate_probe` (when `can_cross_validate`), then fit the probe on every clip; its card records
     `privacy_mask`, the fingerprint of the mask the clips were recorded under (`model.probes.masks`)."""
     report = None
-    if can_cross_validate(data, folds):
-        report = evaluate_probe(
-            data, kind=kind, folds=folds, group_by=group_by, seed=seed, uncertain_below=uncertain_below, on_fold=on_fold
-        )
+    if can_cross_validate(data, settings.folds):
+        report = evaluate_probe(data, settings, on_fold=on_fold)
     curve = None
     left_out: tuple[str, ...] = ()
     if with_curve and report is not None:
@@ -97,14 +83,19 @@ def train_probe(
             data.features,
             data.labels,
             classes=data.classes,
-            kind=kind,
-            folds=folds,
-            groups=groups_of(data, group_by),
-            seed=seed,
+            kind=settings.kind,
+            folds=settings.folds,
+            groups=groups_of(data, settings.group_by),
+            seed=settings.seed,
         )
         left_out = tuple(reasons)
     trained = fit_probe(
-        data.features, data.labels, classes=data.classes, kind=kind, seed=seed, uncertain_below=uncertain_below
+        data.features,
+        data.labels,
+        classes=data.classes,
+        kind=settings.kind,
+        seed=settings.seed,
+        uncertain_below=settings.uncertain_below,
     )
     names = display_names or {}
     erasure = data.erasure
@@ -115,7 +106,7 @@ def train_probe(
         erasure=RoomErasure(mode=erasure.mode, clips=erasure.clips) if erasure else None,
         privacy_mask=privacy_mask,
         created=datetime.now(UTC).replace(microsecond=0),
-        seed=seed,
+        seed=settings.seed,
         data=data.summary(data_dir),
         cv=report,
         learning_curve=curve,

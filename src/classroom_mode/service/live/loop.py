@@ -385,7 +385,7 @@ class LiveLoop:
                 if time.monotonic() - last_retention >= RETENTION_EVERY_S:
                     last_retention = time.monotonic()
                     self.writes.submit(partial(self.store.apply_retention, self.config.retention, self.clock()))
-                    self.writes.submit(self.store.compact_outbox)
+                    self.writes.submit(self.store.outbox.compact)
             except Exception:  # the supervisor is what notices everything else: it must not die of one tick
                 log.exception("live loop supervisor: a tick failed")
 
