@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from fastapi import FastAPI
 
 from browser_helpers import launch, needs_chromium
 from classroom_mode.service.api.labelling import create_label_app
@@ -30,20 +32,28 @@ def data(tmp_path: Path) -> Path:
     return data
 
 
-@pytest.fixture
-def server(data: Path) -> Iterator[str]:
+@contextlib.contextmanager
+def serving(app: FastAPI) -> Iterator[str]:
+    """`app` on a real uvicorn on 127.0.0.1; yields its base URL."""
     port = free_port("127.0.0.1")
-    config = uvicorn.Config(create_label_app(data, MODES), host="127.0.0.1", port=port, log_level="warning")
-    uv = uvicorn.Server(config)
+    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=uv.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
     while not uv.started and time.monotonic() < deadline:
         time.sleep(0.02)
     assert uv.started
-    yield f"http://127.0.0.1:{port}"
-    uv.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        uv.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def server(data: Path) -> Iterator[str]:
+    with serving(create_label_app(data, MODES)) as url:
+        yield url
 
 
 def _names(folder: Path) -> list[str]:
@@ -132,6 +142,87 @@ def test_keyboard_only_labelling_in_headless_chromium(server: str, data: Path) -
     assert _names(data / "unlabeled") == ["b.mp4"] and _names(data / ".trash") == []
 
 
+@pytest.mark.browser
+@needs_chromium
+def test_enter_accepts_a_suggested_mode_and_does_nothing_without_one(data: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    from classroom_mode.service.api.labelling import Suggestion
+
+    def suggest(clip: str) -> Suggestion | None:
+        return Suggestion(mode="group", phase="activity") if clip == "a.mp4" else None
+
+    with serving(create_label_app(data, MODES, suggest=suggest)) as url, sync_playwright() as pw:
+        browser = launch(pw)
+        try:
+            page = browser.new_page()
+            page.goto(f"{url}/label/")
+            expect(page.locator("#suggestion-text")).to_have_text(
+                "Suggested: group (recorded during the activity phase)"
+            )
+            expect(page.locator("#modes button.suggested")).to_have_attribute("data-mode", "group")
+            page.keyboard.press("Enter")
+            expect(page.locator("#name")).to_have_text("b.mp4")
+            expect(page.locator("#suggestion")).to_be_hidden()
+            page.keyboard.press("Enter")  # nothing suggested: nothing happens
+            page.keyboard.press("s")
+            expect(page.locator("#name")).to_have_text("c.mp4")
+        finally:
+            browser.close()
+    assert _names(data / "group") == ["a.mp4"] and _names(data / "unlabeled") == ["b.mp4", "c.mp4"]
+
+
 def test_label_command_refuses_a_missing_folder(cli, tmp_path: Path) -> None:
     result = cli("label", tmp_path / "nope")
     assert result.exit_code == 2 and "data folder not found" in result.stderr
+
+
+LESSON = """
+rooms:
+  lab:
+    cameras:
+      cam: {source: {kind: sim}}
+    phase_labels: {lecture: presentation, activity: group}
+"""
+
+
+def _recorded(data: Path, clock: str) -> str:
+    name = f"cam__s1__20261207T{clock}.000Z.mp4"
+    write_indexed(data / "unlabeled" / name, cfr_times(10, 10))
+    return name
+
+
+def test_clips_recorded_during_a_mapped_phase_are_suggested_never_filed(data: Path, tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from classroom_mode.config import parse_config
+    from classroom_mode.records import PhaseChange
+    from classroom_mode.service.api.labelling import LabelSession, PhaseSuggestions, Suggestion
+    from classroom_mode.store import HistoryStore
+
+    early, lecture, pause = _recorded(data, "085900"), _recorded(data, "101500"), _recorded(data, "110500")
+    with HistoryStore(tmp_path / "history.db") as store:
+        for phase, hour in (("lecture", 9), ("break", 11)):
+            store.add_phase(PhaseChange(room="lab", phase=phase, at=datetime(2026, 12, 7, hour, tzinfo=UTC)))
+        suggest = PhaseSuggestions(parse_config(LESSON), store)
+        assert suggest(early) is None  # before the first phase the server announced
+        assert suggest(lecture) == Suggestion(mode="presentation", phase="lecture")
+        assert suggest(pause) is None  # a phase the room does not map
+        assert suggest("a.mp4") is None and suggest("other-cam__s1__20261207T101500.000Z.mp4") is None
+
+        session = LabelSession(data, MODES, suggest)
+        while session.state().clip != lecture:
+            session.skip(session.state().clip or "")
+        state = session.state()
+        assert state.suggestion is not None and state.suggestion.mode == "presentation"
+        assert (data / "unlabeled" / lecture).is_file() and not (data / "presentation").exists()  # only suggested
+        session.label(lecture, state.suggestion.mode)
+        assert _names(data / "presentation") == [lecture]
+
+
+def test_a_phase_label_naming_no_mode_is_refused_with_its_field() -> None:
+    from classroom_mode.config import parse_config
+    from classroom_mode.errors import UserError
+
+    with pytest.raises(UserError, match=r"rooms\.lab\.phase_labels\.activity: 'groups' is not a mode"):
+        parse_config(LESSON.replace("group}", "groups}"))

@@ -285,6 +285,11 @@ class RoomConfig(Section):
     probe: Path | None = Field(None, description="the trained probe for this room (safetensors + JSON sidecar)")
     consensus: Literal["average", "most_confident", "agreement"] = "average"
     active_hours: ActiveHours | None = Field(None, description="when the room is watched; always when unset")
+    phase_labels: dict[str, str] = Field(
+        default_factory=dict,
+        description="lesson phases the room server announces, each mapped to the mode the labelling page suggests "
+        "for clips recorded during it (e.g. lecture: presentation); the teacher confirms every one",
+    )
 
     @field_validator("cameras")
     @classmethod
@@ -602,6 +607,16 @@ class Config(Section):
                 if camera_id in seen:
                     raise ValueError(f"camera {camera_id!r} is in both rooms {seen[camera_id]!r} and {room_name!r}")
                 seen[camera_id] = room_name
+        return self
+
+    @model_validator(mode="after")
+    def _phases_label_known_modes(self) -> Config:
+        for room_name, room in self.rooms.items():
+            for phase, mode in room.phase_labels.items():
+                if mode not in self.modes:
+                    raise ValueError(
+                        f"rooms.{room_name}.phase_labels.{phase}: {mode!r} is not a mode ({', '.join(self.modes)})"
+                    )
         return self
 
     @field_validator("modes")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from pathlib import Path
 from typing import Annotated
@@ -137,10 +138,24 @@ def label(
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="port (0: any free one)")] = LABEL_PORT,
     config_path: ConfigOption = None,
 ) -> None:
-    """Label unlabeled clips in a local web page: one key per mode, skip, undo, delete to trash."""
-    from classroom_mode.service.api.labelling import serve_labelling
+    """Label unlabeled clips in a local web page: one key per mode, skip, undo, delete to trash.
+
+    A room with `phase_labels` gets each clip recorded during a mapped lesson phase suggested as that mode
+    (Enter accepts), from the phases the history database holds.
+    """
+    from classroom_mode.service.api.labelling import PhaseSuggestions, Suggest, no_suggestions, serve_labelling
+    from classroom_mode.store import HistoryStore
 
     config = config_from(config_path)
     if not data.is_dir():
         raise UserError(f"{data}: data folder not found")
-    serve_labelling(data, known_labels(data, list(config.modes)), host=host, port=port, announce=info)
+    database = config.paths.database
+    with contextlib.ExitStack() as opened:
+        suggest: Suggest = no_suggestions
+        if any(room.phase_labels for room in config.rooms.values()):
+            if database.is_file():
+                suggest = PhaseSuggestions(config, opened.enter_context(HistoryStore(database)))
+            else:
+                info(f"no history database at {database} yet: no phase suggestions")
+        serve_labelling(data, known_labels(data, list(config.modes)), host=host, port=port, announce=info,
+                        suggest=suggest)  # fmt: skip

@@ -28,6 +28,8 @@ SEPARATOR = "__"
 """Between the camera, the session and the rest of a clip's file name."""
 _SESSION = re.compile(r"^[A-Za-z0-9.-]+(?:_[A-Za-z0-9.-]+)*$")
 _STAMP = "%Y%m%dT%H%M%S"
+_RECORDED_AT = re.compile(r"^(?P<stamp>\d{8}T\d{6})\.(?P<ms>\d{3})Z(?:-\d+)*$")
+"""The last field of a `record` / `auto-record` clip's name: when it began (UTC), maybe with a `-1` for a twin."""
 _FLAT = re.compile(r"^(?P<camera>.+)_(?P<stamp>\d{8}T\d{6})\.(?P<ms>\d{3})Z(?:-\d+)*$")
 """The names `record` wrote before sessions: `<camera>_<UTC time>.mp4`."""
 
@@ -66,6 +68,16 @@ def session_of(path: Path) -> tuple[str, str] | None:
     if len(fields) < 3 or not all(fields[:2]):
         return None
     return fields[0], fields[1]
+
+
+def recorded_at(path: Path) -> datetime | None:
+    """When a `CAMERA__SESSION__<UTC time>` clip began, from its name; None for a name without that time."""
+    fields = path.stem.split(SEPARATOR)
+    found = _RECORDED_AT.match(fields[2]) if len(fields) == 3 else None
+    if found is None:
+        return None
+    at = datetime.strptime(found["stamp"], _STAMP).replace(tzinfo=UTC)
+    return at.replace(microsecond=int(found["ms"]) * 1000)
 
 
 @dataclass(frozen=True)

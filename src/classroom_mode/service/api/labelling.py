@@ -5,6 +5,10 @@ the folder layout everything else reads, and undo is the reverse move. "Delete" 
 `DATA/.trash/`, never a real delete: a mislabelled clip is a nuisance, a lost one is gone.
 Moves are renames inside one folder tree (atomic on POSIX), with the folder fsynced after.
 
+A room that maps the room server's lesson phases to modes (`rooms.<room>.phase_labels`) gets a weak label
+for each clip recorded during a mapped phase (`PhaseSuggestions`): the page shows it and Enter accepts it. It
+is only ever a suggestion: a clip reaches the training data when the teacher has watched it and said so.
+
 `mount_labelling` adds the page to any FastAPI app under `/label/`, its `LabelSession` in `app.state`;
 `serve_labelling` runs it alone on 127.0.0.1 for the `label` command. POSTs from another
 origin are refused (`same_origin`, declared once on the router of the routes that move clips), so a
@@ -27,12 +31,55 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
+from classroom_mode.config import Config
 from classroom_mode.files import move_new
 from classroom_mode.service.api.ports import LABEL_PORT, free_port
+from classroom_mode.store import HistoryStore
 from classroom_mode.video.dataset import TRASH_DIR, UNLABELED_DIR, is_label_dir, list_unlabeled_clips
+from classroom_mode.video.sessions import camera_field, recorded_at, session_of
 
 STATIC = Path(__file__).parent / "static"
 KEYS = "123456789"
+
+
+class Suggestion(BaseModel):
+    """A weak label: the mode the room's config maps the lesson phase the clip was recorded in to."""
+
+    mode: str
+    phase: str
+
+
+Suggest = Callable[[str], Suggestion | None]
+"""A clip's file name → its weak label, if any."""
+
+
+class PhaseSuggestions:
+    """Weak labels from the lesson phases the room server announced, as the history store keeps them: a clip
+    whose name says its camera and when it began, in a room with `phase_labels`, is suggested the mode its
+    phase then maps to."""
+
+    def __init__(self, config: Config, store: HistoryStore) -> None:
+        self.store = store
+        self.labels = {
+            camera_field(camera): (room, settings.phase_labels)
+            for room, settings in config.rooms.items()
+            if settings.phase_labels
+            for camera in settings.cameras
+        }
+
+    def __call__(self, clip: str) -> Suggestion | None:
+        fields, at = session_of(Path(clip)), recorded_at(Path(clip))
+        if fields is None or at is None or fields[0] not in self.labels:
+            return None
+        room, labels = self.labels[fields[0]]
+        phases = self.store.phases(room, since=at)
+        if not phases or phases[0].at > at or phases[0].phase not in labels:
+            return None  # no phase announced yet when the clip began, or one the config does not map
+        return Suggestion(mode=labels[phases[0].phase], phase=phases[0].phase)
+
+
+def no_suggestions(clip: str) -> Suggestion | None:
+    return None
 
 
 @dataclass(frozen=True)
@@ -46,9 +93,10 @@ class Move:
 class LabelSession:
     """The queue of unlabeled clips of one DATA folder, the moves made, and undo. Thread-safe."""
 
-    def __init__(self, data_dir: Path, modes: list[str]) -> None:
+    def __init__(self, data_dir: Path, modes: list[str], suggest: Suggest = no_suggestions) -> None:
         self.data_dir = data_dir
         self.modes = modes
+        self.suggest = suggest
         self._lock = threading.Lock()
         self._queue = [p.name for p in list_unlabeled_clips(data_dir)]
         self._history: list[Move] = []
@@ -112,8 +160,11 @@ class LabelSession:
 
     def state(self) -> LabelState:
         with self._lock:
+            clip = self._queue[0] if self._queue else None
+            suggestion = self.suggest(clip) if clip is not None else None
             return LabelState(
-                clip=self._queue[0] if self._queue else None,
+                clip=clip,
+                suggestion=suggestion if suggestion is not None and suggestion.mode in self.modes else None,
                 remaining=len(self._queue),
                 modes=[ModeKey(name=m, key=KEYS[i] if i < len(KEYS) else None) for i, m in enumerate(self.modes)],
                 counts=self.counts(),
@@ -136,6 +187,8 @@ class ModeKey(BaseModel):
 class LabelState(BaseModel):
     clip: str | None
     """The clip to label now; None when every clip is done."""
+    suggestion: Suggestion | None = None
+    """The current clip's weak label, for the teacher to confirm."""
     remaining: int
     modes: list[ModeKey]
     counts: dict[str, int]
@@ -210,12 +263,14 @@ def mount_labelling(app: FastAPI, session: LabelSession) -> None:
     app.mount("/label/static", StaticFiles(directory=STATIC / "label"), name="label-static")
 
 
-def create_label_app(data_dir: Path, modes: list[str], host: str = "127.0.0.1") -> FastAPI:
+def create_label_app(
+    data_dir: Path, modes: list[str], host: str = "127.0.0.1", suggest: Suggest = no_suggestions
+) -> FastAPI:
     """The labelling app alone, answering only requests addressed to `host` (and `localhost` for a loopback one)."""
     app = FastAPI(title="classroom-mode labelling", docs_url=None, redoc_url=None)
     loopback = host in ("127.0.0.1", "::1", "localhost")
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=[host, *(["localhost", "127.0.0.1"] if loopback else [])])
-    mount_labelling(app, LabelSession(data_dir, modes))
+    mount_labelling(app, LabelSession(data_dir, modes, suggest))
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
@@ -231,10 +286,11 @@ def serve_labelling(
     host: str = "127.0.0.1",
     port: int = LABEL_PORT,
     announce: Callable[[str], None] = print,
+    suggest: Suggest = no_suggestions,
 ) -> None:
     """Serve the labelling page until Ctrl+C."""
     import uvicorn
 
     port = port or free_port(host)
     announce(f"labelling {data_dir}: open http://{host}:{port}/label/  (Ctrl+C to stop)")
-    uvicorn.run(create_label_app(data_dir, modes, host), host=host, port=port, log_level="warning")
+    uvicorn.run(create_label_app(data_dir, modes, host, suggest), host=host, port=port, log_level="warning")

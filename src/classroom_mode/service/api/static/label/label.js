@@ -25,6 +25,9 @@ function render(next) {
   $("done").hidden = next.clip !== null;
   $("player").hidden = next.clip === null;
   $("name").textContent = next.clip || "";
+  const hint = next.suggestion;
+  $("suggestion").hidden = !hint;
+  $("suggestion-text").textContent = hint ? `Suggested: ${hint.mode} (recorded during the ${hint.phase} phase)` : "";
   if (changed && next.clip) $("video").src = `clip/${encodeURIComponent(next.clip)}`;
   if (!next.clip) $("video").removeAttribute("src");
   const modes = $("modes");
@@ -32,6 +35,7 @@ function render(next) {
     const button = document.createElement("button");
     button.type = "button";
     button.dataset.mode = mode.name;
+    if (hint && hint.mode === mode.name) button.classList.add("suggested");
     button.disabled = next.clip === null;
     button.append(mode.name + " ");
     if (mode.key) { const kbd = document.createElement("kbd"); kbd.textContent = mode.key; button.append(kbd); }
@@ -72,6 +76,7 @@ document.addEventListener("keydown", (event) => {
   const key = event.key;
   const mode = state.modes.find((m) => m.key === key);
   const action = mode ? ["label", mode.name]
+    : key === "Enter" && state.suggestion ? ["label", state.suggestion.mode]
     : key === "s" || key === "S" || key === "ArrowRight" ? ["skip"]
     : key === "u" || key === "U" || key === "Backspace" ? ["undo"]
     : key === "Delete" || key === "x" || key === "X" ? ["trash"]
