@@ -181,7 +181,7 @@ class ClassroomBot(commands.Bot):
     `sync_commands` registers the slash commands with Discord at start-up.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 -- keyword-only options, each named at the call
         self,
         config: Config,
         client: RoomStateClient,

@@ -181,7 +181,7 @@ class WebhookSender:
 class Notifier:
     """Polls the room state every `interval_s` and sends what the policy lets through."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 -- the bot's client, policy, sender and modes, then keyword-only pacing
         self,
         client: RoomStateClient,
         policy: NotificationPolicy,

@@ -72,7 +72,7 @@ def register(app: typer.Typer) -> None:
     app.command("classify")(classify)
 
 
-def train(
+def train(  # noqa: PLR0913 -- a Typer command: one parameter per option
     data_dir: Annotated[Path, typer.Argument(help="data folder: DATA/<mode>/<clip>")],
     out: Annotated[Path, typer.Option("--out", "-o", help="probe to write: OUT.safetensors + OUT.json")],
     probe: ProbeOption = ProbeSettings.kind,
@@ -123,7 +123,7 @@ def train(
     print_skipped(data.skipped)
 
 
-def fit_room_probe(
+def fit_room_probe(  # noqa: PLR0913 -- keyword-only options, each named at the call
     data: LabelledFeatures,
     backbone: Backbone,
     cfg: Config,
@@ -161,7 +161,7 @@ def fit_room_probe(
     return result
 
 
-def evaluate(
+def evaluate(  # noqa: PLR0913 -- a Typer command: one parameter per option
     data_dir: Annotated[Path, typer.Argument(help="data folder: DATA/<mode>/<clip>")],
     probe: ProbeOption = ProbeSettings.kind,
     model: ModelOption = None,

@@ -64,7 +64,7 @@ def register(app: typer.Typer) -> None:
     app.command("label")(label)
 
 
-def record(
+def record(  # noqa: PLR0913 -- a Typer command: one parameter per option
     camera: Annotated[str, typer.Option("--camera", help="camera name from the config")],
     label: Annotated[str, typer.Option("--label", help="the mode being shown: clips go to DATA/<mode>/")],
     count: Annotated[int, typer.Option("--count", "-n", min=1, help="clips to record back to back")] = 1,
@@ -92,7 +92,7 @@ def record(
         print_json({"camera": camera, "label": label, "session": session, "clips": written})
 
 
-def auto_record_cmd(
+def auto_record_cmd(  # noqa: PLR0913 -- a Typer command: one parameter per option
     camera: Annotated[str, typer.Option("--camera", help="camera name from the config")],
     every: Annotated[str, typer.Option("--every", help="time between clip starts, e.g. 30s, 5m")] = "30s",
     count: Annotated[int, typer.Option("--count", "-n", min=0, help="stop after this many clips (0: never)")] = 0,

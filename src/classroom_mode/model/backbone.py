@@ -110,7 +110,7 @@ class Backbone:
     Use `load_backbone`; the constructor takes an already-checked model.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 -- keyword-only identity of the weights, each named at the call
         self,
         model: VJEPA2Model,
         *,

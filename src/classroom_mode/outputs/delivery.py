@@ -95,7 +95,7 @@ class _Health:
 class SinkWorker:
     """The thread that delivers one sink's events from the store's outbox."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 -- a sink's name, settings, transport, outbox and rooms, then keyword-only test seams
         self,
         name: str,
         settings: OutputConfig,

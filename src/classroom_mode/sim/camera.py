@@ -25,7 +25,7 @@ class SimCamera(FrameSource):
     timeline starts over at its end and the scene carries on without a cut.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 -- keyword-only options, each named at the call
         self,
         camera_id: str,
         timeline: Timeline,

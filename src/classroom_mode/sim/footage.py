@@ -67,7 +67,7 @@ def render_room_footage(
     return paths
 
 
-def generate_footage(
+def generate_footage(  # noqa: PLR0913 -- keyword-only options, each named at the call
     out_dir: Path | str,
     rooms: Sequence[int],
     *,

@@ -75,7 +75,7 @@ class SettledClips:
     masks of the ceiling belong to exactly the clips the probes see.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 -- keyword-only options, each named at the call
         self,
         clips_per_mode: int,
         *,

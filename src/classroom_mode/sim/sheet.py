@@ -19,7 +19,7 @@ from classroom_mode.sim.scene import MODES, check_modes
 _GAP = 6
 
 
-def contact_sheet(
+def contact_sheet(  # noqa: PLR0913 -- keyword-only options, each named at the call
     out: Path | str,
     *,
     clips_per_mode: int = 3,

@@ -237,7 +237,7 @@ def sidecar_path(video: Path) -> Path:
     return video.with_suffix(".json")
 
 
-def render_stream(
+def render_stream(  # noqa: PLR0913 -- keyword-only options, each named at the call
     timeline: Timeline,
     out: Path | str,
     *,

@@ -37,7 +37,7 @@ def _depthai() -> Any:
 class OakSource(ReconnectingSource):
     """The colour camera of an OAK device (first found, or by MX id / IP), or a file through host-side replay."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 -- keyword-only options, each named at the call
         self,
         camera_id: str,
         *,

@@ -49,7 +49,7 @@ def save_clip(clip: Clip, folder: Path, session: str) -> Path:
 Notify = Callable[[str], None]
 
 
-def record_labelled(
+def record_labelled(  # noqa: PLR0913 -- keyword-only options, each named at the call
     source: FrameSource,
     settings: ClipSettings,
     data_dir: Path,
@@ -124,7 +124,7 @@ def apply_retention(data_dir: Path, rule: Retention, now: datetime | None = None
     return removed
 
 
-def auto_record(
+def auto_record(  # noqa: PLR0913 -- keyword-only options, each named at the call
     source: FrameSource,
     settings: ClipSettings,
     data_dir: Path,

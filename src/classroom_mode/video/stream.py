@@ -24,7 +24,7 @@ from classroom_mode.video.live import Backoff, ReconnectingSource, StatusCallbac
 class StreamSource(ReconnectingSource):
     """An IP camera stream; reconnects forever with backoff, reporting each online/offline change."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 -- keyword-only options, each named at the call
         self,
         camera_id: str,
         url: str,

@@ -25,7 +25,7 @@ def _cv2() -> Any:
 class WebcamSource(ReconnectingSource):
     """A V4L2/DirectShow/AVFoundation camera by index; a pulled cable is an offline spell, then a reconnect."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 -- keyword-only options, each named at the call
         self,
         camera_id: str,
         index: int = 0,

@@ -101,7 +101,7 @@ class ClipBank:
         return int(self.frames.shape[0])
 
     @classmethod
-    def decode(
+    def decode(  # noqa: PLR0913 -- keyword-only options, each named at the call
         cls,
         paths: Sequence[Path],
         *,

@@ -58,7 +58,7 @@ def token_occupancy(people: np.ndarray, tubelet: int, patch: int) -> np.ndarray:
     return (grid.mean(axis=(2, 4, 6)) >= COVERED).reshape(windows, -1)
 
 
-def indicator_room(
+def indicator_room(  # noqa: PLR0913 -- a room's four arrays, then its keyword-only geometry
     frames: np.ndarray,
     people: np.ndarray,
     modes: Sequence[str],

@@ -135,7 +135,7 @@ class Run:
     resumed_from: int | None = None
 
 
-def prepare_run(
+def prepare_run(  # noqa: PLR0913 -- keyword-only options, each named at the call
     recipe: PretrainRecipe,
     data: Path,
     out: Path,
@@ -193,7 +193,7 @@ def _checkpoint_to_continue(
     return None
 
 
-def _clip_bank(
+def _clip_bank(  # noqa: PLR0913 -- the run's inputs and its two callbacks, each used once
     recipe: PretrainRecipe,
     data: Path,
     out: Path,

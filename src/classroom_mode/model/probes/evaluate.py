@@ -11,6 +11,7 @@ fitted on (`calibration.calibrate`); the report keeps it, and the uncertain rate
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -24,7 +25,7 @@ from classroom_mode.model.probes.attentive import AttentiveSettings
 from classroom_mode.model.probes.calibration import calibrate, with_temperature
 from classroom_mode.model.probes.card import Calibration, Confusion, CurvePoint, CVSummary, ModeScores
 from classroom_mode.model.probes.features import FeatureSet
-from classroom_mode.model.probes.probe import encode_labels, fit_probe
+from classroom_mode.model.probes.probe import TrainedProbe, encode_labels, fit_probe
 from classroom_mode.records import ProbeKind
 
 SMALL_CLASS = 10
@@ -48,7 +49,7 @@ class CVReport(CVSummary):
         return self.confusion.classes
 
 
-def cross_validate(
+def cross_validate(  # noqa: PLR0913 -- keyword-only options, each named at the call
     features: FeatureSet,
     labels: Sequence[str],
     *,
@@ -74,31 +75,10 @@ def cross_validate(
     if train_size is not None:
         splits = _cut_training_sides(splits, y, train_size, seed)
         scheme = f"{scheme}, {train_size} training clips per mode"
-    held_out = np.zeros((len(y), len(classes)))
-    far = np.zeros(len(y), dtype=bool)
-    fold_scores, kinds = [], []
-    for train, test in splits:
-        missing = sorted(set(range(len(classes))) - set(y[train].tolist()))
-        if missing:
-            raise UserError(
-                f"{scheme}: a fold's training side has no clips of {', '.join(classes[i] for i in missing)}; "
-                "add clips or groups for that mode"
-            )
-        probe = fit_probe(
-            features.subset(train),
-            [classes[i] for i in y[train]],
-            classes=classes,
-            kind=kind,
-            seed=seed,
-            uncertain_below=uncertain_below,
-            attentive=attentive,
-        )
-        held_out[test] = probe.predict_proba(features.subset(test))
-        far[test] = probe.gate.distances(features.subset(test)) > probe.gate.threshold
-        fold_scores.append(_scores(y[test], held_out[test].argmax(axis=1), len(classes)))
-        kinds.append(probe.kind)
-        if on_fold is not None:
-            on_fold()
+    fit = functools.partial(fit_probe, classes=classes, kind=kind, seed=seed, uncertain_below=uncertain_below,
+                            attentive=attentive)  # fmt: skip
+    _check_training_sides(splits, y, classes, scheme)
+    held_out, far, fold_scores, kinds = _held_out(features, y, classes, splits, fit, on_fold)
     predicted = held_out.argmax(axis=1)
     calibration = calibrate(held_out, y)
     unsure = far | (with_temperature(held_out, calibration.temperature).max(axis=1) < uncertain_below)
@@ -125,7 +105,44 @@ def cross_validate(
     )
 
 
-def learning_curve(
+def _check_training_sides(
+    splits: list[tuple[np.ndarray, np.ndarray]], y: np.ndarray, classes: list[str], scheme: str
+) -> None:
+    """Refuse folds a probe cannot learn every mode from, before any is fitted."""
+    for train, _ in splits:
+        missing = sorted(set(range(len(classes))) - set(y[train].tolist()))
+        if missing:
+            raise UserError(
+                f"{scheme}: a fold's training side has no clips of {', '.join(classes[i] for i in missing)}; "
+                "add clips or groups for that mode"
+            )
+
+
+def _held_out(
+    features: FeatureSet,
+    y: np.ndarray,
+    classes: list[str],
+    splits: list[tuple[np.ndarray, np.ndarray]],
+    fit: Callable[..., TrainedProbe],
+    on_fold: Callable[[], None] | None,
+) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]], list[str]]:
+    """Each fold's probe fitted on its training side and read on its test side: the held-out probabilities of
+    every clip, whether the distance gate called it far, each fold's scores and the probe kind it chose."""
+    held_out = np.zeros((len(y), len(classes)))
+    far = np.zeros(len(y), dtype=bool)
+    fold_scores, kinds = [], []
+    for train, test in splits:
+        probe = fit(features.subset(train), [classes[i] for i in y[train]])
+        held_out[test] = probe.predict_proba(features.subset(test))
+        far[test] = probe.gate.distances(features.subset(test)) > probe.gate.threshold
+        fold_scores.append(_scores(y[test], held_out[test].argmax(axis=1), len(classes)))
+        kinds.append(probe.kind)
+        if on_fold is not None:
+            on_fold()
+    return held_out, far, fold_scores, kinds
+
+
+def learning_curve(  # noqa: PLR0913 -- keyword-only options, each named at the call
     features: FeatureSet,
     labels: Sequence[str],
     sizes: Sequence[int] = LEARNING_CURVE_SIZES,

@@ -120,7 +120,7 @@ class TrainedProbe:
         return self.head.attention(features)[0].reshape(self.head.grid)
 
 
-def fit_probe(
+def fit_probe(  # noqa: PLR0913 -- keyword-only options, each named at the call
     features: FeatureSet,
     labels: Sequence[str],
     *,

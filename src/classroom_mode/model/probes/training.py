@@ -60,7 +60,7 @@ def evaluate_probe(
     )
 
 
-def train_probe(
+def train_probe(  # noqa: PLR0913 -- keyword-only options, each named at the call
     data: LabelledFeatures,
     backbone: Backbone,
     settings: ProbeSettings,

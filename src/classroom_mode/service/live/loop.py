@@ -91,7 +91,7 @@ class _Camera:
 class LiveLoop:
     """Every configured camera's worker, its room's mode model, and the history they write."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 -- config, store and analyzer, then keyword-only seams (feeds, clock, outputs)
         self,
         config: Config,
         store: HistoryStore,
