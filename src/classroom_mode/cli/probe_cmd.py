@@ -207,20 +207,12 @@ def classify(
     config: ConfigOption = None,
 ) -> None:
     """Classify clips with a trained probe: label (or uncertain), confidence and every mode's probability."""
-    from classroom_mode.model.backbone import load_backbone
     from classroom_mode.model.cache import EmbeddingCache
     from classroom_mode.model.embed import embed_paths
-    from classroom_mode.model.probes import load_probe, read_sidecar
+    from classroom_mode.model.probes import load_probe
 
     cfg = config_from(config)
-    made_for = read_sidecar(probe).backbone
-    if model or made_for is None:
-        spec, revision, crop_size = model or cfg.backbone.model, None, cfg.backbone.crop_size
-    else:
-        preprocessing = made_for.preprocessing
-        crop_size = preprocessing.crop_size if preprocessing else None
-        spec, revision = made_for.model_id, made_for.revision
-    backbone = load_backbone(spec, revision=revision, device=cfg.backbone.device, crop_size=crop_size)
+    backbone = _backbone_of(probe, model, cfg)
     trained = load_probe(probe, expect_fingerprint=backbone.fingerprint, expect_dim=backbone.hidden_size)
     if trained.reference is not None:
         backbone = backbone.with_reference(trained.reference)
@@ -260,6 +252,22 @@ def classify(
     print_skipped(result.skipped)
     if not predictions:
         raise UserError("no clip could be classified")
+
+
+def _backbone_of(probe: Path, model: str | None, cfg: Config) -> Backbone:
+    """The backbone a probe was trained on, as its card names it (model and crop size); `--model` (or a card that
+    names none) picks the config's."""
+    from classroom_mode.model.backbone import load_backbone
+    from classroom_mode.model.probes import read_sidecar
+
+    made_for = read_sidecar(probe).backbone
+    if model or made_for is None:
+        spec, revision, crop_size = model or cfg.backbone.model, None, cfg.backbone.crop_size
+    else:
+        preprocessing = made_for.preprocessing
+        crop_size = preprocessing.crop_size if preprocessing else None
+        spec, revision = made_for.model_id, made_for.revision
+    return load_backbone(spec, revision=revision, device=cfg.backbone.device, crop_size=crop_size)
 
 
 def labelled_features(
