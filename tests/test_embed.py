@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -68,6 +69,35 @@ def test_embed_cli_second_run_does_no_encoder_work(cli, data_dir, tmp_path, monk
     summary = json.loads(second.stdout)
     assert (summary["cached"], summary["encoded"], summary["random_weights"]) == (3, 0, True)
     assert summary["skipped"][0]["path"].endswith("broken.mp4")
+
+
+def test_embed_folder_shows_its_run_to_a_watcher_and_checks_a_faster_encoder_against_fp32(data_dir, tmp_path):
+    from classroom_mode.config import parse_config
+    from classroom_mode.model.embed_folder import EmbedOptions, embed_folder
+
+    write_clip(data_dir / "group" / "nested" / "n.mp4", seed=4)  # a clip the layout leaves out
+    shown: list[tuple[str, object]] = []
+
+    class Watcher:
+        def started(self, ranks):
+            shown.append(("started", ranks.world_size))
+
+        def loaded(self, backbone):
+            shown.append(("loaded", backbone.numerics))
+
+        @contextmanager
+        def embedding(self, clips):
+            shown.append(("embedding", clips))
+            yield lambda n: shown.append(("done", n))
+
+    config = parse_config(f"paths: {{cache: {tmp_path / 'folder-cache'}}}")
+    found = embed_folder(data_dir, config, EmbedOptions(model="config:tiny", quantize="int8"), Watcher())
+    assert shown[:3] == [("started", 1), ("loaded", "int8-dynamic"), ("embedding", 4)]
+    assert {what for what, _ in shown[3:]} == {"done"} and sum(n for _, n in shown[3:]) == 4
+    assert (found.cached, found.encoded, found.skipped_on_all_ranks) == (0, 3, 2)
+    assert [Path(s.path).name for s in found.skipped] == ["n.mp4", "broken.mp4"]  # the left-out file first
+    assert found.fidelity_clip is not None and found.fidelity_clip.parent.parent == data_dir
+    assert found.fidelity is not None and 0.9 < found.fidelity <= 1.0 + 1e-6
 
 
 def test_embed_cli_bad_model_is_one_line_exit_2(cli, data_dir, tmp_path):

@@ -76,7 +76,7 @@ def register(app: typer.Typer) -> None:
     app.command("demo")(demo)
 
 
-def demo(
+def demo(  # noqa: PLR0913 -- a Typer command: one parameter per option
     serve: Annotated[bool, typer.Option("--serve/--no-serve", help="serve the dashboard during the live part")] = True,
     small: Annotated[
         bool, typer.Option("--small", help="a smaller, faster run: 16 clips per mode and a shorter timeline")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -18,9 +20,15 @@ from classroom_mode.cli.common import (
     print_json,
     print_skipped,
     progress_bar,
+    quiet_unless_main,
     warn,
 )
 from classroom_mode.errors import ClassroomModeError, UserError
+
+if TYPE_CHECKING:
+    from classroom_mode.model.backbone import Backbone
+    from classroom_mode.model.distributed import Ranks
+    from classroom_mode.model.embed_folder import FolderEmbedding
 
 
 def register(app: typer.Typer) -> None:
@@ -31,7 +39,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(models, name="models")
 
 
-def embed(
+def embed(  # noqa: PLR0913 -- a Typer command: one parameter per option
     data_dir: Annotated[Path, typer.Argument(help="data folder: DATA/<mode>/<clip> and DATA/unlabeled/")],
     model: Annotated[
         str | None, typer.Option("--model", "-m", help="hub id, save_pretrained folder or config:NAME")
@@ -53,73 +61,64 @@ def embed(
     takes the writers in turn; keys are content hashes, so a rank killed and run again re-encodes nothing it
     had cached) and rank 0 reports the totals.
     """
-    from classroom_mode.cli.common import quiet_unless_main
-    from classroom_mode.model import distributed
-    from classroom_mode.model.backbone import backbone_from_config, fidelity_to_fp32, resolve_device
-    from classroom_mode.model.cache import EmbeddingCache
-    from classroom_mode.model.embed import embed_paths
-    from classroom_mode.video.dataset import list_labelled_clips, list_unlabeled_clips, overlooked
+    from classroom_mode.model.embed_folder import EmbedOptions, embed_folder
 
+    options = EmbedOptions(model, device, quantize, exact_tokens, batch_size)
     cfg = config_from(config)
-    paths = [c.path for c in list_labelled_clips(data_dir)] + list_unlabeled_clips(data_dir)
-    if not paths:
-        raise UserError(f"{data_dir}: no clips found (expected DATA/<mode>/<clip> or DATA/unlabeled/<clip>)")
-    ranks, run_device = distributed.start(resolve_device(device or cfg.backbone.device))
-    quiet_unless_main(ranks.is_main)
-    with distributed.stopped_cleanly(ranks, "embedding (what was cached stays cached: run it again)"):
-        # under torchrun the rank's own GPU is already the current one
-        backbone = backbone_from_config(cfg.backbone, model=model, device=run_device.type, quantize=quantize)
-        info(f"backbone: {backbone.describe()}")
-        mine = ranks.shard(paths)
-        with EmbeddingCache(cfg.paths.cache) as cache, progress_bar("embedding", total=len(mine)) as (bar, task):
-            result = embed_paths(
-                mine,
-                backbone,
-                cache,
-                exact_tokens=exact_tokens,
-                batch_size=batch_size,
-                progress=lambda n: bar.advance(task, n),
-            )
-        if not ranks.is_main:  # rank 0 lists its own with the summary
-            for entry in result.skipped:
-                err_console.print(f"rank {ranks.rank}: skipped {entry.path}: {entry.reason}", soft_wrap=True)
-        cached, encoded, failed = (int(n) for n in ranks.sum([result.cached, result.encoded, len(result.skipped)]))
-        ranks.barrier()
-    if not ranks.is_main:
-        return
-    left_out = overlooked(data_dir)  # what the folder holds that is not a clip the layout takes
-    skipped = [*left_out, *result.skipped]
-    fidelity = None
-    if result.encoded and (backbone.numerics != "fp32" or backbone.compiled):
-        first = next(iter(result.embeddings))  # fidelity on one clip: a second model is loaded for it
-        from classroom_mode.video.decode import sample_clip
+    found = embed_folder(data_dir, cfg, options, _Shown())
+    if not found.ranks.is_main:  # rank 0 lists its own with the summary
+        for entry in found.skipped:
+            err_console.print(f"rank {found.ranks.rank}: skipped {entry.path}: {entry.reason}", soft_wrap=True)
+    elif as_json:
+        print_json(_summary(found, cfg.paths.cache))
+    else:
+        _print_outcome(found)
 
-        pixels = backbone.preprocess([sample_clip(first, backbone.frames_per_clip)])
-        fidelity = fidelity_to_fp32(backbone, pixels)
+
+class _Shown:
+    """How `embed` shows a run: rank 0's status lines and progress bar; the other ranks keep quiet."""
+
+    def started(self, ranks: Ranks) -> None:
+        quiet_unless_main(ranks.is_main)
+
+    def loaded(self, backbone: Backbone) -> None:
+        info(f"backbone: {backbone.describe()}")
+
+    @contextmanager
+    def embedding(self, clips: int) -> Iterator[Callable[[int], None]]:
+        with progress_bar("embedding", total=clips) as (bar, task):
+            yield lambda n: bar.advance(task, n)
+
+
+def _summary(found: FolderEmbedding, cache: Path) -> dict[str, Any]:
+    backbone, ranks = found.backbone, found.ranks
     summary: dict[str, Any] = {
         "model": backbone.model_id,
         "random_weights": backbone.random_weights,
         "fingerprint": backbone.fingerprint,
         "numerics": backbone.numerics,
-        "fidelity_cosine_to_fp32": fidelity,
-        "cache": str(cfg.paths.cache),
-        "cached": cached,
-        "encoded": encoded,
+        "fidelity_cosine_to_fp32": found.fidelity,
+        "cache": str(cache),
+        "cached": found.cached,
+        "encoded": found.encoded,
         "ranks": ranks.world_size,
-        "skipped": skipped,
+        "skipped": found.skipped,
     }
     if ranks.distributed:
-        summary["skipped_on_all_ranks"] = failed + len(left_out)  # the list is rank 0's; the others printed theirs
-    if as_json:
-        print_json(summary)
-    else:
-        where = f" on {ranks.world_size} ranks" if ranks.distributed else ""
-        info(f"{cached} cached, {encoded} encoded, {failed + len(left_out)} skipped{where}")
-        if backbone.random_weights:
-            warn("RANDOM weights: these embeddings are for tests and timing only")
-        if fidelity is not None:
-            info(f"{backbone.numerics}: cosine similarity {fidelity:.6f} to the fp32 encoder on {first.name}")
-        print_skipped(skipped)
+        summary["skipped_on_all_ranks"] = found.skipped_on_all_ranks  # the list is rank 0's; the others printed theirs
+    return summary
+
+
+def _print_outcome(found: FolderEmbedding) -> None:
+    backbone, ranks = found.backbone, found.ranks
+    where = f" on {ranks.world_size} ranks" if ranks.distributed else ""
+    info(f"{found.cached} cached, {found.encoded} encoded, {found.skipped_on_all_ranks} skipped{where}")
+    if backbone.random_weights:
+        warn("RANDOM weights: these embeddings are for tests and timing only")
+    if found.fidelity is not None and found.fidelity_clip is not None:
+        on = found.fidelity_clip.name
+        info(f"{backbone.numerics}: cosine similarity {found.fidelity:.6f} to the fp32 encoder on {on}")
+    print_skipped(found.skipped)
 
 
 def models_list(as_json: JsonOption = False) -> None:

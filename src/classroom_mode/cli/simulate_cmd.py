@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypedDict
 
 import typer
 
@@ -11,11 +11,21 @@ from classroom_mode.cli.common import JsonOption, info, print_json, print_skippe
 from classroom_mode.errors import UserError
 
 
+class _Look(TypedDict):
+    """How the clips are rendered, the same for the dataset and the contact sheet."""
+
+    seconds: float
+    fps: float
+    size: tuple[int, int]
+    seed: int
+    modes: list[str] | None
+
+
 def register(app: typer.Typer) -> None:
     app.command("simulate")(simulate)
 
 
-def simulate(
+def simulate(  # noqa: PLR0913 -- a Typer command: one parameter per option
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="dataset folder, or the .mp4 file with --stream")
     ] = None,
@@ -54,6 +64,22 @@ def simulate(
     if stream:
         _stream(out, timeline, sim.parse_events(events), fps, frame_size, seed, as_json)
         return
+    _check_clip_options(out, contact_sheet, clips_per_mode, sheet_clips)
+    look = _Look(seconds=seconds, fps=fps, size=frame_size, seed=seed, modes=mode_list)
+    result: dict[str, str] = {}
+    if out is not None:
+        result["manifest"] = str(_dataset(out, clips_per_mode, workers, look))
+    if contact_sheet is not None:
+        info(f"rendering a contact sheet of {sheet_clips} clips per mode")
+        sheet = sim.contact_sheet(contact_sheet, clips_per_mode=sheet_clips, **look)
+        result["contact_sheet"] = str(sheet)
+        info(f"contact sheet: {sheet}")
+    if as_json:
+        print_json(result)
+
+
+def _check_clip_options(out: Path | None, contact_sheet: Path | None, clips_per_mode: int, sheet_clips: int) -> None:
+    """Every mistake in the options said before anything is rendered, rather than after the dataset is."""
     if out is None and contact_sheet is None:
         raise UserError("--out: required (a dataset folder), unless only --contact-sheet is asked for")
     if clips_per_mode < 1:
@@ -62,29 +88,29 @@ def simulate(
         raise UserError(f"--sheet-clips {sheet_clips}: must be at least 1")
     if out is not None and out.exists() and not out.is_dir():
         raise UserError(f"{out}: exists and is not a directory")
-    result: dict[str, str] = {}
-    if out is not None:
-        with progress_bar("rendering clips", None) as (bar, task):
-            manifest_path = sim.generate_dataset(
-                out, clips_per_mode, seconds=seconds, fps=fps, size=frame_size, seed=seed, modes=mode_list,
-                workers=workers, progress=lambda done, total: bar.update(task, completed=done, total=total),
-            )  # fmt: skip
-        manifest = sim.load_manifest(manifest_path)
-        print_skipped(manifest.skipped)
-        result["manifest"] = str(manifest_path)
-        info(f"{len(manifest.clips)} clips in {out} (manifest: {manifest_path})")
-    if contact_sheet is not None:
-        info(f"rendering a contact sheet of {sheet_clips} clips per mode")
-        sheet = sim.contact_sheet(contact_sheet, clips_per_mode=sheet_clips, modes=mode_list, seconds=seconds,
-                                  fps=fps, size=frame_size, seed=seed)  # fmt: skip
-        result["contact_sheet"] = str(sheet)
-        info(f"contact sheet: {sheet}")
-    if as_json:
-        print_json(result)
 
 
-def _stream(out: Path | None, timeline: str, events: list[str], fps: float, size: tuple[int, int], seed: int,
-            as_json: bool) -> None:  # fmt: skip
+def _dataset(out: Path, clips_per_mode: int, workers: int | None, look: _Look) -> Path:
+    """The labelled dataset under a progress bar, then its count and what it skipped; the manifest's path."""
+    from classroom_mode import sim
+
+    with progress_bar("rendering clips", None) as (bar, task):
+        manifest_path = sim.generate_dataset(
+            out,
+            clips_per_mode,
+            workers=workers,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+            **look,
+        )
+    manifest = sim.load_manifest(manifest_path)
+    print_skipped(manifest.skipped)
+    info(f"{len(manifest.clips)} clips in {out} (manifest: {manifest_path})")
+    return manifest_path
+
+
+def _stream(  # noqa: PLR0913 -- the stream's options as `simulate` parsed them
+    out: Path | None, timeline: str, events: list[str], fps: float, size: tuple[int, int], seed: int, as_json: bool
+) -> None:
     from classroom_mode.sim.stream import Stream, check_stream_path, sidecar_path, write_stream
 
     if out is None:

@@ -25,61 +25,73 @@ if TYPE_CHECKING:
     from classroom_mode.model.jepa.summary import TrainingSummary
 
 
+# pretrain's longer options, named once so that each parameter of its signature is one line
+RecipeOption = Annotated[
+    Path | None,
+    typer.Option("--recipe", help="YAML file of recipe fields (see recipes/); every field has a default"),
+]
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        help="override one recipe field, NAME=VALUE (YAML value), e.g. --set lr=1e-4 --set teacher=frozen",
+    ),
+]
+ArchOption = Annotated[
+    str | None, typer.Option("--arch", help="train from scratch with a named architecture: small, small8")
+]
+InitOption = Annotated[str | None, typer.Option("--init", help="backbone to adapt: hub id or directory")]
+StepsOption = Annotated[int | None, typer.Option("--steps", min=1, help="optimizer steps in the whole run")]
+RunSeedOption = Annotated[int | None, typer.Option("--seed", help="seed of the weights, batches, crops and masks")]
+EraseRoomFlag = Annotated[
+    bool,
+    typer.Option(
+        "--erase-room",
+        help="train on each camera's windows minus its median frame; the model then reads only room-erased clips",
+    ),
+]
+IndicatorRoomsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--indicator-rooms",
+        help="simulator room seeds (e.g. 30000-30003) on which to measure whether the tokens encode people",
+    ),
+]
+StopUnlessBetterAtOption = Annotated[
+    int | None,
+    typer.Option(
+        "--stop-unless-better-at", min=1, help="stop here, writing no model, unless the indicator beats step 0"
+    ),
+]
+DtypeOption = Annotated[Literal["float32", "float16"], typer.Option("--dtype", help="weights of the exported model")]
+ForceOption = Annotated[
+    bool, typer.Option("--force", help="resume with changed options, or start over in a used --out")
+]
+
+
 def register(app: typer.Typer) -> None:
     app.command("pretrain")(pretrain)
     app.command("surprise")(surprise)
 
 
-def pretrain(
+def pretrain(  # noqa: PLR0913 -- a Typer command: one parameter per option
     data: Annotated[Path, typer.Option("--data", help="folder of clips, read recursively (labelled or unlabeled/)")],
     out: Annotated[Path, typer.Option("--out", help="run folder: checkpoints, decoded clips, model/")],
-    recipe: Annotated[
-        Path | None,
-        typer.Option("--recipe", help="YAML file of recipe fields (see recipes/); every field has a default"),
-    ] = None,
-    settings: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--set",
-            help="override one recipe field, NAME=VALUE (YAML value), e.g. --set lr=1e-4 --set teacher=frozen",
-        ),
-    ] = None,
-    arch: Annotated[
-        str | None, typer.Option("--arch", help="train from scratch with a named architecture: small, small8")
-    ] = None,
-    init: Annotated[str | None, typer.Option("--init", help="backbone to adapt: hub id or directory")] = None,
-    steps: Annotated[int | None, typer.Option("--steps", min=1, help="optimizer steps in the whole run")] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="seed of the weights, batches, crops and masks")] = None,
-    erase_room: Annotated[
-        bool,
-        typer.Option(
-            "--erase-room",
-            help="train on each camera's windows minus its median frame; the model then reads only room-erased clips",
-        ),
-    ] = False,
+    recipe: RecipeOption = None,
+    settings: SetOption = None,
+    arch: ArchOption = None,
+    init: InitOption = None,
+    steps: StepsOption = None,
+    seed: RunSeedOption = None,
+    erase_room: EraseRoomFlag = False,
     old_config: Annotated[str | None, typer.Option("--config", hidden=True)] = None,
-    indicator_rooms: Annotated[
-        str | None,
-        typer.Option(
-            "--indicator-rooms",
-            help="simulator room seeds (e.g. 30000-30003) on which to measure whether the tokens encode people",
-        ),
-    ] = None,
+    indicator_rooms: IndicatorRoomsOption = None,
     indicator_every: Annotated[int, typer.Option("--indicator-every", min=1)] = 250,
-    stop_unless_better_at: Annotated[
-        int | None,
-        typer.Option(
-            "--stop-unless-better-at", min=1, help="stop here, writing no model, unless the indicator beats step 0"
-        ),
-    ] = None,
+    stop_unless_better_at: StopUnlessBetterAtOption = None,
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda or mps")] = "auto",
-    dtype: Annotated[
-        Literal["float32", "float16"], typer.Option("--dtype", help="weights of the exported model")
-    ] = "float32",
+    dtype: DtypeOption = "float32",
     resume: Annotated[bool, typer.Option("--resume", help="continue the run saved in --out")] = False,
-    force: Annotated[
-        bool, typer.Option("--force", help="resume with changed options, or start over in a used --out")
-    ] = False,
+    force: ForceOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Adapt an encoder to unlabeled footage (or train the small one from scratch) with the V-JEPA objective.
@@ -194,7 +206,7 @@ def _report(summary: TrainingSummary, out: Path, as_json: bool) -> None:
     )
 
 
-def surprise(
+def surprise(  # noqa: PLR0913 -- a Typer command: one parameter per option
     clips: Annotated[list[Path] | None, typer.Argument(help="clips to score (one energy each)")] = None,
     stream: Annotated[
         Path | None, typer.Option("--stream", help="slide a window over this video file, one line per window")
@@ -287,7 +299,7 @@ def _stream(scorer, path: Path, every: float, window: float, thresholds, as_json
             start += every
 
 
-def _train(
+def _train(  # noqa: PLR0913 -- the run as `pretrain` resolved it, passed on once
     device, ranks, recipe, data: Path, out: Path, resume: bool, force: bool, dtype, indicator
 ) -> TrainingSummary:
     """Decode (or reuse) the clips, build or resume the trainer, train with progress bars; the run's summary."""

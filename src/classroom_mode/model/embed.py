@@ -88,76 +88,98 @@ def embed_paths(
     progress: Callable[[int], None] | None = None,
 ) -> EmbeddedClips:
     """Embeddings of clip files (cached ones read back, the rest encoded and cached); `progress(n)` per n done."""
-    result = EmbeddedClips()
-    advance = progress or (lambda _n: None)
-    todo: list[tuple[Path, str]] = []
-    for raw in paths:
-        path = Path(raw)
-        try:
-            check_clip_file(path)  # a pipe or a device would be hashed forever
-            todo.append((path, embedding_key(file_hash(path), backbone, exact_tokens=exact_tokens)))
-        except UserError as exc:
-            result.skipped.append(Skipped(path=str(path), reason=str(exc).removeprefix(f"{path}: ")))
-            advance(1)
-        except OSError as exc:
-            result.skipped.append(Skipped(path=str(path), reason=f"cannot read ({exc.strerror or exc})"))
-            advance(1)
+    run = _EmbedRun(backbone, cache, exact_tokens, progress or (lambda _n: None))
+    todo = run.uncached(run.keyed(paths))
+    if todo:
+        run.encode(todo, batch_size or auto_batch_size(backbone))
+    return run.result
 
-    if cache is not None and todo:
-        hits = cache.get_many([key for _, key in todo])
+
+@dataclass
+class _EmbedRun:
+    """One `embed_paths` call: its settings, what it has found so far, and the progress it reports."""
+
+    backbone: Backbone
+    cache: EmbeddingCache | None
+    exact_tokens: bool
+    advance: Callable[[int], None]
+    result: EmbeddedClips = field(default_factory=EmbeddedClips)
+
+    def skip(self, path: Path, reason: str) -> None:
+        self.result.skipped.append(Skipped(path=str(path), reason=reason))
+        self.advance(1)
+
+    def keyed(self, paths: Iterable[Path | str]) -> list[tuple[Path, str]]:
+        """Each readable clip with its cache key; a file that cannot be hashed is skipped here, before any decoding."""
+        todo: list[tuple[Path, str]] = []
+        for raw in paths:
+            path = Path(raw)
+            try:
+                check_clip_file(path)  # a pipe or a device would be hashed forever
+                todo.append((path, embedding_key(file_hash(path), self.backbone, exact_tokens=self.exact_tokens)))
+            except UserError as exc:
+                self.skip(path, str(exc).removeprefix(f"{path}: "))
+            except OSError as exc:
+                self.skip(path, f"cannot read ({exc.strerror or exc})")
+        return todo
+
+    def uncached(self, todo: list[tuple[Path, str]]) -> list[tuple[Path, str]]:
+        """The clips the cache does not hold; those it holds are read back in one query."""
+        if self.cache is None or not todo:
+            return todo
+        hits = self.cache.get_many([key for _, key in todo])
         for path, key in todo:
             if key in hits:
-                result.embeddings[path] = hits[key]
-        todo = [(path, key) for path, key in todo if key not in hits]
-        result.cached = len(result.embeddings)
-        advance(result.cached)
-    if not todo:
-        return result
+                self.result.embeddings[path] = hits[key]
+        self.result.cached = len(self.result.embeddings)
+        self.advance(self.result.cached)
+        return [(path, key) for path, key in todo if key not in hits]
 
-    size = batch_size or auto_batch_size(backbone)
-    decoded: queue.Queue = queue.Queue(maxsize=2 * size)
-    stop = threading.Event()
-    worker = threading.Thread(target=_decode_worker, args=(todo, backbone, decoded, stop), daemon=True)
-    worker.start()
-    try:
-        done = False
-        while not done:
-            batch: list[_Decoded] = []
-            while len(batch) < size:
-                item = decoded.get()
-                if item is None:
-                    done = True
-                    break
-                if isinstance(item, BaseException):
-                    raise item
-                if item.error is not None:
-                    result.skipped.append(Skipped(path=str(item.path), reason=item.error))
-                    advance(1)
-                else:
-                    batch.append(item)
-            if batch:
-                _encode_batch(batch, backbone, cache, exact_tokens, result)
-                advance(len(batch))
-    finally:
-        stop.set()
-        while worker.is_alive():  # unblock a worker waiting on a full queue
-            with contextlib.suppress(queue.Empty):
-                decoded.get(timeout=0.1)
-        worker.join()
-    return result
+    def encode(self, todo: list[tuple[Path, str]], size: int) -> None:
+        """Encode in batches of `size` while a worker thread decodes the next clips; the worker is stopped and
+        joined however this ends, so no thread outlives the call."""
+        decoded: queue.Queue = queue.Queue(maxsize=2 * size)
+        stop = threading.Event()
+        worker = threading.Thread(target=_decode_worker, args=(todo, self.backbone, decoded, stop), daemon=True)
+        worker.start()
+        try:
+            done = False
+            while not done:
+                batch, done = self._next_batch(decoded, size)
+                if batch:
+                    self._encode_batch(batch)
+                    self.advance(len(batch))
+        finally:
+            stop.set()
+            while worker.is_alive():  # unblock a worker waiting on a full queue
+                with contextlib.suppress(queue.Empty):
+                    decoded.get(timeout=0.1)
+            worker.join()
 
+    def _next_batch(self, decoded: queue.Queue, size: int) -> tuple[list[_Decoded], bool]:
+        """Up to `size` decoded clips, skipping those that failed to decode; True once the worker has finished."""
+        batch: list[_Decoded] = []
+        while len(batch) < size:
+            item = decoded.get()
+            if item is None:
+                return batch, True
+            if isinstance(item, BaseException):
+                raise item
+            if item.error is not None:
+                self.skip(item.path, item.error)
+            else:
+                batch.append(item)
+        return batch, False
 
-def _encode_batch(
-    batch: list[_Decoded], backbone: Backbone, cache: EmbeddingCache | None, exact_tokens: bool, result: EmbeddedClips
-) -> None:
-    # a batch holds only items decoded without an error, which carry their pixels
-    features = backbone.encode(torch.stack([cast(torch.Tensor, item.pixels) for item in batch])).cpu()
-    embeddings = [
-        backbone.embedding_from_features(f, item.key, exact_tokens=exact_tokens)
-        for f, item in zip(features, batch, strict=True)
-    ]
-    if cache is not None:
-        cache.put_many(embeddings)
-    for item, embedding in zip(batch, embeddings, strict=True):
-        result.embeddings[item.path] = embedding
-    result.encoded += len(batch)
+    def _encode_batch(self, batch: list[_Decoded]) -> None:
+        # a batch holds only items decoded without an error, which carry their pixels
+        features = self.backbone.encode(torch.stack([cast(torch.Tensor, item.pixels) for item in batch])).cpu()
+        embeddings = [
+            self.backbone.embedding_from_features(f, item.key, exact_tokens=self.exact_tokens)
+            for f, item in zip(features, batch, strict=True)
+        ]
+        if self.cache is not None:
+            self.cache.put_many(embeddings)
+        for item, embedding in zip(batch, embeddings, strict=True):
+            self.result.embeddings[item.path] = embedding
+        self.result.encoded += len(batch)

@@ -10,7 +10,9 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -123,14 +125,42 @@ def _room_changes(rng: np.random.Generator, seconds: float) -> list[dict[str, An
     return sorted(changes, key=lambda c: c["at"])
 
 
-def _render_job(out_dir: str, mode: str, index: int, seed: int, seconds: float, fps: float, size: tuple[int, int]):
+def _render_job(  # noqa: PLR0913 -- one pool job's fields, flat so they pickle cheaply to a worker
+    out_dir: str, mode: str, index: int, seed: int, seconds: float, fps: float, size: tuple[int, int]
+):
     frames, truth = render_clip(mode, seed, seconds=seconds, fps=fps, size=size)
-    relative = f"{mode}/{mode}-{index:04d}.mp4"
-    write_mp4(Path(out_dir) / relative, frames, fps)
-    return {"path": relative, "index": index, **truth}
+    write_mp4(Path(out_dir) / _clip_path(mode, index), frames, fps)
+    return {"path": _clip_path(mode, index), "index": index, **truth}
 
 
-def generate_dataset(
+def _clip_path(mode: str, index: int) -> str:
+    return f"{mode}/{mode}-{index:04d}.mp4"
+
+
+_Job = tuple[str, int, int]
+"""(mode, index, seed) of one clip of a dataset."""
+
+
+@dataclass
+class _Rendered:
+    """The clips rendered so far and those that failed, each reported to `progress` as it finishes, in whatever
+    order the workers finish them."""
+
+    total: int
+    progress: Callable[[int, int], None] | None
+    clips: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+
+    def done(self, job: _Job, result: dict[str, Any] | None, error: BaseException | None) -> None:
+        if error is not None:
+            self.skipped.append(Skipped(path=_clip_path(job[0], job[1]), reason=f"{type(error).__name__}: {error}"))
+        else:
+            self.clips.append(result)  # type: ignore[arg-type]
+        if self.progress is not None:
+            self.progress(len(self.clips) + len(self.skipped), self.total)
+
+
+def generate_dataset(  # noqa: PLR0913 -- keyword-only options, each named at the call
     out_dir: Path | str,
     clips_per_mode: int,
     *,
@@ -155,41 +185,35 @@ def generate_dataset(
         raise UserError(f"{out}: exists and is not a directory")
     out.mkdir(parents=True, exist_ok=True)
     jobs = [(m, i, clip_seed(seed, m, i)) for m in modes for i in range(clips_per_mode)]
-    workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
-    clips: list[dict[str, Any]] = []
-    skipped: list[dict[str, str]] = []
-
-    def done(job: tuple[str, int, int], result: dict[str, Any] | None, error: BaseException | None) -> None:
-        if error is not None:
-            skipped.append(
-                {"path": f"{job[0]}/{job[0]}-{job[1]:04d}.mp4", "reason": f"{type(error).__name__}: {error}"}
-            )
-        else:
-            clips.append(result)  # type: ignore[arg-type]
-        if progress is not None:
-            progress(len(clips) + len(skipped), len(jobs))
-
-    if workers == 1:
-        for job in jobs:
-            try:
-                done(job, _render_job(str(out), *job, seconds, fps, size), None)
-            except Exception as exc:  # a batch goes on past one bad clip
-                done(job, None, exc)
-    else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            pending = {pool.submit(_render_job, str(out), *job, seconds, fps, size): job for job in jobs}
-            while pending:
-                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    job = pending.pop(future)
-                    error = future.exception()
-                    done(job, None if error else future.result(), error)
-    clips.sort(key=lambda c: (modes.index(c["mode"]), c["index"]))
+    rendered = _Rendered(len(jobs), progress)
+    render = partial(_render_job, str(out), seconds=seconds, fps=fps, size=size)
+    _render_all(jobs, render, max(1, min(workers or os.cpu_count() or 1, len(jobs))), rendered)
+    rendered.clips.sort(key=lambda c: (modes.index(c["mode"]), c["index"]))
     manifest = DatasetManifest(
         created=datetime.now(UTC).replace(microsecond=0),
         params=DatasetParams(clips_per_mode=clips_per_mode, seconds=seconds, fps=fps, size=size, seed=seed),
         modes=modes,
-        clips=[DatasetClip.model_validate(clip) for clip in clips],
-        skipped=[Skipped.model_validate(s) for s in skipped],
+        clips=[DatasetClip.model_validate(clip) for clip in rendered.clips],
+        skipped=rendered.skipped,
     )
     return write_manifest(out, manifest)
+
+
+def _render_all(jobs: list[_Job], render: Callable[..., dict[str, Any]], workers: int, rendered: _Rendered) -> None:
+    """Each job rendered (in this process when there is one worker, else in a process pool), a batch going on
+    past a clip that fails."""
+    if workers == 1:
+        for job in jobs:
+            try:
+                rendered.done(job, render(*job), None)
+            except Exception as exc:  # a batch goes on past one bad clip
+                rendered.done(job, None, exc)
+        return
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        pending = {pool.submit(render, *job): job for job in jobs}
+        while pending:
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                job = pending.pop(future)
+                error = future.exception()
+                rendered.done(job, None if error else future.result(), error)

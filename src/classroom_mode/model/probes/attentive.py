@@ -240,28 +240,66 @@ def _train_grid(
     """Train one head per (lr, wd) on shared batches; return the head with the best validation score,
     its softmax temperature fitted on the same validation split, and the scores of the grid."""
     assert features.tokens is not None and features.grid is not None
+    clips = _split(features.tokens, y, n_classes, seed, settings)
+    template = AttentiveClassifier(features.dim, features.grid, n_classes, settings)
+    if template.background is not None:  # unlabelled statistics of the clips this probe is fitted on
+        template.background.copy_(clips.tokens.mean(dim=0))
+    grid = [(lr, wd) for lr in settings.learning_rates for wd in settings.weight_decays]
+    heads = [copy.deepcopy(template) for _ in grid]  # same start for every grid point: only lr and wd differ
+    best = _train_heads(heads, grid, clips, seed, settings)
+    scores = [(record.balanced_accuracy, -record.loss) for record in best]
+    winner = max(range(len(grid)), key=lambda i: scores[i])
+    heads[winner].load_state_dict(best[winner].state)
+    with torch.no_grad():
+        val_logits = heads[winner].eval()(clips.tokens[clips.val])[0].numpy().astype(np.float64)
+    temperature = fit_temperature(val_logits, y[clips.val], TEMPERATURES)
+    return heads[winner], temperature, _chosen(grid, best, winner)
+
+
+@dataclass
+class _Clips:
+    """What the grid is fitted on: every clip's tokens and label, the two sides of the inner validation split, and
+    the loss weighted by the training side's class counts."""
+
+    tokens: torch.Tensor
+    labels: torch.Tensor
+    train: np.ndarray
+    val: np.ndarray
+    loss_fn: nn.Module
+    n_classes: int
+
+
+def _split(tokens: np.ndarray, y: np.ndarray, n_classes: int, seed: int, settings: AttentiveSettings) -> _Clips:
+    """A stratified validation split large enough to hold every class, and a class-balanced loss, so a mode with
+    few clips weighs as much as the others in both training and the choice of head."""
     train, val = train_test_split(
         np.arange(len(y)),
         test_size=max(settings.val_fraction, n_classes / len(y)),
         stratify=y,
         random_state=seed,
     )
-    tokens, labels = torch.from_numpy(features.tokens), torch.from_numpy(y).long()
+    labels = torch.from_numpy(y).long()
     counts = torch.bincount(labels[train], minlength=n_classes).float()
-    loss_fn = nn.CrossEntropyLoss(weight=counts.sum() / (n_classes * counts))  # class-balanced
+    loss_fn = nn.CrossEntropyLoss(weight=counts.sum() / (n_classes * counts))
+    return _Clips(torch.from_numpy(tokens), labels, train, val, loss_fn, n_classes)
 
-    template = AttentiveClassifier(features.dim, features.grid, n_classes, settings)
-    if template.background is not None:  # unlabelled statistics of the clips this probe is fitted on
-        template.background.copy_(tokens.mean(dim=0))
-    grid = [(lr, wd) for lr in settings.learning_rates for wd in settings.weight_decays]
-    heads = [copy.deepcopy(template) for _ in grid]  # same start for every grid point: only lr and wd differ
+
+def _train_heads(
+    heads: list[AttentiveClassifier],
+    grid: list[tuple[float, float]],
+    clips: _Clips,
+    seed: int,
+    settings: AttentiveSettings,
+) -> list[_Best]:
+    """All heads on the same shuffled batches, one optimizer with a parameter group per grid point, until every head
+    has gone `patience` epochs without a better validation loss; each head's best epoch."""
     optimizer = torch.optim.AdamW(
         [
             {"params": head.parameters(), "lr": lr, "weight_decay": wd}
             for head, (lr, wd) in zip(heads, grid, strict=True)
         ]
     )
-    steps_per_epoch = math.ceil(len(train) / settings.batch_size)
+    steps_per_epoch = math.ceil(len(clips.train) / settings.batch_size)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, _schedule(settings.max_epochs * steps_per_epoch, settings.warmup_fraction)
     )
@@ -270,25 +308,27 @@ def _train_grid(
     for epoch in range(settings.max_epochs):
         for head in heads:
             head.train()
-        order = torch.from_numpy(train)[torch.randperm(len(train), generator=generator)]
+        order = torch.from_numpy(clips.train)[torch.randperm(len(clips.train), generator=generator)]
         for batch in order.split(settings.batch_size):
             optimizer.zero_grad(set_to_none=True)
             # parameters are disjoint, so the gradient of the sum is each head's own gradient
-            loss = sum(loss_fn(head(tokens[batch])[0], labels[batch]) for head in heads)
+            loss = sum(clips.loss_fn(head(clips.tokens[batch])[0], clips.labels[batch]) for head in heads)
             loss.backward()
             optimizer.step()
             scheduler.step()
         for head, record in zip(heads, best, strict=True):
-            record.update(epoch, head, *_validate(head, tokens[val], labels[val], loss_fn, n_classes))
+            validated = _validate(
+                head, clips.tokens[clips.val], clips.labels[clips.val], clips.loss_fn, clips.n_classes
+            )
+            record.update(epoch, head, *validated)
         if all(epoch - record.epoch >= settings.patience for record in best):
             break
-    scores = [(record.balanced_accuracy, -record.loss) for record in best]
-    winner = max(range(len(grid)), key=lambda i: scores[i])
-    heads[winner].load_state_dict(best[winner].state)
-    with torch.no_grad():
-        val_logits = heads[winner].eval()(tokens[val])[0].numpy().astype(np.float64)
-    temperature = fit_temperature(val_logits, y[val], TEMPERATURES)
-    chosen = {
+    return best
+
+
+def _chosen(grid: list[tuple[float, float]], best: list[_Best], winner: int) -> dict[str, Any]:
+    """The kept grid point and its validation scores, beside every point's, for the probe's sidecar."""
+    return {
         "lr": grid[winner][0],
         "weight_decay": grid[winner][1],
         "best_epoch": best[winner].epoch,
@@ -299,7 +339,6 @@ def _train_grid(
             for (lr, wd), r in zip(grid, best, strict=True)
         ],
     }
-    return heads[winner], temperature, chosen
 
 
 @dataclass
