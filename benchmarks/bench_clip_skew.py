@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -33,41 +32,20 @@ from classroom_mode.sim.room_dataset import SettledClips
 from classroom_mode.video.clips import ClipBuilder, clip_from_frames
 from classroom_mode.video.decode import sample_clip
 from classroom_mode.video.recorder import save_clip
-from classroom_mode.video.source import Frame, FrameSource, SourceStatus
+from classroom_mode.video.source import Frame, HeldFrames
 from classroom_mode.video.writer import as_stored, write_mp4
 from doc_page import benchmark_page, machine, write_section
 
 NAME = "bench_clip_skew"
 
 
-class Replay(FrameSource):
-    """A live camera showing given frames at `fps`, then holding still."""
-
-    def __init__(self, images: list[np.ndarray], fps: float) -> None:
-        super().__init__("cam")
-        self.images, self.fps = images, fps
-        self._closed = threading.Event()
-
-    def frames(self) -> Iterator[Frame]:
-        for i, image in enumerate(self.images):
-            yield Frame(image, i / self.fps, datetime.now(UTC))
-        self._closed.wait()
-
-    @property
-    def status(self) -> SourceStatus:
-        return "online"
-
-    def close(self) -> None:
-        self._closed.set()
-
-
 def three_readings(images: list[np.ndarray], frames: int, folder: Path) -> dict[str, Clip]:
     """The recording of `images`, the live window of them, and the same frames unconverted."""
     images = [*images, images[-1]]  # one frame past the window, so both cuts can end
     settings = ClipSettings(frames=frames, seconds=CLIP_SECONDS)
-    with ClipBuilder(Replay(images, CLIP_FPS), settings) as builder:
+    with ClipBuilder(HeldFrames("cam", images, CLIP_FPS), settings) as builder:
         recorded = sample_clip(save_clip(builder.record(0.0, timeout=10), folder, "s1"), frames)
-    with ClipBuilder(Replay(images, CLIP_FPS), settings) as builder:
+    with ClipBuilder(HeldFrames("cam", images, CLIP_FPS), settings) as builder:
         live = builder.latest(timeout=10)
     assert live is not None
     stamped = [Frame(image, i / CLIP_FPS, datetime.now(UTC)) for i, image in enumerate(images)]

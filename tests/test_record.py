@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import itertools
 import os
-import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,7 +19,7 @@ from classroom_mode.video.decode import probe_video, sample_clip
 from classroom_mode.video.file_source import FileSource
 from classroom_mode.video.recorder import Retention, apply_retention, save_clip
 from classroom_mode.video.sessions import session_of
-from classroom_mode.video.source import Frame, FrameSource, SourceStatus
+from classroom_mode.video.source import Frame, HeldFrames
 from video_helpers import cfr_times, read_index, write_indexed
 
 
@@ -163,27 +161,6 @@ def test_durations_read_like_people_write_them() -> None:
             parse_duration(bad, "--every")
 
 
-class _Replay(FrameSource):
-    """A live camera showing given frames at `fps`, then holding still."""
-
-    def __init__(self, images: list[np.ndarray], fps: float) -> None:
-        super().__init__("cam")
-        self.images, self.fps = images, fps
-        self._closed = threading.Event()
-
-    def frames(self) -> Iterator[Frame]:
-        for i, image in enumerate(self.images):
-            yield Frame(image, i / self.fps, datetime.now(UTC))
-        self._closed.wait()
-
-    @property
-    def status(self) -> SourceStatus:
-        return "online"
-
-    def close(self) -> None:
-        self._closed.set()
-
-
 def test_a_live_window_reads_as_the_recording_of_the_same_frames(tmp_path: Path) -> None:
     """The probe learns from recorded files and reads live windows: the two must be the same clip to the model.
     What is left between them is H.264's own loss, a fraction of what the colour conversion alone would cost."""
@@ -195,9 +172,9 @@ def test_a_live_window_reads_as_the_recording_of_the_same_frames(tmp_path: Path)
     scene = next(iter(SettledClips(1, seed=1, seconds=3.0, fps=8.0, size=(128, 128))))
     images = [*scene.frames, scene.frames[-1]]  # one frame past the window, so both cuts can end
     settings = ClipSettings(frames=backbone.frames_per_clip, seconds=3.0)
-    with ClipBuilder(_Replay(images, 8.0), settings) as builder:
+    with ClipBuilder(HeldFrames("cam", images, 8.0), settings) as builder:
         recorded = sample_clip(save_clip(builder.record(0.0, timeout=10), tmp_path, "s1"), backbone.frames_per_clip)
-    with ClipBuilder(_Replay(images, 8.0), settings) as builder:
+    with ClipBuilder(HeldFrames("cam", images, 8.0), settings) as builder:
         live = builder.latest(timeout=10)
     assert live is not None
     frames = [Frame(image, i / 8.0, datetime.now(UTC)) for i, image in enumerate(images)]

@@ -7,9 +7,10 @@ stream, an OAK-D, a looping file and the simulator's classroom are interchangeab
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
 
 import numpy as np
@@ -51,3 +52,25 @@ class FrameSource(abc.ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class HeldFrames(FrameSource):
+    """A camera showing given frames at `fps` from timestamp 0, then holding still until closed: the same
+    frames offered to a live cut and to a recording, to compare the two."""
+
+    def __init__(self, camera_id: str, images: Sequence[np.ndarray], fps: float) -> None:
+        super().__init__(camera_id)
+        self.images, self.fps = images, fps
+        self._closed = threading.Event()
+
+    def frames(self) -> Iterator[Frame]:
+        for i, image in enumerate(self.images):
+            yield Frame(image, i / self.fps, datetime.now(UTC))
+        self._closed.wait()
+
+    @property
+    def status(self) -> SourceStatus:
+        return "online"
+
+    def close(self) -> None:
+        self._closed.set()
