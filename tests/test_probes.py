@@ -337,11 +337,12 @@ def test_uncertain_for_low_confidence_and_far_from_every_class(attentive, data):
 
 def test_classify_refuses_an_embedding_from_another_backbone(attentive):
     embeddings, _ = synthetic_embeddings(1, seed=5)
-    attentive.meta = {"backbone": {"fingerprint": "abc123"}}
+    card = attentive.card.model_copy(update={"backbone": BackboneRecord(model_id="tiny", fingerprint="abc123")})
+    probe = replace(attentive, card=card)
     ours = replace(embeddings[0], meta={"fingerprint": "abc123"})
-    assert attentive.classify(ours, camera_id="cam", at=NOW).camera_id == "cam"
+    assert probe.classify(ours, camera_id="cam", at=NOW).camera_id == "cam"
     with pytest.raises(UserError, match="trained on fingerprint abc123"):
-        attentive.classify(replace(ours, meta={"fingerprint": "zzz"}), camera_id="cam", at=NOW)
+        probe.classify(replace(ours, meta={"fingerprint": "zzz"}), camera_id="cam", at=NOW)
 
 
 def test_attention_map_and_explain_picture(attentive, tmp_path):
