@@ -72,62 +72,119 @@ def room_seed(seed: int) -> int:
     return 10_000 + seed
 
 
+ServeOption = Annotated[bool, typer.Option("--serve/--no-serve", help="serve the dashboard during the live part")]
+SmallOption = Annotated[
+    bool, typer.Option("--small", help="a smaller, faster run: 16 clips per mode and a shorter timeline")
+]
+OutOption = Annotated[Path, typer.Option("--out", help="folder for the dataset, probe, config and history")]
+PortOption = Annotated[int, typer.Option("--port", min=1, max=65535, help="dashboard port")]
+KeepServingOption = Annotated[
+    bool, typer.Option("--keep-serving", help="keep the dashboard up after the run, until Ctrl-C")
+]
+MinAgreementOption = Annotated[
+    float | None, typer.Option("--min-agreement", min=0, max=1, help="exit 1 if the live agreement is lower")
+]
+DemoSeedOption = Annotated[int, typer.Option("--seed", help="seed of the dataset, the probe and the live room")]
+MqttOption = Annotated[
+    str, typer.Option("--mqtt", help="HOST:PORT of an MQTT broker: the room's events go there when it answers")
+]
+DemoModelOption = Annotated[
+    str, typer.Option("--model", "-m", help="backbone (default: the project's own small V-JEPA model)")
+]
+
+
 def register(app: typer.Typer) -> None:
     app.command("demo")(demo)
 
 
 def demo(  # noqa: PLR0913 -- a Typer command: one parameter per option
-    serve: Annotated[bool, typer.Option("--serve/--no-serve", help="serve the dashboard during the live part")] = True,
-    small: Annotated[
-        bool, typer.Option("--small", help="a smaller, faster run: 16 clips per mode and a shorter timeline")
-    ] = False,
-    out: Annotated[Path, typer.Option("--out", help="folder for the dataset, probe, config and history")] = Path(
-        "demo-output"
-    ),
-    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="dashboard port")] = 8765,
-    keep_serving: Annotated[
-        bool, typer.Option("--keep-serving", help="keep the dashboard up after the run, until Ctrl-C")
-    ] = False,
-    min_agreement: Annotated[
-        float | None, typer.Option("--min-agreement", min=0, max=1, help="exit 1 if the live agreement is lower")
-    ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="seed of the dataset, the probe and the live room")] = 0,
-    mqtt: Annotated[
-        str,
-        typer.Option("--mqtt", help="HOST:PORT of an MQTT broker: the room's events go there when it answers"),
-    ] = DEMO_BROKER,
-    model: Annotated[
-        str, typer.Option("--model", "-m", help="backbone (default: the project's own small V-JEPA model)")
-    ] = SHIPPED_MODEL_ID,
+    serve: ServeOption = True,
+    small: SmallOption = False,
+    out: OutOption = Path("demo-output"),
+    port: PortOption = 8765,
+    keep_serving: KeepServingOption = False,
+    min_agreement: MinAgreementOption = None,
+    seed: DemoSeedOption = 0,
+    mqtt: MqttOption = DEMO_BROKER,
+    model: DemoModelOption = SHIPPED_MODEL_ID,
     erase_room: probe_cmd.EraseRoomOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Run the whole pipeline offline on simulated footage and report how well it agrees with ground truth."""
-    preset = SMALL if small else FULL
-    timings: dict[str, float] = {}
-    started = time.perf_counter()
-    broker = _reachable_broker(mqtt)
-    config_path = _write_config(out, preset, seed, model, broker)
-    config = load_config(config_path)
-    if broker is not None:
-        info(f"the room's events go to the MQTT broker at {mqtt} (topics classroom-mode/{ROOM}/..., Home Assistant "
-             "discovery on)")  # fmt: skip
+    run = DemoRun(SMALL if small else FULL, out, seed, model, mqtt, erase_room)
+    outcome = run_demo(run, LiveView(serve, port, keep_serving), tables_to_stderr=as_json)
+    if as_json:
+        print_json(outcome.summary())
     else:
-        info(
-            f"no MQTT broker answers at {mqtt}, so the room's events go nowhere but the dashboard: start one "
-            "(apt install mosquitto) and run the demo again, or see the README's 'Make the room react'"
-        )
+        _print_outcome(outcome)
+    agreement = outcome.scores["agreement"]
+    if min_agreement is not None and agreement < min_agreement:
+        raise ClassroomModeError(f"agreement {agreement:.2f} is below --min-agreement {min_agreement}")
 
+
+@dataclass(frozen=True)
+class DemoRun:
+    """What a demo run records, trains and watches, and where it writes it all."""
+
+    preset: Preset
+    out: Path
+    seed: int
+    model: str
+    mqtt: str
+    """HOST:PORT of the broker the room's events go to when it answers."""
+    erase_room: str | None = None
+
+
+@dataclass(frozen=True)
+class LiveView:
+    """How the live part can be watched: the dashboard on 127.0.0.1:`port`, and whether it outlives the run."""
+
+    serve: bool = False
+    port: int = 8765
+    keep_serving: bool = False
+
+
+@dataclass(frozen=True)
+class DemoOutcome:
+    """How well the live part agreed with the simulator's truth, and how long each step took."""
+
+    scores: dict[str, Any]
+    """Agreement over all windows and the settled ones, each beside its chance level, and the mode changes."""
+    following: FollowScore
+    timings: dict[str, float]
+    """Wall seconds of each step and of the whole run."""
+    out: Path
+    config_path: Path
+
+    def summary(self) -> dict[str, Any]:
+        """What `--json` prints."""
+        return {
+            **self.scores,
+            "following": self.following.as_json(),
+            "timings_s": {k: round(v, 1) for k, v in self.timings.items()},
+            "output": str(self.out),
+        }
+
+
+def run_demo(run: DemoRun, view: LiveView, *, tables_to_stderr: bool = False) -> DemoOutcome:
+    """The demo's three steps in order, each timed: record the labelled clips, embed them and train the probe, run
+    the live loop on the same room and score it; `tables_to_stderr` keeps stdout for a summary printed after."""
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+
+    def lap(step: str) -> None:
+        timings[step] = time.perf_counter() - started - sum(timings.values())
+
+    config_path, config = _configure(run)
     info(
         styled(
             ("1/3", "bold"),
-            f" recording {preset.clips_per_mode} labelled clips per mode in a simulated classroom "
-            f"into {out / 'data'} (as you would in your own room)",
+            f" recording {run.preset.clips_per_mode} labelled clips per mode in a simulated classroom "
+            f"into {run.out / 'data'} (as you would in your own room)",
         )
     )
-    _record(out / "data", preset, room_seed(seed))
-    timings["record"] = time.perf_counter() - started
-
+    _record(run.out / "data", run.preset, room_seed(run.seed))
+    lap("record")
     info(
         styled(
             ("2/3", "bold"),
@@ -135,49 +192,55 @@ def demo(  # noqa: PLR0913 -- a Typer command: one parameter per option
             "never on both sides) and training the probe",
         )
     )
-    probe_path = config.rooms[ROOM].probe
-    assert probe_path is not None
-    # with --json, stdout carries only the summary: the CV table goes to stderr with the other progress
-    with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
-        _train_probe(out / "data", probe_path, config, seed, erase_room)
-    timings["embed + train"] = time.perf_counter() - started - sum(timings.values())
-
-    info(styled(("3/3", "bold"), f" the live loop on a simulated classroom: {preset.timeline} (scene seconds)"))
-    result, following = _live(config, preset, serve=serve, port=port, keep_serving=keep_serving)
-    timings["live"] = time.perf_counter() - started - sum(timings.values())
+    with contextlib.redirect_stdout(sys.stderr) if tables_to_stderr else contextlib.nullcontext():
+        _train_probe(run.out / "data", config, run.seed, run.erase_room)
+    lap("embed + train")
+    info(styled(("3/3", "bold"), f" the live loop on a simulated classroom: {run.preset.timeline} (scene seconds)"))
+    scores, following = _live(config, run.preset, view)
+    lap("live")
     timings["total"] = time.perf_counter() - started
+    return DemoOutcome(scores, following, timings, run.out, config_path)
 
-    summary = {
-        **result,
-        "following": following.as_json(),
-        "timings_s": {k: round(v, 1) for k, v in timings.items()},
-        "output": str(out),
-    }
-    if as_json:
-        print_json(summary)
+
+def _configure(run: DemoRun) -> tuple[Path, Config]:
+    """The run's config written into its folder, with an MQTT sink when a broker answers (and a line saying which)."""
+    broker = _reachable_broker(run.mqtt)
+    config_path = _write_config(run.out, run.preset, run.seed, run.model, broker)
+    config = load_config(config_path)
+    if broker is not None:
+        topics = f"classroom-mode/{ROOM}/..."
+        info(f"the room's events go to the MQTT broker at {run.mqtt} (topics {topics}, Home Assistant discovery on)")
     else:
-        console.print(
-            styled(
-                (f"agreement with ground truth: {result['agreement']:.0%}", "bold"),
-                f" of {result['windows']} windows "
-                f"(always answering the commonest mode would get {result['chance']:.0%}); ",
-                (f"{result['settled_agreement']:.0%}", "bold"),
-                f" of the {result['settled_windows']} windows when the room "
-                f"had settled, nobody walking in or out (chance {result['settled_chance']:.0%}); "
-                f"total {timings['total']:.0f} s",
-            )
+        info(
+            f"no MQTT broker answers at {run.mqtt}, so the room's events go nowhere but the dashboard: start one "
+            "(apt install mosquitto) and run the demo again, or see the README's 'Make the room react'"
         )
-        for line in following.lines():
-            console.print(line, highlight=False)
-        console.print(f"everything is in {out}/; look again with: classroom-mode serve -c {config_path}")
-    if min_agreement is not None and result["agreement"] < min_agreement:
-        raise ClassroomModeError(f"agreement {result['agreement']:.2f} is below --min-agreement {min_agreement}")
+    return config_path, config
 
 
-def _train_probe(data: Path, probe_path: Path, config: Config, seed: int, erase_room: str | None) -> None:
+def _print_outcome(outcome: DemoOutcome) -> None:
+    scores = outcome.scores
+    console.print(
+        styled(
+            (f"agreement with ground truth: {scores['agreement']:.0%}", "bold"),
+            f" of {scores['windows']} windows (always answering the commonest mode would get {scores['chance']:.0%}); ",
+            (f"{scores['settled_agreement']:.0%}", "bold"),
+            f" of the {scores['settled_windows']} windows when the room "
+            f"had settled, nobody walking in or out (chance {scores['settled_chance']:.0%}); "
+            f"total {outcome.timings['total']:.0f} s",
+        )
+    )
+    for line in outcome.following.lines():
+        console.print(line, highlight=False)
+    console.print(f"everything is in {outcome.out}/; look again with: classroom-mode serve -c {outcome.config_path}")
+
+
+def _train_probe(data: Path, config: Config, seed: int, erase_room: str | None) -> None:
     """The room's probe, trained as `classroom-mode train DATA --group-by session` would train it."""
     from classroom_mode.model.probes import save_probe
 
+    probe_path = config.rooms[ROOM].probe
+    assert probe_path is not None  # the demo's own config names it
     backbone, labelled = probe_cmd.labelled_features(data, None, config, erase_room)
     settings = ProbeSettings(config.thresholds.uncertain_below, group_by="session", seed=seed)
     result = probe_cmd.fit_room_probe(labelled, backbone, config, settings, data_dir=data)
@@ -262,9 +325,9 @@ def _record(data: Path, preset: Preset, room_seed: int) -> None:
         )
 
 
-def _live(
-    config: Config, preset: Preset, *, serve: bool, port: int, keep_serving: bool
-) -> tuple[dict[str, Any], FollowScore]:
+def _live(config: Config, preset: Preset, view: LiveView) -> tuple[dict[str, Any], FollowScore]:
+    """The live loop on the demo room's simulated camera for the whole timeline, with the dashboard beside it when
+    asked for; each window scored against the simulator's truth."""
     from classroom_mode.modes.scoring import score_following
     from classroom_mode.service.analysis import load_local_encoder
     from classroom_mode.service.live.demo import SimulatedCameras, agreement, commonest_share, score_windows
@@ -283,7 +346,7 @@ def _live(
     with HistoryStore(database) as store:
         loop = LiveLoop(config, store, encoder, feeds=cameras)
         loop.on_change = _announcer(loop, cameras)
-        dashboard = _start_dashboard(config, store, encoder, loop, port) if serve else None
+        dashboard = _start_dashboard(config, store, encoder, loop, view.port) if view.serve else None
         try:
             loop.run(windows)
             predictions = store.predictions(camera_id=CAMERA, limit=windows + 10)
@@ -291,8 +354,8 @@ def _live(
             tap = cameras.taps[CAMERA]
             scored = score_windows(predictions, changes, tap, CLIP_SECONDS)
             following = score_following(scored, tap.changes(), preset.scene_interval_s)
-            if dashboard is not None and keep_serving:
-                info(f"dashboard still at http://127.0.0.1:{port}/ — Ctrl-C to stop")
+            if dashboard is not None and view.keep_serving:
+                info(f"dashboard still at http://127.0.0.1:{view.port}/ — Ctrl-C to stop")
                 _wait_for_interrupt()
         finally:
             if dashboard is not None:  # stopped before the store it reads is closed

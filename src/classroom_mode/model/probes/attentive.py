@@ -317,10 +317,7 @@ def _train_heads(
             optimizer.step()
             scheduler.step()
         for head, record in zip(heads, best, strict=True):
-            validated = _validate(
-                head, clips.tokens[clips.val], clips.labels[clips.val], clips.loss_fn, clips.n_classes
-            )
-            record.update(epoch, head, *validated)
+            record.update(epoch, head, *_validate(head, clips))
         if all(epoch - record.epoch >= settings.patience for record in best):
             break
     return best
@@ -357,14 +354,16 @@ class _Best:
 
 
 @torch.no_grad()
-def _validate(
-    head: AttentiveClassifier, tokens: torch.Tensor, labels: torch.Tensor, loss_fn: nn.Module, n_classes: int
-) -> tuple[float, float]:
+def _validate(head: AttentiveClassifier, clips: _Clips) -> tuple[float, float]:
+    """The head's loss and balanced accuracy on the validation side of the split."""
     head.eval()
+    tokens, labels = clips.tokens[clips.val], clips.labels[clips.val]
     logits = head(tokens)[0]
     predicted = logits.argmax(dim=-1)
-    recalls = [(predicted[labels == c] == c).float().mean().item() for c in range(n_classes) if (labels == c).any()]
-    return float(loss_fn(logits, labels)), float(np.mean(recalls))
+    recalls = [
+        (predicted[labels == c] == c).float().mean().item() for c in range(clips.n_classes) if (labels == c).any()
+    ]
+    return float(clips.loss_fn(logits, labels)), float(np.mean(recalls))
 
 
 def _schedule(total_steps: int, warmup_fraction: float) -> Callable[[int], float]:
