@@ -40,6 +40,10 @@ class StoredEvent:
     record: ModeChange | CameraStatus | SurpriseReading
 
 
+_PHASE_IN_FORCE = "SELECT record FROM phases WHERE room = ? AND at <= ? ORDER BY at DESC, id DESC LIMIT 1"
+"""A room's phase at a time: the last one announced at or before it."""
+
+
 class HistoryStore:
     """SQLite history shared by the live loop (writer), the API, the dashboard and the bot (readers)."""
 
@@ -138,10 +142,7 @@ class HistoryStore:
         with self._db.write() as conn:
             if conn.execute("SELECT 1 FROM phases WHERE event_id = ?", (change.event_id,)).fetchone():
                 return False
-            row = conn.execute(
-                "SELECT record FROM phases WHERE room = ? AND at <= ? ORDER BY at DESC, id DESC LIMIT 1",
-                (change.room, epoch(change.at)),
-            ).fetchone()
+            row = conn.execute(_PHASE_IN_FORCE, (change.room, epoch(change.at))).fetchone()
             if row is not None and PhaseChange.model_validate_json(row[0]).phase == change.phase:
                 return False
             conn.execute(
@@ -216,6 +217,11 @@ class HistoryStore:
     def mode_changes(self, room: str | None = None, since: datetime | None = None) -> list[ModeChange]:
         """A room's (or every room's) mode changes, oldest first."""
         return [e.record for e in self._events("mode", "room", room, since) if isinstance(e.record, ModeChange)]
+
+    def phase_at(self, room: str, at: datetime) -> PhaseChange | None:
+        """The room's phase in force at `at`: the last one announced at or before it; None before the first."""
+        rows = self._rows(_PHASE_IN_FORCE, (room, epoch(at)))
+        return PhaseChange.model_validate_json(rows[0]) if rows else None
 
     def phases(self, room: str, since: datetime | None = None) -> list[PhaseChange]:
         """A room's phases, oldest first: from `since` on, led by the one in force at `since` (a day's first phase

@@ -72,10 +72,10 @@ class PhaseSuggestions:
         if fields is None or at is None or fields[0] not in self.labels:
             return None
         room, labels = self.labels[fields[0]]
-        phases = self.store.phases(room, since=at)
-        if not phases or phases[0].at > at or phases[0].phase not in labels:
+        phase = self.store.phase_at(room, at)
+        if phase is None or phase.phase not in labels:
             return None  # no phase announced yet when the clip began, or one the config does not map
-        return Suggestion(mode=labels[phases[0].phase], phase=phases[0].phase)
+        return Suggestion(mode=labels[phase.phase], phase=phase.phase)
 
 
 def no_suggestions(clip: str) -> Suggestion | None:
