@@ -2,9 +2,9 @@
 
 `classroom-mode demo --small --json --seed K --out demo-output/small-K` stores every window's reading in its
 history database. This reads them back in order, pairs them with the simulator's truth for the same windows
-(`bench_room_mode.room_truth`, the demo's timeline and room) and plays them through `RoomModel` under each
-estimator, as recorded (`uncertain` where the calibrated top probability is below `uncertain_below`) and
-relabelled at a lower threshold, to show how much of the probe each setting keeps.
+(`bench_room_mode.room_truth`, the demo's timeline and room) and plays them through `RoomModel` under the settings
+`bench_room_mode.shipped` names, each labelling the readings with its own `uncertain_below`. It runs on the demo's
+rooms themselves, so it checks the tuning; it chooses nothing.
 
     .venv/bin/python benchmarks/bench_demo_replay.py demo-output/small-{0..9}
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from bench_room_mode import RoomTruth, follow, pooled, room_truth, shipped
 from classroom_mode.cli.demo_cmd import SMALL, room_seed
-from classroom_mode.config import HmmSettings, Thresholds
+from classroom_mode.modes.scoring import FollowScore
 from classroom_mode.records import Prediction
 
 
@@ -28,40 +28,25 @@ def readings(out: Path) -> list[Prediction]:
     return [Prediction.model_validate_json(r[0]).model_copy(update={"camera_id": "sim"}) for r in rows]
 
 
-def relabelled(prediction: Prediction, uncertain_below: float) -> Prediction:
-    top = max(prediction.probabilities, key=prediction.probabilities.__getitem__)
-    label = top if prediction.probabilities[top] >= uncertain_below else "uncertain"
-    return prediction.model_copy(update={"label": label})
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", type=Path, nargs="+", help="demo --small output folders, named small-K (K: --seed)")
-    parser.add_argument("--relabel", type=float, default=0.3, help="the lower uncertain threshold to compare")
     args = parser.parse_args()
     estimators = shipped()
-    estimators["hmm, uncertain readings at full weight, change 0.5"] = Thresholds(
-        estimator="hmm", hmm=HmmSettings(uncertain_weight=1.0, change_posterior=0.5)
-    )
     every_s = SMALL.scene_interval_s
-    print("| readings | estimator | agreement, settled | the probe's own | loss, points | agreement, all | "
-          "false flips / h |")  # fmt: skip
-    print("|---|---|---:|---:|---:|---:|---:|")
-    for threshold in (None, args.relabel):
-        runs: dict[str, list] = {name: [] for name in estimators}
-        for out in args.runs:
-            room = room_truth(SMALL.timeline, room_seed(int(out.name.rsplit("-", 1)[1])), every_s)
-            played = readings(out)
-            if threshold is not None:
-                played = [relabelled(p, threshold) for p in played]
-            n = min(len(room.windows), len(played))
-            for name, thresholds in estimators.items():
-                runs[name].append(follow(RoomTruth(room.windows[:n], room.changes), played[:n], thresholds, every_s))
-        what = "as recorded" if threshold is None else f"uncertain below {threshold:g}"
-        for name, scores in runs.items():
-            s = pooled(scores)
-            print(f"| {what} | {name} | {s.agreement:.3f} | {s.reading_accuracy:.3f} | {s.loss_points:+.1f} | "
-                  f"{s.agreement_all:.3f} | {s.false_flips_per_hour:.1f} |")  # fmt: skip
+    runs: dict[str, list[FollowScore]] = {name: [] for name in estimators}
+    for out in args.runs:
+        room = room_truth(SMALL.timeline, room_seed(int(out.name.rsplit("-", 1)[1])), every_s)
+        played = readings(out)
+        n = min(len(room.windows), len(played))
+        for name, thresholds in estimators.items():
+            runs[name].append(follow(RoomTruth(room.windows[:n], room.changes), played[:n], thresholds, every_s))
+    print("| estimator | agreement, settled | the probe's own | loss, points | agreement, all | false flips / h |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, scores in runs.items():
+        s = pooled(scores)
+        print(f"| {name} | {s.agreement:.3f} | {s.reading_accuracy:.3f} | {s.loss_points:+.1f} | "
+              f"{s.agreement_all:.3f} | {s.false_flips_per_hour:.1f} |")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -99,6 +99,22 @@ def test_classify_refuses_a_probe_for_another_backbone(cli, trained, dataset, sc
     assert "not the backbone in use" in result.stderr
 
 
+def test_the_live_encoder_labels_with_the_configs_threshold_not_the_one_at_training(trained, dataset):
+    from classroom_mode.config import parse_config
+    from classroom_mode.service.analysis import load_local_encoder
+    from classroom_mode.video.decode import sample_clip
+
+    assert json.loads(trained.with_name("room.json").read_text())["uncertain_below"] == 0.3
+    room = f"{{probe: {trained}, cameras: {{c: {{}}}}}}"
+    config = parse_config(f"backbone: {{model: 'config:tiny'}}\nrooms: {{lab: {room}}}")
+    strict = config.model_copy(update={"thresholds": config.thresholds.model_copy(update={"uncertain_below": 1.0})})
+    encoder = load_local_encoder(strict)
+    clip = sample_clip(dataset / "solo" / "solo-0000.mp4", encoder.frames_per_clip)
+    prediction = encoder.analyse(clip, "lab").prediction
+    assert prediction.label == "uncertain" and prediction.uncertain_reason is not None
+    assert prediction.uncertain_reason.endswith("< 1.00)")
+
+
 def test_evaluate_with_confusion_png_and_skipped_clip(cli, dataset, scratch):
     data = scratch / "data"
     shutil.copytree(dataset, data)

@@ -414,16 +414,26 @@ class HmmSettings(Section):
     )
 
 
+UNCERTAIN_BELOW = 0.3
+"""The default calibrated top probability under which a reading is `uncertain`. Calibrated, a probe that reads the
+demo's four modes at 0.63 puts a median 0.47 on its top mode, so 0.5 made most of its readings uncertain, and no
+estimator lets an uncertain reading change the room (docs/benchmarks/room_mode.md, the tuning)."""
+
+
 class Thresholds(Section):
-    uncertain_below: float = Field(0.5, ge=0, le=1, description="top probability under this is `uncertain`")
+    uncertain_below: float = Field(
+        UNCERTAIN_BELOW, ge=0, le=1, description="calibrated top probability under this is `uncertain`"
+    )
     estimator: Literal["ema", "hmm"] = Field(
-        "hmm",
+        "ema",
         description="how a camera's readings become its mode: `ema` (moving average and hysteresis, the three "
         "keys below) or `hmm` (a forward filter, `hmm:`)",
     )
-    smoothing_alpha: float = Field(0.5, gt=0, le=1, description="EMA weight of the newest reading")
+    smoothing_alpha: float = Field(
+        1.0, gt=0, le=1, description="EMA weight of the newest reading (1: no average, the hysteresis alone)"
+    )
     consecutive_windows: int = Field(2, ge=1, description="wins in a row that accept a new mode")
-    enter_probability: float = Field(0.8, gt=0, le=1, description="smoothed probability that accepts at once")
+    enter_probability: float = Field(0.6, gt=0, le=1, description="smoothed probability that accepts at once")
     hmm: HmmSettings = Field(default_factory=HmmSettings)
     stale_after_s: float = Field(60.0, gt=0)
     surprise: SurpriseThresholds = Field(default_factory=SurpriseThresholds)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import tempfile
 import threading
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, Protocol
@@ -251,8 +252,12 @@ def load_local_encoder(config: Config, rooms: list[str] | None = None) -> LocalE
         for camera_id in config.rooms[room].cameras:
             check_mask(card, path, camera_id, camera_mask(config, camera_id))
     backbone = backbone_from_config(config.backbone)
+    threshold = config.thresholds.uncertain_below  # today's config labels live readings, not the one at training
     probes = {
-        room: load_probe(path, expect_fingerprint=backbone.fingerprint, expect_dim=backbone.hidden_size)
+        room: replace(
+            load_probe(path, expect_fingerprint=backbone.fingerprint, expect_dim=backbone.hidden_size),
+            uncertain_below=threshold,
+        )
         for room, path in paths.items()
     }
     return LocalEncoder(backbone, probes, SurpriseModel(backbone))

@@ -20,6 +20,7 @@ from pydantic import Field
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 from sklearn.model_selection import LeaveOneGroupOut, LeaveOneOut, StratifiedGroupKFold, StratifiedKFold
 
+from classroom_mode.config import UNCERTAIN_BELOW
 from classroom_mode.errors import UserError
 from classroom_mode.model.probes.attentive import AttentiveSettings
 from classroom_mode.model.probes.calibration import calibrate, with_temperature
@@ -58,7 +59,7 @@ def cross_validate(  # noqa: PLR0913 -- keyword-only options, each named at the 
     folds: int = 5,
     groups: Sequence[str] | None = None,
     seed: int = 0,
-    uncertain_below: float = 0.5,
+    uncertain_below: float = UNCERTAIN_BELOW,
     attentive: AttentiveSettings | None = None,
     train_size: int | None = None,
     on_fold: Callable[[], None] | None = None,

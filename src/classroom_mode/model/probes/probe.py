@@ -14,6 +14,7 @@ from datetime import datetime
 import numpy as np
 import torch
 
+from classroom_mode.config import UNCERTAIN_BELOW
 from classroom_mode.errors import UserError
 from classroom_mode.model.erasure import erased_fingerprint
 from classroom_mode.model.probes.attentive import AttentiveHead, AttentiveSettings
@@ -35,6 +36,9 @@ AUTO_ABOVE = "attentive"
 """`auto`'s choice with more clips, when the embeddings carry patch tokens: in one room, the product's case, it is
 the best of the three (docs/benchmarks/room_probe.md: 64.4 % over 8 simulated rooms, against 53.6 % for the linear
 probe and 39.9 % for the prototype)."""
+FAR_FROM_MODES = "far from every trained mode"
+"""How an `uncertain` reading's reason begins when the distance gate, not a low probability, made it so: a lower
+threshold replayed over stored readings must leave those uncertain."""
 
 
 @dataclass
@@ -42,7 +46,7 @@ class TrainedProbe:
     classes: list[str]
     head: Head
     gate: DistanceGate
-    uncertain_below: float = 0.5
+    uncertain_below: float = UNCERTAIN_BELOW
     """Top probabilities under this make a prediction `uncertain` (config `thresholds.uncertain_below`)."""
     card: ProbeCard = field(default_factory=ProbeCard)
     """How it was made and how well it did: backbone, display names, metrics, data summary, date."""
@@ -90,7 +94,7 @@ class TrainedProbe:
         threshold = self.uncertain_below if uncertain_below is None else uncertain_below
         reason = None
         if distance > self.gate.threshold:
-            reason = f"far from every trained mode (distance {distance:.3f} > calibrated {self.gate.threshold:.3f})"
+            reason = f"{FAR_FROM_MODES} (distance {distance:.3f} > calibrated {self.gate.threshold:.3f})"
         elif confidence < threshold:
             reason = f"low confidence ({confidence:.2f} < {threshold:.2f})"
         return Prediction(
@@ -127,7 +131,7 @@ def fit_probe(  # noqa: PLR0913 -- keyword-only options, each named at the call
     classes: Sequence[str] | None = None,
     kind: ProbeKind = "auto",
     seed: int = 0,
-    uncertain_below: float = 0.5,
+    uncertain_below: float = UNCERTAIN_BELOW,
     attentive: AttentiveSettings | None = None,
 ) -> TrainedProbe:
     """Fit a probe and its distance gate on labelled features.
