@@ -15,7 +15,7 @@ import argparse
 import sqlite3
 from pathlib import Path
 
-from bench_room_mode import RoomTruth, follow, pooled, room_truth, shipped
+from bench_room_mode import RoomTruth, follow, pooled, print_table, room_truth, shipped
 from classroom_mode.cli.demo_cmd import SMALL, room_seed
 from classroom_mode.modes.scoring import FollowScore
 from classroom_mode.records import Prediction
@@ -41,12 +41,7 @@ def main() -> None:
         n = min(len(room.windows), len(played))
         for name, thresholds in estimators.items():
             runs[name].append(follow(RoomTruth(room.windows[:n], room.changes), played[:n], thresholds, every_s))
-    print("| estimator | agreement, settled | the probe's own | loss, points | agreement, all | false flips / h |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for name, scores in runs.items():
-        s = pooled(scores)
-        print(f"| {name} | {s.agreement:.3f} | {s.reading_accuracy:.3f} | {s.loss_points:+.1f} | "
-              f"{s.agreement_all:.3f} | {s.false_flips_per_hour:.1f} |")  # fmt: skip
+    print_table({name: pooled(scores) for name, scores in runs.items()}, reader="the probe")
 
 
 if __name__ == "__main__":

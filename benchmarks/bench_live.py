@@ -46,8 +46,12 @@ T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 SETTINGS = {
     "raw (no smoothing, no hysteresis)": {"smoothing_alpha": 1.0, "consecutive_windows": 1, "enter_probability": 1.0},
     "EMA only (alpha 0.5)": {"smoothing_alpha": 0.5, "consecutive_windows": 1, "enter_probability": 1.0},
-    "defaults (alpha 0.5, K 2, enter 0.8)": {},
-}
+    "EMA and hysteresis (alpha 0.5, K 2, enter 0.8)": {"smoothing_alpha": 0.5, "consecutive_windows": 2,
+                                                       "enter_probability": 0.8},
+}  # fmt: skip
+UNCERTAIN_BELOW = 0.5
+"""The probe's threshold for these tables: the shipped defaults, and how they were chosen, are in
+docs/benchmarks/room_mode.md."""
 
 
 @dataclass
@@ -94,7 +98,7 @@ def replay(
     predictions: list[Prediction], windows_: list[Window], changes: list[float], settings: dict, window_s: float
 ) -> dict:
     clock = [T0]
-    thresholds = Thresholds(**settings)
+    thresholds = Thresholds(estimator="ema", **settings)
     room = RoomModel("room", {"sim": window_s}, {}, thresholds, clock=lambda: clock[0])
     modes, flips, spurious = [], 0, 0
     for p, w in zip(predictions, windows_, strict=True):
@@ -193,7 +197,9 @@ def main() -> None:
             [e for i in range(0, len(ws), 16) for e in backbone.embed([w.clip for w in ws[i : i + 16]])]
         )
 
-    probe = fit_probe(embed(train), [w.truth for w in train], classes=list(MODES), kind="linear")
+    probe = fit_probe(
+        embed(train), [w.truth for w in train], classes=list(MODES), kind="linear", uncertain_below=UNCERTAIN_BELOW
+    )
     test_features = [backbone.embed([w.clip])[0] for w in test]
     predictions = [
         probe.classify(e, camera_id="sim", at=w.clip.ended_at) for e, w in zip(test_features, test, strict=True)

@@ -295,16 +295,20 @@ def row(name: str, score: FollowScore) -> str:
     )
 
 
-def print_report(accuracy: float, oracle: Oracle, scores: dict[str, FollowScore]) -> None:
-    hours = next(iter(scores.values())).hours
-    print(f"oracle accuracy {accuracy:g} (calibration temperature {oracle.temperature:.2f}), "
-          f"{hours:.1f} h of timeline\n")  # fmt: skip
-    print("| estimator | agreement, settled | oracle, settled | loss (points) | latency median (s) | "
+def print_table(scores: dict[str, FollowScore], reader: str = "oracle") -> None:
+    print(f"| estimator | agreement, settled | {reader}, settled | loss (points) | latency median (s) | "
           "latency p90 (s) | changes missed | false flips / h | agreement, all windows |")  # fmt: skip
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, score in scores.items():
         print(row(name, score))
     print()
+
+
+def print_report(accuracy: float, oracle: Oracle, scores: dict[str, FollowScore]) -> None:
+    hours = next(iter(scores.values())).hours
+    print(f"oracle accuracy {accuracy:g} (calibration temperature {oracle.temperature:.2f}), "
+          f"{hours:.1f} h of timeline\n")  # fmt: skip
+    print_table(scores)
 
 
 def print_tuning(results: dict[float, dict[str, FollowScore]]) -> None:
