@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
-import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +32,7 @@ from live_helpers import BRIGHT, BrightnessAnalyzer, ScriptedFeed, ZScoreCalibra
 from outputs_helpers import mode_state, reading, started
 from room_server_double import FIXTURE, RoomServer
 from room_under_test import Room, needs_double, room_server
+from store_helpers import as_version
 
 EVENTS = FIXTURE["events"]
 
@@ -334,12 +334,7 @@ def test_a_version_2_history_gains_the_phases_and_keeps_its_rows(tmp_path):
     path = tmp_path / "old.db"
     with HistoryStore(path) as history:
         history.set_state(mode_state("lab", "solo"))
-    conn = sqlite3.connect(path)
-    for table in ("phases", "pauses"):  # a version 2 history has neither
-        conn.execute(f"DROP TABLE {table}")
-    conn.execute("PRAGMA user_version = 2")
-    conn.commit()
-    conn.close()
+    as_version(path, 2, missing=("phases", "pauses"))
     with HistoryStore(path) as history:
         assert history.state("lab").mode == "solo"
         assert history.phases("lab") == []

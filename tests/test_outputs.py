@@ -31,6 +31,7 @@ from outputs_helpers import (
     started,
     webhook_app,
 )
+from store_helpers import as_version
 
 
 def config_with(outputs: dict, rooms: dict | None = None) -> Config:
@@ -104,12 +105,7 @@ def test_a_migrated_version_1_history_keeps_its_rows_and_gains_the_outbox(tmp_pa
     path = tmp_path / "old.db"
     with HistoryStore(path) as history:
         history.set_state(mode_state("lab", "solo"))
-    conn = sqlite3.connect(path)
-    for table in ("outbox", "outbox_sinks", "outbox_parked", "phases", "pauses"):
-        conn.execute(f"DROP TABLE {table}")
-    conn.execute("PRAGMA user_version = 1")
-    conn.commit()
-    conn.close()
+    as_version(path, 1, missing=("outbox", "outbox_sinks", "outbox_parked", "phases", "pauses"))
     with HistoryStore(path) as history:
         assert history.state("lab").mode == "solo"
         history.outbox.register_sinks(["x"])
