@@ -35,7 +35,7 @@ from classroom_mode.store import HistoryStore
 from dashboard_helpers import serve
 from doc_page import benchmark_page, write_section
 from live_helpers import wait_for
-from outputs_helpers import Broker, Subscriber, mode_state, reading
+from outputs_helpers import Broker, Subscriber, mode_state, reading, started
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -100,13 +100,12 @@ def bus_latency(work: Path, changes: int) -> list[float]:
         return Response(status_code=200)
 
     os.environ["BENCH_BUS_KEY"] = "bench"
-    with serve(app) as url, HistoryStore(work / "bus.db") as store:
-        outputs = Outputs(config_for({"b": {"kind": "bus", "url": url, "api_key_env": "BENCH_BUS_KEY"}}), store)
-        outputs.start()
-        try:
-            return latencies(lambda label: store.add_prediction(reading("cam", label)), arrived, got, changes)
-        finally:
-            outputs.stop()
+    with (
+        serve(app) as url,
+        HistoryStore(work / "bus.db") as store,
+        started(Outputs(config_for({"b": {"kind": "bus", "url": url, "api_key_env": "BENCH_BUS_KEY"}}), store)),
+    ):
+        return latencies(lambda label: store.add_prediction(reading("cam", label)), arrived, got, changes)
 
 
 def labels_at(subscriber: Subscriber) -> set[str]:

@@ -1,6 +1,6 @@
 """Real parts for the outputs tests and benchmark: a mosquitto broker on a free loopback port (killable and
 restartable with its retained messages), a paho subscriber that records what arrives, and an HTTP receiver for
-the webhook sink (FastAPI on uvicorn, via `dashboard_helpers.serve`)."""
+the webhook sink (FastAPI on uvicorn, via `dashboard_helpers.serve`), and `started`, outputs running for a block."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ import paho.mqtt.client as mqtt
 from fastapi import FastAPI, Request, Response
 
 from classroom_mode.clock import utc_now
+from classroom_mode.outputs import Outputs
 from classroom_mode.records import ModeState, Prediction
 from classroom_mode.service.api.ports import free_port
 from live_helpers import wait_for
@@ -79,6 +80,17 @@ class Broker:
             self.process.terminate()
             self.process.wait(10)
             self.process = None
+
+
+@contextlib.contextmanager
+def started(outputs: Outputs) -> Iterator[Outputs]:
+    """`outputs` running for the block, stopped even when an assertion in it fails, so that no sink's thread
+    outlives its test."""
+    outputs.start()
+    try:
+        yield outputs
+    finally:
+        outputs.stop()
 
 
 @contextlib.contextmanager

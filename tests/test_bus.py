@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
-import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,9 +29,10 @@ from classroom_mode.service.live.loop import LiveLoop
 from classroom_mode.store import HistoryStore
 from classroom_mode.video.decode import probe_video
 from live_helpers import BRIGHT, BrightnessAnalyzer, ScriptedFeed, ZScoreCalibrator, flat_clip, wait_for
-from outputs_helpers import mode_state, reading
+from outputs_helpers import mode_state, reading, started
 from room_server_double import FIXTURE, RoomServer
 from room_under_test import Room, needs_double, room_server
+from store_helpers import as_version
 
 EVENTS = FIXTURE["events"]
 
@@ -90,9 +90,7 @@ def listening(room: Room, store: HistoryStore, room_name: str = "lab") -> None:
 
 def test_the_whole_camera_state_is_pushed_and_a_camera_offline_or_stopped_is_running_false(store, tmp_path):
     with room_server() as room:
-        outputs = Outputs(bus_config(room.url, tmp_path), store)
-        outputs.start()
-        try:
+        with started(Outputs(bus_config(room.url, tmp_path), store)) as outputs:
             store.add_prediction(reading("cam", "group", 1.0))
             store.add_prediction(reading("cam", "uncertain", 0.3))
             surprise = dict(camera_id="cam", at=utc_now(), energy=2.5, score=7.1)
@@ -103,8 +101,6 @@ def test_the_whole_camera_state_is_pushed_and_a_camera_offline_or_stopped_is_run
             # pushed alone, this product's `group` is the server's `empty`: its mode counts people
             only_classes = room.mode()
             paired = room.push(camera_id="cam", person_count=3, person_detected=True)["room_mode"]
-        finally:
-            outputs.stop()
         pushed = [e["payload"] for e in room.events("camera.state.updated", "cam")]
         classes = [e["payload"] for e in room.events("classifier.probe.changed", "cam")]
         anomalies = [e["payload"] for e in room.events("safety.anomaly.changed", "cam")]
@@ -124,15 +120,13 @@ def test_the_whole_camera_state_is_pushed_and_a_camera_offline_or_stopped_is_run
 @needs_double("the Node server checks no key; the double checks one as the Python reference server does")
 def test_a_key_is_sent_when_named_and_never_shown_when_refused(store, tmp_path, monkeypatch, caplog):
     monkeypatch.setenv("BUS_KEY", "wrong-secret-value")
-    with room_server(RoomServer(api_key="right")) as room:
-        outputs = Outputs(bus_config(room.url, tmp_path, api_key_env="BUS_KEY"), store)
-        outputs.start()
-        try:
-            store.add_prediction(reading("cam", "solo"))
-            assert wait_for(lambda: outputs.statuses()[0].state == "retrying"), "the sink to retry"
-            status = outputs.statuses()[0]
-        finally:
-            outputs.stop()
+    with (
+        room_server(RoomServer(api_key="right")) as room,
+        started(Outputs(bus_config(room.url, tmp_path, api_key_env="BUS_KEY"), store)) as outputs,
+    ):
+        store.add_prediction(reading("cam", "solo"))
+        assert wait_for(lambda: outputs.statuses()[0].state == "retrying"), "the sink to retry"
+        status = outputs.statuses()[0]
     assert "401" in status.last_error and "refused" in status.last_error and status.pending == 1
     assert "wrong-secret-value" not in status.model_dump_json() + caplog.text
     refusals = [r.name for r in caplog.records if "refused" in r.getMessage()]
@@ -145,15 +139,11 @@ def test_a_key_is_sent_when_named_and_never_shown_when_refused(store, tmp_path, 
 
 def test_a_heartbeat_the_room_mode_and_surprise_as_project_events_and_offline_at_stop(store, tmp_path):
     with room_server() as room:
-        outputs = Outputs(bus_config(room.url, tmp_path, project_id="classroom-mode"), store)
-        outputs.start()
-        try:
+        with started(Outputs(bus_config(room.url, tmp_path, project_id="classroom-mode"), store)) as outputs:
             assert wait_for(lambda: room.events("project.heartbeat", "classroom-mode")), outputs.statuses()
             store.set_state(mode_state("lab", "group"))
             store.add_surprise(SurpriseReading(camera_id="cam", at=utc_now(), energy=2.0, score=4.0, level="unusual"))
             assert wait_for(lambda: len(project_events(room)) == 2), outputs.statuses()
-        finally:
-            outputs.stop()
         heartbeats = [e["payload"] for e in room.events("project.heartbeat", "classroom-mode")]
         kept = room.heartbeat("classroom-mode")
         mode, surprise = [e["payload"] for e in project_events(room)]
@@ -188,14 +178,10 @@ def test_an_unknown_project_is_said_once_with_the_fix_and_its_events_parked_with
             for _ in range(3):
                 presence.beat(client, "online")
         said = [r.getMessage() for r in caplog.records if "does not know project" in r.getMessage()]
-        outputs = Outputs(config, store)
-        outputs.start()
-        try:
+        with started(Outputs(config, store)) as outputs:
             store.set_state(mode_state("lab", "solo"))
             assert wait_for(lambda: outputs.statuses()[0].parked == 1)
             status = outputs.statuses()[0]
-        finally:
-            outputs.stop()
     assert len(said) == 1 and "public/project-packets.json" in said[0] and "GET /api/projects" in said[0]
     assert "does not know project 'not-a-listed-project'" in status.last_parked_error
 
@@ -232,20 +218,15 @@ def test_commands_it_has_no_camera_mode_for_other_cameras_requests_and_floods_ar
     with room_server() as room:
         config = bus_config(room.url, tmp_path, clip_s=60.0, listen=True)
         cameras = OneClip()
-        outputs = Outputs(config, store, cameras=cameras)
-        outputs.start()
-        try:
-            with caplog.at_level(logging.INFO):
-                listening(room, store)
-                for _ in range(30):  # a flood of distinct requests within one clip span
-                    room.command("cam", command="capture")
-                for _ in range(3):
-                    room.command("orbit", command="capture")  # not its camera: the server sends it only to orbit
-                    room.command("cam", command="set-mode", mode="paused")
-                    room.command("cam", command="pause")
-                assert wait_for(lambda: len(cameras.paused) == 3), "the commands to be handled, in order"
-        finally:
-            outputs.stop()
+        with started(Outputs(config, store, cameras=cameras)), caplog.at_level(logging.INFO):
+            listening(room, store)
+            for _ in range(30):  # a flood of distinct requests within one clip span
+                room.command("cam", command="capture")
+            for _ in range(3):
+                room.command("orbit", command="capture")  # not its camera: the server sends it only to orbit
+                room.command("cam", command="set-mode", mode="paused")
+                room.command("cam", command="pause")
+            assert wait_for(lambda: len(cameras.paused) == 3), "the commands to be handled, in order"
     messages = [r.getMessage() for r in caplog.records if r.name.startswith("classroom_mode.outputs")]
     for said in ["'set-mode'", "within one clip span"]:
         assert sum(said in m for m in messages) == 1, (said, messages)
@@ -298,9 +279,7 @@ def test_bad_events_and_other_cameras_requests_read_on_a_reconnect_are_said_once
     with room_server(server) as room:
         config = bus_config(room.url, tmp_path, listen=True)
         cameras = OneClip()
-        outputs = Outputs(config, store, cameras=cameras)
-        outputs.start()
-        try:
+        with started(Outputs(config, store, cameras=cameras)):
             assert wait_for(lambda: len(server.streams()) == 2)
             with caplog.at_level(logging.INFO):
                 for n in range(3):
@@ -313,8 +292,6 @@ def test_bad_events_and_other_cameras_requests_read_on_a_reconnect_are_said_once
                 assert wait_for(lambda: len(server.opened) >= opened + 2)
                 server.publish(EVENTS["phase"])
                 assert wait_for(lambda: store.phases("lab")), "the stream to go on past the bad events"
-        finally:
-            outputs.stop()
     messages = [r.getMessage() for r in caplog.records if r.name.startswith("classroom_mode.outputs")]
     for said in ["not JSON", "cannot read", "'orbit': not a camera", "no phase name"]:
         assert sum(said in m for m in messages) == 1, (said, messages)
@@ -357,12 +334,7 @@ def test_a_version_2_history_gains_the_phases_and_keeps_its_rows(tmp_path):
     path = tmp_path / "old.db"
     with HistoryStore(path) as history:
         history.set_state(mode_state("lab", "solo"))
-    conn = sqlite3.connect(path)
-    for table in ("phases", "pauses"):  # a version 2 history has neither
-        conn.execute(f"DROP TABLE {table}")
-    conn.execute("PRAGMA user_version = 2")
-    conn.commit()
-    conn.close()
+    as_version(path, 2, missing=("phases", "pauses"))
     with HistoryStore(path) as history:
         assert history.state("lab").mode == "solo"
         assert history.phases("lab") == []

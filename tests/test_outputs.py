@@ -28,8 +28,10 @@ from outputs_helpers import (
     broker,
     mode_state,
     reading,
+    started,
     webhook_app,
 )
+from store_helpers import as_version
 
 
 def config_with(outputs: dict, rooms: dict | None = None) -> Config:
@@ -103,12 +105,7 @@ def test_a_migrated_version_1_history_keeps_its_rows_and_gains_the_outbox(tmp_pa
     path = tmp_path / "old.db"
     with HistoryStore(path) as history:
         history.set_state(mode_state("lab", "solo"))
-    conn = sqlite3.connect(path)
-    for table in ("outbox", "outbox_sinks", "outbox_parked", "phases", "pauses"):
-        conn.execute(f"DROP TABLE {table}")
-    conn.execute("PRAGMA user_version = 1")
-    conn.commit()
-    conn.close()
+    as_version(path, 1, missing=("outbox", "outbox_sinks", "outbox_parked", "phases", "pauses"))
     with HistoryStore(path) as history:
         assert history.state("lab").mode == "solo"
         history.outbox.register_sinks(["x"])
@@ -139,16 +136,12 @@ def test_the_webhook_is_signed_carries_the_event_id_retries_a_5xx_and_parks_a_4x
         config = config_with(
             {"hook": {"kind": "webhook", "url": f"{url}/hook", "secret_env": "HOOK_SECRET", "max_backoff_s": 0.2}}
         )
-        outputs = Outputs(config, store)
-        outputs.start()
-        try:
+        with started(Outputs(config, store)) as outputs:
             store.set_state(mode_state("lab", "solo"))  # 503, then delivered
             store.set_state(mode_state("lab", "group"))  # 422: parked
             store.set_state(mode_state("lab", "presentation"))
             assert wait_for(lambda: len(receiver.bodies) == 2), "two deliveries"
             assert wait_for(lambda: outputs.statuses()[0].parked == 1)
-        finally:
-            outputs.stop()
     assert [b["data"]["mode"] for b in receiver.bodies] == ["solo", "presentation"]
     for raw, headers, body in zip(receiver.raw, receiver.headers, receiver.bodies, strict=True):
         expected = "sha256=" + hmac.new(b"s3cret", raw, hashlib.sha256).hexdigest()
@@ -162,13 +155,9 @@ def test_a_hanging_webhook_is_cut_at_its_timeout_and_retried(store):
     receiver = HttpReceiver(delay_s=1.0)
     with serve(webhook_app(receiver)) as url:
         config = config_with({"hook": {"kind": "webhook", "url": f"{url}/hook", "timeout_s": 0.2}})
-        outputs = Outputs(config, store)
-        outputs.start()
-        try:
+        with started(Outputs(config, store)) as outputs:
             store.set_state(mode_state("lab", "solo"))
             assert wait_for(lambda: (outputs.statuses()[0].last_error or "").startswith("no answer within 0.2 s"))
-        finally:
-            outputs.stop()
 
 
 # -- the command sink -----------------------------------------------------------------------------------
@@ -193,13 +182,9 @@ def test_a_command_gets_the_event_in_its_environment_and_on_stdin_and_no_secrets
         print("lights set", file=sys.stderr)
         """,
     )
-    outputs = Outputs(config_with({"lights": {"kind": "command", "argv": argv}}), store)
-    outputs.start()
-    try:
+    with started(Outputs(config_with({"lights": {"kind": "command", "argv": argv}}), store)) as outputs:
         store.set_state(mode_state("lab", "presentation"))
         assert wait_for(lambda: outputs.statuses()[0].delivered == 1), "the command to run"
-    finally:
-        outputs.stop()
     seen = json.loads(out.read_text())
     assert seen["env"]["CLASSROOM_MODE"] == "presentation" and seen["env"]["CLASSROOM_AMBIENCE"] == "full silence"
     assert seen["env"]["CLASSROOM_ROOM"] == "lab" and seen["env"]["CLASSROOM_EVENT_ID"] == seen["event"]["id"]
@@ -210,22 +195,14 @@ def test_a_command_gets_the_event_in_its_environment_and_on_stdin_and_no_secrets
 def test_a_failing_or_hanging_command_is_parked_with_its_exit_and_last_stderr_line(store, tmp_path):
     fails = _script(tmp_path, "import sys\nprint('first', file=sys.stderr)\nsys.exit('no lamp found')\n")
     config = config_with({"lights": {"kind": "command", "argv": fails}})
-    outputs = Outputs(config, store)
-    outputs.start()
-    try:
+    with started(Outputs(config, store)) as outputs:
         store.set_state(mode_state("lab", "solo"))
         assert wait_for(lambda: outputs.statuses()[0].parked == 1)
-    finally:
-        outputs.stop()
     assert outputs.statuses()[0].last_parked_error == "exit 1: no lamp found"
     hangs = config_with({"slow": {"kind": "command", "argv": ["sleep", "30"], "timeout_s": 0.3}})
-    outputs = Outputs(hangs, store)
-    outputs.start()
-    try:
+    with started(Outputs(hangs, store)) as outputs:
         store.set_state(mode_state("lab", "group"))
         assert wait_for(lambda: outputs.statuses()[0].parked == 1, 5)
-    finally:
-        outputs.stop()
     assert outputs.statuses()[0].last_parked_error == "killed after its timeout of 0.3 s"
 
 
@@ -255,14 +232,10 @@ def test_a_named_secret_that_is_unset_stops_the_start_with_its_name(store, monke
 def test_mqtt_publishes_retained_state_discovery_and_the_last_will(store, tmp_path):
     with broker(tmp_path) as running:
         config = config_with({"home": {"kind": "mqtt", "host": "127.0.0.1", "port": running.port}})
-        outputs = Outputs(config, store)
-        outputs.start()
-        try:
+        with started(Outputs(config, store)) as outputs:
             store.set_state(mode_state("lab", "group"))
             store.add_prediction(reading("cam", "group"))
             assert wait_for(lambda: outputs.statuses()[0].delivered == 2), "two publishes"
-        finally:
-            outputs.stop()
         late = Subscriber(running.port, ["classroom-mode/#", "homeassistant/#"])  # retained only, after the fact
         try:
             retained = [
@@ -446,14 +419,10 @@ def test_wrong_mqtt_credentials_are_one_clear_line_without_the_password(store, t
     with broker(tmp_path, passwords={"room": "right-password"}) as running:
         settings = {"kind": "mqtt", "host": "127.0.0.1", "port": running.port, "username": "room"}
         config = config_with({"home": settings | {"password_env": "MQTT_PASSWORD", "timeout_s": 2}})
-        outputs = Outputs(config, store)
-        outputs.start()
-        try:
+        with started(Outputs(config, store)) as outputs:
             store.set_state(mode_state("lab", "solo"))
             assert wait_for(lambda: "refused" in (outputs.statuses()[0].last_error or "")), "the refusal"
             status = outputs.statuses()[0]
-        finally:
-            outputs.stop()
     assert status.state == "retrying" and status.last_error == "the broker refused the connection: Not authorized"
     assert "not-the-password" not in status.model_dump_json() + caplog.text
 
@@ -515,16 +484,12 @@ def test_the_sound_sink_plays_each_ambience_and_crossfades_to_the_next_and_to_si
         "fade_s": 0.3,
         "player": recorder,
     }
-    outputs = Outputs(config_with({"speaker": sink}), store)
-    outputs.start()
-    try:
+    with started(Outputs(config_with({"speaker": sink}), store)) as outputs:
         time.sleep(0.3)
         for mode in ("solo", "group", "presentation"):  # party, café, full silence
             store.set_state(mode_state("lab", mode))
             time.sleep(1.0)
         assert outputs.statuses()[0].detail == "faded out ('full silence' has no sound)"
-    finally:
-        outputs.stop()
     assert _heard(played.read_bytes()) == ["quiet", "440", "both", "880", "quiet"]
 
 
@@ -535,14 +500,10 @@ def test_the_sound_sink_plays_on_alsa_and_refuses_a_missing_file(store, tmp_path
         pytest.skip("aplay (alsa-utils) is not installed; scripts/setup.sh installs it")
     _tone(tmp_path / "party.wav", 440)
     sink = {"kind": "sound", "ambiences": {"party": str(tmp_path / "party.wav")}, "device": "null"}
-    outputs = Outputs(config_with({"speaker": sink}), store)
-    outputs.start()
-    try:
+    with started(Outputs(config_with({"speaker": sink}), store)) as outputs:
         store.set_state(mode_state("lab", "solo"))
         assert wait_for(lambda: outputs.statuses()[0].detail == "playing party")
         assert outputs.statuses()[0].target == "aplay on ALSA device null"
-    finally:
-        outputs.stop()
     missing = {"kind": "sound", "ambiences": {"party": str(tmp_path / "nope.mp3")}}
     with pytest.raises(UserError, match=r"outputs\.speaker\.ambiences\.party: .*nope\.mp3 does not exist"):
         Outputs(config_with({"speaker": missing}), store)
@@ -558,14 +519,10 @@ def test_a_sound_sink_in_a_config_of_several_rooms_must_name_its_room():
 def test_a_tls_sink_facing_a_plain_broker_says_tls_failed(store, tmp_path):
     with broker(tmp_path) as running:
         settings = {"kind": "mqtt", "host": "127.0.0.1", "port": running.port, "tls": True, "timeout_s": 1}
-        outputs = Outputs(config_with({"home": settings}), store)
-        outputs.start()
-        try:
+        with started(Outputs(config_with({"home": settings}), store)) as outputs:
             store.set_state(mode_state("lab", "solo"))
             assert wait_for(lambda: outputs.statuses()[0].state == "retrying"), "the sink to retry"
             status = outputs.statuses()[0]
-        finally:
-            outputs.stop()
     assert status.last_error.startswith(f"TLS failed with 127.0.0.1:{running.port}")
 
 

@@ -8,15 +8,13 @@ from typing import Annotated
 
 import typer
 
-from classroom_mode.cli.common import ConfigOption, JsonOption, config_from, info, print_json
+from classroom_mode.cli.common import ConfigOption, JsonOption, add_group, config_from, info, print_json
 from classroom_mode.cli.record_cmd import open_camera
 from classroom_mode.files import write_bytes
 
 
 def register(app: typer.Typer) -> None:
-    cameras_app = typer.Typer(help="Check the configured cameras.", no_args_is_help=True)
-    app.add_typer(cameras_app, name="cameras")
-    cameras_app.command("preview")(preview)
+    add_group(app, "cameras", "Check the configured cameras.", {"preview": preview})
 
 
 def preview(

@@ -11,15 +11,13 @@ from typing import Annotated
 
 import typer
 
-from classroom_mode.cli.common import JsonOption, info, print_json, print_skipped
+from classroom_mode.cli.common import JsonOption, add_group, info, print_json, print_skipped
 from classroom_mode.cli.record_cmd import parse_duration
 from classroom_mode.video.sessions import apply_plan, plan_sessions
 
 
 def register(app: typer.Typer) -> None:
-    clips_app = typer.Typer(help="Tidy a folder of recorded clips.", no_args_is_help=True)
-    app.add_typer(clips_app, name="clips")
-    clips_app.command("sessions")(sessions)
+    add_group(app, "clips", "Tidy a folder of recorded clips.", {"sessions": sessions})
 
 
 def sessions(

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from classroom_mode.cli.common import JsonOption, console, print_json, styled
+from classroom_mode.cli.common import JsonOption, add_group, console, print_json, styled
 from classroom_mode.config import DEFAULT_CONFIG_FILE, load_config
 
 
@@ -17,10 +17,7 @@ def example_text() -> str:
 
 
 def register(app: typer.Typer) -> None:
-    config_app = typer.Typer(help="Check a config file or print an example one.", no_args_is_help=True)
-    app.add_typer(config_app, name="config")
-    config_app.command("check")(check)
-    config_app.command("example")(example)
+    add_group(app, "config", "Check a config file or print an example one.", {"check": check, "example": example})
 
 
 def check(

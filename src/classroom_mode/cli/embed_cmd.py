@@ -13,6 +13,7 @@ from rich.table import Table
 from classroom_mode.cli.common import (
     ConfigOption,
     JsonOption,
+    add_group,
     config_from,
     console,
     err_console,
@@ -33,10 +34,7 @@ if TYPE_CHECKING:
 
 def register(app: typer.Typer) -> None:
     app.command("embed")(embed)
-    models = typer.Typer(help="List or download V-JEPA 2 backbones.", no_args_is_help=True)
-    models.command("list")(models_list)
-    models.command("pull")(models_pull)
-    app.add_typer(models, name="models")
+    add_group(app, "models", "List or download V-JEPA 2 backbones.", {"list": models_list, "pull": models_pull})
 
 
 def embed(  # noqa: PLR0913 -- a Typer command: one parameter per option

@@ -8,15 +8,14 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from classroom_mode.cli.common import ConfigOption, JsonOption, config_from, console, print_json, styled
+from classroom_mode.cli.common import ConfigOption, JsonOption, add_group, config_from, console, print_json, styled
 from classroom_mode.errors import ClassroomModeError
 
 
 def register(app: typer.Typer) -> None:
-    outputs_app = typer.Typer(help="The room's outputs: bus, MQTT, webhooks, commands, sound.", no_args_is_help=True)
-    app.add_typer(outputs_app, name="outputs")
-    outputs_app.command("status")(status)
-    outputs_app.command("test")(test)
+    add_group(
+        app, "outputs", "The room's outputs: bus, MQTT, webhooks, commands, sound.", {"status": status, "test": test}
+    )
 
 
 def status(config: ConfigOption = None, as_json: JsonOption = False) -> None:

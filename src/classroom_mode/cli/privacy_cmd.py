@@ -165,17 +165,17 @@ def privacy(config_path: ConfigOption = None, as_json: JsonOption = False) -> No
     if as_json:
         print_json(said)
         return
-    console.print(styled(("Frames", "bold")))
-    for line in said.frames:
-        console.print(f"  - {line}", soft_wrap=True)
+    _print_list("Frames", said.frames)
     console.print(styled(("Stored", "bold")))
     for item in said.stored:
         console.print(f"  - {item.what}", soft_wrap=True)
         console.print(f"      where: {item.where}", soft_wrap=True)
         console.print(f"      kept:  {item.kept}", soft_wrap=True)
-    console.print(styled(("Shared", "bold")))
-    for line in said.shared:
-        console.print(f"  - {line}", soft_wrap=True)
-    console.print(styled(("Never stored", "bold")))
-    for line in said.never:
+    _print_list("Shared", said.shared)
+    _print_list("Never stored", said.never)
+
+
+def _print_list(heading: str, lines: list[str]) -> None:
+    console.print(styled((heading, "bold")))
+    for line in lines:
         console.print(f"  - {line}", soft_wrap=True)

@@ -15,7 +15,6 @@ stay `running` on the server until it pushes again.
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any
 
 import httpx
@@ -25,6 +24,7 @@ from classroom_mode.outputs.bus import EMITS, UNKNOWN_PROJECT, post_json, unknow
 from classroom_mode.outputs.delivery import Rejected, Retry
 from classroom_mode.outputs.once import FailureLog
 from classroom_mode.outputs.room_requests import CONSUMES
+from classroom_mode.outputs.worker_thread import WorkerThread
 from classroom_mode.store import HistoryStore
 
 log = logging.getLogger(__name__)
@@ -49,24 +49,18 @@ class Presence:
         self.name = name
         self._key = api_key
         self.trouble = FailureLog(log, f"output {name}: heartbeat")
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._heartbeats = WorkerThread(self._run, "bus-heartbeat")
         self._started = False
 
     def start(self) -> None:
         self._started = True
         if self.heartbeat_url is None:
             return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="bus-heartbeat", daemon=True)
-        self._thread.start()
+        self._heartbeats.start()
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """End the heartbeats and say farewell, once per start (a loop stopped twice says it once)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=timeout_s)
-            self._thread = None
+        self._heartbeats.stop(timeout_s)
         if self._started:
             self._started = False
             self._farewell()
@@ -75,7 +69,7 @@ class Presence:
         with httpx.Client() as client:
             while True:
                 self.beat(client, "online")
-                if self._stop.wait(self.settings.heartbeat_s):
+                if self._heartbeats.stopping.wait(self.settings.heartbeat_s):
                     return
 
     def beat(self, client: httpx.Client, status: str, timeout_s: float | None = None) -> None:

@@ -29,6 +29,7 @@ from typing import Protocol
 from classroom_mode.clock import Clock, utc_now
 from classroom_mode.config import OutputConfig
 from classroom_mode.outputs.events import Delivery
+from classroom_mode.outputs.worker_thread import WorkerThread
 from classroom_mode.records import SinkStatus
 from classroom_mode.store import Outbox, OutboxEvent
 
@@ -112,26 +113,20 @@ class SinkWorker:
         self.clock = clock
         self.rng = rng or random.Random()
         self._health = _Health()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread = WorkerThread(self._run, f"output-{name}")
 
     # -- control ------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name=f"output-{self.name}", daemon=True)
         self._thread.start()
 
     def stop(self, timeout_s: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=timeout_s)
-            self._thread = None
+        self._thread.stop(timeout_s)
 
     def status(self, target: str) -> SinkStatus:
         progress = self.outbox.sink_progress(self.name, self.kinds)
         health = self._health
-        running = self._thread is not None and self._thread.is_alive()
+        running = self._thread.running
         with health.lock:
             return SinkStatus(
                 name=self.name,
@@ -154,7 +149,7 @@ class SinkWorker:
     def _run(self) -> None:
         try:
             self.sink.open()
-            while not self._stop.is_set():
+            while not self._thread.stopping.is_set():
                 rings = self.outbox.rings()
                 batch = self.outbox.pending(self.name, self.kinds, BATCH)
                 if not batch:
@@ -164,7 +159,7 @@ class SinkWorker:
                     self._send(batch)
                 except sqlite3.OperationalError as exc:  # another process holds the database: its cursor waits
                     self._failing(f"cannot record progress in the history database ({exc})")
-                    self._stop.wait(IDLE_POLL_S)
+                    self._thread.stopping.wait(IDLE_POLL_S)
         except Exception:  # a bug here must not take the live loop with it; the status says the worker stopped
             log.exception("output %s: the delivery worker failed", self.name)
             self._failing("the delivery worker failed (see the log); it stopped")
@@ -178,7 +173,7 @@ class SinkWorker:
         done = 0
         unmarked = 0
         for event in events:
-            if self._stop.is_set():
+            if self._thread.stopping.is_set():
                 break
             delivery = Delivery.of(event, self.room_of_camera)
             if delivery is not None and not self._deliver(event, delivery):
@@ -195,7 +190,7 @@ class SinkWorker:
     def _deliver(self, event: OutboxEvent, delivery: Delivery) -> bool:
         """Deliver one event until it went through or was parked (True), or the worker is stopping (False)."""
         attempt = 0
-        while not self._stop.is_set():
+        while not self._thread.stopping.is_set():
             try:
                 detail = self.sink.deliver(delivery)
             except Rejected as exc:
@@ -211,7 +206,7 @@ class SinkWorker:
             else:
                 self._answered(detail=detail)
                 return True
-            self._stop.wait(backoff_s(attempt, self.settings.max_backoff_s, self.rng))
+            self._thread.stopping.wait(backoff_s(attempt, self.settings.max_backoff_s, self.rng))
             attempt += 1
         return False
 

@@ -28,6 +28,7 @@ from classroom_mode.config import SoundOutput
 from classroom_mode.errors import UserError
 from classroom_mode.outputs.delivery import Retry
 from classroom_mode.outputs.events import Delivery
+from classroom_mode.outputs.worker_thread import WorkerThread
 from classroom_mode.records import ModeState
 
 log = logging.getLogger(__name__)
@@ -138,8 +139,7 @@ class SoundSink:
         self.argv = settings.player or ["aplay", "-q", "-D", settings.device, "-t", "raw", "-f", "S16_LE",
                                         "-r", str(RATE), "-c", str(CHANNELS)]  # fmt: skip
         self._player: subprocess.Popen[bytes] | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._pump = WorkerThread(self._play, "output-sound")
         self.playing: str | None = None
         """The ambience the mix is heading to (None: silence)."""
         self.failure: str | None = None
@@ -160,18 +160,16 @@ class SoundSink:
             self.failure = f"cannot start {self.argv[0]}: {exc.strerror or exc}"
             return
         self.failure = None
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._play, name="output-sound", daemon=True)
-        self._thread.start()
+        self._pump.start()
 
     def _play(self) -> None:
         player = self._player
         assert player is not None and player.stdin is not None
         started, written = time.monotonic(), 0
-        while not self._stop.is_set():
+        while not self._pump.stopping.is_set():
             ahead = written / RATE - (time.monotonic() - started)
             if ahead > AHEAD_S:
-                self._stop.wait(ahead - AHEAD_S)
+                self._pump.stopping.wait(ahead - AHEAD_S)
                 continue
             pcm = (self.mixer.next_chunk() * 32767.0).astype("<i2").tobytes()
             try:
@@ -187,7 +185,7 @@ class SoundSink:
         record = delivery.record
         if not isinstance(record, ModeState) or record.room != self.room:
             return None
-        if self.failure is not None or self._thread is None or not self._thread.is_alive():
+        if self.failure is not None or not self._pump.running:
             self.close()
             self._start_player()
             if self.failure is not None:
@@ -202,10 +200,7 @@ class SoundSink:
         return f"playing {record.ambience}" if track else f"faded out ({record.ambience!r} has no sound)"
 
     def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        self._pump.stop(timeout_s=5)
         if self._player is not None:
             if self._player.stdin is not None:
                 with contextlib.suppress(OSError):  # a player that died has closed its end already

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypedDict
 
 import numpy as np
 
@@ -17,6 +18,7 @@ from classroom_mode.model.probes.card import BackboneRecord, CurvePoint, ProbeCa
 from classroom_mode.model.probes.dataset import LabelledFeatures, groups_of
 from classroom_mode.model.probes.evaluate import CVReport, cross_validate, learning_curve, make_splits
 from classroom_mode.model.probes.probe import TrainedProbe, encode_labels, fit_probe
+from classroom_mode.records import ProbeKind
 from classroom_mode.video.mask import NO_MASK
 
 
@@ -29,6 +31,26 @@ class ProbeTraining:
     curve: list[CurvePoint] | None = None
     curve_left_out: tuple[str, ...] = ()
     """Why some learning-curve points are missing (too few clips for that size)."""
+
+
+class _CVOptions(TypedDict):
+    classes: list[str]
+    kind: ProbeKind
+    folds: int
+    groups: list[str] | None
+    seed: int
+
+
+def _cv_options(data: LabelledFeatures, settings: ProbeSettings) -> _CVOptions:
+    """How `settings` cross-validate `data`, shared by the report and its learning curve so that the curve's points
+    are scored on the report's very folds."""
+    return _CVOptions(
+        classes=data.classes,
+        kind=settings.kind,
+        folds=settings.folds,
+        groups=groups_of(data, settings.group_by),
+        seed=settings.seed,
+    )
 
 
 def can_cross_validate(data: LabelledFeatures, folds: int) -> bool:
@@ -50,11 +72,7 @@ def evaluate_probe(
     return cross_validate(
         data.features,
         data.labels,
-        classes=data.classes,
-        kind=settings.kind,
-        folds=settings.folds,
-        groups=groups_of(data, settings.group_by),
-        seed=settings.seed,
+        **_cv_options(data, settings),
         uncertain_below=settings.uncertain_below,
         on_fold=on_fold,
     )
@@ -79,15 +97,7 @@ def train_probe(  # noqa: PLR0913 -- keyword-only options, each named at the cal
     curve = None
     left_out: tuple[str, ...] = ()
     if with_curve and report is not None:
-        curve, reasons = learning_curve(
-            data.features,
-            data.labels,
-            classes=data.classes,
-            kind=settings.kind,
-            folds=settings.folds,
-            groups=groups_of(data, settings.group_by),
-            seed=settings.seed,
-        )
+        curve, reasons = learning_curve(data.features, data.labels, **_cv_options(data, settings))
         left_out = tuple(reasons)
     trained = fit_probe(
         data.features,
