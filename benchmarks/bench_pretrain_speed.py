@@ -35,8 +35,9 @@ def bank_for(recipe: PretrainRecipe, clips: int = 64) -> ClipBank:
     return ClipBank(frames, config.crop_size, cameras=cameras)
 
 
-def measure(recipe: PretrainRecipe, variant: str, steps: int, warmup: int) -> tuple[float, float]:
-    """(median clips/s over the measured steps, loss of the last step) of one variant."""
+def measure(recipe: PretrainRecipe, variant: str, steps: int, warmup: int) -> tuple[float, float, float]:
+    """(median clips/s over the measured steps, loss of the last step, seconds of the warm-up steps) of one variant:
+    compilation happens in the warm-up, and a run pays it once, so it is weighed against the steps it saves."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(recipe.seed)
         trainer = JEPATrainer(recipe, VJEPA2Model(recipe.model_config_object()))
@@ -44,14 +45,13 @@ def measure(recipe: PretrainRecipe, variant: str, steps: int, warmup: int) -> tu
         trainer.online = torch.compile(trainer.networks)
     context = torch.autocast("cpu", dtype=torch.bfloat16) if variant == "bf16" else contextlib.nullcontext()
     bank, times, loss = bank_for(recipe), [], float("nan")
-    for step in range(warmup + steps):
+    for _ in range(warmup + steps):
         started = time.perf_counter()
         with context:
             result = trainer.train_step(bank)
-        if step >= warmup:
-            times.append(time.perf_counter() - started)
+        times.append(time.perf_counter() - started)
         loss = result.loss
-    return recipe.effective_batch / statistics.median(times), loss
+    return recipe.effective_batch / statistics.median(times[warmup:]), loss, sum(times[:warmup])
 
 
 def main() -> None:
@@ -69,10 +69,10 @@ def main() -> None:
     print(f"### Pretraining step throughput ({args.recipe}, batch {recipe.effective_batch}, {threads} threads, "
           f"load average {load:.1f} before, {after:.1f} after)")  # fmt: skip
     print()
-    print("| variant | clips/s | × fp32 | loss after the measured steps |")
-    print("|---|---|---|---|")
-    for variant, speed, loss in rows:
-        print(f"| {variant} | {speed:.2f} | {speed / base:.2f} | {loss:.4f} |")
+    print(f"| variant | clips/s | × fp32 | loss after the measured steps | the {args.warmup} warm-up steps, s |")
+    print("|---|---|---|---|---|")
+    for variant, speed, loss, warm_s in rows:
+        print(f"| {variant} | {speed:.2f} | {speed / base:.2f} | {loss:.4f} | {warm_s:.0f} |")
 
 
 if __name__ == "__main__":
