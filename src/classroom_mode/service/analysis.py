@@ -252,7 +252,7 @@ def load_local_encoder(config: Config, rooms: list[str] | None = None) -> LocalE
         for camera_id in config.rooms[room].cameras:
             check_mask(card, path, camera_id, camera_mask(config, camera_id))
     backbone = backbone_from_config(config.backbone)
-    threshold = config.thresholds.uncertain_below  # today's config labels live readings, not the one at training
+    threshold = config.thresholds.uncertain_below  # the config in force labels live readings, not the training one
     probes = {
         room: replace(
             load_probe(path, expect_fingerprint=backbone.fingerprint, expect_dim=backbone.hidden_size),
