@@ -131,8 +131,7 @@ class Oracle:
             held_out_separation = self._separation_for(max(accuracy - calibration_gap, 1 / len(MODES) + 0.01))
             rng = np.random.default_rng(12345)
             y = rng.integers(len(MODES), size=4000)
-            noise = rng.standard_normal((len(y), len(MODES)))
-            held_out = softmax(self.overconfidence * (held_out_separation * self.similar[y] + noise))
+            held_out = self._raw(held_out_separation, self.similar[y], rng.standard_normal((len(y), len(MODES))))
             self.temperature = calibrate(held_out, y).temperature
 
     def _separation_for(self, accuracy: float) -> float:
@@ -145,6 +144,10 @@ class Oracle:
             low, high = (mid, high) if hit < accuracy else (low, mid)
         return (low + high) / 2
 
+    def _raw(self, separation: float, shown: np.ndarray, noise: np.ndarray) -> np.ndarray:
+        """Over-sure probabilities of readings whose logits are `separation` × what they show, plus noise."""
+        return softmax(self.overconfidence * (separation * shown + noise))
+
     def read(self, windows: Sequence[Window], rng: np.random.Generator) -> list[Prediction]:
         """The readings, each labelled with its top mode: an estimator labels them again with its threshold."""
         shown = np.array([[w.shows.get(m, 0.0) for m in MODES] for w in windows]) @ self.similar
@@ -154,8 +157,7 @@ class Oracle:
             noise = rng.standard_normal((len(windows), len(MODES)))
             for i in range(1, len(noise)):
                 noise[i] = self.correlation * noise[i - 1] + math.sqrt(1 - self.correlation**2) * noise[i]
-            raw = softmax(self.overconfidence * (self.separation * shown + noise))
-            probabilities = with_temperature(raw, self.temperature)
+            probabilities = with_temperature(self._raw(self.separation, shown, noise), self.temperature)
         return [
             Prediction(
                 camera_id="sim",
@@ -234,16 +236,16 @@ PREVIOUS = Thresholds(estimator="hmm", uncertain_below=0.5)
 
 
 def shipped() -> dict[str, Thresholds]:
-    """Each reading as it comes, the config's default, the forward filter with the config's settings, and PREVIOUS."""
+    """Each reading as it comes, the config's default, the other estimator with the config's settings, and PREVIOUS."""
     raw = Thresholds(
         estimator="ema", smoothing_alpha=1.0, consecutive_windows=1, enter_probability=1.0, uncertain_below=0.0
     )
     default = Thresholds()
-    hmm = Thresholds(estimator="hmm") if default.estimator == "ema" else Thresholds(estimator="ema")
+    other = Thresholds(estimator="hmm" if default.estimator == "ema" else "ema")
     return {
         "no smoothing (each reading)": raw,
         f"the default: {describe(default)}": default,
-        describe(hmm): hmm,
+        describe(other): other,
         f"the previous default: {describe(PREVIOUS)}": PREVIOUS,
     }
 

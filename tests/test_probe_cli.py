@@ -106,9 +106,8 @@ def test_the_live_encoder_labels_with_the_configs_threshold_not_the_one_at_train
 
     assert json.loads(trained.with_name("room.json").read_text())["uncertain_below"] == 0.3
     room = f"{{probe: {trained}, cameras: {{c: {{}}}}}}"
-    config = parse_config(f"backbone: {{model: 'config:tiny'}}\nrooms: {{lab: {room}}}")
-    strict = config.model_copy(update={"thresholds": config.thresholds.model_copy(update={"uncertain_below": 1.0})})
-    encoder = load_local_encoder(strict)
+    strict = "thresholds: {uncertain_below: 1.0}"
+    encoder = load_local_encoder(parse_config(f"backbone: {{model: 'config:tiny'}}\nrooms: {{lab: {room}}}\n{strict}"))
     clip = sample_clip(dataset / "solo" / "solo-0000.mp4", encoder.frames_per_clip)
     prediction = encoder.analyse(clip, "lab").prediction
     assert prediction.label == "uncertain" and prediction.uncertain_reason is not None
