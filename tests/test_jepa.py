@@ -1,5 +1,5 @@
-"""The V-JEPA objective: masks, the visible-only context encoder, the predictor wiring, the dense loss, the EMA and
-frozen teachers, the run without a teacher (pixel targets), one step, collapse."""
+"""The V-JEPA objective: masks, the visible-only context encoder, the predictor wiring, the dense loss, deep
+self-supervision, the EMA and frozen teachers, the run without a teacher (pixel targets), one step, collapse."""
 
 from __future__ import annotations
 
@@ -17,11 +17,14 @@ from classroom_mode.model.jepa.objective import (
     distance_to_hidden,
     encode_context,
     gather_tokens,
+    layer_normalised,
+    level_layers,
     measure_masked_fraction,
     normalised_pixels,
     run_predictor,
     sample_block_mask,
     sample_masks,
+    teacher_tokens,
     tubelet_pixels,
 )
 from classroom_mode.model.jepa.trainer import DivergedError, JEPATrainer
@@ -93,7 +96,8 @@ def test_the_predictor_run_is_transformers_own_and_also_returns_the_visible_outp
     model = tiny_model()
     pair = sample_masks(TokenGrid.for_config(model.config, 8), LONG_RANGE, 2, torch.Generator().manual_seed(3))
     context = torch.randn(2, pair.context.shape[1], TINY["hidden_size"])
-    hidden, visible = run_predictor(model.predictor, context, pair.context, pair.target, generator_index=1)
+    raw, visible = run_predictor(model.predictor, context, pair.context, pair.target, generator_index=1)
+    hidden = model.predictor.proj(raw)
     # transformers' forward (mask token 1) on full-length states with garbage at the masked positions
     full = torch.randn(2, 64, TINY["hidden_size"]) * 50
     full.scatter_(1, pair.context.unsqueeze(-1).expand(-1, -1, TINY["hidden_size"]), context)
@@ -103,7 +107,42 @@ def test_the_predictor_run_is_transformers_own_and_also_returns_the_visible_outp
     with torch.no_grad():
         model.predictor.embeddings.mask_tokens[0].fill_(3.0)  # each generator has its own mask token
     other, _ = run_predictor(model.predictor, context, pair.context, pair.target, generator_index=0)
-    assert not torch.allclose(other, hidden)
+    assert not torch.allclose(other, raw)
+
+
+def test_deep_levels_are_evenly_spaced_layers_ending_at_the_last():
+    assert level_layers(12, 4) == (2, 5, 8, 11)  # V-JEPA 2.1's ViT-B levels
+    assert level_layers(24, 4) == (5, 11, 17, 23)
+    assert level_layers(4, 4) == (0, 1, 2, 3)
+    assert level_layers(6, 1) == (5,)
+
+
+def test_deep_supervision_reads_every_level_and_trains_its_fusion_and_heads():
+    model = tiny_model()
+    pixels = pixel_batch()
+    everything = torch.arange(64).expand(2, -1)
+    levels = encode_context(model.encoder, pixels, everything, levels=2)
+    width = TINY["hidden_size"]
+    assert levels.shape == (2, 64, 2 * width)
+    torch.testing.assert_close(levels[..., width:], model.encoder(pixels).last_hidden_state, rtol=1e-5, atol=1e-5)
+    first_layer = model.encoder.layer[0](model.encoder.embeddings(pixels), position_mask=everything)[0]
+    torch.testing.assert_close(levels[..., :width], layer_normalised(first_layer), rtol=1e-5, atol=1e-5)
+
+    trainer = JEPATrainer(tiny_recipe(teacher="frozen", deep_levels=2, dense_weight=1.0, dense_warmup=(0, 0)), model)
+    loss, targets, parts = trainer.loss(pixels)
+    assert targets is not None and targets.shape == (2, 64, width)  # the last level, for the collapse statistics
+    assert set(parts) == {"l1", "dense"}
+    full = teacher_tokens(trainer.teacher, pixels, levels=2)
+    torch.testing.assert_close(full[..., width:], targets)
+    torch.testing.assert_close(
+        full.reshape(2, 64, 2, width).std(-1, unbiased=False), torch.ones(2, 64, 2), atol=1e-3, rtol=0
+    )
+    loss.backward()
+    assert {"fuse", "deep_head"} <= set(trainer.modules())
+    for head in (trainer.networks.fuse[0], trainer.networks.deep_head, trainer.networks.visible_head):
+        assert head is not None and head.weight.grad is not None
+    assert trainer.networks.visible_head.out_features == 2 * width
+    assert trainer.export_model().predictor.proj.out_features == width  # the exported predictor keeps its shape
 
 
 def test_distance_to_hidden_is_the_nearest_hidden_token_in_token_units():
@@ -303,6 +342,8 @@ def test_one_token_grid_for_the_backbone_the_recipe_and_the_surprise_model():
         ({"teacher": "pixels", "ema": (0.996, 1.0)}, "no teacher to move"),
         ({"teacher": "pixels", "dense_weight": 0.5}, "has none"),
         ({"model": "small9"}, "unknown architecture 'small9'"),
+        ({"deep_levels": 3}, "the encoder has 2 layers"),
+        ({"teacher": "pixels", "deep_levels": 2}, "teacher: pixels has none"),
     ],
 )
 def test_a_recipe_out_of_range_is_refused_with_its_field(fields, message):

@@ -97,9 +97,9 @@ def pretrain(  # noqa: PLR0913 -- a Typer command: one parameter per option
     """Adapt an encoder to unlabeled footage (or train the small one from scratch) with the V-JEPA objective.
 
     The run's hyperparameters are a recipe (`--recipe FILE`, `--set NAME=VALUE`): lr, batch_size, warmup_steps,
-    teacher (ema, frozen or pixels), ema, dense_weight, windows_per_room, checkpoint_every and the rest, each with
-    its default. An EMA teacher's run exports the teacher; a frozen teacher's run, or a pixels run (no teacher:
-    the hidden tubelets' pixels are the targets), exports the student.
+    teacher (ema, frozen or pixels), ema, dense_weight, deep_levels, windows_per_room, checkpoint_every and the
+    rest, each with its default. An EMA teacher's run exports the teacher; a frozen teacher's run, or a pixels run
+    (no teacher: the hidden tubelets' pixels are the targets), exports the student.
     """
     import torch
 

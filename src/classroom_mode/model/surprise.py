@@ -103,7 +103,8 @@ class SurpriseModel:
         visible = torch.arange(split, device=device).expand(batch, -1)
         future = torch.arange(split, num_tokens, device=device).expand(batch, -1)
         context = self.context_tokens(pixel_values)
-        predicted, _ = run_predictor(self.model.predictor, context, visible, future, LONG_RANGE_MASK_TOKEN)
+        hidden, _ = run_predictor(self.model.predictor, context, visible, future, LONG_RANGE_MASK_TOKEN)
+        predicted = self.model.predictor.proj(hidden)
         full = (
             layer_normalised(encoded.to(device))
             if encoded is not None

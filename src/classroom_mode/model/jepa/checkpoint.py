@@ -4,7 +4,8 @@ Layout of a run's output directory:
 
     OUT/checkpoints/step-000200/state.safetensors   student.*, teacher.* (a run with one), predictor.*,
                                                      visible_head.* (with the dense loss), pixel_head.* (a pixels
-                                                     run), optimizer.<i>.<name>, rng.generator (the run's
+                                                     run), fuse.* and deep_head.* (deep self-supervision),
+                                                     optimizer.<i>.<name>, rng.generator (the run's
                                                      torch.Generator state, uint8)
     OUT/checkpoints/step-000200/state.json          step, recipe, optimizer param groups, training history
     OUT/checkpoints/latest.json                     {"step": 200, "directory": "step-000200"}

@@ -30,6 +30,10 @@ Why the dense loss (Mur-Labadia et al. 2026, V-JEPA 2.1): with a loss on hidden 
 visible tokens to keep what is local to them, and they drift into global aggregators; regressing them too keeps
 each token about its own patch. Measured here without it, a small student's tokens lose the people they start
 with (`docs/experiments/worldmodel.md`).
+
+Deep self-supervision (V-JEPA 2.1, `levels` > 1): the same losses on several encoder depths at once. The student
+hands the predictor its evenly spaced layers' outputs, fused; the teacher's same layers, each layer-normalised,
+are the targets; so the early layers are asked to predict too, not only to serve the last one.
 """
 
 from __future__ import annotations
@@ -155,20 +159,40 @@ def distance_to_hidden(grid: TokenGrid, pair: MaskPair) -> torch.Tensor:
 # --- 2. The three forward passes ----------------------------------------------------------------------------
 
 
-def encode_context(encoder: VJEPA2Encoder, pixel_values: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
-    """Encode only the `visible` tokens (B, n) of `pixel_values` (B, T, C, H, W); returns (B, n, D).
+def level_layers(num_layers: int, levels: int) -> tuple[int, ...]:
+    """The layers whose outputs deep self-supervision reads: `levels` of them evenly spaced, the last one last
+    (V-JEPA 2.1 reads layers 2, 5, 8 and 11 of a 12-layer encoder; every layer of a 4-layer one)."""
+    if not 1 <= levels <= num_layers:
+        raise ValueError(f"{levels} levels of deep supervision: the encoder has {num_layers} layers")
+    return tuple(num_layers * (i + 1) // levels - 1 for i in range(levels))
+
+
+def encode_context(
+    encoder: VJEPA2Encoder, pixel_values: torch.Tensor, visible: torch.Tensor | None, levels: int = 1
+) -> torch.Tensor:
+    """Encode only the `visible` tokens (B, n) of `pixel_values` (B, T, C, H, W), or every token when None;
+    returns (B, n, levels · D).
 
     The clip is patch-embedded, the visible tokens gathered, and the encoder layers run on those alone, with
     `position_mask` set to their true indices so RoPE places them correctly. (`VJEPA2Model(x, context_mask=...)`
     instead encodes the whole clip bidirectionally and only then drops tokens, so its "context" has already
     seen the targets.) Patch embedding is a strided Conv3d with stride = kernel, so a visible token's embedding
     depends only on its own tubelet: hidden pixels cannot reach the output.
+
+    With `levels` > 1 (deep self-supervision) the outputs of `level_layers` are concatenated in depth order, each
+    layer-normalised without affine parameters, the last through the encoder's own final LayerNorm, so one level
+    is exactly the encoder's output.
     """
     tokens = encoder.embeddings(pixel_values)
-    hidden = apply_masks(tokens, [visible])
-    for layer in encoder.layer:
+    hidden = tokens if visible is None else apply_masks(tokens, [visible])
+    read = level_layers(len(encoder.layer), levels)[:-1]
+    outputs = []
+    for index, layer in enumerate(encoder.layer):
         hidden = layer(hidden, position_mask=visible)[0]
-    return encoder.layernorm(hidden)
+        if index in read:
+            outputs.append(layer_normalised(hidden))
+    outputs.append(encoder.layernorm(hidden))
+    return torch.cat(outputs, dim=-1)
 
 
 def run_predictor(
@@ -181,10 +205,10 @@ def run_predictor(
     """The predictor on the context outputs (B, n, D) at `visible` and mask tokens at `targets` (B, m).
 
     Each mask generator has its own learnable mask token, as in the official code (`generator_index`, modulo
-    the predictor's `pred_num_mask_tokens`). Returns the predictions at `targets`, projected to the encoder's
-    width (B, m, D), and the predictor's own outputs at the visible positions (B, n, predictor width), which the
-    dense loss reads through its head.
-    `VJEPA2Predictor.forward` runs the same modules but keeps only the first; this keeps both.
+    the predictor's `pred_num_mask_tokens`). Returns the predictor's normalised outputs (its own width) at
+    `targets` (B, m, ·), which `predictor.proj` reads as the encoder's tokens, and at the visible positions
+    (B, n, ·), which the dense loss reads through its own head.
+    `VJEPA2Predictor.forward` runs the same modules but keeps only the first, projected; this keeps both.
     """
     hidden, positions = predictor.embeddings(context, [visible], [targets], mask_index=generator_index)
     order = torch.argsort(positions, dim=1)
@@ -193,12 +217,15 @@ def run_predictor(
         hidden = layer(hidden, positions)[0]
     hidden = predictor.unsort_tokens(predictor.layernorm(hidden), order)
     visible_count = context.shape[1]
-    return predictor.proj(hidden[:, visible_count:]), hidden[:, :visible_count]
+    return hidden[:, visible_count:], hidden[:, :visible_count]
 
 
-def teacher_tokens(teacher: VJEPA2Encoder, pixel_values: torch.Tensor) -> torch.Tensor:
-    """The full clip through the teacher, layer-normalised without affine parameters: (B, N, D)."""
-    return layer_normalised(teacher(pixel_values).last_hidden_state)
+def teacher_tokens(teacher: VJEPA2Encoder, pixel_values: torch.Tensor, levels: int = 1) -> torch.Tensor:
+    """The full clip through the teacher, each of its `levels` layer-normalised without affine parameters:
+    (B, N, levels · D)."""
+    tokens = encode_context(teacher, pixel_values, None, levels)
+    batch, count, width = tokens.shape
+    return layer_normalised(tokens.reshape(batch, count, levels, width // levels)).reshape(batch, count, width)
 
 
 def layer_normalised(hidden: torch.Tensor) -> torch.Tensor:
@@ -222,30 +249,49 @@ class Predictions:
 
 
 class OnlineNetworks(nn.Module):
-    """The trained networks, student then predictor (then the dense loss's or the pixels' head), as one module:
-    what DistributedDataParallel wraps. One forward covers every mask generator of a micro-batch, so a
-    distributed run synchronises its gradients once per backward."""
+    """The trained networks, student then predictor (then the dense loss's, the deep levels' or the pixels'
+    heads), as one module: what DistributedDataParallel wraps. One forward covers every mask generator of a
+    micro-batch, so a distributed run synchronises its gradients once per backward.
+
+    With `levels` > 1 (V-JEPA 2.1's deep self-supervision) the student's levels are fused into the predictor's
+    input by a small MLP (`fuse`, then the predictor's own input projection) and the predictions cover every
+    level: `deep_head` the earlier ones, `predictor.proj` the last, so the exported predictor keeps its shape.
+    """
 
     def __init__(
-        self, student: VJEPA2Encoder, predictor: VJEPA2Predictor, *, dense: bool = False, pixels: int = 0
+        self,
+        student: VJEPA2Encoder,
+        predictor: VJEPA2Predictor,
+        *,
+        dense: bool = False,
+        pixels: int = 0,
+        levels: int = 1,
     ) -> None:
         super().__init__()
-        self.student, self.predictor = student, predictor
+        self.student, self.predictor, self.levels = student, predictor, levels
         config = predictor.config
-        self.visible_head = nn.Linear(config.pred_hidden_size, config.hidden_size) if dense else None
+        width, predictor_width = config.hidden_size, config.pred_hidden_size
+        self.visible_head = nn.Linear(predictor_width, levels * width) if dense else None
         """V-JEPA 2.1's own head for the predictions at visible positions; trained, never exported."""
-        self.pixel_head = nn.Linear(config.hidden_size, pixels) if pixels else None
+        self.pixel_head = nn.Linear(width, pixels) if pixels else None
         """With `pixels` values per tubelet, the predictions read as pixels (a run without a teacher); never
         exported."""
+        self.fuse = nn.Sequential(nn.Linear(levels * width, width), nn.GELU()) if levels > 1 else None
+        self.deep_head = nn.Linear(predictor_width, (levels - 1) * width) if levels > 1 else None
 
     def forward(self, pixel_values: torch.Tensor, masks: list[MaskPair]) -> list[Predictions]:
         outputs = []
         for index, pair in enumerate(masks):
-            context = encode_context(self.student, pixel_values, pair.context)
+            context = encode_context(self.student, pixel_values, pair.context, self.levels)
+            if self.fuse is not None:
+                context = self.fuse(context)
             hidden, visible = run_predictor(self.predictor, context, pair.context, pair.target, index)
+            predicted = self.predictor.proj(hidden)
             if self.pixel_head is not None:
-                hidden = self.pixel_head(hidden)
-            outputs.append(Predictions(hidden, None if self.visible_head is None else self.visible_head(visible)))
+                predicted = self.pixel_head(predicted)
+            if self.deep_head is not None:
+                predicted = torch.cat([self.deep_head(hidden), predicted], dim=-1)
+            outputs.append(Predictions(predicted, None if self.visible_head is None else self.visible_head(visible)))
         return outputs
 
 
@@ -262,21 +308,24 @@ class DenseLoss:
     weighting: str = "distance"
 
 
-def jepa_loss(
+def jepa_loss(  # noqa: PLR0913 -- the batch and its networks, then keyword-only options, each named at the call
     online: nn.Module,
     teacher: VJEPA2Encoder,
     pixel_values: torch.Tensor,
     masks: list[MaskPair],
     grid: TokenGrid,
+    *,
     dense: DenseLoss | None = None,
+    levels: int = 1,
 ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
-    """The loss of one batch, averaged over generators; also the teacher's tokens (for collapse statistics) and
-    the loss's parts (`l1` on hidden tokens, `dense` on visible ones when the dense loss is on).
+    """The loss of one batch, averaged over generators; also the teacher's last-layer tokens (for collapse
+    statistics) and the loss's parts (`l1` on hidden tokens, `dense` on visible ones when the dense loss is on).
 
-    `online` is `OnlineNetworks` (or its DistributedDataParallel wrapper); `masks` hold one pair per generator.
+    `online` is `OnlineNetworks` (or its DistributedDataParallel wrapper) with the same `levels`; `masks` hold one
+    pair per generator. With several levels every term averages over them alike.
     """
     with torch.no_grad(), autocast(pixel_values.device):
-        targets = teacher_tokens(teacher, pixel_values).float()
+        targets = teacher_tokens(teacher, pixel_values, levels).float()
     with autocast(pixel_values.device):
         outputs: list[Predictions] = online(pixel_values, masks)
     hidden_terms, dense_terms = [], []
@@ -292,7 +341,8 @@ def jepa_loss(
     if dense_terms and dense is not None:
         parts["dense"] = torch.stack(dense_terms).mean()
         total = total + dense.weight * parts["dense"]
-    return total, targets, parts
+    last_level = targets[..., (levels - 1) * targets.shape[-1] // levels :]
+    return total, last_level, parts
 
 
 def tubelet_pixels(pixel_values: torch.Tensor, grid: TokenGrid) -> torch.Tensor:

@@ -10,10 +10,11 @@ we use I-JEPA's schedule instead, 0.996 rising to 1.0 over the run. The official
 cosine to `min_lr` within the run (`schedule.warmup_cosine`), because a run of a few thousand steps has no room
 for a separate cool-down.
 
-Three choices are V-JEPA 2.1's and SALT's rather than V-JEPA 2's, all off by default: the dense loss on visible
-tokens (`dense_weight`, `objective.py`); a teacher that never moves (`teacher: frozen`); and no teacher at all
-(`teacher: pixels`), the hidden tubelets' pixels being the targets, SALT's first stage whose student a second
-run takes as its frozen `teacher_model`. Without an EMA teacher the student is what the run exports and measures.
+Four choices are V-JEPA 2.1's and SALT's rather than V-JEPA 2's, all off by default: the dense loss on visible
+tokens (`dense_weight`, `objective.py`); the same losses on several encoder depths (`deep_levels`); a teacher
+that never moves (`teacher: frozen`); and no teacher at all (`teacher: pixels`), the hidden tubelets' pixels
+being the targets, SALT's first stage whose student a second run takes as its frozen `teacher_model`. Without
+an EMA teacher the student is what the run exports and measures.
 """
 
 from __future__ import annotations
@@ -87,6 +88,12 @@ class PretrainRecipe(BaseModel):
     dense_warmup: tuple[float, float] = Field(
         (0.05, 0.10), description="fractions of the run: the dense loss is off before the first, full from the second"
     )
+    deep_levels: int = Field(
+        1,
+        ge=1,
+        description="encoder depths every loss reads (V-JEPA 2.1's deep self-supervision): evenly spaced layers "
+        "ending at the last; 1: the last layer alone",
+    )
     random_resized_crop: tuple[float, float] = Field(
         (0.3, 1.0), description="area range of the training crop (official video augmentation)"
     )
@@ -112,24 +119,34 @@ class PretrainRecipe(BaseModel):
             raise ValueError(
                 f"batch size {self.batch_size} is not a whole number of {self.windows_per_room}-window rooms"
             )
-        if self.teacher == "frozen" and self.ema is not None:
-            raise ValueError("a frozen teacher never moves: drop the EMA schedule (ema), or use teacher: ema")
-        if self.teacher == "pixels" and self.ema is not None:
-            raise ValueError("teacher: pixels has no teacher to move: drop the EMA schedule (ema)")
-        if self.teacher == "pixels" and self.dense_weight:
-            raise ValueError("the dense loss regresses a teacher's tokens: teacher: pixels has none (dense_weight: 0)")
-        if self.teacher != "frozen" and self.teacher_model is not None:
-            raise ValueError("teacher_model names a frozen teacher: set teacher: frozen")
-        if self.teacher == "ema" and self.ema is None:
-            self.ema = DEFAULT_EMA
-        if self.ema is not None and not all(0 <= m <= 1 for m in self.ema):
-            raise ValueError(f"EMA momentum {self.ema}: each end must be within 0–1")
         start, full = self.dense_warmup
         if not 0 <= start <= full <= 1:
             raise ValueError(f"dense_warmup {self.dense_warmup}: two fractions of the run, 0 ≤ off ≤ full ≤ 1")
         crop, patch = self.model.get("crop_size", 256), self.model.get("patch_size", 16)
         if crop % patch:
             raise ValueError(f"patch size {patch} does not divide the crop size {crop}")
+        layers = self.model.get("num_hidden_layers", VJEPA2Config().num_hidden_layers)
+        if self.deep_levels > layers:
+            raise ValueError(f"deep_levels {self.deep_levels}: the encoder has {layers} layers, one level each at most")
+        return self
+
+    @model_validator(mode="after")
+    def _teacher_fits(self) -> Self:
+        """The teacher's settings agree with its kind; an EMA teacher without a schedule gets the default one."""
+        if self.teacher == "frozen" and self.ema is not None:
+            raise ValueError("a frozen teacher never moves: drop the EMA schedule (ema), or use teacher: ema")
+        if self.teacher == "pixels" and self.ema is not None:
+            raise ValueError("teacher: pixels has no teacher to move: drop the EMA schedule (ema)")
+        if self.teacher == "pixels" and self.dense_weight:
+            raise ValueError("the dense loss regresses a teacher's tokens: teacher: pixels has none (dense_weight: 0)")
+        if self.teacher == "pixels" and self.deep_levels > 1:
+            raise ValueError("deep supervision regresses a teacher's layers: teacher: pixels has none (deep_levels: 1)")
+        if self.teacher != "frozen" and self.teacher_model is not None:
+            raise ValueError("teacher_model names a frozen teacher: set teacher: frozen")
+        if self.teacher == "ema" and self.ema is None:
+            self.ema = DEFAULT_EMA
+        if self.ema is not None and not all(0 <= m <= 1 for m in self.ema):
+            raise ValueError(f"EMA momentum {self.ema}: each end must be within 0–1")
         return self
 
     def model_config_object(self) -> VJEPA2Config:

@@ -64,6 +64,11 @@ def frozen_teacher(recipe: PretrainRecipe, student: VJEPA2Encoder) -> VJEPA2Enco
             f"teacher {recipe.teacher_model}: its token grid {theirs.astuple()} × {teacher.config.hidden_size} "
             f"differs from the student's {ours.astuple()} × {student.config.hidden_size}"
         )
+    if len(teacher.encoder.layer) < recipe.deep_levels:
+        raise UserError(
+            f"teacher {recipe.teacher_model}: {len(teacher.encoder.layer)} layers, fewer than the "
+            f"{recipe.deep_levels} levels deep_levels asks of it"
+        )
     return teacher.encoder
 
 
@@ -99,6 +104,7 @@ class JEPATrainer:
             self.predictor,
             dense=bool(recipe.dense_weight),
             pixels=pixels if recipe.teacher == "pixels" else 0,
+            levels=recipe.deep_levels,
         ).to(self.device)
         self.online: nn.Module = self.networks
         if self.ranks.distributed:
@@ -158,7 +164,9 @@ class JEPATrainer:
             loss, parts = pixel_loss(self.online, pixel_values, masks, self.grid)
             return loss, None, parts
         dense = self.recipe.dense_at(self.step)
-        return jepa_loss(self.online, self.teacher, pixel_values, masks, self.grid, dense)
+        return jepa_loss(
+            self.online, self.teacher, pixel_values, masks, self.grid, dense=dense, levels=self.recipe.deep_levels
+        )
 
     def train_step(self, bank: ClipBank) -> StepResult:
         """One optimizer step: the effective batch planned, this rank's micro-batches through forward and backward."""
@@ -231,6 +239,8 @@ class JEPATrainer:
             "predictor": self.predictor,
             "visible_head": self.networks.visible_head,
             "pixel_head": self.networks.pixel_head,
+            "fuse": self.networks.fuse,
+            "deep_head": self.networks.deep_head,
         }
         return {name: module for name, module in named.items() if module is not None}
 
