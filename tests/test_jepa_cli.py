@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from transformers import VJEPA2Model
 
 from classroom_mode.errors import ClassroomModeError
 from classroom_mode.model.backbone import load_backbone
@@ -96,6 +97,7 @@ def test_pretrain_reads_its_recipe_from_a_file_and_names_a_bad_field(cli, data, 
     assert "frozen teacher never moves" in refused(
         "--arch", "small", "--set", "teacher=frozen", "--set", "ema=[0.99, 1]"
     )
+    assert "the encoder has 6 layers" in refused("--arch", "small", "--set", "deep_levels=9")
     assert "--arch small" in refused("--config", "small")
     assert "unknown architecture 'huge'" in refused("--arch", "huge")
     assert "not both" in refused("--arch", "small", "--init", "config:tiny")
@@ -113,6 +115,12 @@ def test_a_frozen_teacher_must_match_the_student_and_exist(cli, data, tmp_path):
     assert other.exit_code == 2 and "differs from the student's" in other.stderr, other.stderr
     missing = cli(*base, *TINY_RUN, "--set", f"teacher_model={tmp_path / 'nowhere'}")
     assert missing.exit_code == 2 and "nowhere" in missing.stderr, missing.stderr
+    shallow = tmp_path / "shallow"
+    config = load_backbone("config:tiny", device="cpu").model.config
+    config.num_hidden_layers = 1
+    VJEPA2Model(config).save_pretrained(shallow)
+    deep = cli(*base, *TINY_RUN, "--set", f"teacher_model={shallow}", "--set", "deep_levels=2")
+    assert deep.exit_code == 2 and "deep_levels 2 reads 2 of its layers; it has 1" in deep.stderr, deep.stderr
     fine = cli(*base, *TINY_RUN, "--set", f"teacher_model={teacher}", "--json")
     assert fine.exit_code == 0, fine.stderr
 

@@ -66,8 +66,8 @@ def frozen_teacher(recipe: PretrainRecipe, student: VJEPA2Encoder) -> VJEPA2Enco
         )
     if len(teacher.encoder.layer) < recipe.deep_levels:
         raise UserError(
-            f"teacher {recipe.teacher_model}: {len(teacher.encoder.layer)} layers, fewer than the "
-            f"{recipe.deep_levels} levels deep_levels asks of it"
+            f"teacher {recipe.teacher_model}: deep_levels {recipe.deep_levels} reads {recipe.deep_levels} of its "
+            f"layers; it has {len(teacher.encoder.layer)}"
         )
     return teacher.encoder
 
