@@ -21,6 +21,11 @@ Where this follows the official V-JEPA 2 recipe (ViT-L, 256 px, 16 frames) and w
   and generator: a batch here is 8 clips, too few to share one shape without every step seeing one kind of
   block. A block is at most grid − 1 tokens high and wide (I-JEPA's rule; the official V-JEPA caps at the
   grid): at a 16 × 16 grid this trims only long-range blocks drawn with an aspect ratio above 1.34.
+- Deep self-supervision: the official encoder gives each level its own affine LayerNorm; here the earlier levels
+  are layer-normalised without affine parameters and the last goes through the encoder's own final norm, so the
+  exported encoder is unchanged. The fusion (Linear to the encoder width, GELU, the predictor's input Linear) and
+  the heads (one Linear per prediction to every level's width, split here as `deep_head` and `predictor.proj`)
+  are the official shapes.
 
 A run without a teacher (`teacher: pixels`, SALT's first stage) asks the same predictor for the hidden
 tubelets' pixels instead, each tubelet normalised by its own mean and spread (VideoMAE's target), with an MSE
