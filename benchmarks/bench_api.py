@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import platform
 import tempfile
 import time
@@ -23,6 +22,7 @@ import numpy as np
 
 from classroom_mode.records import ModeState
 from classroom_mode.store import HistoryStore
+from doc_page import machine
 from serve_process import serve_subprocess
 
 
@@ -67,6 +67,7 @@ def main() -> None:
         )
         with serve_subprocess(config) as url:
             asyncio.run(load(url, 5, 10))  # warm-up
+            host = machine(f"Python {platform.python_version()}")
             latencies, wall = asyncio.run(load(url, args.clients, args.requests))
     print(f"### `GET /api/rooms/{{room}}`: {args.clients} concurrent clients × {args.requests} requests, loopback\n")
     print("| requests | p50 ms | p90 ms | p99 ms | max ms | requests/s |")
@@ -81,9 +82,7 @@ def main() -> None:
         print(
             f"| {name}: {len(ms)} | {p50:.1f} | {p90:.1f} | {p99:.1f} | {ms.max():.1f} | {len(latencies) / wall:.0f} |"
         )
-    print(f"\nMachine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores visible, load average "
-          f"{os.getloadavg()[0]:.1f}, Python {platform.python_version()}; server (uvicorn, 1 worker) and clients "
-          "share these cores.")  # fmt: skip
+    print(f"\nMachine: {host}; server (uvicorn, 1 worker) and clients share these cores.")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import gc
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -33,7 +32,7 @@ from classroom_mode.model.cache import EmbeddingCache, embedding_key, file_hash
 from classroom_mode.model.preprocess import preprocess_video
 from classroom_mode.video.decode import sample_clip
 from classroom_mode.video.writer import write_mp4
-from doc_page import benchmark_page, write_section
+from doc_page import benchmark_page, machine, write_section
 
 
 def median_time(fn: Callable[[], object], reps: int, warmup: int = 1) -> tuple[float, list[float]]:
@@ -227,13 +226,10 @@ def bench_peak_memory(model: str) -> float:
 
 
 def write_report(path: Path, args: argparse.Namespace, flops: int, rows: list[dict], overhead: dict,
-                 peak_gib: float | None, load: tuple[float, float]) -> None:  # fmt: skip
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())  # fmt: skip
+                 peak_gib: float | None, host: str, load_after: float) -> None:  # fmt: skip
     base = rows[0]["latency_s"]
     lines = [
-        f"Machine: {cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}. Load average before/after: "
-        f"{load[0]:.2f} / {load[1]:.2f} (medians of {args.reps} runs after one warm-up).",
+        f"Machine: {host}. Load average at the end: {load_after:.2f} (medians of {args.reps} runs after one warm-up).",
         "",
         "Model: ViT-L architecture of `facebook/vjepa2-vitl-fpc64-256` with **RANDOM weights** (`config:vitl`; "
         "timing only), one clip of 16 frames × 256 px (2048 tokens), encoder only.",
@@ -294,11 +290,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=benchmark_page("backbone"))
     args = parser.parse_args()
     torch.manual_seed(0)
-    load_before = os.getloadavg()[0]
+    host = machine()
     rows, flops = bench_encoder(args)
     overhead = bench_overhead(rows[0]["latency_s"], reps=max(5, args.reps))
     peak = bench_peak_memory(args.model) if args.memory else None
-    write_report(args.out, args, flops, rows, overhead, peak, (load_before, os.getloadavg()[0]))
+    write_report(args.out, args, flops, rows, overhead, peak, host, os.getloadavg()[0])
 
 
 if __name__ == "__main__":

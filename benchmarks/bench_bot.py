@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import platform
 import random
 import tempfile
@@ -33,6 +32,7 @@ from classroom_mode.bot.notify import NotificationPolicy, Notifier
 from classroom_mode.config import Config, parse_config
 from classroom_mode.records import CameraStatus, ModeState, Prediction, SurpriseReading
 from classroom_mode.store import HistoryStore
+from doc_page import machine
 from serve_process import serve_subprocess
 
 ROOMS = {"room-101": ["front", "corner"], "lab": ["bench"], "studio": ["easel"]}
@@ -129,6 +129,7 @@ def main() -> None:
         config = parse_config(config_file.read_text())
         store = HistoryStore(database)
         rows = seed(store, config, now, args.hours)
+        host = machine(f"Python {platform.python_version()}")
         reference = asyncio.run(timed(lambda: asyncio.to_thread(store.states), args.repeats))
         results = {"store": asyncio.run(measure(StoreRoomStateClient(store), config, now, args.repeats))}
         with serve_subprocess(config_file) as url:
@@ -145,9 +146,7 @@ def main() -> None:
               f"{np.median(a):.1f} | {a.max():.1f} | {np.median(a) / api_ref:.1f} |")  # fmt: skip
     print(f"\nReferences (p50): `HistoryStore.states()` in a worker thread {ref:.2f} ms; "
           f"`GET /api/rooms` on loopback {api_ref:.1f} ms.")  # fmt: skip
-    print(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores visible, "
-          f"Python {platform.python_version()}; the `serve` process and the bot share these cores; "
-          "the database is on tmpfs.")  # fmt: skip
+    print(f"Machine: {host}; the `serve` process and the bot share these cores; the database is on tmpfs.")
 
 
 if __name__ == "__main__":

@@ -117,12 +117,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     torch.set_num_threads(1)
+    host = machine()
     started = time.perf_counter()
     rows = distances(args.rooms, args.clips_per_mode)
     cost_rows = costs(1280, 720, 16, 45, args.repeats)
     text = "\n".join(
         [
-            f"Machine: {machine()}; {time.perf_counter() - started:.0f} s in all.",
+            f"Machine: {host}; {time.perf_counter() - started:.0f} s in all.",
             "",
             f"Reproduce: `.venv/bin/python benchmarks/bench_clip_skew.py --rooms {' '.join(map(str, args.rooms))} "
             f"--clips-per-mode {args.clips_per_mode}`",

@@ -18,8 +18,6 @@ is shared), all in one run on one machine, and reported as their ratio.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -28,7 +26,7 @@ import av
 import numpy as np
 
 from classroom_mode.video.decode import probe_video, sample_clip
-from doc_page import benchmark_page, write_section
+from doc_page import benchmark_page, machine, write_section
 
 
 def _frames(count: int, height: int, width: int, seed: int = 0) -> np.ndarray:
@@ -92,29 +90,13 @@ def timed(fn, repeats: int) -> float:
     return min(times)  # the least-disturbed run: other jobs share these cores
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    libavcodec = ".".join(map(str, av.library_versions["libavcodec"]))
-    load = os.getloadavg()[0]
-    return (
-        f"{cpu}, {os.cpu_count()} CPU cores visible (load average {load:.1f} at the end), PyAV {av.__version__}, "
-        f"libavcodec {libavcodec}"
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=10.0, help="length of the long 1080p file")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=benchmark_page("decode"), help="the page to write")
     args = parser.parse_args()
+    host = machine(f"PyAV {av.__version__}", f"libavcodec {'.'.join(map(str, av.library_versions['libavcodec']))}")
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -162,14 +144,12 @@ def main() -> None:
         "because a real 10-minute 1080p encode takes minutes on 2 cores; it decodes like a real file with the same "
         "GOP, its content just repeats.",
         "",
-        f"Machine: {machine()}.",
+        f"Machine: {host}.",
         "",
         "Reproduce: `.venv/bin/python benchmarks/bench_decode.py`",
         "",
     ]
-    text = "\n".join(lines)
-    print(text)
-    write_section(args.out, "bench_decode", text)
+    write_section(args.out, "bench_decode", "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -12,19 +12,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import torch
-
 from classroom_mode.model.jepa.pretrain import TRAINING_FILE
 from classroom_mode.model.jepa.summary import LossEntry, read_training_summary
 from classroom_mode.sim.footage import generate_footage
-from doc_page import benchmark_page, write_section
+from doc_page import benchmark_page, machine, write_section
 
 BIN = Path(sys.executable).parent
 
@@ -49,7 +46,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=benchmark_page("distributed"))
     args = parser.parse_args()
 
-    load = os.getloadavg()[0]
+    host = machine()
     footage = args.work / "footage"
     generate_footage(footage, list(range(40000, 40004)), seconds=60.0, workers=2)
     clips = args.work / "clips" / "unlabeled"
@@ -74,8 +71,7 @@ def main() -> None:
         rows.append((world, sum(steady) / len(steady), summary.effective_batch, 64 / seconds, seconds))
     base = rows[0]
     lines = [
-        f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, load average {load:.1f} at the start, "
-        f"torch {torch.__version__}, one thread per rank, device {args.device}.",
+        f"Machine: {host}; one thread per rank, device {args.device}.",
         "",
         f"Reproduce: `.venv/bin/python benchmarks/bench_distributed.py --steps {args.steps} "
         f"--batch-size {args.batch_size} --worlds {' '.join(map(str, args.worlds))} --device {args.device}`",
@@ -91,7 +87,6 @@ def main() -> None:
             f"| {world} | {train:.2f} | {train / base[1]:.2f} | {batch} | {embed:.2f} | {embed / base[3]:.2f} |"
         )
     write_section(args.out, "bench_distributed", "\n".join(lines))
-    print("\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -180,7 +180,6 @@ def main() -> None:
             )
     text = "\n".join(lines) + "\n"
     write_section(args.out, "bench_jepa", text)
-    print(text)
 
 
 if __name__ == "__main__":

@@ -18,8 +18,6 @@
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import subprocess
 import tempfile
 import time
@@ -41,6 +39,7 @@ from classroom_mode.service.live.loop import LiveLoop
 from classroom_mode.sim.scene import MODES
 from classroom_mode.sim.stream import Stream
 from classroom_mode.store import HistoryStore
+from doc_page import machine
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 SETTINGS = {
@@ -184,6 +183,7 @@ def main() -> None:
     parser.add_argument("--overhead-windows", type=int, default=40)
     args = parser.parse_args()
 
+    host = machine()
     backbone = load_backbone(args.backbone, device=args.device)
     started = time.perf_counter()
     calibration = ",".join(f"{m}:60" for m in MODES)
@@ -226,8 +226,7 @@ def main() -> None:
     print(f"| {o['windows']} | {o['window_ms']:.1f} | {o['encoder_ms']:.1f} | {o['overhead_ms']:.1f} | "
           f"{o['store_ms']:.1f} | {o['overhead_ms'] / o['encoder_ms']:.1%} |")  # fmt: skip
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    print(f"\nMachine: {platform.machine()}, {os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f} "
-          f"at the end; rendering took {render_s:.0f} s; code at commit {commit or '?'}.")  # fmt: skip
+    print(f"\nMachine: {host}; rendering took {render_s:.0f} s; code at commit {commit or '?'}.")
 
 
 if __name__ == "__main__":

@@ -116,7 +116,6 @@ Machine: {header}.
 ```
 """
     write_section(args.out, "bench_live_window", text)
-    print(text)
 
 
 if __name__ == "__main__":

@@ -209,7 +209,6 @@ of them while the broker was down): **{killed["lost"]} lost**.
 ```
 """
     write_section(args.out, "bench_outputs", text)
-    print(text)
 
 
 if __name__ == "__main__":

@@ -12,14 +12,11 @@ baselines are scikit-learn pipelines, so they too are fitted inside each fold.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import psutil
 import torch
 from sklearn.model_selection import StratifiedKFold
 from sklearn.model_selection import cross_validate as sk_cross_validate
@@ -38,7 +35,7 @@ from classroom_mode.sim.baselines import (
     person_count_features,
 )
 from classroom_mode.video.decode import sample_clip
-from doc_page import benchmark_page, write_section
+from doc_page import benchmark_page, machine, write_section
 
 PAIR = ("group", "presentation")
 CURVE = (5, 10, 20, 50)
@@ -60,6 +57,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=benchmark_page("probes"))
     args = parser.parse_args()
 
+    host = machine()
     started = time.perf_counter()
     data_dir = args.work / f"sim-{args.clips_per_mode}x{args.seconds}s-{args.fps}fps-{args.size}px-seed{args.seed}"
     if not (data_dir / "manifest.json").exists():
@@ -117,7 +115,8 @@ def main() -> None:
 
     timing = _vitl_timing(args.seed)
     print(timing)
-    text = _markdown(args, backbone, data.features, rows, curves, variants, timing, time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    text = _markdown(args, backbone, data.features, rows, curves, variants, timing, host, seconds)
     write_section(args.out, "bench_probes", text)
 
 
@@ -205,7 +204,7 @@ def _pm(mean: float, std: float | None) -> str:
     return f"{mean:.3f}" if std is None else f"{mean:.3f} ± {std:.3f}"
 
 
-def _markdown(args, backbone, features: FeatureSet, rows, curves, variants, timing, seconds: float) -> str:
+def _markdown(args, backbone, features: FeatureSet, rows, curves, variants, timing, host: str, seconds: float) -> str:
     weights = (
         "**RANDOM weights (not a trained model): these numbers say nothing about V-JEPA features; re-run with the "
         "trained backbone**"
@@ -256,11 +255,9 @@ def _markdown(args, backbone, features: FeatureSet, rows, curves, variants, timi
         "|---|---|",
         *(f"| {name.removesuffix(' (s)')} | {value:.2f} |" for name, value in timing.items()),
     ]
-    cpu = platform.processor() or platform.machine()
     lines += [
         "",
-        f"Machine: {cpu}, {psutil.cpu_count()} logical CPUs (load average {os.getloadavg()[0]:.1f} at the end), "
-        f"torch {torch.__version__}, CPU only. Whole run {seconds:.0f} s.",
+        f"Machine: {host}, CPU only. Whole run {seconds:.0f} s.",
         "",
         "Reproduce:",
         "",

@@ -23,8 +23,6 @@ Room seeds 10000 + k are the rooms `classroom-mode demo --seed k` records in and
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import shutil
 import time
 from dataclasses import replace
@@ -50,7 +48,7 @@ from classroom_mode.sim.baselines import (
 from classroom_mode.sim.manifest import previous_recording, recorded_with
 from classroom_mode.sim.room_dataset import SettledClips, generate_room_dataset
 from classroom_mode.video.decode import sample_clip
-from doc_page import benchmark_page, write_section
+from doc_page import benchmark_page, machine, write_section
 
 VARIANTS = (
     ("attentive probe (default: per-position background subtracted)", "attentive", AttentiveSettings()),
@@ -104,6 +102,7 @@ def main() -> None:
     args.ceiling |= args.ceiling_only
     args.screen |= args.ceiling_only
 
+    host = machine()
     started = time.perf_counter()
     runs = []
     backbone = None
@@ -139,7 +138,7 @@ def main() -> None:
             splits, _ = make_splits(np.unique(y, return_inverse=True)[1], groups, args.folds, 0)
             baseline = cross_val_score(mean_frame_classifier(), frames, y, cv=splits).mean()
             scores["downsampled mean frame (baseline)"].append(float(baseline))
-    write_section(args.out, section_name(args), _markdown(args, backbone, scores, time.perf_counter() - started))
+    write_section(args.out, section_name(args), _markdown(args, backbone, scores, host, time.perf_counter() - started))
 
 
 def _accuracy(args, features: FeatureSet, labels: list[str], groups: list[str], kind, settings) -> float:
@@ -218,7 +217,7 @@ def section_name(args: argparse.Namespace) -> str:
     return "bench_room_probe: " + ", ".join(tags)
 
 
-def _markdown(args, backbone, scores: dict[str, list[float]], seconds: float) -> str:
+def _markdown(args, backbone, scores: dict[str, list[float]], host: str, seconds: float) -> str:
     rooms = " | ".join(f"room {r}" for r in args.rooms)
     options = (
         ("--ceiling-only " if args.ceiling_only else f"--model {args.model} ")
@@ -232,8 +231,7 @@ def _markdown(args, backbone, scores: dict[str, list[float]], seconds: float) ->
     seeds = f", then over {args.probe_seeds} seeds of the folds and the probe's start" if args.probe_seeds > 1 else ""
     erased = " Every clip erased of its room (minus the median of the room's `empty` clips)." if args.erase_room else ""
     lines = [
-        f"Machine: {platform.machine()}, {torch.get_num_threads()} thread(s), torch {torch.__version__}; "
-        f"{seconds:.0f} s in all, load average {os.getloadavg()[0]:.1f} at the end. "
+        f"Machine: {host}; {seconds:.0f} s in all. "
         f"Backbone: {backbone.describe() if backbone else 'none (the ground truth alone)'}.",
         "",
         f"Reproduce: `.venv/bin/python benchmarks/bench_room_probe.py {options}`",

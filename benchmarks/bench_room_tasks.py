@@ -76,6 +76,7 @@ def main() -> None:
     args = parser.parse_args()
     args.crop_size = None  # what `room_clips` and `exported` read of bench_room_probe's options
 
+    host = machine()
     started = time.perf_counter()
     backbone = load_backbone(exported(args.model, args.work), device="cpu")
     encoders = {"pretrained": backbone, "random twin": random_twin(backbone)}
@@ -101,7 +102,7 @@ def main() -> None:
         print(f"{label}: {np.mean(values):.3f}", flush=True)
     rooms = f"{min(args.rooms)}-{max(args.rooms)}" if len(args.rooms) > 1 else str(args.rooms[0])
     section = f"bench_room_tasks: {' '.join(args.tasks)}, {' '.join(args.probes)}, rooms {rooms}"
-    write_section(args.out, section, _markdown(args, backbone, rows, time.perf_counter() - started))
+    write_section(args.out, section, _markdown(args, backbone, rows, host, time.perf_counter() - started))
 
 
 def _room(args: argparse.Namespace, seed: int, encoders: dict[str, Backbone], cache: EmbeddingCache) -> Room:
@@ -212,10 +213,10 @@ def _stacked(features: Sequence[FeatureSet]) -> FeatureSet:
     )
 
 
-def _markdown(args, backbone: Backbone, rows: list[tuple[str, list[float]]], seconds: float) -> str:
+def _markdown(args, backbone: Backbone, rows: list[tuple[str, list[float]]], host: str, seconds: float) -> str:
     rooms = " | ".join(str(r) for r in args.rooms)
     lines = [
-        f"Machine: {machine()}; {seconds:.0f} s in all. Backbone: {backbone.describe()}, and the same "
+        f"Machine: {host}; {seconds:.0f} s in all. Backbone: {backbone.describe()}, and the same "
         "architecture with random weights on the same clips.",
         "",
         f"Reproduce: `.venv/bin/python benchmarks/bench_room_tasks.py --model {args.model} --rooms "

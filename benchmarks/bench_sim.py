@@ -25,7 +25,7 @@ import numpy as np
 
 from classroom_mode.sim import generate_dataset, load_manifest
 from classroom_mode.sim.baselines import difficulty_report, mean_frame_features
-from doc_page import benchmark_page, write_section
+from doc_page import benchmark_page, machine, write_section
 
 
 def decode(path: Path) -> np.ndarray:
@@ -63,7 +63,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=2026)
     args = parser.parse_args()
-    load_before = os.getloadavg()[0]
+    host = machine(f"Python {platform.python_version()}")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         fast = speed(root, args.speed_clips_per_mode, args.workers)
@@ -71,9 +71,8 @@ def main() -> None:
         hard = difficulty(root, args.clips_per_mode, args.workers, args.seed)
     command = " ".join([".venv/bin/python", "benchmarks/bench_sim.py", *sys.argv[1:]])
     lines = [
-        f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}; "
-        f"{args.workers} worker processes; 1-minute load average {load_before:.1f} before and {load_after:.1f} "
-        "after the speed run (above the core count, the wall time includes waiting for a core).",
+        f"Machine: {host}; {args.workers} worker processes; 1-minute load average {load_after:.1f} after the speed "
+        "run (above the core count, the wall time includes waiting for a core).",
         "",
         "### Rendering speed",
         "",
@@ -111,9 +110,7 @@ def main() -> None:
         "```",
         "",
     ]
-    text = "\n".join(lines)
-    print(text)
-    write_section(args.out, "bench_sim", text)
+    write_section(args.out, "bench_sim", "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -214,7 +214,6 @@ def main() -> None:
         lines.append(f"| {name} | {value:.6g} |")
     text = "\n".join(lines) + "\n"
     write_section(args.out, "bench_surprise", text)
-    print(text)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import platform
 import tempfile
 import time
@@ -41,6 +40,7 @@ from classroom_mode.model.probes.card import BackboneRecord, ProbeCard
 from classroom_mode.model.probes.features import FeatureSet
 from classroom_mode.records import Clip
 from classroom_mode.service.api_models import UPLOAD_FRAME_PIXELS, UPLOAD_MEMORY
+from doc_page import machine
 from serve_process import server_process
 
 CROP = 256
@@ -125,6 +125,10 @@ def main() -> None:
     parser.add_argument("--at-once", type=int, default=8)
     parser.add_argument("--out", type=Path, help="also write the table to this markdown file")
     args = parser.parse_args()
+    host = machine(
+        f"Python {platform.python_version()}",
+        f"PyAV {av.__version__} (FFmpeg libavcodec {'.'.join(map(str, av.library_versions['libavcodec']))})",
+    )
     seconds = args.seconds
     worst_size = (2560, 1440)
     assert worst_size[0] * worst_size[1] <= UPLOAD_FRAME_PIXELS
@@ -187,10 +191,7 @@ def main() -> None:
         f"{args.at_once} at once: {rows[-1][2] / MiB:.0f} MiB, "
         f"{'under' if rows[-1][2] <= ceiling else 'OVER'} the {ceiling / MiB:.0f} MiB ceiling.",
         "",
-        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores visible, "
-        f"load average {' '.join(Path('/proc/loadavg').read_text().split()[:3])} (`/proc/loadavg`), "
-        f"Python {platform.python_version()}, PyAV {av.__version__} (FFmpeg libavcodec "
-        f"{'.'.join(map(str, av.library_versions['libavcodec']))}).",
+        f"Machine: {host}.",
     ]
     table = "\n".join(lines)
     print(table)

@@ -23,7 +23,11 @@ def benchmark_page(name: str) -> Path:
 
 
 def write_section(path: Path, name: str, text: str) -> None:
-    """Replace (or append) the section marked `name` in `path`, leaving the rest of the page as it is."""
+    """Replace (or append) the section marked `name` in `path`, leaving the rest of the page as it is.
+
+    The text goes to the terminal as well: whoever ran the benchmark reads its table there first.
+    """
+    print(text)
     start, end = f"<!-- {name} -->", f"<!-- /{name} -->"
     old = path.read_text(encoding="utf-8") if path.is_file() else ""
     block = f"{start}\n{text.rstrip()}\n{end}\n"
@@ -36,10 +40,26 @@ def write_section(path: Path, name: str, text: str) -> None:
     print(f"wrote {path} (section {name})")
 
 
-def machine() -> str:
-    """The machine a table was measured on, with the load average beside it (timings move with the load)."""
+def machine(*software: str) -> str:
+    """The machine a table was measured on. Timings move with the load, so the load average is read here, and this
+    is called when measuring starts; `software` names what else the numbers depend on (PyAV's version, chromium's).
+    """
     load = os.getloadavg()[0]
-    return (
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores (load average {load:.1f} at the "
-        f"start), torch {torch.__version__}, {torch.get_num_threads()} thread(s)"
+    return ", ".join(
+        [
+            f"{_cpu_name()}, {os.cpu_count()} CPU cores (load average {load:.1f} at the start)",
+            f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)",
+            *software,
+        ]
     )
+
+
+def _cpu_name() -> str:
+    """The CPU's model name where Linux gives it: `platform` names only the architecture there, which says nothing
+    about the speed."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        lines = []
+    names = (line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
+    return next(names, platform.processor() or platform.machine())
