@@ -18,7 +18,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import datetime
 from typing import Protocol
 
@@ -178,29 +178,21 @@ class WebhookSender:
             await self._session.close()
 
 
+@dataclass
 class Notifier:
     """Polls the room state every `interval_s` and sends what the policy lets through."""
 
-    def __init__(  # noqa: PLR0913 -- the bot's client, policy, sender and modes, then keyword-only pacing
-        self,
-        client: RoomStateClient,
-        policy: NotificationPolicy,
-        sender: Sender,
-        modes: Mapping[str, ModeConfig],
-        *,
-        clock: Clock = utc_now,
-        interval_s: float = 5.0,
-        surprise_window: int = 50,
-    ) -> None:
-        self.client = client
-        self.policy = policy
-        self.sender = sender
-        self.modes = modes
-        self.clock = clock
-        self.interval_s = interval_s
-        self.surprise_window = surprise_window
-        self._started = False
-        self._reachable = True
+    client: RoomStateClient
+    policy: NotificationPolicy
+    sender: Sender
+    modes: Mapping[str, ModeConfig]
+    _: KW_ONLY
+    clock: Clock = utc_now
+    interval_s: float = 5.0
+    surprise_window: int = 50
+    """How many recent surprise readings each poll reads."""
+    _started: bool = field(default=False, init=False)
+    _reachable: bool = field(default=True, init=False)
 
     async def poll_once(self) -> list[Notification]:
         """Read states and recent surprise once, and send every notification the policy returns."""
