@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import uvicorn
 
+from classroom_mode.config import ModeConfig
 from classroom_mode.records import UNCERTAIN, Clip, Embedding, Prediction, SurpriseReading
 from classroom_mode.service.analysis import Analysis
 from classroom_mode.service.live.feeds import CameraOffline
@@ -86,6 +87,13 @@ class ScriptedFeed:
 
     def close(self) -> None:
         self.closed = True
+
+
+BRIGHTNESS_MODES = {
+    "lab": ModeConfig(display_name="Lab", emoji="🧪", ambience="lo-fi"),
+    "exam": ModeConfig(display_name="Exam", emoji="📝", ambience="silence"),
+}
+"""The modes a `BrightnessAnalyzer` reads by default, for a config the live tests run it under."""
 
 
 class BrightnessAnalyzer:

@@ -17,7 +17,6 @@ from classroom_mode.config import (
     CameraConfig,
     Config,
     ConfigErrors,
-    ModeConfig,
     RoomConfig,
     Thresholds,
     parse_config,
@@ -25,7 +24,7 @@ from classroom_mode.config import (
 from classroom_mode.service.api.app import create_app
 from classroom_mode.service.live.loop import LiveLoop
 from classroom_mode.store import HistoryStore
-from live_helpers import BRIGHT, BrightnessAnalyzer, FakeClock, ScriptedFeed, ServerThread, wait_for
+from live_helpers import BRIGHT, BRIGHTNESS_MODES, BrightnessAnalyzer, FakeClock, ScriptedFeed, ServerThread, wait_for
 from outputs_helpers import Subscriber, broker
 
 SCHOOL_DAYS = ActiveHours(
@@ -84,10 +83,7 @@ def test_off_hours_release_the_camera_encode_nothing_and_change_no_mode(tmp_path
     with broker(tmp_path) as running:
         config = Config(
             rooms={"r1": RoomConfig(cameras={"cam": CameraConfig(interval_s=0.02)}, active_hours=SCHOOL_DAYS)},
-            modes={
-                "lab": ModeConfig(display_name="Lab", ambience="lo-fi"),
-                "exam": ModeConfig(display_name="Exam", ambience="silence"),
-            },
+            modes=BRIGHTNESS_MODES,
             thresholds=Thresholds(smoothing_alpha=1.0, consecutive_windows=1),
             outputs={"home": {"kind": "mqtt", "host": "127.0.0.1", "port": running.port, "events": ["mode"]}},
         )

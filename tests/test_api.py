@@ -13,7 +13,7 @@ import httpx
 import numpy as np
 import pytest
 
-from classroom_mode.config import CameraConfig, Config, ModeConfig, RoomConfig, ServerConfig, Thresholds
+from classroom_mode.config import CameraConfig, Config, RoomConfig, ServerConfig, Thresholds
 from classroom_mode.errors import UserError
 from classroom_mode.model.backbone import load_backbone
 from classroom_mode.model.surprise import SurpriseModel
@@ -25,6 +25,7 @@ from classroom_mode.store import HistoryStore
 from classroom_mode.video.writer import write_mp4
 from live_helpers import (
     BRIGHT,
+    BRIGHTNESS_MODES,
     DARK,
     T0,
     CentroidProbe,
@@ -38,17 +39,13 @@ from live_helpers import (
 )
 
 TOKEN_ENV = "CLASSROOM_MODE_TEST_API_TOKEN"
-MODES = {
-    "lab": ModeConfig(display_name="Lab", emoji="🧪", ambience="lo-fi"),
-    "exam": ModeConfig(display_name="Exam", emoji="📝", ambience="silence"),
-}
 
 
 def make_config(**server) -> Config:
     """No token unless a test asks for one (`api_token_env=TOKEN_ENV`): uploads are open by explicit choice."""
     return Config(
         rooms={"r1": RoomConfig(cameras={"cam": CameraConfig(interval_s=0.01)})},
-        modes=MODES,
+        modes=BRIGHTNESS_MODES,
         server=ServerConfig(**{"api_token_env": None, "max_upload_mb": 0.1, "max_upload_seconds": 3.0, **server}),
         thresholds=Thresholds(estimator="ema", smoothing_alpha=1.0, consecutive_windows=1),
     )
@@ -95,7 +92,7 @@ def mp4(tmp_path, value: int, frames: int = 16, name: str = "clip.mp4") -> bytes
 
 
 def state(mode: str, at, room: str = "r1") -> ModeState:
-    shown = MODES[mode]
+    shown = BRIGHTNESS_MODES[mode]
     return ModeState(
         room=room, mode=mode, display_name=shown.display_name, emoji=shown.emoji, ambience=shown.ambience,
         confidence=0.9, probabilities={mode: 0.9}, since=at, updated_at=at, cameras=["cam"],

@@ -22,7 +22,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from browser_helpers import launch, needs_chromium
 from classroom_mode.clock import utc_now
-from classroom_mode.config import CameraConfig, Config, ModeConfig, RoomConfig, Thresholds, parse_config
+from classroom_mode.config import CameraConfig, Config, RoomConfig, Thresholds, parse_config
 from classroom_mode.records import CameraStatus
 from classroom_mode.service.live.loop import LiveLoop
 from classroom_mode.store import HistoryStore
@@ -39,7 +39,7 @@ from dashboard_helpers import (
     trained_probe,
     two_room_config,
 )
-from live_helpers import BRIGHT, DARK, BrightnessAnalyzer, ScriptedFeed, wait_for
+from live_helpers import BRIGHT, BRIGHTNESS_MODES, DARK, BrightnessAnalyzer, ScriptedFeed, wait_for
 
 pytestmark = [pytest.mark.browser, needs_chromium]
 
@@ -228,10 +228,7 @@ def test_the_live_loop_feeds_the_page(pages, servers: contextlib.ExitStack, stor
     """The real `LiveLoop` as the dashboard's `live`: its states reach the card and its last clip the images."""
     config = Config(
         rooms={"r1": RoomConfig(cameras={"cam": CameraConfig(interval_s=0.01, offline_after_s=30)})},
-        modes={
-            "lab": ModeConfig(display_name="Lab", emoji="🧪", ambience="lo-fi"),
-            "exam": ModeConfig(display_name="Exam", emoji="📝", ambience="silence"),
-        },
+        modes=BRIGHTNESS_MODES,
         thresholds=Thresholds(estimator="ema", smoothing_alpha=1.0, consecutive_windows=2),
     )
     feed = ScriptedFeed("cam", [DARK] * 3 + [BRIGHT] * 3)

@@ -16,7 +16,6 @@ from classroom_mode.config import (
     ClipSettings,
     Config,
     ConfigErrors,
-    ModeConfig,
     RoomConfig,
     Thresholds,
     parse_config,
@@ -28,19 +27,23 @@ from classroom_mode.service.live.loop import LiveLoop
 from classroom_mode.sim.camera import SimCamera
 from classroom_mode.store import HistoryStore
 from classroom_mode.video.source import Frame, FrameSource
-from live_helpers import BRIGHT, DARK, BrightnessAnalyzer, ScriptedFeed, ZScoreCalibrator, flat_clip, wait_for
-
-MODES = {
-    "lab": ModeConfig(display_name="Lab", emoji="🧪", ambience="lo-fi"),
-    "exam": ModeConfig(display_name="Exam", emoji="📝", ambience="silence"),
-}
+from live_helpers import (
+    BRIGHT,
+    BRIGHTNESS_MODES,
+    DARK,
+    BrightnessAnalyzer,
+    ScriptedFeed,
+    ZScoreCalibrator,
+    flat_clip,
+    wait_for,
+)
 
 
 def make_config(cameras: list[str], consensus: str = "average", **thresholds) -> Config:
     fast = CameraConfig(interval_s=0.01, offline_after_s=0.5)
     return Config(
         rooms={"r1": RoomConfig(cameras={c: fast for c in cameras}, consensus=consensus)},
-        modes=MODES,
+        modes=BRIGHTNESS_MODES,
         thresholds=Thresholds(**{"estimator": "ema", "smoothing_alpha": 1.0, "consecutive_windows": 2, **thresholds}),
     )
 

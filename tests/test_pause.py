@@ -10,26 +10,22 @@ import httpx
 import paho.mqtt.client as mqtt
 import pytest
 
-from classroom_mode.config import CameraConfig, Config, ModeConfig, RoomConfig, Thresholds
+from classroom_mode.config import CameraConfig, Config, RoomConfig, Thresholds
 from classroom_mode.errors import UserError
 from classroom_mode.service.api.app import create_app
 from classroom_mode.service.live.loop import LiveLoop
 from classroom_mode.store import HistoryStore
-from live_helpers import BRIGHT, BrightnessAnalyzer, ScriptedFeed, ServerThread, wait_for
+from live_helpers import BRIGHT, BRIGHTNESS_MODES, BrightnessAnalyzer, ScriptedFeed, ServerThread, wait_for
 from outputs_helpers import Subscriber, broker
 
 TOKEN = "pause-test-token"
-MODES = {
-    "lab": ModeConfig(display_name="Lab", ambience="lo-fi"),
-    "exam": ModeConfig(display_name="Exam", ambience="silence"),
-}
 
 
 def two_cameras(outputs: dict | None = None) -> Config:
     fast = CameraConfig(interval_s=0.02)
     return Config(
         rooms={"r1": RoomConfig(cameras={"front": fast, "back": fast}), "r2": RoomConfig(cameras={"door": fast})},
-        modes=MODES,
+        modes=BRIGHTNESS_MODES,
         thresholds=Thresholds(smoothing_alpha=1.0, consecutive_windows=1),
         outputs=outputs or {},
     )
