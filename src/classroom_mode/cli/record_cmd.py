@@ -48,10 +48,19 @@ def open_camera(config: Config, camera_id: str) -> tuple[FrameSource, CameraConf
 
 
 DataOption = Annotated[Path | None, typer.Option("--data", "-d", help="dataset folder (default: paths.data)")]
+
+
+def _session(name: str) -> str:
+    """The `--session` a recording runs under: the one given, checked, else a new one."""
+    return check_session(name) if name else new_session()
+
+
 SessionOption = Annotated[
-    str | None,
+    str,
     typer.Option(
         "--session",
+        callback=_session,
+        show_default=False,
         help="recording session the clips' names carry (CAMERA__SESSION__TIME.mp4), which cross-validation keeps in "
         "one fold; default: a new one named by the start time",
     ),
@@ -69,14 +78,13 @@ def record(  # noqa: PLR0913 -- a Typer command: one parameter per option
     label: Annotated[str, typer.Option("--label", help="the mode being shown: clips go to DATA/<mode>/")],
     count: Annotated[int, typer.Option("--count", "-n", min=1, help="clips to record back to back")] = 1,
     countdown: Annotated[float, typer.Option("--countdown", min=0, help="seconds to get in place")] = 3.0,
-    session: SessionOption = None,
+    session: SessionOption = "",
     data: DataOption = None,
     config_path: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Record labelled clips from a camera into DATA/<mode>/, named CAMERA__SESSION__TIME.mp4."""
     config = config_from(config_path)
-    session = check_session(session) if session is not None else new_session()
     data_dir = data or config.paths.data
     labels = known_labels(data_dir, list(config.modes))
     if check_label(label) not in labels:
@@ -104,14 +112,13 @@ def auto_record_cmd(  # noqa: PLR0913 -- a Typer command: one parameter per opti
         float | None,
         typer.Option("--keep-gb", help="keep DATA/unlabeled/ under this size (default: retention.unlabeled_gb)"),
     ] = None,
-    session: SessionOption = None,
+    session: SessionOption = "",
     data: DataOption = None,
     config_path: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Record unlabeled clips every interval into DATA/unlabeled/ under a retention (needed; only that folder)."""
     config = config_from(config_path)
-    session = check_session(session) if session is not None else new_session()
     every_s = parse_duration(every, "--every")
     rule = Retention(
         days=keep_days if keep_days is not None else config.retention.unlabeled_days,
