@@ -53,6 +53,10 @@ ConfigOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="print machine-readable JSON on stdout")]
+ModelOption = Annotated[
+    str | None, typer.Option("--model", "-m", help="backbone: hub id, save_pretrained folder or config:NAME")
+]
+DeviceOption = Annotated[str | None, typer.Option(help="auto, cpu, cuda or mps (default: from config)")]
 
 
 def add_group(app: typer.Typer, name: str, help: str, commands: Mapping[str, Callable[..., Any]]) -> None:

@@ -12,7 +12,9 @@ from rich.table import Table
 
 from classroom_mode.cli.common import (
     ConfigOption,
+    DeviceOption,
     JsonOption,
+    ModelOption,
     add_group,
     config_from,
     console,
@@ -39,13 +41,11 @@ def register(app: typer.Typer) -> None:
 
 def embed(  # noqa: PLR0913 -- a Typer command: one parameter per option
     data_dir: Annotated[Path, typer.Argument(help="data folder: DATA/<mode>/<clip> and DATA/unlabeled/")],
-    model: Annotated[
-        str | None, typer.Option("--model", "-m", help="hub id, save_pretrained folder or config:NAME")
-    ] = None,
+    model: ModelOption = None,
     exact_tokens: Annotated[
         bool, typer.Option("--exact-tokens", help="keep every (time, row, col) token instead of time-averaged ones")
     ] = False,
-    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or mps (default: from config)")] = None,
+    device: DeviceOption = None,
     quantize: Annotated[str | None, typer.Option(help="none or int8 (CPU; default: from config)")] = None,
     batch_size: Annotated[
         int | None, typer.Option(min=1, help="clips per encoder call (default: by free memory)")

@@ -15,6 +15,7 @@ from rich.table import Table
 from classroom_mode.cli.common import (
     ConfigOption,
     JsonOption,
+    ModelOption,
     config_from,
     console,
     info,
@@ -39,9 +40,6 @@ if TYPE_CHECKING:
     from classroom_mode.records import Embedding, Prediction
 
 ProbeOption = Annotated[ProbeKind, typer.Option("--probe", "-p", help="auto chooses by how many clips each mode has")]
-ModelOption = Annotated[
-    str | None, typer.Option("--model", "-m", help="backbone: hub id, save_pretrained folder or config:NAME")
-]
 FoldsOption = Annotated[
     int, typer.Option("--folds", "-k", help="cross-validation folds (leave-one-out if fewer clips)")
 ]

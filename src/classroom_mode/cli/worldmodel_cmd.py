@@ -10,7 +10,9 @@ import typer
 
 from classroom_mode.cli.common import (
     ConfigOption,
+    DeviceOption,
     JsonOption,
+    ModelOption,
     config_from,
     console,
     info,
@@ -215,10 +217,8 @@ def surprise(  # noqa: PLR0913 -- a Typer command: one parameter per option
     window: Annotated[
         float | None, typer.Option("--window", min=0.1, help="seconds per window (default: config clip length)")
     ] = None,
-    model: Annotated[
-        str | None, typer.Option("--model", "-m", help="hub id, save_pretrained folder or config:NAME")
-    ] = None,
-    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or mps (default: from config)")] = None,
+    model: ModelOption = None,
+    device: DeviceOption = None,
     as_json: JsonOption = False,
     config: ConfigOption = None,
 ) -> None:
