@@ -205,6 +205,10 @@ class RoomServer:
         def changed(key: str) -> bool:
             return previous.get(key) != merged.get(key)
 
+        def change(key: str, name: str) -> dict[str, Any]:
+            """How the server reports a field that changed: the camera, `old<Name>` and `new<Name>`."""
+            return {"cameraId": camera_id, f"old{name}": previous.get(key), f"new{name}": merged.get(key)}
+
         if changed("person_count") or changed("person_detected"):
             detected, count = merged.get("person_detected"), int(merged.get("person_count") or 0)
             presence = {
@@ -216,9 +220,7 @@ class RoomServer:
             emitted.append(self.make_event("class.presence.changed", presence, source))
         if changed("predicted_class"):
             probe = {
-                "cameraId": camera_id,
-                "oldClass": previous.get("predicted_class"),
-                "newClass": merged.get("predicted_class"),
+                **change("predicted_class", "Class"),
                 "confidence": float(merged.get("prediction_confidence", merged.get("confidence", 0)) or 0),
                 "class_probs": merged.get("class_probs") or {},
             }
@@ -227,12 +229,7 @@ class RoomServer:
             mode = {"oldMode": old_mode, "newMode": new_mode, "totalPersons": persons, "trigger": "camera.state.push"}
             emitted.append(self.make_event("session.mode.changed", mode, source))
         if changed("anomaly_level"):
-            anomaly = {
-                "cameraId": camera_id,
-                "oldLevel": previous.get("anomaly_level"),
-                "newLevel": merged.get("anomaly_level"),
-                "score": float(merged.get("anomaly_score") or 0),
-            }
+            anomaly = {**change("anomaly_level", "Level"), "score": float(merged.get("anomaly_score") or 0)}
             emitted.append(self.make_event("safety.anomaly.changed", anomaly, source))
         return {
             "ok": True,
