@@ -32,7 +32,7 @@ from classroom_mode.model.cache import EmbeddingCache, embedding_key, file_hash
 from classroom_mode.model.preprocess import preprocess_video
 from classroom_mode.video.decode import sample_clip
 from classroom_mode.video.writer import write_mp4
-from doc_page import benchmark_page, machine, write_section
+from doc_page import benchmark_page, machine, reproduce, write_section
 
 
 def median_time(fn: Callable[[], object], reps: int, warmup: int = 1) -> tuple[float, list[float]]:
@@ -271,8 +271,7 @@ def write_report(path: Path, args: argparse.Namespace, flops: int, rows: list[di
         "",
         "GPU (clips/s at batch 1–64 in bf16, MFU): not measured.",
         "",
-        f"Reproduce: `.venv/bin/python benchmarks/bench_backbone.py --reps {args.reps} "
-        f"--variants {','.join(args.variants)}`",
+        reproduce(),
         "",
     ]
     write_section(path, "bench_backbone", "\n".join(lines))

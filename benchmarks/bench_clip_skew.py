@@ -34,7 +34,7 @@ from classroom_mode.video.decode import sample_clip
 from classroom_mode.video.recorder import save_clip
 from classroom_mode.video.source import Frame, HeldFrames
 from classroom_mode.video.writer import as_stored, write_mp4
-from doc_page import benchmark_page, machine, write_section
+from doc_page import benchmark_page, machine, reproduce, write_section
 
 NAME = "bench_clip_skew"
 
@@ -125,8 +125,7 @@ def main() -> None:
         [
             f"Machine: {host}; {time.perf_counter() - started:.0f} s in all.",
             "",
-            f"Reproduce: `.venv/bin/python benchmarks/bench_clip_skew.py --rooms {' '.join(map(str, args.rooms))} "
-            f"--clips-per-mode {args.clips_per_mode}`",
+            reproduce(),
             "",
             "| demo room (`--seed`) | settled clips | unconverted window → recording | live window → recording "
             "| a mode's clips around their mean | between the modes' means |",

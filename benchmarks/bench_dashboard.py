@@ -38,7 +38,7 @@ from dashboard_helpers import (
     simulator_clips,
     two_room_config,
 )
-from doc_page import benchmark_page, machine, write_section
+from doc_page import benchmark_page, machine, reproduce, write_section
 
 CARD = 'section[data-room="room-101"] .card'
 WATCH_EVENTS = """() => {
@@ -142,7 +142,7 @@ round trip of slack.
 Machine: {host}. Headless, software rendering (`--disable-gpu`); the server, the benchmark and
 Chromium share the cores.
 
-Reproduce: `.venv/bin/python benchmarks/bench_dashboard.py --changes {args.changes}`
+{reproduce()}
 (about 30 s). The browser test `{test}` times the same path over 9 changes and fails if the median
 is 1 s or more.
 """

@@ -26,7 +26,7 @@ import av
 import numpy as np
 
 from classroom_mode.video.decode import probe_video, sample_clip
-from doc_page import benchmark_page, machine, write_section
+from doc_page import benchmark_page, machine, reproduce, write_section
 
 
 def _frames(count: int, height: int, width: int, seed: int = 0) -> np.ndarray:
@@ -146,7 +146,7 @@ def main() -> None:
         "",
         f"Machine: {host}.",
         "",
-        "Reproduce: `.venv/bin/python benchmarks/bench_decode.py`",
+        reproduce(),
         "",
     ]
     write_section(args.out, "bench_decode", "\n".join(lines))

@@ -21,7 +21,7 @@ from pathlib import Path
 from classroom_mode.model.jepa.pretrain import TRAINING_FILE
 from classroom_mode.model.jepa.summary import LossEntry, read_training_summary
 from classroom_mode.sim.footage import generate_footage
-from doc_page import benchmark_page, machine, write_section
+from doc_page import benchmark_page, machine, reproduce, write_section
 
 BIN = Path(sys.executable).parent
 
@@ -73,8 +73,7 @@ def main() -> None:
     lines = [
         f"Machine: {host}; one thread per rank, device {args.device}.",
         "",
-        f"Reproduce: `.venv/bin/python benchmarks/bench_distributed.py --steps {args.steps} "
-        f"--batch-size {args.batch_size} --worlds {' '.join(map(str, args.worlds))} --device {args.device}`",
+        reproduce(),
         "",
         f"Pretraining `--config small8`, {args.batch_size} clips per rank per step, steps 2–{args.steps}; embedding "
         "64 clips with the shipped model into an empty cache (wall time, start-up included).",

@@ -34,7 +34,7 @@ from classroom_mode.sim.baselines import (
     person_count_features,
 )
 from classroom_mode.video.decode import sample_clip
-from doc_page import benchmark_page, machine, write_section
+from doc_page import benchmark_page, machine, reproduce, write_section
 
 
 def mask_fractions() -> list[tuple[str, str, float]]:
@@ -147,12 +147,7 @@ def main() -> None:
 
     lines = ["## World model: V-JEPA pretraining (`benchmarks/bench_jepa.py`)", ""]
     lines += [f"Machine: {where}. GPU: not measured.", ""]
-    lines += [
-        "Reproduce: `.venv/bin/python benchmarks/bench_jepa.py "
-        + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v is not None)
-        + "`",
-        "",
-    ]
+    lines += [reproduce(), ""]
 
     lines += ["### Fraction of tokens masked per clip (1000 samples per generator)", ""]
     lines += ["| token grid | generator | masked |", "|---|---|---|"]

@@ -24,7 +24,7 @@ import torch
 from classroom_mode.model.backbone import load_backbone
 from classroom_mode.model.surprise import SurpriseModel
 from classroom_mode.records import Clip
-from doc_page import benchmark_page, machine, write_section
+from doc_page import benchmark_page, machine, reproduce, write_section
 
 
 class EncoderClock:
@@ -111,9 +111,7 @@ Machine: {header}.
 |---|---|---|---|---|
 {chr(10).join(rows)}
 
-```bash
-.venv/bin/python benchmarks/bench_live_window.py
-```
+{reproduce()}
 """
     write_section(args.out, "bench_live_window", text)
 

@@ -33,7 +33,7 @@ from classroom_mode.config import Config
 from classroom_mode.outputs import Outputs
 from classroom_mode.store import HistoryStore
 from dashboard_helpers import serve
-from doc_page import benchmark_page, write_section
+from doc_page import benchmark_page, reproduce, write_section
 from live_helpers import wait_for
 from outputs_helpers import Broker, Subscriber, mode_state, reading, started
 
@@ -206,9 +206,7 @@ then the broker started: all of them at the subscriber {backlog["drain_s"]:.1f} 
 Broker kills: {killed["kills"]} SIGKILLs and restarts while {killed["written"]:,} readings were written (a third
 of them while the broker was down): **{killed["lost"]} lost**.
 
-```bash
-.venv/bin/python benchmarks/bench_outputs.py
-```
+{reproduce()}
 """
     write_section(args.out, "bench_outputs", text)
 

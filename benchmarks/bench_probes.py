@@ -35,7 +35,7 @@ from classroom_mode.sim.baselines import (
     person_count_features,
 )
 from classroom_mode.video.decode import sample_clip
-from doc_page import benchmark_page, machine, write_section
+from doc_page import benchmark_page, machine, reproduce, write_section
 
 PAIR = ("group", "presentation")
 CURVE = (5, 10, 20, 50)
@@ -211,10 +211,6 @@ def _markdown(args, backbone, features: FeatureSet, rows, curves, variants, timi
         if backbone.random_weights
         else "trained weights"
     )
-    command = (
-        f".venv/bin/python benchmarks/bench_probes.py --model {args.model} --clips-per-mode {args.clips_per_mode} "
-        f"--seconds {args.seconds} --fps {args.fps} --size {args.size} --seed {args.seed} --folds {args.folds}"
-    )
     lines = [
         f"Backbone `{backbone.model_id}` ({weights}); features: pooled {features.dim}-d, time-averaged token grid "
         f"{features.grid}. Data: {args.clips_per_mode} simulator clips per mode ({args.seconds} s, {args.fps} fps, "
@@ -259,11 +255,7 @@ def _markdown(args, backbone, features: FeatureSet, rows, curves, variants, timi
         "",
         f"Machine: {host}, CPU only. Whole run {seconds:.0f} s.",
         "",
-        "Reproduce:",
-        "",
-        "```",
-        command,
-        "```",
+        reproduce(),
         "",
     ]
     return "\n".join(lines)

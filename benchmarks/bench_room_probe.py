@@ -48,7 +48,7 @@ from classroom_mode.sim.baselines import (
 from classroom_mode.sim.manifest import previous_recording, recorded_with
 from classroom_mode.sim.room_dataset import SettledClips, generate_room_dataset
 from classroom_mode.video.decode import sample_clip
-from doc_page import benchmark_page, machine, write_section
+from doc_page import benchmark_page, machine, reproduce, write_section
 
 VARIANTS = (
     ("attentive probe (default: per-position background subtracted)", "attentive", AttentiveSettings()),
@@ -219,22 +219,13 @@ def section_name(args: argparse.Namespace) -> str:
 
 def _markdown(args, backbone, scores: dict[str, list[float]], host: str, seconds: float) -> str:
     rooms = " | ".join(f"room {r}" for r in args.rooms)
-    options = (
-        ("--ceiling-only " if args.ceiling_only else f"--model {args.model} ")
-        + ("--screen " if args.screen and not args.ceiling_only else "")
-        + ("--erase-room " if args.erase_room else "")
-        + ("--ceiling " if args.ceiling and not args.ceiling_only else "")
-        + (f"--probe-seeds {args.probe_seeds} " if args.probe_seeds > 1 else "")
-        + f"--rooms {' '.join(map(str, args.rooms))} --clips-per-mode {args.clips_per_mode} --visit {args.visit:g} "
-        f"--size {args.size}" + (f" --crop-size {args.crop_size}" if args.crop_size else "")
-    )
     seeds = f", then over {args.probe_seeds} seeds of the folds and the probe's start" if args.probe_seeds > 1 else ""
     erased = " Every clip erased of its room (minus the median of the room's `empty` clips)." if args.erase_room else ""
     lines = [
         f"Machine: {host}; {seconds:.0f} s in all. "
         f"Backbone: {backbone.describe() if backbone else 'none (the ground truth alone)'}.",
         "",
-        f"Reproduce: `.venv/bin/python benchmarks/bench_room_probe.py {options}`",
+        reproduce(),
         "",
         f"{args.clips_per_mode} clips per mode of {args.size} px recorded in each room in {args.visit:g} s sessions "
         "(clips cut only once the room has settled into its mode), 4 modes (chance 25%); accuracy of stratified "

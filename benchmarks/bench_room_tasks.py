@@ -38,7 +38,7 @@ from classroom_mode.records import ProbeKind
 from classroom_mode.sim.baselines import count_classifier, mean_frame_classifier, mean_frame_features
 from classroom_mode.sim.manifest import previous_recording
 from classroom_mode.video.decode import sample_clip
-from doc_page import benchmark_page, machine, write_section
+from doc_page import benchmark_page, machine, reproduce, write_section
 
 PAIRS = (("empty", "solo", "accuracy"), ("group", "presentation", "macro_f1"))
 """The two questions inside the four modes, and the score each is judged by."""
@@ -219,10 +219,7 @@ def _markdown(args, backbone: Backbone, rows: list[tuple[str, list[float]]], hos
         f"Machine: {host}; {seconds:.0f} s in all. Backbone: {backbone.describe()}, and the same "
         "architecture with random weights on the same clips.",
         "",
-        f"Reproduce: `.venv/bin/python benchmarks/bench_room_tasks.py --model {args.model} --rooms "
-        f"{' '.join(map(str, args.rooms))} --clips-per-mode {args.clips_per_mode} --sizes "
-        f"{' '.join(map(str, args.sizes))} --visit {args.visit:g} --size {args.size} --folds {args.folds} "
-        f"--tasks {' '.join(args.tasks)} --probes {' '.join(args.probes)}`",
+        reproduce(),
         "",
         f"{args.clips_per_mode} clips per mode of {args.size} px recorded in each room in {args.visit:g} s sessions "
         f"(clips cut once the room has settled into its mode); stratified {args.folds}-fold CV grouped by session, "

@@ -15,7 +15,6 @@ import argparse
 import os
 import platform
 import resource
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -25,7 +24,7 @@ import numpy as np
 
 from classroom_mode.sim import generate_dataset, load_manifest
 from classroom_mode.sim.baselines import difficulty_report, mean_frame_features
-from doc_page import benchmark_page, machine, write_section
+from doc_page import benchmark_page, machine, reproduce, write_section
 
 
 def decode(path: Path) -> np.ndarray:
@@ -69,7 +68,6 @@ def main() -> None:
         fast = speed(root, args.speed_clips_per_mode, args.workers)
         load_after = os.getloadavg()[0]
         hard = difficulty(root, args.clips_per_mode, args.workers, args.seed)
-    command = " ".join([".venv/bin/python", "benchmarks/bench_sim.py", *sys.argv[1:]])
     lines = [
         f"Machine: {host}; {args.workers} worker processes; 1-minute load average {load_after:.1f} after the speed "
         "run (above the core count, the wall time includes waiting for a core).",
@@ -103,11 +101,7 @@ def main() -> None:
         f"it reaches {pair:.2f}, so a probe has to score well above that on the pair to show it reads arrangement "
         "and motion. The simulator is numpy + Pillow on the CPU.",
         "",
-        "Reproduce:",
-        "",
-        "```",
-        f"{command}",
-        "```",
+        reproduce(),
         "",
     ]
     write_section(args.out, "bench_sim", "\n".join(lines))

@@ -29,7 +29,7 @@ from classroom_mode.model.backbone import Backbone, load_backbone
 from classroom_mode.model.surprise import SurpriseCalibrator, SurpriseModel
 from classroom_mode.sim import render_stream, sidecar_path
 from classroom_mode.video.decode import probe_video, sample_clip
-from doc_page import benchmark_page, machine, write_section
+from doc_page import benchmark_page, machine, reproduce, write_section
 
 METHODS = ("surprise (JEPA prediction error)", "frame difference", "embedding variance over time")
 
@@ -172,9 +172,7 @@ def main() -> None:
 
     lines = [f"Machine: {where}. Model: `{backbone.describe()}`.", ""]
     lines += [
-        "Reproduce: `.venv/bin/python benchmarks/bench_surprise.py "
-        + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items())
-        + "`",
+        reproduce(),
         "",
         f"{args.streams} simulator streams (`{args.timeline}`, seeds 100–{99 + args.streams}, one fall, run, chair "
         f"and lights-out event each), {args.window:g} s windows every {args.every:g} s, {len(rows)} windows "

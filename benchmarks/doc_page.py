@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import platform
+import shlex
+import sys
 from pathlib import Path
 
 import torch
@@ -38,6 +40,14 @@ def write_section(path: Path, name: str, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(new, encoding="utf-8")
     print(f"wrote {path} (section {name})")
+
+
+def reproduce() -> str:
+    """The command that made the table, read from `sys.argv`, so it cannot drift from the options that ran."""
+    script = Path(sys.argv[0])
+    if script.is_absolute() and script.is_relative_to(Path.cwd()):
+        script = script.relative_to(Path.cwd())
+    return f"Reproduce: `.venv/bin/python {shlex.join([str(script), *sys.argv[1:]])}`"
 
 
 def machine(*software: str) -> str:
