@@ -22,7 +22,8 @@ from classroom_mode.cli import (
     simulate_cmd,
     worldmodel_cmd,
 )
-from classroom_mode.cli.common import ErrorMappingGroup, setup_logging
+from classroom_mode.cli.groups import ErrorMappingGroup
+from classroom_mode.cli.output import setup_logging
 
 app = typer.Typer(
     name="classroom-mode",

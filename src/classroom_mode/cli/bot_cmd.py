@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from classroom_mode.cli.common import ConfigOption, config_from, info
+from classroom_mode.cli.options import ConfigOption, config_from
+from classroom_mode.cli.output import info
 from classroom_mode.errors import NotAvailableError
 
 

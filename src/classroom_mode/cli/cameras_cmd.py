@@ -8,7 +8,9 @@ from typing import Annotated
 
 import typer
 
-from classroom_mode.cli.common import ConfigOption, JsonOption, add_group, config_from, info, print_json
+from classroom_mode.cli.groups import add_group
+from classroom_mode.cli.options import ConfigOption, JsonOption, config_from
+from classroom_mode.cli.output import info, print_json
 from classroom_mode.cli.record_cmd import open_camera
 from classroom_mode.files import write_bytes
 

@@ -8,7 +8,9 @@ from typing import Annotated
 
 import typer
 
-from classroom_mode.cli.common import JsonOption, add_group, console, print_json, styled
+from classroom_mode.cli.groups import add_group
+from classroom_mode.cli.options import JsonOption
+from classroom_mode.cli.output import console, print_json, styled
 from classroom_mode.config import DEFAULT_CONFIG_FILE, load_config
 
 

@@ -21,7 +21,8 @@ import typer
 import yaml
 
 from classroom_mode.cli import probe_cmd
-from classroom_mode.cli.common import JsonOption, console, info, print_json, print_skipped, progress_bar, styled
+from classroom_mode.cli.options import JsonOption
+from classroom_mode.cli.output import console, info, print_json, print_skipped, progress_bar, styled
 from classroom_mode.config import (
     SHIPPED_MODEL_ID,
     BackboneConfig,

@@ -10,13 +10,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from classroom_mode.cli.common import (
-    ConfigOption,
-    DeviceOption,
-    JsonOption,
-    ModelOption,
-    add_group,
-    config_from,
+from classroom_mode.cli.groups import add_group
+from classroom_mode.cli.options import ConfigOption, DeviceOption, JsonOption, ModelOption, config_from
+from classroom_mode.cli.output import (
     console,
     err_console,
     info,

@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from classroom_mode.cli.common import ConfigOption, config_from, info, warn
+from classroom_mode.cli.options import ConfigOption, config_from
+from classroom_mode.cli.output import info, warn
 from classroom_mode.config import Config
 from classroom_mode.records import ModeChange, ModeState
 

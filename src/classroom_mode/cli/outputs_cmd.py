@@ -8,7 +8,9 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from classroom_mode.cli.common import ConfigOption, JsonOption, add_group, config_from, console, print_json, styled
+from classroom_mode.cli.groups import add_group
+from classroom_mode.cli.options import ConfigOption, JsonOption, config_from
+from classroom_mode.cli.output import console, print_json, styled
 from classroom_mode.errors import ClassroomModeError
 
 

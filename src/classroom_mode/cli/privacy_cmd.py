@@ -10,7 +10,8 @@ from __future__ import annotations
 import typer
 from pydantic import BaseModel
 
-from classroom_mode.cli.common import ConfigOption, JsonOption, config_from, console, print_json, styled
+from classroom_mode.cli.options import ConfigOption, JsonOption, config_from
+from classroom_mode.cli.output import console, print_json, styled
 from classroom_mode.config import CameraConfig, Config, RetentionConfig, RoomConfig
 
 

@@ -12,19 +12,8 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import typer
 from rich.table import Table
 
-from classroom_mode.cli.common import (
-    ConfigOption,
-    JsonOption,
-    ModelOption,
-    config_from,
-    console,
-    info,
-    print_json,
-    print_skipped,
-    progress_bar,
-    styled,
-    warn,
-)
+from classroom_mode.cli.options import ConfigOption, JsonOption, ModelOption, config_from
+from classroom_mode.cli.output import console, info, print_json, print_skipped, progress_bar, styled, warn
 from classroom_mode.config import Config
 from classroom_mode.errors import UserError
 from classroom_mode.files import write_bytes

@@ -9,7 +9,8 @@ from typing import Annotated
 
 import typer
 
-from classroom_mode.cli.common import ConfigOption, JsonOption, config_from, info, print_json
+from classroom_mode.cli.options import ConfigOption, JsonOption, config_from
+from classroom_mode.cli.output import info, print_json
 from classroom_mode.config import CameraConfig, Config, SimSource
 from classroom_mode.errors import UserError
 from classroom_mode.service.api.ports import LABEL_PORT

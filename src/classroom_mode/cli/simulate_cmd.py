@@ -7,7 +7,8 @@ from typing import Annotated, TypedDict
 
 import typer
 
-from classroom_mode.cli.common import JsonOption, info, print_json, print_skipped, progress_bar
+from classroom_mode.cli.options import JsonOption
+from classroom_mode.cli.output import info, print_json, print_skipped, progress_bar
 from classroom_mode.errors import UserError
 
 

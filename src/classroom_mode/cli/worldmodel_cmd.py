@@ -8,19 +8,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
-from classroom_mode.cli.common import (
-    ConfigOption,
-    DeviceOption,
-    JsonOption,
-    ModelOption,
-    config_from,
-    console,
-    info,
-    print_json,
-    print_skipped,
-    progress_bar,
-    styled,
-)
+from classroom_mode.cli.options import ConfigOption, DeviceOption, JsonOption, ModelOption, config_from
+from classroom_mode.cli.output import console, info, print_json, print_skipped, progress_bar, styled
 from classroom_mode.records import Skipped
 
 if TYPE_CHECKING:
@@ -105,7 +94,7 @@ def pretrain(  # noqa: PLR0913 -- a Typer command: one parameter per option
     """
     import torch
 
-    from classroom_mode.cli.common import quiet_unless_main
+    from classroom_mode.cli.output import quiet_unless_main
     from classroom_mode.errors import UserError
     from classroom_mode.model import distributed
     from classroom_mode.model.backbone import resolve_device

@@ -1,19 +1,15 @@
-"""What every command shares: consoles, logging, `--json` output, progress bars and error mapping.
-
-Commands stay thin: they parse arguments, call into the layers, and print. Errors from the
-layers are `ClassroomModeError`s; the app's group turns them into one line on stderr and the
-exit code the error carries (2 for the user's mistakes, 1 for failures), never a traceback.
-"""
+"""What the commands print, and where: data on stdout (tables, `--json`), people's status lines, warnings,
+progress bars, logs and errors on stderr, so a script reading stdout gets the data alone."""
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 from pydantic import BaseModel
@@ -21,10 +17,8 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeRemainingColumn
 from rich.text import Text
-from typer.core import TyperGroup
 
-from classroom_mode.config import Config, load_config
-from classroom_mode.errors import ClassroomModeError, NotAvailableError, UserError
+from classroom_mode.errors import ClassroomModeError, UserError
 from classroom_mode.records import Skipped
 
 # Markup is off: a path, room, camera or clip name with `[bold]` or `[/x]` in it is printed as it is, never
@@ -46,27 +40,6 @@ class _Output:
 
 output = _Output()
 
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config", "-c", help="config file (default: ./classroom-mode.yaml if present, else built-in defaults)"
-    ),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="print machine-readable JSON on stdout")]
-ModelOption = Annotated[
-    str | None, typer.Option("--model", "-m", help="backbone: hub id, save_pretrained folder or config:NAME")
-]
-DeviceOption = Annotated[str | None, typer.Option(help="auto, cpu, cuda or mps (default: from config)")]
-
-
-def add_group(app: typer.Typer, name: str, help: str, commands: Mapping[str, Callable[..., Any]]) -> None:
-    """Add `app NAME COMMAND`, one command per entry of `commands`; `app NAME` alone prints the group's help, not an
-    error about a missing command."""
-    group = typer.Typer(help=help, no_args_is_help=True)
-    for command, function in commands.items():
-        group.command(command)(function)
-    app.add_typer(group, name=name)
-
 
 def setup_logging(verbose: int, quiet: bool) -> None:
     output.quiet = quiet
@@ -77,10 +50,6 @@ def setup_logging(verbose: int, quiet: bool) -> None:
         handlers=[RichHandler(console=err_console, show_path=False, rich_tracebacks=False)],
         force=True,
     )
-
-
-def config_from(path: Path | None) -> Config:
-    return load_config(path)
 
 
 def _json_default(value: Any) -> Any:
@@ -148,39 +117,7 @@ def progress_bar(description: str, total: int | None) -> Iterator[tuple[Progress
         yield progress, task
 
 
-def not_available(verb: str, waits_for: str) -> None:
-    """Stand-in for a verb whose capability is not built yet: says so and exits 1, rather than pretending."""
-    raise NotAvailableError(f"`{verb}` is not available yet: it waits for {waits_for}")
-
-
 def print_error(exc: ClassroomModeError) -> None:
     prefix = "error" if isinstance(exc, UserError) else "failed"
     for line in str(exc).splitlines() or [type(exc).__name__]:
         err_console.print(styled((f"{prefix}:", "bold red"), " ", line), highlight=False, soft_wrap=True)
-
-
-PATH_ERRORS = (FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError, FileNotFoundError)
-"""Errors about a path a user gave (in the config or on the command line): theirs to fix, so one line, exit 2."""
-
-
-def path_error(exc: OSError) -> UserError:
-    """`paths.database: /srv/x/h.db` under a folder that is a file, say: the path and what is wrong with it."""
-    where = exc.filename if exc.filename is not None else "a path"
-    hint = " (a folder on its way is a file)" if isinstance(exc, (FileExistsError, NotADirectoryError)) else ""
-    return UserError(f"{where}: {exc.strerror or type(exc).__name__}{hint}")
-
-
-class ErrorMappingGroup(TyperGroup):
-    """The root group: every ClassroomModeError raised below it becomes one line and its exit code, and so does
-    an error about a path the user gave (a parent that is a file, a folder that may not be written)."""
-
-    def invoke(self, ctx: Any) -> Any:  # typer's own (vendored) click.Context
-        try:
-            return super().invoke(ctx)
-        except ClassroomModeError as exc:
-            print_error(exc)
-            raise typer.Exit(exc.exit_code) from None
-        except PATH_ERRORS as exc:
-            error = path_error(exc)
-            print_error(error)
-            raise typer.Exit(error.exit_code) from None
