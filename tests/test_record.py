@@ -152,7 +152,7 @@ def test_clip_builder_cuts_timestamp_sampled_clips_from_a_live_source(looping_fi
 
 
 def test_durations_read_like_people_write_them() -> None:
-    from classroom_mode.cli.record_cmd import parse_duration
+    from classroom_mode.cli.options import parse_duration
     from classroom_mode.errors import UserError
 
     assert [parse_duration(t, "--every") for t in ("30s", "5m", "1.5h", "90", "250ms")] == [30, 300, 5400, 90, 0.25]

@@ -12,9 +12,8 @@ from typing import Annotated
 import typer
 
 from classroom_mode.cli.groups import add_group
-from classroom_mode.cli.options import JsonOption
+from classroom_mode.cli.options import JsonOption, parse_duration
 from classroom_mode.cli.output import info, print_json, print_skipped
-from classroom_mode.cli.record_cmd import parse_duration
 from classroom_mode.video.sessions import apply_plan, plan_sessions
 
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import re
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from classroom_mode.cli.options import ConfigOption, JsonOption, config_from
+from classroom_mode.cli.options import ConfigOption, JsonOption, config_from, parse_duration
 from classroom_mode.cli.output import info, print_json
 from classroom_mode.config import CameraConfig, Config, SimSource
 from classroom_mode.errors import UserError
@@ -19,17 +18,6 @@ from classroom_mode.video.live import StatusCallback
 from classroom_mode.video.recorder import Retention, auto_record, check_label, known_labels, record_labelled
 from classroom_mode.video.sessions import check_session, new_session
 from classroom_mode.video.source import FrameSource
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h)?\s*$")
-_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, None: 1.0}
-
-
-def parse_duration(text: str, option: str) -> float:
-    """'30s', '5m', '1.5h' or a bare number of seconds."""
-    match = _DURATION.match(text)
-    if not match or float(match.group(1)) <= 0:
-        raise UserError(f"{option} {text!r}: expected a positive duration such as 30s, 5m or 1h")
-    return float(match.group(1)) * _UNIT_S[match.group(2)]
 
 
 def _sim_builder(camera_id: str, camera: CameraConfig, on_status: StatusCallback | None) -> FrameSource:
