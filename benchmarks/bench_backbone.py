@@ -32,7 +32,7 @@ from classroom_mode.model.cache import EmbeddingCache, embedding_key, file_hash
 from classroom_mode.model.preprocess import preprocess_video
 from classroom_mode.video.decode import sample_clip
 from classroom_mode.video.writer import write_mp4
-from doc_page import benchmark_page, machine, reproduce, write_section
+from doc_page import benchmark_page, machine, write_section
 
 
 def median_time(fn: Callable[[], object], reps: int, warmup: int = 1) -> tuple[float, list[float]]:
@@ -229,7 +229,7 @@ def write_report(path: Path, args: argparse.Namespace, flops: int, rows: list[di
                  peak_gib: float | None, host: str, load_after: float) -> None:  # fmt: skip
     base = rows[0]["latency_s"]
     lines = [
-        f"Machine: {host}. Load average at the end: {load_after:.2f} (medians of {args.reps} runs after one warm-up).",
+        f"Load average at the end: {load_after:.2f} (medians of {args.reps} runs after one warm-up).",
         "",
         "Model: ViT-L architecture of `facebook/vjepa2-vitl-fpc64-256` with **RANDOM weights** (`config:vitl`; "
         "timing only), one clip of 16 frames × 256 px (2048 tokens), encoder only.",
@@ -270,11 +270,8 @@ def write_report(path: Path, args: argparse.Namespace, flops: int, rows: list[di
         + (f"{peak_gib:.2f} GiB." if peak_gib is not None else "not measured (--no-memory)."),
         "",
         "GPU (clips/s at batch 1–64 in bf16, MFU): not measured.",
-        "",
-        reproduce(),
-        "",
     ]
-    write_section(path, "bench_backbone", "\n".join(lines))
+    write_section(path, "bench_backbone", "\n".join(lines), host=host)
 
 
 def main() -> None:

@@ -34,7 +34,7 @@ from classroom_mode.video.decode import sample_clip
 from classroom_mode.video.recorder import save_clip
 from classroom_mode.video.source import Frame, HeldFrames
 from classroom_mode.video.writer import as_stored, write_mp4
-from doc_page import benchmark_page, machine, reproduce, write_section
+from doc_page import benchmark_page, machine, write_section
 
 NAME = "bench_clip_skew"
 
@@ -123,9 +123,7 @@ def main() -> None:
     cost_rows = costs(1280, 720, 16, 45, args.repeats)
     text = "\n".join(
         [
-            f"Machine: {host}; {time.perf_counter() - started:.0f} s in all.",
-            "",
-            reproduce(),
+            f"{time.perf_counter() - started:.0f} s in all.",
             "",
             "| demo room (`--seed`) | settled clips | unconverted window → recording | live window → recording "
             "| a mode's clips around their mean | between the modes' means |",
@@ -139,7 +137,7 @@ def main() -> None:
             *cost_rows,
         ]
     )
-    write_section(benchmark_page("clip_skew"), NAME, text)
+    write_section(benchmark_page("clip_skew"), NAME, text, host=host)
 
 
 if __name__ == "__main__":

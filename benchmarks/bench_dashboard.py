@@ -38,7 +38,7 @@ from dashboard_helpers import (
     simulator_clips,
     two_room_config,
 )
-from doc_page import benchmark_page, machine, reproduce, write_section
+from doc_page import benchmark_page, machine, write_section
 
 CARD = 'section[data-room="room-101"] .card'
 WATCH_EVENTS = """() => {
@@ -139,14 +139,11 @@ most of the event's time. Each figure is timed in the benchmark's process around
 Playwright's check of the card on every animation frame, so it includes one frame and one Playwright
 round trip of slack.
 
-Machine: {host}. Headless, software rendering (`--disable-gpu`); the server, the benchmark and
-Chromium share the cores.
-
-{reproduce()}
-(about 30 s). The browser test `{test}` times the same path over 9 changes and fails if the median
-is 1 s or more.
+Headless, software rendering (`--disable-gpu`); the server, the benchmark and Chromium share the
+cores. A run takes about 30 s. The browser test `{test}` times the same path over 9 changes and fails
+if the median is 1 s or more.
 """
-    write_section(args.out, "bench_dashboard", section)
+    write_section(args.out, "bench_dashboard", section, host=host)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ import av
 import numpy as np
 
 from classroom_mode.video.decode import probe_video, sample_clip
-from doc_page import benchmark_page, machine, reproduce, write_section
+from doc_page import benchmark_page, machine, write_section
 
 
 def _frames(count: int, height: int, width: int, seed: int = 0) -> np.ndarray:
@@ -143,13 +143,8 @@ def main() -> None:
         "The long file is 20 s of ultrafast-encoded 1080p copied (stream copy, re-timestamped) to the full length, "
         "because a real 10-minute 1080p encode takes minutes on 2 cores; it decodes like a real file with the same "
         "GOP, its content just repeats.",
-        "",
-        f"Machine: {host}.",
-        "",
-        reproduce(),
-        "",
     ]
-    write_section(args.out, "bench_decode", "\n".join(lines))
+    write_section(args.out, "bench_decode", "\n".join(lines), host=host)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from pathlib import Path
 from classroom_mode.model.jepa.pretrain import TRAINING_FILE
 from classroom_mode.model.jepa.summary import LossEntry, read_training_summary
 from classroom_mode.sim.footage import generate_footage
-from doc_page import benchmark_page, machine, reproduce, write_section
+from doc_page import benchmark_page, machine, write_section
 
 BIN = Path(sys.executable).parent
 
@@ -71,10 +71,6 @@ def main() -> None:
         rows.append((world, sum(steady) / len(steady), summary.effective_batch, 64 / seconds, seconds))
     base = rows[0]
     lines = [
-        f"Machine: {host}; one thread per rank, device {args.device}.",
-        "",
-        reproduce(),
-        "",
         f"Pretraining `--config small8`, {args.batch_size} clips per rank per step, steps 2–{args.steps}; embedding "
         "64 clips with the shipped model into an empty cache (wall time, start-up included).",
         "",
@@ -85,7 +81,8 @@ def main() -> None:
         lines.append(
             f"| {world} | {train:.2f} | {train / base[1]:.2f} | {batch} | {embed:.2f} | {embed / base[3]:.2f} |"
         )
-    write_section(args.out, "bench_distributed", "\n".join(lines))
+    host += f"; one thread per rank, device {args.device}"
+    write_section(args.out, "bench_distributed", "\n".join(lines), host=host)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ import torch
 from classroom_mode.model.backbone import load_backbone
 from classroom_mode.model.surprise import SurpriseModel
 from classroom_mode.records import Clip
-from doc_page import benchmark_page, machine, reproduce, write_section
+from doc_page import benchmark_page, machine, write_section
 
 
 class EncoderClock:
@@ -105,15 +105,12 @@ def main() -> None:
 (the context frames through the encoder, the predictor, the targets). Before: the targets from a second
 full-clip pass; after: from the first, as the live loop does. `config:vitl` is ViT-L with random weights (timing
 only), one window.
-Machine: {header}.
 
 | model | window | encoder passes (full clip + context frames) | encoder ms | window ms |
 |---|---|---|---|---|
 {chr(10).join(rows)}
-
-{reproduce()}
 """
-    write_section(args.out, "bench_live_window", text)
+    write_section(args.out, "bench_live_window", text, host=header)
 
 
 if __name__ == "__main__":

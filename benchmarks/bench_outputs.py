@@ -33,7 +33,7 @@ from classroom_mode.config import Config
 from classroom_mode.outputs import Outputs
 from classroom_mode.store import HistoryStore
 from dashboard_helpers import serve
-from doc_page import benchmark_page, reproduce, write_section
+from doc_page import benchmark_page, machine, write_section
 from live_helpers import wait_for
 from outputs_helpers import Broker, Subscriber, mode_state, reading, started
 
@@ -179,7 +179,7 @@ def main() -> None:
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--out", type=Path, default=benchmark_page("outputs"))
     args = parser.parse_args()
-    load_before = os.getloadavg()[0]
+    host = machine()
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
         mqtt = mqtt_latency(work, args.changes)
@@ -194,7 +194,7 @@ def main() -> None:
         f"{1000 * percentile(bus, 0.99):.1f} |",
     ]
     text = f"""A real mosquitto 2.0 and a uvicorn receiver on loopback, the outputs layer in one process with its store
-(`benchmarks/bench_outputs.py`). Load average {load_before:.1f} before and {load_after:.1f} after.
+(`benchmarks/bench_outputs.py`). Load average {load_after:.1f} at the end.
 
 | path | changes | p50 (ms) | p99 (ms) |
 |---|---|---|---|
@@ -205,10 +205,8 @@ then the broker started: all of them at the subscriber {backlog["drain_s"]:.1f} 
 
 Broker kills: {killed["kills"]} SIGKILLs and restarts while {killed["written"]:,} readings were written (a third
 of them while the broker was down): **{killed["lost"]} lost**.
-
-{reproduce()}
 """
-    write_section(args.out, "bench_outputs", text)
+    write_section(args.out, "bench_outputs", text, host=host)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ from classroom_mode.sim.baselines import (
     person_count_features,
 )
 from classroom_mode.video.decode import sample_clip
-from doc_page import benchmark_page, machine, reproduce, write_section
+from doc_page import benchmark_page, machine, write_section
 
 PAIR = ("group", "presentation")
 CURVE = (5, 10, 20, 50)
@@ -116,8 +116,8 @@ def main() -> None:
     timing = _vitl_timing(args.seed)
     print(timing)
     seconds = time.perf_counter() - started
-    text = _markdown(args, backbone, data.features, rows, curves, variants, timing, host, seconds)
-    write_section(args.out, "bench_probes", text)
+    text = _markdown(args, backbone, data.features, rows, curves, variants, timing, seconds)
+    write_section(args.out, "bench_probes", text, host=f"{host}, CPU only")
 
 
 def _probe_runner(features: FeatureSet, kind: str, args, settings: AttentiveSettings | None = None):
@@ -204,7 +204,7 @@ def _pm(mean: float, std: float | None) -> str:
     return f"{mean:.3f}" if std is None else f"{mean:.3f} ± {std:.3f}"
 
 
-def _markdown(args, backbone, features: FeatureSet, rows, curves, variants, timing, host: str, seconds: float) -> str:
+def _markdown(args, backbone, features: FeatureSet, rows, curves, variants, timing, seconds: float) -> str:
     weights = (
         "**RANDOM weights (not a trained model): these numbers say nothing about V-JEPA features; re-run with the "
         "trained backbone**"
@@ -253,10 +253,7 @@ def _markdown(args, backbone, features: FeatureSet, rows, curves, variants, timi
     ]
     lines += [
         "",
-        f"Machine: {host}, CPU only. Whole run {seconds:.0f} s.",
-        "",
-        reproduce(),
-        "",
+        f"Whole run {seconds:.0f} s.",
     ]
     return "\n".join(lines)
 

@@ -48,7 +48,7 @@ from classroom_mode.sim.baselines import (
 from classroom_mode.sim.manifest import previous_recording, recorded_with
 from classroom_mode.sim.room_dataset import SettledClips, generate_room_dataset
 from classroom_mode.video.decode import sample_clip
-from doc_page import benchmark_page, machine, reproduce, write_section
+from doc_page import benchmark_page, machine, write_section
 
 VARIANTS = (
     ("attentive probe (default: per-position background subtracted)", "attentive", AttentiveSettings()),
@@ -138,7 +138,8 @@ def main() -> None:
             splits, _ = make_splits(np.unique(y, return_inverse=True)[1], groups, args.folds, 0)
             baseline = cross_val_score(mean_frame_classifier(), frames, y, cv=splits).mean()
             scores["downsampled mean frame (baseline)"].append(float(baseline))
-    write_section(args.out, section_name(args), _markdown(args, backbone, scores, host, time.perf_counter() - started))
+    text = _markdown(args, backbone, scores, time.perf_counter() - started)
+    write_section(args.out, section_name(args), text, host=host)
 
 
 def _accuracy(args, features: FeatureSet, labels: list[str], groups: list[str], kind, settings) -> float:
@@ -217,15 +218,12 @@ def section_name(args: argparse.Namespace) -> str:
     return "bench_room_probe: " + ", ".join(tags)
 
 
-def _markdown(args, backbone, scores: dict[str, list[float]], host: str, seconds: float) -> str:
+def _markdown(args, backbone, scores: dict[str, list[float]], seconds: float) -> str:
     rooms = " | ".join(f"room {r}" for r in args.rooms)
     seeds = f", then over {args.probe_seeds} seeds of the folds and the probe's start" if args.probe_seeds > 1 else ""
     erased = " Every clip erased of its room (minus the median of the room's `empty` clips)." if args.erase_room else ""
     lines = [
-        f"Machine: {host}; {seconds:.0f} s in all. "
-        f"Backbone: {backbone.describe() if backbone else 'none (the ground truth alone)'}.",
-        "",
-        reproduce(),
+        f"{seconds:.0f} s in all. Backbone: {backbone.describe() if backbone else 'none (the ground truth alone)'}.",
         "",
         f"{args.clips_per_mode} clips per mode of {args.size} px recorded in each room in {args.visit:g} s sessions "
         "(clips cut only once the room has settled into its mode), 4 modes (chance 25%); accuracy of stratified "

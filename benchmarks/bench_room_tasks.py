@@ -38,7 +38,7 @@ from classroom_mode.records import ProbeKind
 from classroom_mode.sim.baselines import count_classifier, mean_frame_classifier, mean_frame_features
 from classroom_mode.sim.manifest import previous_recording
 from classroom_mode.video.decode import sample_clip
-from doc_page import benchmark_page, machine, reproduce, write_section
+from doc_page import benchmark_page, machine, write_section
 
 PAIRS = (("empty", "solo", "accuracy"), ("group", "presentation", "macro_f1"))
 """The two questions inside the four modes, and the score each is judged by."""
@@ -102,7 +102,7 @@ def main() -> None:
         print(f"{label}: {np.mean(values):.3f}", flush=True)
     rooms = f"{min(args.rooms)}-{max(args.rooms)}" if len(args.rooms) > 1 else str(args.rooms[0])
     section = f"bench_room_tasks: {' '.join(args.tasks)}, {' '.join(args.probes)}, rooms {rooms}"
-    write_section(args.out, section, _markdown(args, backbone, rows, host, time.perf_counter() - started))
+    write_section(args.out, section, _markdown(args, backbone, rows, time.perf_counter() - started), host=host)
 
 
 def _room(args: argparse.Namespace, seed: int, encoders: dict[str, Backbone], cache: EmbeddingCache) -> Room:
@@ -213,13 +213,11 @@ def _stacked(features: Sequence[FeatureSet]) -> FeatureSet:
     )
 
 
-def _markdown(args, backbone: Backbone, rows: list[tuple[str, list[float]]], host: str, seconds: float) -> str:
+def _markdown(args, backbone: Backbone, rows: list[tuple[str, list[float]]], seconds: float) -> str:
     rooms = " | ".join(str(r) for r in args.rooms)
     lines = [
-        f"Machine: {host}; {seconds:.0f} s in all. Backbone: {backbone.describe()}, and the same "
+        f"{seconds:.0f} s in all. Backbone: {backbone.describe()}, and the same "
         "architecture with random weights on the same clips.",
-        "",
-        reproduce(),
         "",
         f"{args.clips_per_mode} clips per mode of {args.size} px recorded in each room in {args.visit:g} s sessions "
         f"(clips cut once the room has settled into its mode); stratified {args.folds}-fold CV grouped by session, "

@@ -24,7 +24,7 @@ import numpy as np
 
 from classroom_mode.sim import generate_dataset, load_manifest
 from classroom_mode.sim.baselines import difficulty_report, mean_frame_features
-from doc_page import benchmark_page, machine, reproduce, write_section
+from doc_page import benchmark_page, machine, write_section
 
 
 def decode(path: Path) -> np.ndarray:
@@ -69,7 +69,7 @@ def main() -> None:
         load_after = os.getloadavg()[0]
         hard = difficulty(root, args.clips_per_mode, args.workers, args.seed)
     lines = [
-        f"Machine: {host}; {args.workers} worker processes; 1-minute load average {load_after:.1f} after the speed "
+        f"{args.workers} worker processes; 1-minute load average {load_after:.1f} after the speed "
         "run (above the core count, the wall time includes waiting for a core).",
         "",
         "### Rendering speed",
@@ -100,11 +100,8 @@ def main() -> None:
         "because room, layout, camera pose, light and clothes change from clip to clip; on group vs presentation "
         f"it reaches {pair:.2f}, so a probe has to score well above that on the pair to show it reads arrangement "
         "and motion. The simulator is numpy + Pillow on the CPU.",
-        "",
-        reproduce(),
-        "",
     ]
-    write_section(args.out, "bench_sim", "\n".join(lines))
+    write_section(args.out, "bench_sim", "\n".join(lines), host=host)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from classroom_mode.model.backbone import Backbone, load_backbone
 from classroom_mode.model.surprise import SurpriseCalibrator, SurpriseModel
 from classroom_mode.sim import render_stream, sidecar_path
 from classroom_mode.video.decode import probe_video, sample_clip
-from doc_page import benchmark_page, machine, reproduce, write_section
+from doc_page import benchmark_page, machine, write_section
 
 METHODS = ("surprise (JEPA prediction error)", "frame difference", "embedding variance over time")
 
@@ -170,10 +170,8 @@ def main() -> None:
         rows.extend(score_stream(path, scorer, args.window, args.every))
     seconds = time.perf_counter() - started
 
-    lines = [f"Machine: {where}. Model: `{backbone.describe()}`.", ""]
+    lines = [f"Model: `{backbone.describe()}`.", ""]
     lines += [
-        reproduce(),
-        "",
         f"{args.streams} simulator streams (`{args.timeline}`, seeds 100–{99 + args.streams}, one fall, run, chair "
         f"and lights-out event each), {args.window:g} s windows every {args.every:g} s, {len(rows)} windows "
         f"({seconds:.0f} s to score). A window is normal when no event touches it; an event window under "
@@ -211,7 +209,7 @@ def main() -> None:
     for name, value in leakage(scorer, args.work / "stream-0.mp4", args.window).items():
         lines.append(f"| {name} | {value:.6g} |")
     text = "\n".join(lines) + "\n"
-    write_section(args.out, "bench_surprise", text)
+    write_section(args.out, "bench_surprise", text, host=where)
 
 
 if __name__ == "__main__":

@@ -24,11 +24,16 @@ def benchmark_page(name: str) -> Path:
     return PAGES / f"{name}.md"
 
 
-def write_section(path: Path, name: str, text: str) -> None:
+def write_section(path: Path, name: str, text: str, *, host: str) -> None:
     """Replace (or append) the section marked `name` in `path`, leaving the rest of the page as it is.
+
+    Every section ends with `Machine: {host}.` (`host` from `machine()`) and the `reproduce()` line, added here
+    rather than by each script, so that no page shows a timing without its machine, load and command, and every
+    page ends the same way.
 
     The text goes to the terminal as well: whoever ran the benchmark reads its table there first.
     """
+    text = f"{text.rstrip()}\n\nMachine: {host}.\n\n{reproduce()}"
     print(text)
     start, end = f"<!-- {name} -->", f"<!-- /{name} -->"
     old = path.read_text(encoding="utf-8") if path.is_file() else ""
