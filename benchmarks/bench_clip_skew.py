@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from classroom_mode.cli.demo_cmd import CLIP_FPS, CLIP_SECONDS, CLIP_SIZE, room_seed
 from classroom_mode.config import SHIPPED_MODEL_ID, ClipSettings
 from classroom_mode.model.backbone import load_backbone
 from classroom_mode.records import Clip
+from classroom_mode.sim.demo_room import CLIP_FPS, CLIP_SECONDS, CLIP_SIZE, room_seed
 from classroom_mode.sim.room_dataset import SettledClips
 from classroom_mode.video.clips import ClipBuilder, clip_from_frames
 from classroom_mode.video.decode import sample_clip

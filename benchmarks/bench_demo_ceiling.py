@@ -21,10 +21,10 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from classroom_mode.cli.demo_cmd import CLIP_FPS, CLIP_SECONDS, FULL, SMALL, room_seed
 from classroom_mode.config import Thresholds
 from classroom_mode.modes import RoomModel
 from classroom_mode.records import Prediction
+from classroom_mode.sim.demo_room import CLIP_FPS, CLIP_SECONDS, FULL, SMALL, room_seed
 from classroom_mode.sim.scene import MODES
 from classroom_mode.sim.stream import Stream
 

@@ -16,9 +16,9 @@ import sqlite3
 from pathlib import Path
 
 from bench_room_mode import RoomTruth, follow, pooled, print_table, room_truth, shipped
-from classroom_mode.cli.demo_cmd import SMALL, room_seed
 from classroom_mode.modes.scoring import FollowScore
 from classroom_mode.records import Prediction
+from classroom_mode.sim.demo_room import SMALL, room_seed
 
 
 def readings(out: Path) -> list[Prediction]:

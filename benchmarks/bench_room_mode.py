@@ -42,7 +42,6 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from classroom_mode.cli.demo_cmd import CLIP_FPS, CLIP_SECONDS, FULL, SMALL, room_seed
 from classroom_mode.config import HmmSettings, Thresholds
 from classroom_mode.model.probes.calibration import calibrate, with_temperature
 from classroom_mode.model.probes.geometry import softmax
@@ -50,6 +49,7 @@ from classroom_mode.model.probes.probe import FAR_FROM_MODES
 from classroom_mode.modes import RoomModel
 from classroom_mode.modes.scoring import Change, FollowScore, ScoredWindow, score_following
 from classroom_mode.records import UNCERTAIN, Prediction
+from classroom_mode.sim.demo_room import CLIP_FPS, CLIP_SECONDS, FULL, SMALL, room_seed
 from classroom_mode.sim.scene import MODES
 from classroom_mode.sim.stream import Stream
 

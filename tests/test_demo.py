@@ -101,8 +101,9 @@ def test_the_tap_says_when_the_room_settled_after_each_change_and_the_demo_score
 
 
 def test_the_demo_writes_a_dwell_in_the_wall_seconds_its_camera_plays_in(tmp_path):
-    from classroom_mode.cli.demo_cmd import SMALL, _write_config
+    from classroom_mode.cli.demo_cmd import _write_config
     from classroom_mode.config import HmmSettings, load_config
+    from classroom_mode.sim.demo_room import SMALL
 
     config = load_config(_write_config(tmp_path, SMALL, 0, "config:tiny", None))
     camera = config.rooms["demo-room"].cameras["sim-cam"]
@@ -111,7 +112,8 @@ def test_the_demo_writes_a_dwell_in_the_wall_seconds_its_camera_plays_in(tmp_pat
 
 
 def test_demo_rerecords_when_its_settings_change_and_leaves_no_stale_clips(tmp_path):
-    from classroom_mode.cli.demo_cmd import Preset, _record
+    from classroom_mode.cli.demo_cmd import _record
+    from classroom_mode.sim.demo_room import Preset
 
     data = tmp_path / "data"
     _record(data, Preset(2, "group:10", 5.0, 1.0), room_seed=3)
@@ -121,9 +123,10 @@ def test_demo_rerecords_when_its_settings_change_and_leaves_no_stale_clips(tmp_p
 
 
 def test_the_demo_sends_the_room_to_an_mqtt_broker_only_when_one_answers(tmp_path):
-    from classroom_mode.cli.demo_cmd import SMALL, _reachable_broker, _write_config
+    from classroom_mode.cli.demo_cmd import _reachable_broker, _write_config
     from classroom_mode.config import load_config
     from classroom_mode.service.api.ports import free_port
+    from classroom_mode.sim.demo_room import SMALL
     from outputs_helpers import broker
 
     assert _reachable_broker(f"127.0.0.1:{free_port('127.0.0.1')}") is None

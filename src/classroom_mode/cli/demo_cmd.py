@@ -40,6 +40,7 @@ from classroom_mode.config import (
 )
 from classroom_mode.errors import ClassroomModeError, UserError
 from classroom_mode.model.probe_settings import ProbeSettings
+from classroom_mode.sim.demo_room import CLIP_FPS, CLIP_SECONDS, CLIP_SIZE, FULL, SMALL, Preset, room_seed
 
 if TYPE_CHECKING:
     from classroom_mode.modes.scoring import FollowScore
@@ -49,28 +50,6 @@ if TYPE_CHECKING:
 
 ROOM, CAMERA = "demo-room", "sim-cam"
 DEMO_BROKER = "127.0.0.1:1883"
-
-
-@dataclass(frozen=True)
-class Preset:
-    """How big a demo run is; `--small` is the one `.ci/run` runs."""
-
-    clips_per_mode: int
-    timeline: str
-    scene_interval_s: float
-    """Scene seconds between two windows of the live camera."""
-    speed: float
-    """Scene seconds played per wall-clock second."""
-
-
-FULL = Preset(20, "presentation:60,group:60,solo:45,empty:30,group:45,presentation:45", 5.0, 4.0)
-SMALL = Preset(16, "presentation:40,group:40,solo:30,empty:25", 5.0, 6.0)
-CLIP_SECONDS, CLIP_FPS, CLIP_SIZE = 3.0, 8.0, (128, 128)
-
-
-def room_seed(seed: int) -> int:
-    """The simulated room the demo records in and then watches live."""
-    return 10_000 + seed
 
 
 ServeOption = Annotated[bool, typer.Option("--serve/--no-serve", help="serve the dashboard during the live part")]
