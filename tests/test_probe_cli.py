@@ -114,6 +114,25 @@ def test_the_live_encoder_labels_with_the_configs_threshold_not_the_one_at_train
     assert prediction.uncertain_reason.endswith("< 1.00)")
 
 
+def test_the_classifier_reads_clips_with_the_backbone_its_card_names(trained, dataset, scratch):
+    """What `classify` runs, without the command line: the card's backbone (not the config's), the threshold in
+    force, and an unreadable file skipped with its reason."""
+    from classroom_mode.config import BackboneConfig
+    from classroom_mode.model.cache import EmbeddingCache
+    from classroom_mode.model.probes.clip_files import load_clip_classifier
+
+    classifier = load_clip_classifier(trained, BackboneConfig(model="facebook/not-downloaded"))
+    assert classifier.backbone.model_id == "config:tiny"
+    broken = scratch / "broken.mp4"
+    broken.write_text("this is not a video")
+    clips = [dataset / "group" / "group-0000.mp4", broken]
+    with EmbeddingCache(scratch / "cache") as cache:
+        result = classifier.classify_files(clips, cache, uncertain_below=1.0)
+    (prediction,) = result.predictions.values()
+    assert prediction.label == "uncertain" and set(prediction.probabilities) == set(classifier.probe.classes)
+    assert [skipped.path for skipped in result.skipped] == [str(broken)]
+
+
 def test_evaluate_with_confusion_png_and_skipped_clip(cli, dataset, scratch):
     data = scratch / "data"
     shutil.copytree(dataset, data)

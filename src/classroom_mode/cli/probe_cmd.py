@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
@@ -22,7 +21,7 @@ from classroom_mode.records import GroupBy, ProbeKind
 
 if TYPE_CHECKING:
     from classroom_mode.model.backbone import Backbone
-    from classroom_mode.model.probes import TrainedProbe
+    from classroom_mode.model.probes.clip_files import ClipClassifier
     from classroom_mode.model.probes.dataset import LabelledFeatures
     from classroom_mode.model.probes.evaluate import CVReport
     from classroom_mode.model.probes.training import ProbeTraining
@@ -195,28 +194,22 @@ def classify(
 ) -> None:
     """Classify clips with a trained probe: label (or uncertain), confidence and every mode's probability."""
     from classroom_mode.model.cache import EmbeddingCache
-    from classroom_mode.model.embed import embed_paths
-    from classroom_mode.model.probes import load_probe
+    from classroom_mode.model.probes.clip_files import load_clip_classifier
 
     cfg = config_from(config)
-    backbone = _backbone_of(probe, model, cfg)
-    trained = load_probe(probe, expect_fingerprint=backbone.fingerprint, expect_dim=backbone.hidden_size)
-    if trained.reference is not None:
-        backbone = backbone.with_reference(trained.reference)
+    classifier = load_clip_classifier(probe, cfg.backbone, model=model)
+    trained = classifier.probe
     if explain is not None and trained.kind != "attentive":
         raise UserError(f"--explain: the {trained.kind} probe has no attention to draw; train with --probe attentive")
     with EmbeddingCache(cfg.paths.cache) as cache, progress_bar("embedding", total=len(clips)) as (bar, task):
-        result = embed_paths(clips, backbone, cache, progress=lambda n: bar.advance(task, n))
-    now = datetime.now(UTC)
-    predictions = {
-        path: trained.classify(embedding, camera_id="cli", at=now, uncertain_below=cfg.thresholds.uncertain_below)
-        for path, embedding in result.embeddings.items()
-    }
+        result = classifier.classify_files(
+            clips, cache, uncertain_below=cfg.thresholds.uncertain_below, progress=lambda n: bar.advance(task, n)
+        )
     explained: dict[Path, str] = {}
     if explain is not None:
-        for path, prediction in predictions.items():
+        for path, prediction in result.predictions.items():
             target = explain if len(clips) == 1 else explain.with_name(f"{explain.stem}-{path.stem}{explain.suffix}")
-            explained[path] = _explain(path, result.embeddings[path], trained, backbone, prediction.label, target)
+            explained[path] = _explain(path, result.embeddings[path], classifier, prediction.label, target)
     if as_json:
         print_json(
             {
@@ -227,34 +220,18 @@ def classify(
                         **pred.model_dump(mode="json", exclude={"camera_id", "at"}),
                         "explain": explained.get(p),
                     }
-                    for p, pred in predictions.items()
+                    for p, pred in result.predictions.items()
                 ],
                 "skipped": result.skipped,
             }
         )
     else:
-        _print_predictions(predictions, trained.classes)
+        _print_predictions(result.predictions, trained.classes)
         for clip_path, picture in explained.items():
             info(f"{clip_path.name}: attention written to {picture}")
     print_skipped(result.skipped)
-    if not predictions:
+    if not result.predictions:
         raise UserError("no clip could be classified")
-
-
-def _backbone_of(probe: Path, model: str | None, cfg: Config) -> Backbone:
-    """The backbone a probe was trained on, as its card names it (model and crop size); `--model` (or a card that
-    names none) picks the config's."""
-    from classroom_mode.model.backbone import load_backbone
-    from classroom_mode.model.probes import read_sidecar
-
-    made_for = read_sidecar(probe).backbone
-    if model or made_for is None:
-        spec, revision, crop_size = model or cfg.backbone.model, None, cfg.backbone.crop_size
-    else:
-        preprocessing = made_for.preprocessing
-        crop_size = preprocessing.crop_size if preprocessing else None
-        spec, revision = made_for.model_id, made_for.revision
-    return load_backbone(spec, revision=revision, device=cfg.backbone.device, crop_size=crop_size)
 
 
 def labelled_features(
@@ -308,14 +285,12 @@ def _fold_progress(data: LabelledFeatures, settings: ProbeSettings) -> Iterator[
         yield lambda: bar.advance(task)
 
 
-def _explain(
-    path: Path, embedding: Embedding, trained: TrainedProbe, backbone: Backbone, label: str, target: Path
-) -> str:
+def _explain(path: Path, embedding: Embedding, classifier: ClipClassifier, label: str, target: Path) -> str:
     from classroom_mode.model.probes.plots import attention_png
     from classroom_mode.video.decode import sample_clip
 
-    clip = sample_clip(path, backbone.frames_per_clip)
-    attention = trained.attention_map(embedding)
+    clip = sample_clip(path, classifier.backbone.frames_per_clip)
+    attention = classifier.probe.attention_map(embedding)
     assert attention is not None  # classify only explains attentive probes
     write_bytes(target, attention_png(clip.frames[len(clip.frames) // 2], attention, caption=f"{path.name}: {label}"))
     return str(target)
