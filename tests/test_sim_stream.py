@@ -11,7 +11,7 @@ import av
 import numpy as np
 import pytest
 
-from classroom_mode.config import SimSource
+from classroom_mode.config import SimSourceConfig
 from classroom_mode.errors import UserError
 from classroom_mode.sim import parse_timeline, render_stream
 from classroom_mode.sim.camera import SimCamera
@@ -169,7 +169,9 @@ def test_sim_camera_runs_faster_than_real_time_with_scene_timestamps():
 
 
 def test_sim_camera_loops_and_closes_from_another_thread():
-    camera = SimCamera.from_config("cam", SimSource(timeline="solo:1,empty:1", fps=8, width=48, height=48), speed=0)
+    camera = SimCamera.from_config(
+        "cam", SimSourceConfig(timeline="solo:1,empty:1", fps=8, width=48, height=48), speed=0
+    )
     assert camera.status == "online"
     stamps = []
     threading.Timer(0.5, camera.close).start()

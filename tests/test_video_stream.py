@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from classroom_mode.config import CameraConfig, SimSource, StreamSourceConfig
+from classroom_mode.config import CameraConfig, SimSourceConfig, StreamSourceConfig
 from classroom_mode.config import redact_url as redact
 from classroom_mode.errors import NotAvailableError
 from classroom_mode.service.api.ports import free_port
@@ -166,5 +166,5 @@ def test_factory_builds_streams_and_names_kinds_it_does_not_build() -> None:
     source = open_source("ip", CameraConfig(source=StreamSourceConfig(url="rtsp://127.0.0.1:1/x", read_timeout_s=1)))
     assert isinstance(source, StreamSource) and source.read_timeout_s == 1
     with pytest.raises(NotAvailableError, match="'sim'"):
-        open_source("demo", CameraConfig(source=SimSource()))
+        open_source("demo", CameraConfig(source=SimSourceConfig()))
     assert redact("rtsp://admin:hunter2@10.0.0.5/live") == "rtsp://admin:***@10.0.0.5/live"

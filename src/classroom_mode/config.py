@@ -132,7 +132,7 @@ class OakSourceConfig(Section):
     fps: float = Field(15.0, gt=0)
 
 
-class SimSource(Section):
+class SimSourceConfig(Section):
     """The simulator's classroom played in real time: the demo's camera."""
 
     kind: Literal["sim"] = "sim"
@@ -144,7 +144,7 @@ class SimSource(Section):
 
 
 CameraSource = Annotated[
-    FileSourceConfig | WebcamSourceConfig | StreamSourceConfig | OakSourceConfig | SimSource,
+    FileSourceConfig | WebcamSourceConfig | StreamSourceConfig | OakSourceConfig | SimSourceConfig,
     Field(discriminator="kind"),
 ]
 
@@ -209,7 +209,7 @@ MaskPolygon = Annotated[list[MaskPoint], AfterValidator(_simple_polygon)]
 
 
 class CameraConfig(Section):
-    source: CameraSource = Field(default_factory=SimSource)
+    source: CameraSource = Field(default_factory=SimSourceConfig)
     interval_s: float = Field(10.0, gt=0, description="seconds between the starts of two clips")
     clip: ClipSettings = Field(default_factory=ClipSettings)
     offline_after_s: float = Field(15.0, gt=0, description="no frame for this long marks the camera offline")

@@ -34,7 +34,7 @@ from classroom_mode.config import (
     PathsConfig,
     RoomConfig,
     ServerConfig,
-    SimSource,
+    SimSourceConfig,
     Thresholds,
     load_config,
 )
@@ -250,7 +250,7 @@ def _write_config(out: Path, preset: Preset, seed: int, model: str, broker: tupl
         raise UserError(f"--out {out}: exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
     camera = CameraConfig(
-        source=SimSource(
+        source=SimSourceConfig(
             kind="sim",
             timeline=preset.timeline,
             seed=room_seed(seed),

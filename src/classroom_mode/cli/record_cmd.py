@@ -10,7 +10,7 @@ import typer
 
 from classroom_mode.cli.options import ConfigOption, JsonOption, config_from, parse_duration
 from classroom_mode.cli.output import info, print_json
-from classroom_mode.config import CameraConfig, Config, SimSource
+from classroom_mode.config import CameraConfig, Config, SimSourceConfig
 from classroom_mode.errors import UserError
 from classroom_mode.service.api.ports import LABEL_PORT
 from classroom_mode.video.factory import open_source
@@ -23,7 +23,7 @@ from classroom_mode.video.source import FrameSource
 def _sim_builder(camera_id: str, camera: CameraConfig, on_status: StatusCallback | None) -> FrameSource:
     from classroom_mode.sim.camera import SimCamera
 
-    assert isinstance(camera.source, SimSource)
+    assert isinstance(camera.source, SimSourceConfig)
     return SimCamera.from_config(camera_id, camera.source)
 
 

@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 
-from classroom_mode.config import SimSource
+from classroom_mode.config import SimSourceConfig
 from classroom_mode.errors import UserError
 from classroom_mode.sim.stream import EventRequest, Stream, Timeline
 from classroom_mode.video.source import Frame, FrameSource, SourceStatus
@@ -45,7 +45,7 @@ class SimCamera(FrameSource):
         self._closed = threading.Event()
 
     @classmethod
-    def from_config(cls, camera_id: str, source: SimSource, *, speed: float = 1.0) -> SimCamera:
+    def from_config(cls, camera_id: str, source: SimSourceConfig, *, speed: float = 1.0) -> SimCamera:
         """The camera a config's `kind: sim` source describes."""
         return cls(camera_id, source.timeline, fps=source.fps, size=(source.width, source.height),
                    seed=source.seed, speed=speed)  # fmt: skip

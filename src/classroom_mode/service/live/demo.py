@@ -23,7 +23,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from datetime import datetime
 
-from classroom_mode.config import CameraConfig, SimSource
+from classroom_mode.config import CameraConfig, SimSourceConfig
 from classroom_mode.modes.scoring import Change, ScoredWindow
 from classroom_mode.records import Clip, ModeChange, Prediction
 from classroom_mode.service.live.feeds import CameraOffline, LiveFeed
@@ -161,7 +161,7 @@ class SimulatedCameras:
         self.taps: dict[str, TruthTap] = {}
 
     def __call__(self, camera_id: str, camera: CameraConfig) -> SteppedFeed:
-        if not isinstance(camera.source, SimSource):
+        if not isinstance(camera.source, SimSourceConfig):
             raise TypeError(f"camera {camera_id}: the demo plays simulated cameras only")
         tap = TruthTap(SimCamera.from_config(camera_id, camera.source, speed=0), lockstep=True)
         self.taps[camera_id] = tap

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Protocol, cast
 
 from classroom_mode.clock import as_utc, utc_now
-from classroom_mode.config import CameraConfig, SimSource
+from classroom_mode.config import CameraConfig, SimSourceConfig
 from classroom_mode.errors import ClassroomModeError
 from classroom_mode.records import Clip
 from classroom_mode.video.clips import ClipBuilder
@@ -71,7 +71,7 @@ def open_source(camera_id: str, camera: CameraConfig) -> FrameSource:
     from classroom_mode.video.factory import open_source as open_video_source
 
     def simulated(cid: str, cam: CameraConfig, _on_status: object) -> FrameSource:
-        return SimCamera.from_config(cid, cast(SimSource, cam.source))
+        return SimCamera.from_config(cid, cast(SimSourceConfig, cam.source))
 
     return open_video_source(camera_id, camera, builders={"sim": simulated})
 
