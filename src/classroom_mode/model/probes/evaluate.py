@@ -166,20 +166,12 @@ def learning_curve(  # noqa: PLR0913 -- keyword-only options, each named at the 
     y = encode_labels(labels, classes)
     splits, _ = make_splits(y, groups, folds, seed)
     largest = min(int(np.bincount(y[train], minlength=len(classes)).min()) for train, _ in splits)
+    scored_with = functools.partial(cross_validate, features, labels, classes=classes, kind=kind, folds=folds,
+                                    groups=groups, seed=seed, attentive=attentive)  # fmt: skip
     points, left_out = [], []
     for size in (n for n in sizes if n <= largest):
         try:
-            report = cross_validate(
-                features,
-                labels,
-                classes=classes,
-                kind=kind,
-                folds=folds,
-                groups=groups,
-                seed=seed,
-                attentive=attentive,
-                train_size=size,
-            )
+            report = scored_with(train_size=size)
         except UserError as exc:
             left_out.append(f"{size} clips per mode: {exc}")
             continue
