@@ -19,21 +19,13 @@ RANDOM_SEED = 0
 
 def _tiny() -> VJEPA2Config:
     # 64 px crop with 16 px patches → a 4 × 4 grid; 16 frames / tubelet 2 → 8 × 4 × 4 = 128 tokens.
+    # One line per part: the token grid, the encoder, the predictor, the pooler.
     return VJEPA2Config(
-        crop_size=64,
-        frames_per_clip=16,
-        patch_size=16,
-        tubelet_size=2,
-        hidden_size=64,
-        num_attention_heads=4,
-        num_hidden_layers=2,
-        mlp_ratio=2.0,
-        pred_hidden_size=32,
-        pred_num_attention_heads=4,
-        pred_num_hidden_layers=2,
-        pred_mlp_ratio=2.0,
+        crop_size=64, frames_per_clip=16, patch_size=16, tubelet_size=2,
+        hidden_size=64, num_attention_heads=4, num_hidden_layers=2, mlp_ratio=2.0,
+        pred_hidden_size=32, pred_num_attention_heads=4, pred_num_hidden_layers=2, pred_mlp_ratio=2.0,
         num_pooler_layers=1,
-    )
+    )  # fmt: skip
 
 
 def _vitl() -> VJEPA2Config:
