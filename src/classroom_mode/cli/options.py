@@ -11,6 +11,7 @@ import typer
 
 from classroom_mode.config import Config, load_config
 from classroom_mode.errors import UserError
+from classroom_mode.video.sessions import check_session, new_session
 
 ConfigOption = Annotated[
     Path | None,
@@ -23,6 +24,25 @@ ModelOption = Annotated[
     str | None, typer.Option("--model", "-m", help="backbone: hub id, save_pretrained folder or config:NAME")
 ]
 DeviceOption = Annotated[str | None, typer.Option(help="auto, cpu, cuda or mps (default: from config)")]
+
+DataOption = Annotated[Path | None, typer.Option("--data", "-d", help="dataset folder (default: paths.data)")]
+
+
+def _session(name: str) -> str:
+    """The `--session` a recording runs under: the one given, checked, else a new one."""
+    return check_session(name) if name else new_session()
+
+
+SessionOption = Annotated[
+    str,
+    typer.Option(
+        "--session",
+        callback=_session,
+        show_default=False,
+        help="recording session the clips' names carry (CAMERA__SESSION__TIME.mp4), which cross-validation keeps in "
+        "one fold; default: a new one named by the start time",
+    ),
+]
 
 
 def config_from(path: Path | None) -> Config:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from classroom_mode.cli.options import ConfigOption, JsonOption, config_from, parse_duration
+from classroom_mode.cli.options import ConfigOption, DataOption, JsonOption, SessionOption, config_from, parse_duration
 from classroom_mode.cli.output import info, print_json
 from classroom_mode.config import CameraConfig, Config, SimSourceConfig
 from classroom_mode.errors import UserError
@@ -16,7 +16,6 @@ from classroom_mode.service.api.ports import LABEL_PORT
 from classroom_mode.video.factory import open_source
 from classroom_mode.video.live import StatusCallback
 from classroom_mode.video.recorder import Retention, auto_record, check_label, known_labels, record_labelled
-from classroom_mode.video.sessions import check_session, new_session
 from classroom_mode.video.source import FrameSource
 
 
@@ -34,26 +33,6 @@ def open_camera(config: Config, camera_id: str) -> tuple[FrameSource, CameraConf
         f"camera {cid}: {status}" + (f" ({reason})" if reason else "")
     )
     return open_source(camera_id, camera, on_status=on_status, builders={"sim": _sim_builder}), camera
-
-
-DataOption = Annotated[Path | None, typer.Option("--data", "-d", help="dataset folder (default: paths.data)")]
-
-
-def _session(name: str) -> str:
-    """The `--session` a recording runs under: the one given, checked, else a new one."""
-    return check_session(name) if name else new_session()
-
-
-SessionOption = Annotated[
-    str,
-    typer.Option(
-        "--session",
-        callback=_session,
-        show_default=False,
-        help="recording session the clips' names carry (CAMERA__SESSION__TIME.mp4), which cross-validation keeps in "
-        "one fold; default: a new one named by the start time",
-    ),
-]
 
 
 def register(app: typer.Typer) -> None:
@@ -107,8 +86,8 @@ def auto_record_cmd(  # noqa: PLR0913 -- a Typer command: one parameter per opti
     as_json: JsonOption = False,
 ) -> None:
     """Record unlabeled clips every interval into DATA/unlabeled/ under a retention (needed; only that folder)."""
+    every_s = parse_duration(every, "--every")  # a mistyped interval is refused before the config is read
     config = config_from(config_path)
-    every_s = parse_duration(every, "--every")
     rule = Retention(
         days=keep_days if keep_days is not None else config.retention.unlabeled_days,
         gb=keep_gb if keep_gb is not None else config.retention.unlabeled_gb,
