@@ -229,7 +229,7 @@ def write_report(path: Path, args: argparse.Namespace, flops: int, rows: list[di
                  peak_gib: float | None, host: str, load_after: float) -> None:  # fmt: skip
     base = rows[0]["latency_s"]
     lines = [
-        f"Load average at the end: {load_after:.2f} (medians of {args.reps} runs after one warm-up).",
+        f"Medians of {args.reps} runs after one warm-up; load average {load_after:.2f} at the end.",
         "",
         "Model: ViT-L architecture of `facebook/vjepa2-vitl-fpc64-256` with **RANDOM weights** (`config:vitl`; "
         "timing only), one clip of 16 frames × 256 px (2048 tokens), encoder only.",

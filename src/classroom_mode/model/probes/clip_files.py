@@ -27,6 +27,8 @@ class ClassifiedFiles:
 
 @dataclass(frozen=True)
 class ClipClassifier:
+    """A probe with the one backbone whose features it was trained on (`load_clip_classifier` pairs them)."""
+
     probe: TrainedProbe
     backbone: Backbone
     """The backbone the probe was trained on, fed clips minus the room when the probe subtracts it."""
